@@ -1,0 +1,18 @@
+// The commands' table: what each takes, says and exits with.
+import type { ParseArgsConfig } from 'node:util';
+import { ensureCommand } from './ensure.js';
+import { renderCommand } from './render.js';
+import { validateCommand } from './validate.js';
+
+export interface Command {
+  summary: string;
+  help: string;
+  options: ParseArgsConfig['options'];
+  run(values: Record<string, string | boolean | undefined>): Promise<number>;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  validate: validateCommand,
+  render: renderCommand,
+  ensure: ensureCommand,
+};

@@ -1,0 +1,48 @@
+// `ensure`: one reconcile pass, then exit with what happened.
+import { resolveToken } from '../config/token.js';
+import { buildSpec } from '../container/spec.js';
+import { Engine } from '../docker/engine.js';
+import { ensureContainer } from '../docker/ensure.js';
+import { EngineUnreachable, ImageMissing } from '../docker/errors.js';
+import type { Command } from './commands.js';
+import { EXIT } from './exit.js';
+import { loadForCommand } from './load.js';
+
+export const ensureCommand: Command = {
+  summary: 'make the container exist and run with the configured spec, once, then exit',
+  help: `Usage: gptoss-supervisor ensure [--config PATH]
+
+One reconcile pass: a container with the configured name and spec ends up running.
+  absent                    -> created and started
+  running, same spec        -> adopted, untouched (also a container made by hand with the guide's command)
+  stopped, same spec        -> started
+  different spec            -> stopped gracefully (container.stopTimeout), removed, created, started
+It does not wait for the model to load; \`gptoss-supervisor run\` supervises.
+
+Exit codes: 0 already as configured (nothing changed), 2 created, started or recreated,
+1 invalid config, 3 Docker engine unreachable, 4 image missing, 5 other Docker failure, 64 usage error.
+`,
+  options: {},
+  async run(values) {
+    const loaded = await loadForCommand(values['config']);
+    if (!loaded) return EXIT.config;
+    const { config } = loaded;
+    const token = await resolveToken(config.hfToken);
+    const spec = buildSpec(config, token?.value);
+    const engine = new Engine();
+    try {
+      await engine.ping();
+      const res = await ensureContainer(engine, spec, token?.value, {
+        stopTimeoutMs: config.container.stopTimeout,
+        onPlan: (outcome, reason) => process.stderr.write(`${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome === 'created' ? 'creating' : 'starting'}: ${reason}\n`),
+      });
+      process.stdout.write(`${spec.name} ${res.outcome} (${res.id.slice(0, 12)}): ${res.reason}\n`);
+      return res.outcome === 'adopted' ? EXIT.ok : EXIT.changed;
+    } catch (err) {
+      process.stderr.write(`gptoss-supervisor ensure: ${(err as Error).message}\n`);
+      if (err instanceof EngineUnreachable) return EXIT.engine;
+      if (err instanceof ImageMissing) return EXIT.image;
+      return EXIT.failed;
+    }
+  },
+};

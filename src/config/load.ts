@@ -1,0 +1,225 @@
+// Reads config.yaml and turns every problem into a located `file:line:col: what, how to fix` line.
+import { readFile, stat } from 'node:fs/promises';
+import { isAlias, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { nearest } from './suggest.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/gptoss/config.yaml';
+/** A config is a few KiB; anything this large is the wrong file, and reading it would be the attack. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+const MAX_ALIASES = 100;
+
+export interface Problem {
+  file: string;
+  line: number;
+  col: number;
+  /** Dotted key path, empty for the file as a whole. */
+  key: string;
+  message: string;
+}
+
+export type LoadResult =
+  | { ok: true; config: Config; file: string; text: string }
+  | { ok: false; file: string; problems: Problem[] };
+
+export function formatProblem(p: Problem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.key ? `${p.key}: ` : ''}${p.message}`;
+}
+
+/** Where the config lives: `--config` first, then `GPTOSS_CONFIG`, then the system path. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag || env['GPTOSS_CONFIG'] || DEFAULT_CONFIG_PATH;
+}
+
+const whole = (file: string, message: string): LoadResult => ({ ok: false, file, problems: [{ file, line: 1, col: 1, key: '', message }] });
+
+/** Reads and validates a config file. Never throws for anything an operator can cause. */
+export async function loadConfig(file: string): Promise<LoadResult> {
+  let bytes: Buffer;
+  try {
+    const st = await stat(file);
+    if (st.isDirectory()) return whole(file, 'is a directory, not a config file; point --config at the YAML file (e.g. /etc/gptoss/config.yaml)');
+    if (st.size > MAX_CONFIG_BYTES) return whole(file, `is ${st.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit for a config; is this the right file?`);
+    bytes = await readFile(file);
+  } catch (err) {
+    return whole(file, describeFsError(err));
+  }
+  if (bytes.length > MAX_CONFIG_BYTES) return whole(file, `is over the ${MAX_CONFIG_BYTES}-byte limit for a config; is this the right file?`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return whole(file, 'is not UTF-8 text (a binary file?); a config is YAML text');
+  }
+  return parseConfig(text, file);
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file; create it (install.sh installs the commented default) or pass --config PATH';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied; run as root or make the file readable';
+    case 'EISDIR':
+      return 'is a directory, not a config file';
+    default:
+      return `cannot be read (${code ?? String(err)})`;
+  }
+}
+
+/** Parses and validates config text; `file` is only used to locate problems. */
+export function parseConfig(text: string, file: string): LoadResult {
+  const nul = text.indexOf('\0');
+  const lines = new LineCounter();
+  if (nul >= 0) {
+    const at = lineCol(text, nul);
+    return { ok: false, file, problems: [{ file, ...at, key: '', message: 'contains a NUL byte: this is a binary file, not YAML' }] };
+  }
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
+  const at = (offset: number | undefined) => {
+    const pos = lines.linePos(offset ?? 0);
+    return { line: pos.line, col: pos.col };
+  };
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      file,
+      problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), key: '', message: yamlHint(e.code, e.message) })),
+    };
+  }
+  if (doc.contents === null) return validate({}, doc, file, at, text);
+  if (!isMap(doc.contents)) {
+    return {
+      ok: false,
+      file,
+      problems: [{ file, ...at(doc.contents.range?.[0]), key: '', message: 'the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a single value' }],
+    };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    const alias = firstAlias(doc);
+    const why = /Excessive alias count/.test(String(err))
+      ? `expands YAML aliases more than ${MAX_ALIASES} times (an "alias bomb"); write the values out instead`
+      : `YAML aliases cannot be resolved: ${(err as Error).message}`;
+    return { ok: false, file, problems: [{ file, ...at(alias), key: '', message: why }] };
+  }
+  return validate(data, doc, file, at, text);
+}
+
+function validate(data: unknown, doc: Document, file: string, at: (o: number | undefined) => { line: number; col: number }, text: string): LoadResult {
+  const parsed = configSchema.safeParse(data ?? {}, { reportInput: true });
+  if (parsed.success) return { ok: true, config: parsed.data, file, text };
+  const problems: Problem[] = [];
+  for (const issue of parsed.error.issues) {
+    const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeys(path);
+      for (const key of issue.keys) {
+        const guess = nearest(key, known);
+        const hint = guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`;
+        const where = path.length ? `in ${path.join('.')}` : 'at the top level';
+        problems.push({ file, ...at(keyOffset(doc, path, key)), key: [...path, key].join('.'), message: `unknown key ${where}; ${hint}` });
+      }
+      continue;
+    }
+    problems.push({ file, ...at(valueOffset(doc, path)), key: path.join('.'), message: describeIssue(issue) });
+  }
+  problems.sort((a, b) => a.line - b.line || a.col - b.col);
+  return { ok: false, file, problems };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const got = 'input' in issue && issue.input !== undefined ? `; got ${show(issue.input)}` : '';
+  const msg = issue.message;
+  if (issue.code === 'invalid_type' && /^Invalid input/.test(msg)) return `expected ${article(issue.expected)}${got}`;
+  if (issue.code === 'too_small' && /^Too small/.test(msg)) return `must be at least ${String(issue.minimum)}${got}`;
+  if (issue.code === 'too_big' && /^Too big/.test(msg)) return `must be at most ${String(issue.maximum)}${got}`;
+  if (issue.code === 'invalid_value' && /^Invalid/.test(msg)) return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
+  return `${msg}${issue.code === 'custom' ? '' : got}`;
+}
+
+const article = (t: string) => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+
+function show(v: unknown): string {
+  if (v === null) return 'null (an empty value)';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  return String(v);
+}
+
+function yamlHint(code: string, message: string): string {
+  switch (code) {
+    case 'DUPLICATE_KEY':
+      return 'this key appears twice in the same mapping; keep one (the second would silently win)';
+    case 'TAB_AS_INDENT':
+      return 'YAML does not allow tabs for indentation; indent with spaces';
+    default:
+      return `YAML syntax error: ${message}`;
+  }
+}
+
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, col: (before.at(-1)?.length ?? 0) + 1 };
+}
+
+function firstAlias(doc: Document): number | undefined {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      offset ??= node.range?.[0];
+      return offset === undefined ? undefined : visit.BREAK;
+    },
+  });
+  return offset;
+}
+
+/** The node at `path`, or the deepest existing ancestor when the path runs out. */
+function nodeAt(doc: Document, path: (string | number)[]): Node | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true);
+    if (node && typeof node === 'object' && 'range' in (node as object) && !isAlias(node)) return node as Node;
+  }
+  return doc.contents ?? undefined;
+}
+
+function valueOffset(doc: Document, path: (string | number)[]): number | undefined {
+  return nodeAt(doc, path)?.range?.[0];
+}
+
+function keyOffset(doc: Document, path: (string | number)[], key: string): number | undefined {
+  const parent = nodeAt(doc, path);
+  if (isMap(parent)) {
+    for (const pair of parent.items) {
+      if (isPair(pair) && isScalar(pair.key) && String(pair.key.value) === key) return pair.key.range?.[0];
+    }
+  }
+  return parent?.range?.[0];
+}
+
+/** The keys the schema knows at a path, for "did you mean". */
+function knownKeys(path: (string | number)[]): string[] {
+  let schema: unknown = configSchema;
+  for (const seg of [...path, undefined]) {
+    // Unwrap defaults, pipes and optionals down to the object that owns the keys.
+    for (;;) {
+      const def = (schema as { def?: { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown> } }).def;
+      if (!def) return [];
+      if (def.type === 'object') {
+        if (seg === undefined) return Object.keys(def.shape ?? {});
+        schema = def.shape?.[String(seg)];
+        break;
+      }
+      const inner = def.innerType ?? def.in;
+      if (!inner) return [];
+      schema = inner;
+    }
+  }
+  return [];
+}

@@ -1,0 +1,54 @@
+// The create body as a `docker run` command, one flag per line: what the operator reads is what runs.
+import { CONTAINER_PORT, TOKEN_VAR, type ContainerSpec } from './spec.js';
+
+export const MASK = '********';
+
+/** Quotes a word for POSIX shells only when it needs it. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function gpuFlag(spec: ContainerSpec): string[] {
+  const req = spec.body.HostConfig.DeviceRequests[0];
+  if (!req) return [];
+  if (req.DeviceIDs && req.DeviceIDs.length) return ['--gpus', `"device=${req.DeviceIDs.join(',')}"`];
+  return ['--gpus', req.Count === -1 ? 'all' : String(req.Count)];
+}
+
+/**
+ * Renders the spec. The token's value never appears: it is shown as `HF_TOKEN=********`
+ * (or noted as absent), whatever the spec was built with.
+ */
+export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): string {
+  const b = spec.body;
+  const h = b.HostConfig;
+  const flags: string[][] = [['--name', spec.name]];
+  const gpus = gpuFlag(spec);
+  if (gpus.length) flags.push([gpus[0] ?? '', gpus[1] ?? '']);
+  flags.push([`--ipc=${h.IpcMode}`]);
+  for (const u of h.Ulimits) flags.push(['--ulimit', `${u.Name}=${u.Soft === u.Hard ? u.Soft : `${u.Soft}:${u.Hard}`}`]);
+  for (const [cport, binds] of Object.entries(h.PortBindings)) {
+    const inner = cport === `${CONTAINER_PORT}/tcp` ? String(CONTAINER_PORT) : cport;
+    for (const bind of binds) flags.push(['-p', `${bind.HostIp ? `${bind.HostIp.includes(':') ? `[${bind.HostIp}]` : bind.HostIp}:` : ''}${bind.HostPort}:${inner}`]);
+  }
+  for (const e of b.Env) flags.push(['-e', e.startsWith(`${TOKEN_VAR}=`) ? `${TOKEN_VAR}=${MASK}` : e]);
+  for (const v of h.Binds) flags.push(['-v', v]);
+  for (const [k, v] of Object.entries(b.Labels)) flags.push(['--label', `${k}=${v}`]);
+  const lines = ['docker run -d', ...flags.map((f) => `  ${f.map(shellQuote).join(' ')}`)];
+  lines.push(`  ${shellQuote(b.Image)}`);
+  const [exe, sub, model, ...args] = b.Cmd;
+  lines.push(`  ${[exe, sub, model].filter((w): w is string => w !== undefined).map(shellQuote).join(' ')}`);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    const next = args[i + 1];
+    if (a.startsWith('-') && !a.includes('=') && next !== undefined && !next.startsWith('-')) {
+      lines.push(`  ${shellQuote(a)} ${shellQuote(next)}`);
+      i++;
+    } else lines.push(`  ${shellQuote(a)}`);
+  }
+  const head = [
+    `# ${spec.name}: the container gptoss-supervisor keeps running (spec ${spec.hash.slice(0, 12)})`,
+    `# HF_TOKEN: ${tokenSource ? `from ${tokenSource}, value hidden` : 'none found (set hfToken; see config.yaml)'}`,
+  ];
+  return `${head.join('\n')}\n${lines.join(' \\\n')}\n`;
+}

@@ -1,0 +1,115 @@
+// Is this existing container the one we want? One answer for adopt, drift and tests alike.
+import { LABEL_HASH, TOKEN_VAR, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
+
+/** The fields of `docker inspect` that matter here (a subset of the Engine API's ContainerInspect). */
+export interface Inspected {
+  Id: string;
+  Name: string;
+  Image: string;
+  State: { Status: string; Running: boolean; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string; Error?: string };
+  Config: { Image: string; Cmd: string[] | null; Env: string[] | null; Labels: Record<string, string> | null };
+  HostConfig: {
+    IpcMode?: string;
+    Ulimits?: UlimitEntry[] | null;
+    PortBindings?: Record<string, { HostIp: string; HostPort: string }[] | null> | null;
+    Binds?: string[] | null;
+    DeviceRequests?: Partial<DeviceRequest>[] | null;
+  };
+}
+
+export interface Comparison {
+  same: boolean;
+  /** Human-readable differences, desired first: `Cmd: --gpu-memory-utilization 0.8 (want 0.85)`. */
+  differences: string[];
+  /** True when the label hash matched, so the field walk was skipped. */
+  byLabel: boolean;
+}
+
+/**
+ * Compares the desired spec with an inspected container. `imageEnv` is the environment the
+ * container's image sets (it appears in the container's Env without being asked for).
+ * The token's value is not compared here: see `sameToken`.
+ */
+export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly string[] = []): Comparison {
+  if (c.Config.Labels?.[LABEL_HASH] === spec.hash) return { same: true, differences: [], byLabel: true };
+  const want = spec.body;
+  const d: string[] = [];
+  if (c.Config.Image !== want.Image) d.push(`image: ${c.Config.Image} (want ${want.Image})`);
+  d.push(...diffCmd(c.Config.Cmd ?? [], want.Cmd));
+  d.push(...diffEnv(c.Config.Env ?? [], want.Env, imageEnv));
+  if ((c.HostConfig.IpcMode ?? '') !== want.HostConfig.IpcMode) d.push(`ipc: ${c.HostConfig.IpcMode || 'private'} (want ${want.HostConfig.IpcMode})`);
+  d.push(...diffSet('ulimit', (c.HostConfig.Ulimits ?? []).map(showUlimit), want.HostConfig.Ulimits.map(showUlimit)));
+  d.push(...diffSet('port', showPorts(c.HostConfig.PortBindings ?? {}), showPorts(want.HostConfig.PortBindings)));
+  d.push(...diffSet('volume', (c.HostConfig.Binds ?? []).map(normBind), want.HostConfig.Binds.map(normBind)));
+  d.push(...diffSet('gpus', (c.HostConfig.DeviceRequests ?? []).map(showDevices), want.HostConfig.DeviceRequests.map(showDevices)));
+  return { same: d.length === 0, differences: d, byLabel: false };
+}
+
+/** Whether the container carries the token we would give it now (only matters when it must be started). */
+export function sameToken(c: Inspected, token: string | undefined): boolean {
+  const entry = (c.Config.Env ?? []).find((e) => e.startsWith(`${TOKEN_VAR}=`));
+  const have = entry === undefined ? undefined : entry.slice(TOKEN_VAR.length + 1) || undefined;
+  return have === token;
+}
+
+/** Numbers compare by value, so a hand-typed `0.80` matches the rendered `0.8`. */
+function sameArg(a: string, b: string): boolean {
+  if (a === b) return true;
+  const na = Number(a);
+  const nb = Number(b);
+  return a.trim() !== '' && b.trim() !== '' && Number.isFinite(na) && na === nb;
+}
+
+function diffCmd(have: string[], want: string[]): string[] {
+  if (have.length === want.length && have.every((a, i) => sameArg(a, want[i] ?? ''))) return [];
+  return [`command: ${have.join(' ')} (want ${want.join(' ')})`];
+}
+
+function diffEnv(have: string[], want: string[], imageEnv: readonly string[]): string[] {
+  const isToken = (e: string) => e.startsWith(`${TOKEN_VAR}=`);
+  const image = new Set(imageEnv);
+  const wantSet = new Set(want.filter((e) => !isToken(e)));
+  // A variable exactly as the image sets it is the image's, not an extra.
+  const haveOwn = have.filter((e) => !isToken(e) && (!image.has(e) || wantSet.has(e)));
+  return diffSet('env', haveOwn.map(hideValueOfSecretish), [...wantSet].map(hideValueOfSecretish));
+}
+
+/** Env differences are logged: show names only, values could be secrets. */
+function hideValueOfSecretish(e: string): string {
+  const [name] = e.split('=');
+  return /(^|_)(TOKEN|SECRET|PASSWORD|KEY)(_|$)/i.test(name ?? '') ? `${name}=(hidden)` : e;
+}
+
+function diffSet(what: string, have: string[], want: string[]): string[] {
+  const h = new Set(have);
+  const w = new Set(want);
+  return [
+    ...[...w].filter((x) => !h.has(x)).map((x) => `${what} ${x} missing`),
+    ...[...h].filter((x) => !w.has(x)).map((x) => `${what} ${x} not wanted`),
+  ];
+}
+
+const showUlimit = (u: UlimitEntry) => (u.Soft === u.Hard ? `${u.Name}=${u.Soft}` : `${u.Name}=${u.Soft}:${u.Hard}`);
+
+function showPorts(pb: Record<string, { HostIp: string; HostPort: string }[] | null>): string[] {
+  const all = (ip: string) => (ip === '' || ip === '0.0.0.0' || ip === '::' ? '' : ip);
+  return Object.entries(pb).flatMap(([cport, binds]) =>
+    (binds ?? []).map((b) => `${all(b.HostIp) ? `${all(b.HostIp)}:` : ''}${b.HostPort}:${cport.replace(/\/tcp$/, '')}`),
+  );
+}
+
+/** `/a:/b` and `/a:/b:rw` are the same mount. */
+function normBind(b: string): string {
+  const parts = b.split(':');
+  if (parts.length === 3) {
+    const opts = (parts[2] ?? '').split(',').filter((o) => o !== 'rw').sort();
+    return [parts[0], parts[1], ...(opts.length ? [opts.join(',')] : [])].join(':');
+  }
+  return b;
+}
+
+function showDevices(r: Partial<DeviceRequest>): string {
+  const caps = (r.Capabilities ?? []).map((c) => [...c].sort().join('+')).sort().join(',');
+  const ids = r.DeviceIDs && r.DeviceIDs.length ? `ids=${r.DeviceIDs.join(',')}` : `count=${r.Count ?? 0}`;
+  return `${r.Driver || 'auto'}/${caps}/${ids}`;
+}

@@ -1,0 +1,130 @@
+// The container spec: one pure function from config to the Docker Engine API create body.
+import { createHash } from 'node:crypto';
+import type { Config, Gpus, Ulimit } from '../config/schema.js';
+
+export const ENCODINGS_MOUNT = '/etc/encodings';
+export const HF_CACHE_MOUNT = '/root/.cache/huggingface';
+export const CONTAINER_PORT = 8000;
+export const LABEL_MANAGED = 'org.gptoss.managed';
+export const LABEL_HASH = 'org.gptoss.spec-hash';
+export const TOKEN_VAR = 'HF_TOKEN';
+
+export interface DeviceRequest {
+  Driver: string;
+  Count: number;
+  DeviceIDs: string[] | null;
+  Capabilities: string[][];
+  Options: Record<string, string>;
+}
+
+export interface UlimitEntry {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+/** The subset of the Engine API's ContainerCreate body that the supervisor sets. */
+export interface CreateBody {
+  Image: string;
+  Cmd: string[];
+  Env: string[];
+  ExposedPorts: Record<string, Record<string, never>>;
+  Labels: Record<string, string>;
+  HostConfig: {
+    IpcMode: string;
+    Ulimits: UlimitEntry[];
+    PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
+    Binds: string[];
+    DeviceRequests: DeviceRequest[];
+    RestartPolicy: { Name: string; MaximumRetryCount: number };
+  };
+}
+
+export interface ContainerSpec {
+  name: string;
+  body: CreateBody;
+  /** sha256 of everything in the body but the labels and the token's value. */
+  hash: string;
+}
+
+export function vllmCommand(model: Config['model']): string[] {
+  return [
+    'vllm', 'serve', model.id,
+    '--quantization', model.quantization,
+    '--gpu-memory-utilization', String(model.gpuMemoryUtilization),
+    '--max-model-len', String(model.maxModelLen),
+    '--served-model-name', model.servedName,
+    ...model.extraArgs,
+  ];
+}
+
+export function deviceRequests(gpus: Gpus): DeviceRequest[] {
+  const base = { Driver: '', Capabilities: [['gpu']], Options: {} };
+  if (gpus === 'none') return [];
+  if (gpus === 'all') return [{ ...base, Count: -1, DeviceIDs: null }];
+  if (typeof gpus === 'number') return [{ ...base, Count: gpus, DeviceIDs: null }];
+  return [{ ...base, Count: 0, DeviceIDs: gpus.map(String) }];
+}
+
+export function ulimitEntries(ulimits: Record<string, Ulimit>): UlimitEntry[] {
+  return Object.entries(ulimits).map(([Name, v]) =>
+    typeof v === 'number' ? { Name, Soft: v, Hard: v } : { Name, Soft: v.soft, Hard: v.hard },
+  );
+}
+
+/**
+ * Builds the create body. `token` is the HF token's value, or undefined when there is none
+ * (the variable is then left out, as the hub treats an empty one as no token anyway).
+ */
+export function buildSpec(config: Config, token: string | undefined): ContainerSpec {
+  const c = config.container;
+  const port = `${CONTAINER_PORT}/tcp`;
+  const env = [
+    ...(token === undefined ? [] : [`${TOKEN_VAR}=${token}`]),
+    `TIKTOKEN_ENCODINGS_BASE=${ENCODINGS_MOUNT}`,
+    ...Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
+  ];
+  const body: CreateBody = {
+    Image: c.image,
+    Cmd: vllmCommand(config.model),
+    Env: env,
+    ExposedPorts: { [port]: {} },
+    Labels: {},
+    HostConfig: {
+      IpcMode: c.ipc,
+      Ulimits: ulimitEntries(c.ulimits),
+      PortBindings: { [port]: [{ HostIp: c.bindAddress, HostPort: String(c.port) }] },
+      Binds: [`${config.paths.huggingface}:${HF_CACHE_MOUNT}`, `${config.paths.encodings}:${ENCODINGS_MOUNT}:ro`],
+      DeviceRequests: deviceRequests(c.gpus),
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    },
+  };
+  const hash = specHash(body);
+  body.Labels = { [LABEL_MANAGED]: 'true', [LABEL_HASH]: hash };
+  return { name: c.name, body, hash };
+}
+
+/** Hash of the body without labels and without the token's value (a token change is not drift). */
+export function specHash(body: CreateBody): string {
+  const { Labels: _labels, ...rest } = body;
+  const env = rest.Env.map((e) => (e.startsWith(`${TOKEN_VAR}=`) ? `${TOKEN_VAR}=` : e));
+  return createHash('sha256').update(canonical({ ...rest, Env: env })).digest('hex');
+}
+
+/** JSON with sorted keys, so the hash does not depend on property order. */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The token this spec carries, if any. */
+export function tokenOf(env: readonly string[] | null | undefined): string | undefined {
+  const entry = env?.find((e) => e.startsWith(`${TOKEN_VAR}=`));
+  return entry === undefined ? undefined : entry.slice(TOKEN_VAR.length + 1);
+}

@@ -1,0 +1,139 @@
+// Thin adapter over dockerode: Engine API calls in, typed results and errors out. No policy here.
+import Docker from 'dockerode';
+import type { Inspected } from '../container/same.js';
+import type { ContainerSpec } from '../container/spec.js';
+import { DockerFailed, EngineUnreachable, ImageMissing, Raced } from './errors.js';
+
+interface HttpError {
+  statusCode?: number;
+  code?: string;
+  json?: { message?: string } | null;
+  message?: string;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EACCES', 'EHOSTUNREACH']);
+
+function detail(err: HttpError): string {
+  return (err.json?.message ?? err.message ?? String(err)).trim();
+}
+
+/** Maps a dockerode failure to our errors; `what` names the call for the message. */
+function translate(what: string, err: unknown, image?: string): Error {
+  const e = err as HttpError;
+  if (e.code && CONNECTION_CODES.has(e.code)) return new EngineUnreachable(`${e.code} on ${what}`);
+  if (e.statusCode === 404 && image && /image/i.test(detail(e))) return new ImageMissing(image);
+  if (e.statusCode === 409 || e.statusCode === 404) return new Raced(`${what}: ${detail(e)}`);
+  return new DockerFailed(what, e.statusCode, detail(e));
+}
+
+export class Engine {
+  readonly docker: Docker;
+
+  /** Uses DOCKER_HOST when set, else the local socket, as the docker CLI does. */
+  constructor(docker?: Docker) {
+    this.docker = docker ?? new Docker();
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (err) {
+      const e = translate('ping', err);
+      throw e instanceof EngineUnreachable ? e : new EngineUnreachable(detail(err as HttpError));
+    }
+  }
+
+  /** The container with this name or id, or undefined when there is none. */
+  async inspect(nameOrId: string): Promise<Inspected | undefined> {
+    try {
+      return (await this.docker.getContainer(nameOrId).inspect()) as unknown as Inspected;
+    } catch (err) {
+      if ((err as HttpError).statusCode === 404) return undefined;
+      throw translate('inspect', err);
+    }
+  }
+
+  /** The environment an image sets (so it is not mistaken for drift), empty if unknown. */
+  async imageEnv(image: string): Promise<string[]> {
+    try {
+      const info = await this.docker.getImage(image).inspect();
+      return info.Config?.Env ?? [];
+    } catch (err) {
+      if ((err as HttpError).statusCode === 404) return [];
+      throw translate('image inspect', err);
+    }
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if ((err as HttpError).statusCode === 404) return false;
+      throw translate('image inspect', err);
+    }
+  }
+
+  /** Creates the container; a name already taken is `Raced`, a missing image `ImageMissing`. */
+  async create(spec: ContainerSpec): Promise<string> {
+    try {
+      const c = await this.docker.createContainer({ name: spec.name, ...spec.body } as Docker.ContainerCreateOptions);
+      return c.id;
+    } catch (err) {
+      throw translate('create', err, spec.body.Image);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if ((err as HttpError).statusCode === 304) return; // already running
+      throw translate('start', err);
+    }
+  }
+
+  /** Graceful stop: SIGTERM, then SIGKILL after `timeoutMs`. Already stopped is fine. */
+  async stop(id: string, timeoutMs: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) });
+    } catch (err) {
+      if ((err as HttpError).statusCode === 304) return;
+      throw translate('stop', err);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: false });
+    } catch (err) {
+      // Removal already under way by someone else counts as done: the caller looks again anyway.
+      if ((err as HttpError).statusCode === 409 && /already in progress/.test(detail(err as HttpError))) return;
+      throw translate('remove', err);
+    }
+  }
+
+  /** The last lines of the container's log (stdout and stderr interleaved), for diagnosis. */
+  async logTail(id: string, lines: number): Promise<string> {
+    try {
+      const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+      return demux(buf);
+    } catch (err) {
+      if ((err as HttpError).statusCode === 404) return '';
+      throw translate('logs', err);
+    }
+  }
+}
+
+/** Strips Docker's 8-byte stream headers from a non-TTY log buffer. */
+export function demux(buf: Buffer): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + len));
+    i += 8 + len;
+  }
+  if (i === 0) return buf.toString('utf8');
+  return Buffer.concat(out).toString('utf8');
+}

@@ -1,0 +1,27 @@
+// Typed Docker failures: the ones an operator can fix carry the fix.
+
+export class EngineUnreachable extends Error {
+  override name = 'EngineUnreachable';
+  constructor(detail: string) {
+    super(`the Docker engine does not answer (${detail}); check \`systemctl status docker\` and that this user may use /var/run/docker.sock`);
+  }
+}
+
+export class ImageMissing extends Error {
+  override name = 'ImageMissing';
+  constructor(readonly image: string) {
+    super(`image ${image} is not on this host; pull it with \`docker pull ${image}\``);
+  }
+}
+
+/** Someone else made or removed the container between our look and our act: look again. */
+export class Raced extends Error {
+  override name = 'Raced';
+}
+
+export class DockerFailed extends Error {
+  override name = 'DockerFailed';
+  constructor(what: string, readonly statusCode: number | undefined, detail: string) {
+    super(`docker ${what} failed${statusCode ? ` (HTTP ${statusCode})` : ''}: ${detail}`);
+  }
+}

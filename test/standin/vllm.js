@@ -1,0 +1,698 @@
+#!/usr/bin/env node
+// Stand-in for `vllm serve` (nvcr.io/nvidia/vllm:25.09-py3 serving gpt-oss-120b).
+// Plain ES module, node built-ins only. Installed in the stand-in image as
+// /opt/standin/vllm.mjs and started through /usr/local/bin/vllm.
+// See README.md in this directory for the environment variables and the
+// /standin/* control endpoints.
+
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+
+const VLLM_VERSION = '0.10.1.1+381074ae.nv25.09';
+const PID = process.pid;
+const ENGINE_PID = PID + 173;
+const env = process.env;
+
+// ---------------------------------------------------------------- output ---
+
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
+function ts() {
+  const d = new Date();
+  const p = (n) => String(n).padStart(2, '0');
+  return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+function out(line) { process.stdout.write(line + '\n'); }
+function err(line) { process.stderr.write(line + '\n'); }
+const API = `(APIServer pid=${PID}) `;
+const ENG = `(EngineCore_0 pid=${ENGINE_PID}) `;
+function info(src, msg, who = API) { out(`${who}INFO ${ts()} [${src}] ${msg}`); }
+function warn(src, msg, who = API) { out(`${who}WARNING ${ts()} [${src}] ${msg}`); }
+function error(src, msg, who = API) { err(`${who}ERROR ${ts()} [${src}] ${msg}`); }
+function uvi(msg) { out(`${API}INFO:     ${msg}`); }
+
+let exiting = false;
+function exitAfterFlush(code) {
+  if (exiting) return;
+  exiting = true;
+  let pending = 2;
+  const done = () => { if (--pending === 0) process.exit(code); };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
+// ----------------------------------------------------------- arguments ---
+
+const USAGE = `usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...`;
+
+function usageError(msg) {
+  err(USAGE);
+  err(`vllm: error: ${msg}`);
+  exitAfterFlush(2);
+}
+
+function pyRepr(v) {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'number') return String(v);
+  if (v instanceof PyFloat) return Number.isInteger(v.v) ? v.v.toFixed(1) : String(v.v);
+  if (Array.isArray(v)) return '[' + v.map(pyRepr).join(', ') + ']';
+  return `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+class PyFloat { constructor(v) { this.v = v; } }
+
+function parseHumanInt(s) {
+  const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(String(s));
+  if (!m) return NaN;
+  const mult = { '': 1, k: 1000, K: 1024, m: 1e6, M: 1024 * 1024, g: 1e9, G: 1024 ** 3 }[m[2]];
+  return Math.round(Number(m[1]) * mult);
+}
+
+// Returns {cmd, model, opts, nonDefault} or null when it already exited.
+function parseArgs(argv) {
+  if (argv.length === 0) { usageError('the following arguments are required: subparser'); return null; }
+  const [cmd, ...rest] = argv;
+  if (cmd === '-h' || cmd === '--help') {
+    out(USAGE);
+    out('');
+    out('vLLM CLI (gptoss stand-in). Only `vllm serve MODEL [options]` is implemented.');
+    exitAfterFlush(0);
+    return null;
+  }
+  if (cmd === '-v' || cmd === '--version') { out(VLLM_VERSION); exitAfterFlush(0); return null; }
+  if (cmd !== 'serve') {
+    usageError(`argument subparser: invalid choice: '${cmd}' (choose from 'chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch')`);
+    return null;
+  }
+  const opts = { port: 8000, host: undefined };
+  const nonDefault = {};
+  let modelTag;
+  const positionals = [];
+  for (let i = 0; i < rest.length; i++) {
+    let a = rest[i];
+    if (a === '-h' || a === '--help') {
+      out('usage: vllm serve [model_tag] [options]');
+      exitAfterFlush(0);
+      return null;
+    }
+    if (!a.startsWith('--') || a === '--') { positionals.push(a); continue; }
+    let value;
+    const eq = a.indexOf('=');
+    if (eq > 0) { value = a.slice(eq + 1); a = a.slice(0, eq); }
+    const name = a.slice(2);
+    const key = name.replace(/-/g, '_');
+    const takeValue = () => {
+      if (value !== undefined) return value;
+      if (i + 1 < rest.length && !rest[i + 1].startsWith('--')) return rest[++i];
+      usageError(`argument --${name}: expected one argument`);
+      return undefined;
+    };
+    switch (name) {
+      case 'model': {
+        const v = takeValue(); if (v === undefined) return null;
+        opts.model = v; nonDefault.model = v; break;
+      }
+      case 'port': {
+        const v = takeValue(); if (v === undefined) return null;
+        if (!/^\d+$/.test(v)) { usageError(`argument --port: invalid int value: '${v}'`); return null; }
+        opts.port = Number(v); if (opts.port !== 8000) nonDefault.port = opts.port; break;
+      }
+      case 'host': {
+        const v = takeValue(); if (v === undefined) return null;
+        opts.host = v; nonDefault.host = v; break;
+      }
+      case 'gpu-memory-utilization': {
+        const v = takeValue(); if (v === undefined) return null;
+        const f = Number(v);
+        if (!Number.isFinite(f)) { usageError(`argument --gpu-memory-utilization: invalid float value: '${v}'`); return null; }
+        opts.gpuMemoryUtilization = f; nonDefault.gpu_memory_utilization = new PyFloat(f); break;
+      }
+      case 'max-model-len': {
+        const v = takeValue(); if (v === undefined) return null;
+        const n = parseHumanInt(v);
+        if (!Number.isFinite(n)) { usageError(`argument --max-model-len: Invalid value '${v}'`); return null; }
+        opts.maxModelLen = n; nonDefault.max_model_len = n; break;
+      }
+      case 'quantization': {
+        const v = takeValue(); if (v === undefined) return null;
+        opts.quantization = v; nonDefault.quantization = v; break;
+      }
+      case 'served-model-name': {
+        const names = [];
+        if (value !== undefined) names.push(value);
+        else while (i + 1 < rest.length && !rest[i + 1].startsWith('--')) names.push(rest[++i]);
+        if (names.length === 0) { usageError('argument --served-model-name: expected at least one argument'); return null; }
+        opts.servedModelNames = names; nonDefault.served_model_name = names; break;
+      }
+      default: {
+        // Unknown flags are accepted and echoed: `--flag value` or boolean `--flag`.
+        let v = value;
+        if (v === undefined && i + 1 < rest.length && !rest[i + 1].startsWith('--')) v = rest[++i];
+        if (v === undefined) nonDefault[key] = !name.startsWith('no-');
+        else if (/^-?\d+$/.test(v)) nonDefault[key] = Number(v);
+        else if (/^-?\d*\.\d+(e-?\d+)?$/i.test(v)) nonDefault[key] = new PyFloat(Number(v));
+        else nonDefault[key] = v;
+      }
+    }
+  }
+  if (positionals.length > 1) {
+    usageError(`unrecognized arguments: ${positionals.slice(1).join(' ')}`);
+    return null;
+  }
+  if (positionals.length === 1) {
+    modelTag = positionals[0];
+    opts.model = modelTag;
+  }
+  if (!opts.model) opts.model = 'Qwen/Qwen3-0.6B'; // vLLM's default model
+  const ordered = {};
+  if (modelTag !== undefined) ordered.model_tag = modelTag;
+  Object.assign(ordered, nonDefault);
+  if (modelTag !== undefined) ordered.model = modelTag;
+  return { cmd, opts, nonDefault: ordered };
+}
+
+// ------------------------------------------------------------- settings ---
+
+const parsed = parseArgs(process.argv.slice(2));
+if (parsed) main(parsed);
+
+function num(name, dflt) {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : dflt;
+}
+
+function main({ opts, nonDefault }) {
+  const model = opts.model;
+  const servedNames = opts.servedModelNames ?? [model];
+  const servedName = servedNames[0];
+  const maxModelLen = opts.maxModelLen ?? 131072;
+  const gpuUtil = opts.gpuMemoryUtilization ?? 0.9;
+  const loadSeconds = num('STANDIN_LOAD_SECONDS', 3);
+  const stopSeconds = num('STANDIN_STOP_SECONDS', 0.5);
+  const fastFail = env.STANDIN_FAST_FAIL === '1';
+  const totalGiB = num('STANDIN_TOTAL_GIB', 119.7);
+  const freeGiB = num('STANDIN_FREE_GIB', 39.6);
+  const controlFile = env.STANDIN_CONTROL_FILE || '/standin-control/mode.json';
+  const fail = (env.STANDIN_FAIL || '').trim();
+  const started = Date.now();
+
+  let state = 'loading'; // loading | serving | stopping | dead
+  let server = null;
+  const timers = new Set();
+  const later = (seconds, fn) => {
+    const t = setTimeout(() => { timers.delete(t); fn(); }, Math.max(0, seconds * 1000));
+    timers.add(t);
+    return t;
+  };
+  const clearAll = () => { for (const t of timers) clearTimeout(t); timers.clear(); };
+
+  // ------------------------------------------------------------ signals ---
+  const hung = new Set();
+  function shutdown(sig) {
+    if (state === 'stopping' || exiting) return;
+    const wasServing = state === 'serving';
+    state = 'stopping';
+    clearAll();
+    if (wasServing) {
+      uvi('Shutting down');
+      uvi('Waiting for application shutdown.');
+      uvi('Application shutdown complete.');
+      uvi(`Finished server process [${PID}]`);
+    } else {
+      uvi('Shutting down');
+      info('launcher.py:80', `Received ${sig} during startup; aborting engine initialization.`);
+    }
+    if (server) {
+      server.close();
+      for (const s of hung) s.destroy();
+      server.closeAllConnections?.();
+    }
+    setTimeout(() => exitAfterFlush(0), stopSeconds * 1000);
+  }
+  if (env.STANDIN_IGNORE_SIGTERM === '1') {
+    process.on('SIGTERM', () => warn('standin', 'Received SIGTERM; ignoring it (STANDIN_IGNORE_SIGTERM=1).'));
+  } else {
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  }
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => {});
+
+  // ------------------------------------------------------------- failure ---
+  const SITE = '/usr/local/lib/python3.12/dist-packages';
+  function die(lines, code = 1) {
+    if (exiting || state === 'stopping') return;
+    state = 'dead';
+    clearAll();
+    if (server) server.close();
+    for (const l of lines) err(l);
+    exitAfterFlush(code);
+  }
+  const engineTraceback = (inner) => [
+    `${ENG}ERROR ${ts()} [core.py:700] EngineCore failed to start.`,
+    `${ENG}ERROR ${ts()} [core.py:700] Traceback (most recent call last):`,
+    `${ENG}ERROR ${ts()} [core.py:700]   File "${SITE}/vllm/v1/engine/core.py", line 691, in run_engine_core`,
+    `${ENG}ERROR ${ts()} [core.py:700]     engine_core = EngineCoreProc(*args, **kwargs)`,
+    `${ENG}ERROR ${ts()} [core.py:700]                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^`,
+    ...inner.map((l) => `${ENG}ERROR ${ts()} [core.py:700] ${l}`),
+    `${ENG}Process EngineCore_0:`,
+    'Traceback (most recent call last):',
+    '  File "/usr/lib/python3.12/multiprocessing/process.py", line 314, in _bootstrap',
+    '    self.run()',
+    `  File "${SITE}/vllm/v1/engine/core.py", line 704, in run_engine_core`,
+    '    raise e',
+  ];
+  const apiPrefix = [
+    `${API}Traceback (most recent call last):`,
+    `${API}  File "/usr/local/bin/vllm", line 8, in <module>`,
+    `${API}    sys.exit(main())`,
+    `${API}  File "${SITE}/vllm/entrypoints/cli/main.py", line 54, in main`,
+    `${API}    args.dispatch_function(args)`,
+    `${API}  File "${SITE}/vllm/entrypoints/cli/serve.py", line 50, in cmd`,
+    `${API}    uvloop.run(run_server(args))`,
+  ];
+
+  const failures = {
+    harmony: () => die([
+      ...apiPrefix,
+      `${API}  File "${SITE}/vllm/entrypoints/openai/api_server.py", line 1941, in run_server_worker`,
+      `${API}    await init_app_state(engine_client, vllm_config, app.state, args)`,
+      `${API}  File "${SITE}/vllm/entrypoints/openai/api_server.py", line 1682, in init_app_state`,
+      `${API}    state.openai_serving_chat = OpenAIServingChat(`,
+      `${API}  File "${SITE}/vllm/entrypoints/openai/serving_chat.py", line 116, in __init__`,
+      `${API}    get_stop_tokens_for_assistant_actions())`,
+      `${API}  File "${SITE}/vllm/entrypoints/harmony_utils.py", line 47, in get_encoding`,
+      `${API}    _harmony_encoding = load_harmony_encoding(`,
+      `${API}                        ^^^^^^^^^^^^^^^^^^^^^^`,
+      `${API}  File "${SITE}/openai_harmony/__init__.py", line 689, in load_harmony_encoding`,
+      `${API}    inner: _PyHarmonyEncoding = _load_harmony_encoding(name)`,
+      `${API}                                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^`,
+      'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file',
+    ]),
+    'free-memory': () => {
+      const want = (gpuUtil * totalGiB).toFixed(2);
+      const fmt = (x) => (Math.round(x * 10) / 10).toFixed(1);
+      const msg = `ValueError: Free memory on device (${fmt(freeGiB)}/${fmt(totalGiB)} GiB) on startup is less than desired GPU memory utilization (${gpuUtil}, ${want} GiB). Decrease GPU memory utilization or reduce GPU memory used by other processes.`;
+      die([
+        ...engineTraceback([
+          `  File "${SITE}/vllm/v1/worker/gpu_worker.py", line 181, in init_device`,
+          '    raise ValueError(',
+          msg,
+        ]),
+        `  File "${SITE}/vllm/v1/worker/gpu_worker.py", line 181, in init_device`,
+        '    raise ValueError(',
+        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+        msg,
+      ]);
+    },
+    'cuda-oom': () => {
+      const msg = 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 119.70 GiB of which 1.02 GiB is free. Including non-PyTorch memory, this process has 116.61 GiB memory in use. Of the allocated memory 113.92 GiB is allocated by PyTorch, and 1.31 GiB is reserved by PyTorch but unallocated.';
+      die([
+        ...engineTraceback([
+          `  File "${SITE}/vllm/v1/worker/gpu_model_runner.py", line 2853, in _dummy_run`,
+          '    outputs = self.model(',
+          msg,
+        ]),
+        `  File "${SITE}/torch/cuda/memory.py", line 172, in caching_allocator_alloc`,
+        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+        'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 119.70 GiB of which 1.02 GiB is free.',
+      ]);
+    },
+    'hf-401': () => {
+      const url = `https://huggingface.co/api/models/${model}/revision/main`;
+      const rid = `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${crypto.randomBytes(12).toString('hex')}`;
+      die([
+        ...apiPrefix.slice(0, 1),
+        `${API}  File "${SITE}/huggingface_hub/utils/_http.py", line 409, in hf_raise_for_status`,
+        `${API}    response.raise_for_status()`,
+        `${API}  File "${SITE}/requests/models.py", line 1026, in raise_for_status`,
+        `${API}    raise HTTPError(http_error_msg, response=self)`,
+        `requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: ${url}`,
+        '',
+        'The above exception was the direct cause of the following exception:',
+        '',
+        ...apiPrefix,
+        `${API}  File "${SITE}/transformers/utils/hub.py", line 479, in cached_files`,
+        `${API}  File "${SITE}/huggingface_hub/hf_api.py", line 2660, in model_info`,
+        `${API}    hf_raise_for_status(r)`,
+        `huggingface_hub.errors.GatedRepoError: 401 Client Error: Unauthorized for url: ${url} (Request ID: ${rid})`,
+        `Cannot access gated repo for url ${url}.`,
+        'Invalid credentials in Authorization header',
+      ]);
+    },
+    'hf-404': () => {
+      const url = `https://huggingface.co/api/models/${model}/revision/main`;
+      die([
+        ...apiPrefix,
+        `${API}  File "${SITE}/huggingface_hub/hf_api.py", line 2660, in model_info`,
+        `${API}    hf_raise_for_status(r)`,
+        `${API}  File "${SITE}/huggingface_hub/utils/_http.py", line 459, in hf_raise_for_status`,
+        `${API}    raise _format(RepositoryNotFoundError, message, response) from e`,
+        'Please make sure you specified the correct `repo_id` and `repo_type`.',
+        'If you are trying to access a private or gated repo, make sure you are authenticated. For more details, see https://huggingface.co/docs/huggingface_hub/authentication',
+        `huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: ${url}.`,
+      ]);
+    },
+  };
+
+  // ----------------------------------------------------- startup banner ---
+  out(`INFO ${ts()} [__init__.py:216] Automatically detected platform cuda.`);
+  info('api_server.py:1896', `vLLM API server version ${VLLM_VERSION}`);
+  info('utils.py:328', `non-default args: {${Object.entries(nonDefault).map(([k, v]) => `'${k}': ${pyRepr(v)}`).join(', ')}}`);
+
+  // Injected failures decided at start.
+  let crashAfter = null;
+  let failAt = null; // {at: seconds from start, fn}
+  if (fail) {
+    let m;
+    if ((m = /^exit:(-?\d+)$/.exec(fail))) {
+      error('standin', `STANDIN_FAIL=${fail}: exiting with code ${m[1]}`);
+      exitAfterFlush(Number(m[1]) & 0xff);
+      return;
+    } else if ((m = /^crash-after:(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(fail))) {
+      crashAfter = { seconds: Number(m[1]), code: m[2] !== undefined ? Number(m[2]) : 1 };
+    } else if (fail === 'hf-401' || fail === 'hf-404') {
+      failAt = { at: fastFail ? 0 : Math.min(0.2, loadSeconds * 0.05), fn: failures[fail] };
+    } else if (fail === 'free-memory') {
+      failAt = { at: fastFail ? 0 : loadSeconds * 0.1, fn: failures[fail] };
+    } else if (fail === 'harmony') {
+      failAt = { at: fastFail ? 0 : loadSeconds / 2, fn: failures.harmony };
+    } else if (fail === 'cuda-oom') {
+      failAt = { at: fastFail ? 0 : loadSeconds * 0.75, fn: failures['cuda-oom'] };
+    } else if (fail === 'oom-kill') {
+      failAt = { at: fastFail ? 0 : loadSeconds * 0.3, fn: oomKill };
+    } else {
+      error('standin', `unknown STANDIN_FAIL value ${JSON.stringify(fail)}; ignoring it`);
+    }
+  }
+  // Natural free-memory failure when STANDIN_FREE_GIB is set explicitly.
+  if (!failAt && env.STANDIN_FREE_GIB && gpuUtil * totalGiB > freeGiB) {
+    failAt = { at: fastFail ? 0 : loadSeconds * 0.1, fn: failures['free-memory'] };
+  }
+  if (gpuUtil <= 0 || gpuUtil > 1) {
+    failAt = { at: 0, fn: () => die([...apiPrefix, `ValueError: GPU memory utilization must be within (0, 1]. Got ${gpuUtil}.`]) };
+  }
+  // Missing tiktoken encodings: the real failure happens when harmony loads,
+  // i.e. after the model has been loaded. Checked at that point.
+  function encodingsOk() {
+    const base = env.TIKTOKEN_ENCODINGS_BASE;
+    if (!base) return false;
+    for (const f of ['o200k_base.tiktoken', 'cl100k_base.tiktoken']) {
+      try {
+        const st = fs.statSync(path.join(base, f));
+        if (!st.isFile() || st.size === 0) return false;
+      } catch { return false; }
+    }
+    return true;
+  }
+  const harmonyAt = fastFail ? 0 : loadSeconds / 2;
+  if (!failAt || failAt.at > harmonyAt) {
+    const prev = failAt;
+    failAt = { at: harmonyAt, fn: () => { if (!encodingsOk()) failures.harmony(); else if (prev) later(prev.at - harmonyAt, () => { if (state === 'loading') prev.fn(); }); } };
+  }
+
+  // ------------------------------------------------------ loading script ---
+  const L = loadSeconds;
+  const shards = 15;
+  const script = [];
+  const at = (f, fn) => script.push([f * L, fn]);
+  at(0.0, () => info('config.py:723', 'Resolved architecture: GptOssForCausalLM'));
+  at(0.0, () => info('config.py:1669', `Using max model len ${maxModelLen}`));
+  at(0.0, () => info('config.py:2400', 'Chunked prefill is enabled with max_num_batched_tokens=8192.'));
+  at(0.02, () => info('core.py:74', `Initializing a V1 LLM engine (v${VLLM_VERSION}) with config: model='${model}', speculative_config=None, tokenizer='${model}', skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, trust_remote_code=False, dtype=torch.bfloat16, max_seq_len=${maxModelLen}, download_dir=None, load_format=auto, tensor_parallel_size=1, pipeline_parallel_size=1, quantization=${opts.quantization ?? 'mxfp4'}, enforce_eager=False, kv_cache_dtype=auto, device_config=cuda, served_model_name=${servedName}, enable_prefix_caching=True, chunked_prefill_enabled=True`, ENG));
+  at(0.05, () => info('parallel_state.py:1134', 'rank 0 in world size 1 is assigned as DP rank 0, PP rank 0, TP rank 0, EP rank 0', ENG));
+  at(0.08, () => info('gpu_model_runner.py:1953', `Starting to load model ${model}...`, ENG));
+  at(0.09, () => info('cuda.py:328', 'Using Triton backend on V1 engine.', ENG));
+  at(0.10, () => info('weight_utils.py:296', 'Using model weights format [\'*.safetensors\']', ENG));
+  for (let s = 0; s <= shards; s++) {
+    const pct = Math.floor((s / shards) * 100);
+    at(0.10 + 0.35 * (s / shards), () => err(`${ENG}Loading safetensors checkpoint shards: ${String(pct).padStart(3)}% Completed | ${s}/${shards} [00:${String(2 * s).padStart(2, '0')}<00:${String(2 * (shards - s)).padStart(2, '0')},  1.79s/it]`));
+  }
+  at(0.46, () => info('default_loader.py:262', 'Loading weights took 26.94 seconds', ENG));
+  at(0.47, () => info('gpu_model_runner.py:2007', 'Model loading took 65.97 GiB and 28.311904 seconds', ENG));
+  at(0.50, () => info('backends.py:548', "Using cache directory: /root/.cache/vllm/torch_compile_cache/2b7e1a9c0f/rank_0_0/backbone for vLLM's torch.compile", ENG));
+  at(0.52, () => info('backends.py:559', 'Dynamo bytecode transform time: 9.87 s', ENG));
+  at(0.58, () => info('backends.py:194', 'Cache the graph for dynamic shape for later use', ENG));
+  at(0.62, () => info('monitor.py:34', 'torch.compile takes 23.1 s in total', ENG));
+  at(0.64, () => info('gpu_worker.py:276', `Available KV cache memory: ${Math.max(1, gpuUtil * totalGiB - 70.3).toFixed(2)} GiB`, ENG));
+  at(0.65, () => info('kv_cache_utils.py:849', 'GPU KV cache size: 410,544 tokens', ENG));
+  at(0.65, () => info('kv_cache_utils.py:853', `Maximum concurrency for ${maxModelLen.toLocaleString('en-US')} tokens per request: ${(410544 / maxModelLen).toFixed(2)}x`, ENG));
+  for (let s = 0; s <= 4; s++) {
+    at(0.66 + 0.2 * (s / 4), () => err(`${ENG}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round(67 * s / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`));
+  }
+  at(0.88, () => info('gpu_model_runner.py:2708', 'Graph capturing finished in 12 secs, took 0.84 GiB', ENG));
+  at(0.90, () => info('core.py:214', 'init engine (profile, create kv cache, warmup model) took 45.02 seconds', ENG));
+  at(0.93, () => info('loggers.py:142', 'Engine 000: vllm cache_config_info with initialization after num_gpu_blocks is: 25659'));
+  at(0.95, () => info('serving_responses.py:120', 'Using default chat sampling params from model: {\'temperature\': 1.0, \'top_p\': 1.0}'));
+  at(0.97, () => warn('serving_chat.py:112', '"auto" tool choice has been enabled please note that while the parallel_tool_calls client option is preset for compatibility reasons, it will be ignored.'));
+
+  for (const [t, fn] of script) later(t, () => { if (state === 'loading') fn(); });
+  if (failAt) later(failAt.at, () => { if (state === 'loading') failAt.fn(); });
+  later(L, () => { if (state === 'loading') startServing(); });
+
+  // ------------------------------------------------------------- modes ---
+  const VALID = {
+    health: /^(ok|hang|\d{3})$/,
+    chat: /^(ok|hang|\d{3})$/,
+    models: /^(ok|empty|hang|\d{3})$/,
+  };
+  const mode = { health: 'ok', chat: 'ok', models: 'ok' };
+  for (const [k, e] of [['health', 'STANDIN_HEALTH'], ['chat', 'STANDIN_CHAT'], ['models', 'STANDIN_MODELS']]) {
+    if (env[e] && VALID[k].test(env[e])) mode[k] = env[e];
+  }
+  function effectiveMode() {
+    let fileMode = null;
+    try { fileMode = JSON.parse(fs.readFileSync(controlFile, 'utf8')); } catch { /* absent or invalid */ }
+    if (!fileMode || typeof fileMode !== 'object') return mode;
+    const m = { ...mode };
+    for (const k of Object.keys(VALID)) {
+      if (typeof fileMode[k] === 'string' && VALID[k].test(fileMode[k])) m[k] = fileMode[k];
+    }
+    return m;
+  }
+
+  // ------------------------------------------------------------ serving ---
+  const stats = { prompt: 0, gen: 0, ok: 0, running: 0 };
+
+  function sendJson(res, status, obj, headers = {}) {
+    const body = JSON.stringify(obj);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+    res.end(body);
+  }
+  function vllmError(res, status, type, message) {
+    sendJson(res, status, { object: 'error', message, type, param: null, code: status });
+  }
+  function hang(req, res) {
+    hung.add(req.socket);
+    req.socket.on('close', () => hung.delete(req.socket));
+  }
+  function access(req, status) {
+    const addr = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '-';
+    uvi(`${addr}:${req.socket.remotePort} - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${http.STATUS_CODES[status] ?? ''}`);
+  }
+  function readBody(req) {
+    return new Promise((resolve) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      req.on('error', () => resolve(''));
+    });
+  }
+
+  async function handle(req, res) {
+    const url = new URL(req.url, 'http://x');
+    const p = url.pathname;
+    const m = effectiveMode();
+    res.on('finish', () => access(req, res.statusCode));
+
+    if (p === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (m.health === 'hang') return hang(req, res);
+      const code = m.health === 'ok' ? 200 : Number(m.health);
+      res.writeHead(code, { 'content-length': 0 });
+      return res.end();
+    }
+    if (p === '/ping' && req.method === 'GET') { res.writeHead(200, { 'content-length': 0 }); return res.end(); }
+    if (p === '/version' && req.method === 'GET') return sendJson(res, 200, { version: VLLM_VERSION });
+    if (p === '/v1/models' && req.method === 'GET') {
+      if (m.models === 'hang') return hang(req, res);
+      if (/^\d{3}$/.test(m.models)) return vllmError(res, Number(m.models), 'InternalServerError', 'injected failure');
+      const created = Math.floor(started / 1000);
+      const data = m.models === 'empty' ? [] : servedNames.map((id) => ({
+        id, object: 'model', created, owned_by: 'vllm', root: model, parent: null, max_model_len: maxModelLen,
+        permission: [{
+          id: `modelperm-${crypto.randomBytes(16).toString('hex')}`, object: 'model_permission', created,
+          allow_create_engine: false, allow_sampling: true, allow_logprobs: true, allow_search_indices: false,
+          allow_view: true, allow_fine_tuning: false, organization: '*', group: null, is_blocking: false,
+        }],
+      }));
+      return sendJson(res, 200, { object: 'list', data });
+    }
+    if (p === '/metrics' && req.method === 'GET') {
+      const lbl = `engine="0",model_name="${servedName}"`;
+      const body = [
+        '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+        '# TYPE vllm:num_requests_running gauge',
+        `vllm:num_requests_running{${lbl}} ${stats.running.toFixed(1)}`,
+        '# HELP vllm:num_requests_waiting Number of requests waiting to be processed.',
+        '# TYPE vllm:num_requests_waiting gauge',
+        `vllm:num_requests_waiting{${lbl}} 0.0`,
+        '# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.',
+        '# TYPE vllm:kv_cache_usage_perc gauge',
+        `vllm:kv_cache_usage_perc{${lbl}} 0.0`,
+        '# HELP vllm:prompt_tokens_total Number of prefill tokens processed.',
+        '# TYPE vllm:prompt_tokens_total counter',
+        `vllm:prompt_tokens_total{${lbl}} ${stats.prompt.toFixed(1)}`,
+        '# HELP vllm:generation_tokens_total Number of generation tokens processed.',
+        '# TYPE vllm:generation_tokens_total counter',
+        `vllm:generation_tokens_total{${lbl}} ${stats.gen.toFixed(1)}`,
+        '# HELP vllm:request_success_total Count of successfully processed requests.',
+        '# TYPE vllm:request_success_total counter',
+        `vllm:request_success_total{${lbl},finished_reason="stop"} ${stats.ok.toFixed(1)}`,
+        '',
+      ].join('\n');
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      return res.end(body);
+    }
+    if (p === '/v1/chat/completions' && req.method === 'POST') {
+      const raw = await readBody(req);
+      if (m.chat === 'hang') {
+        stats.running++;
+        req.socket.on('close', () => stats.running--);
+        return hang(req, res);
+      }
+      if (/^\d{3}$/.test(m.chat)) return vllmError(res, Number(m.chat), 'InternalServerError', 'EngineCore encountered an issue. See stack trace (above) for the root cause.');
+      let body;
+      try { body = JSON.parse(raw); } catch { return vllmError(res, 400, 'BadRequestError', 'Invalid JSON body'); }
+      if (!body || !Array.isArray(body.messages) || body.messages.length === 0) {
+        return vllmError(res, 400, 'BadRequestError', "[{'type': 'missing', 'loc': ('body', 'messages'), 'msg': 'Field required'}]");
+      }
+      if (body.model !== undefined && body.model !== null && !servedNames.includes(body.model)) {
+        return vllmError(res, 404, 'NotFoundError', `The model \`${body.model}\` does not exist.`);
+      }
+      const promptText = body.messages.map((x) => (typeof x?.content === 'string' ? x.content : JSON.stringify(x?.content ?? ''))).join(' ');
+      const promptTokens = 60 + promptText.split(/\s+/).filter(Boolean).length;
+      let words = (env.STANDIN_REPLY || 'Hello! I am the gpt-oss stand-in, and I am up.').split(' ');
+      let finish = 'stop';
+      const maxTok = body.max_completion_tokens ?? body.max_tokens;
+      if (Number.isInteger(maxTok) && maxTok > 0 && maxTok < words.length) { words = words.slice(0, maxTok); finish = 'length'; }
+      const content = words.join(' ');
+      const reasoning = 'The user greets; reply briefly.';
+      const completionTokens = words.length + 7;
+      stats.prompt += promptTokens; stats.gen += completionTokens; stats.ok++;
+      const id = `chatcmpl-${crypto.randomBytes(16).toString('hex')}`;
+      const created = Math.floor(Date.now() / 1000);
+      const modelName = body.model ?? servedName;
+      if (body.stream === true) {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+        const chunk = (delta, fin = null) => res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: fin }] })}\n\n`);
+        chunk({ role: 'assistant', content: '' });
+        chunk({ reasoning_content: reasoning });
+        words.forEach((w, i) => chunk({ content: (i ? ' ' : '') + w }));
+        chunk({}, finish);
+        res.write('data: [DONE]\n\n');
+        return res.end();
+      }
+      return sendJson(res, 200, {
+        id, object: 'chat.completion', created, model: modelName,
+        choices: [{
+          index: 0,
+          message: { role: 'assistant', content, refusal: null, annotations: null, audio: null, function_call: null, tool_calls: [], reasoning_content: reasoning },
+          logprobs: null, finish_reason: finish, stop_reason: null,
+        }],
+        service_tier: null, system_fingerprint: null,
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: null },
+        prompt_logprobs: null, kv_transfer_params: null,
+      });
+    }
+    if (p === '/standin/mode') {
+      if (req.method === 'GET') return sendJson(res, 200, { ...m, file: fs.existsSync(controlFile) ? controlFile : null });
+      if (req.method === 'POST' || req.method === 'PUT') {
+        let body;
+        try { body = JSON.parse((await readBody(req)) || '{}'); } catch { return sendJson(res, 400, { error: 'invalid JSON' }); }
+        if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'expected a JSON object' });
+        for (const [k, v] of Object.entries(body)) {
+          if (!(k in VALID)) return sendJson(res, 400, { error: `unknown key ${k}; expected health, chat, models` });
+          if (typeof v !== 'string' || !VALID[k].test(v)) return sendJson(res, 400, { error: `invalid value for ${k}: ${JSON.stringify(v)}` });
+        }
+        Object.assign(mode, body);
+        info('standin', `mode set to ${JSON.stringify(mode)}`);
+        return sendJson(res, 200, { ...mode });
+      }
+    }
+    if (p === '/standin/exit' && req.method === 'POST') {
+      let body = {};
+      try { body = JSON.parse((await readBody(req)) || '{}') || {}; } catch { /* defaults */ }
+      const code = Number.isInteger(body.code) ? body.code & 0xff : 1;
+      sendJson(res, 202, { exiting: code });
+      setTimeout(() => engineDied(code), Math.max(0, Number(body.delaySeconds) || 0) * 1000);
+      return;
+    }
+    return sendJson(res, 404, { detail: 'Not Found' });
+  }
+
+  function engineDied(code) {
+    if (exiting || state === 'stopping') return;
+    error('core_client.py:564', 'EngineCore died unexpectedly, shutting down client.');
+    die([
+      `${API}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`,
+    ], code);
+    for (const s of hung) s.destroy();
+  }
+
+  function startServing() {
+    server = http.createServer((req, res) => {
+      handle(req, res).catch((e) => {
+        err(`${API}ERROR ${ts()} [standin] handler error: ${e?.stack ?? e}`);
+        if (!res.headersSent) vllmError(res, 500, 'InternalServerError', String(e));
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.on('error', (e) => {
+      if (e.code === 'EADDRINUSE') die([...apiPrefix, `${API}OSError: [Errno 98] Address already in use`]);
+      else die([...apiPrefix, `${API}OSError: ${e.message}`]);
+    });
+    const shownHost = opts.host ?? '0.0.0.0';
+    info('api_server.py:1971', `Starting vLLM API server 0 on http://${shownHost}:${opts.port}`);
+    server.listen(opts.port, opts.host, () => {
+      if (state !== 'loading') return;
+      state = 'serving';
+      info('launcher.py:36', 'Available routes are:');
+      for (const r of ['/health', '/ping', '/version', '/v1/models', '/v1/chat/completions', '/metrics']) info('launcher.py:44', `Route: ${r}, Methods: ${r === '/v1/chat/completions' ? 'POST' : 'GET'}`);
+      uvi(`Started server process [${PID}]`);
+      uvi('Waiting for application startup.');
+      uvi('Application startup complete.');
+      uvi(`Uvicorn running on http://${shownHost}:${opts.port} (Press CTRL+C to quit)`);
+      if (crashAfter) later(crashAfter.seconds, () => engineDied(crashAfter.code));
+    });
+  }
+
+  // Allocate memory until the kernel OOM-kills us. Refuses to run without a
+  // cgroup memory limit (it would eat the host) unless STANDIN_OOM_UNSAFE=1.
+  function oomKill() {
+    let limit = Infinity;
+    for (const f of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
+      try {
+        const s = fs.readFileSync(f, 'utf8').trim();
+        if (s !== 'max') { limit = Number(s); break; }
+      } catch { /* next */ }
+    }
+    if (!(limit < 64 * 1024 ** 3) && env.STANDIN_OOM_UNSAFE !== '1') {
+      error('standin', 'STANDIN_FAIL=oom-kill needs a container memory limit (docker run --memory 256m --memory-swap 256m); refusing and exiting 3');
+      exitAfterFlush(3);
+      return;
+    }
+    info('gpu_model_runner.py:1953', 'Allocating host memory until the OOM killer fires (STANDIN_FAIL=oom-kill)', ENG);
+    const hog = [];
+    const step = () => {
+      for (let i = 0; i < 4; i++) hog.push(Buffer.alloc(16 * 1024 * 1024, 1));
+      setImmediate(step);
+    };
+    step();
+  }
+}
