@@ -90,7 +90,7 @@ export function parseConfig(text: string, file: string): LoadResult {
       problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), key: '', message: yamlHint(e.code, e.message) })),
     };
   }
-  if (doc.contents === null) return validate({}, doc, file, at, text);
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return validate({}, doc, file, at, text);
   if (!isMap(doc.contents)) {
     return {
       ok: false,
@@ -112,7 +112,7 @@ export function parseConfig(text: string, file: string): LoadResult {
 }
 
 function validate(data: unknown, doc: Document, file: string, at: (o: number | undefined) => { line: number; col: number }, text: string): LoadResult {
-  const parsed = configSchema.safeParse(data ?? {}, { reportInput: true });
+  const parsed = configSchema.safeParse(dropEmptyMappings(data ?? {}, []), { reportInput: true });
   if (parsed.success) return { ok: true, config: parsed.data, file, text };
   const problems: Problem[] = [];
   for (const issue of parsed.error.issues) {
@@ -140,7 +140,9 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'too_small' && /^Too small/.test(msg)) return `must be at least ${String(issue.minimum)}${got}`;
   if (issue.code === 'too_big' && /^Too big/.test(msg)) return `must be at most ${String(issue.maximum)}${got}`;
   if (issue.code === 'invalid_value' && /^Invalid/.test(msg)) return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
-  return `${msg}${issue.code === 'custom' ? '' : got}`;
+  // Refinements carry their own wording; add the value only where it is a plain one not yet quoted.
+  const plain = 'input' in issue && (typeof issue.input === 'string' || typeof issue.input === 'number');
+  return issue.code === 'custom' && (!plain || msg.includes(JSON.stringify(issue.input))) ? msg : `${msg}${got}`;
 }
 
 const article = (t: string) => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
@@ -203,23 +205,47 @@ function keyOffset(doc: Document, path: (string | number)[], key: string): numbe
   return parent?.range?.[0];
 }
 
+interface SchemaDef {
+  type: string;
+  innerType?: unknown;
+  in?: unknown;
+  shape?: Record<string, unknown>;
+}
+
+/** The schema's definition at a key path, unwrapped from defaults, pipes and optionals. */
+function defAt(path: (string | number)[]): SchemaDef | undefined {
+  let schema: unknown = configSchema;
+  for (let i = 0; ; ) {
+    const def = (schema as { def?: SchemaDef } | undefined)?.def;
+    if (!def) return undefined;
+    if (def.type === 'object' && i < path.length) {
+      schema = def.shape?.[String(path[i++])];
+      continue;
+    }
+    const inner = def.innerType ?? def.in;
+    if (def.type === 'object' || def.type === 'record' || !inner) return i === path.length ? def : undefined;
+    schema = inner;
+  }
+}
+
 /** The keys the schema knows at a path, for "did you mean". */
 function knownKeys(path: (string | number)[]): string[] {
-  let schema: unknown = configSchema;
-  for (const seg of [...path, undefined]) {
-    // Unwrap defaults, pipes and optionals down to the object that owns the keys.
-    for (;;) {
-      const def = (schema as { def?: { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown> } }).def;
-      if (!def) return [];
-      if (def.type === 'object') {
-        if (seg === undefined) return Object.keys(def.shape ?? {});
-        schema = def.shape?.[String(seg)];
-        break;
-      }
-      const inner = def.innerType ?? def.in;
-      if (!inner) return [];
-      schema = inner;
-    }
+  const def = defAt(path);
+  return def?.type === 'object' ? Object.keys(def.shape ?? {}) : [];
+}
+
+/**
+ * A section left empty (`model:` with every line under it commented out) means "all defaults",
+ * as it reads; YAML makes it null, which the schema would reject.
+ */
+function dropEmptyMappings(data: unknown, path: string[]): unknown {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return data;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) {
+    const def = defAt([...path, k]);
+    const mapping = def?.type === 'object' || def?.type === 'record';
+    if (v === null && mapping) continue;
+    out[k] = def?.type === 'object' ? dropEmptyMappings(v, [...path, k]) : v;
   }
-  return [];
+  return out;
 }

@@ -2,9 +2,11 @@
 import { CONTAINER_PORT, TOKEN_VAR, type ContainerSpec } from './spec.js';
 
 export const MASK = '********';
+const MASKED_TOKEN = `${TOKEN_VAR}=${MASK}`;
 
 /** Quotes a word for POSIX shells only when it needs it. */
 export function shellQuote(word: string): string {
+  if (word === MASKED_TOKEN) return word; // shown as is: a mask to read, not a value to run
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -31,7 +33,7 @@ export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): stri
     const inner = cport === `${CONTAINER_PORT}/tcp` ? String(CONTAINER_PORT) : cport;
     for (const bind of binds) flags.push(['-p', `${bind.HostIp ? `${bind.HostIp.includes(':') ? `[${bind.HostIp}]` : bind.HostIp}:` : ''}${bind.HostPort}:${inner}`]);
   }
-  for (const e of b.Env) flags.push(['-e', e.startsWith(`${TOKEN_VAR}=`) ? `${TOKEN_VAR}=${MASK}` : e]);
+  for (const e of b.Env) flags.push(['-e', e.startsWith(`${TOKEN_VAR}=`) ? MASKED_TOKEN : e]);
   for (const v of h.Binds) flags.push(['-v', v]);
   for (const [k, v] of Object.entries(b.Labels)) flags.push(['--label', `${k}=${v}`]);
   const lines = ['docker run -d', ...flags.map((f) => `  ${f.map(shellQuote).join(' ')}`)];

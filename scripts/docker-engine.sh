@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Makes a Docker engine answer for the tests: uses the one running, else (as root) installs
+# Debian's docker.io and starts dockerd in its own session. Where no GPU exists, a stand-in
+# `nvidia-container-runtime-hook` (exits 0) goes on dockerd's PATH so `--gpus all` containers start.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+log() { echo "docker-engine: $*" >&2; }
+
+if docker info >/dev/null 2>&1; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  log "no Docker engine answers and this is not root: start Docker (systemctl start docker) and run again"
+  exit 1
+fi
+if ! command -v dockerd >/dev/null 2>&1; then
+  log "installing docker.io from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq docker.io >/dev/null
+fi
+hookdir="$root/.tools/gpu-hook"
+extra_path=""
+if ! command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
+  mkdir -p "$hookdir"
+  printf '#!/bin/sh\n# Stand-in for the NVIDIA hook on a machine without a GPU: lets --gpus containers start.\nexit 0\n' >"$hookdir/nvidia-container-runtime-hook"
+  chmod +x "$hookdir/nvidia-container-runtime-hook"
+  extra_path="$hookdir:"
+  log "no GPU runtime here: using a stand-in nvidia-container-runtime-hook"
+fi
+# A dockerd that died uncleanly leaves its pid file, and the next one refuses to start.
+if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
+mkdir -p "$root/.tools"
+PATH="$extra_path$PATH" setsid dockerd >"$root/.tools/dockerd.log" 2>&1 </dev/null &
+for _ in $(seq 1 60); do
+  if docker info >/dev/null 2>&1; then log "dockerd started (log: .tools/dockerd.log)"; exit 0; fi
+  sleep 0.5
+done
+log "dockerd did not answer within 30s; last lines of .tools/dockerd.log:"
+tail -n 20 "$root/.tools/dockerd.log" >&2
+exit 1

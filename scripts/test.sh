@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: sets up Node 24, the dependencies, a Docker engine and
+# the stand-in vLLM image, then runs every test. Nothing is skipped: without Docker it fails.
+#   bash scripts/test.sh            all tests
+#   bash scripts/test.sh unit       only the tests that need no Docker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "Node"
+source scripts/node24.sh
+echo "node $(node --version) at $(command -v node)" >&2
+step "dependencies"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+step "build"
+npx tsc -p tsconfig.json
+
+step "unit tests"
+npx ava 'dist/test/unit/**/*.test.js'
+[ "$what" = unit ] && exit 0
+
+step "Docker engine"
+bash scripts/docker-engine.sh
+step "stand-in vLLM image"
+NODE_BIN=$(command -v node) bash test/standin/build.sh gptoss-standin:test
+export GPTOSS_STANDIN_IMAGE=gptoss-standin:test
+
+step "integration tests (real Docker engine)"
+npx ava --serial 'dist/test/integration/**/*.test.js'

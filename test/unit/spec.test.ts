@@ -1,0 +1,95 @@
+import test from 'ava';
+import { configSchema, defaultConfig } from '../../src/config/schema.js';
+import { MASK, renderDockerRun } from '../../src/container/render.js';
+import { buildSpec, deviceRequests, specHash } from '../../src/container/spec.js';
+
+// The guide's `docker run`, flag by flag, as the Engine API body Docker makes of it.
+test('the default spec is the guide command', (t) => {
+  const { name, body } = buildSpec(defaultConfig(), 'hf_secret');
+  t.is(name, 'vllm-gpt-oss');
+  t.is(body.Image, 'nvcr.io/nvidia/vllm:25.09-py3');
+  t.deepEqual(body.Cmd, ['vllm', 'serve', 'openai/gpt-oss-120b', '--quantization', 'mxfp4', '--gpu-memory-utilization', '0.85', '--max-model-len', '32768', '--served-model-name', 'gpt-oss-120b']);
+  t.deepEqual(body.Env, ['HF_TOKEN=hf_secret', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings']);
+  t.deepEqual(body.ExposedPorts, { '8000/tcp': {} });
+  t.is(body.HostConfig.IpcMode, 'host');
+  t.deepEqual(body.HostConfig.Ulimits, [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }]);
+  t.deepEqual(body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '', HostPort: '8000' }] });
+  t.deepEqual(body.HostConfig.Binds, ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings:ro']);
+  t.deepEqual(body.HostConfig.DeviceRequests, [{ Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }]);
+  t.deepEqual(body.HostConfig.RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
+});
+
+test('labels mark the container as managed and carry the spec hash', (t) => {
+  const s = buildSpec(defaultConfig(), 'x');
+  t.deepEqual(s.body.Labels, { 'org.gptoss.managed': 'true', 'org.gptoss.spec-hash': s.hash });
+  t.regex(s.hash, /^[0-9a-f]{64}$/);
+});
+
+test('the hash ignores the token value and label order, but not the spec', (t) => {
+  const c = defaultConfig();
+  t.is(buildSpec(c, 'a').hash, buildSpec(c, 'b').hash);
+  const changed = configSchema.parse({ model: { gpuMemoryUtilization: 0.8 } });
+  t.not(buildSpec(changed, 'a').hash, buildSpec(c, 'a').hash);
+  const s = buildSpec(c, 'a');
+  t.is(specHash({ ...s.body, Labels: { z: '1' } }), s.hash);
+});
+
+test('a supervisor-only setting does not change the hash', (t) => {
+  const base = buildSpec(defaultConfig(), 'a').hash;
+  const tuned = configSchema.parse({ container: { stopTimeout: '2m', stopOnExit: false }, health: { liveness: { failureThreshold: 9 } }, restart: { maxDelay: '1h' } });
+  t.is(buildSpec(tuned, 'a').hash, base);
+});
+
+test('no token: the variable is left out', (t) => {
+  t.deepEqual(buildSpec(defaultConfig(), undefined).body.Env, ['TIKTOKEN_ENCODINGS_BASE=/etc/encodings']);
+});
+
+const gpus: [unknown, unknown][] = [
+  ['all', [{ Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }]],
+  ['none', []],
+  [2, [{ Driver: '', Count: 2, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }]],
+  [[0, 'GPU-1'], [{ Driver: '', Count: 0, DeviceIDs: ['0', 'GPU-1'], Capabilities: [['gpu']], Options: {} }]],
+];
+for (const [input, want] of gpus) {
+  test(`gpus ${JSON.stringify(input)}`, (t) => t.deepEqual(deviceRequests(input as never), want as never));
+}
+
+test('config maps into the body', (t) => {
+  const c = configSchema.parse({
+    model: { extraArgs: ['--max-num-seqs', '64'] },
+    container: { name: 'x1', image: 'img:1', port: 9000, bindAddress: '127.0.0.1', ulimits: { memlock: 8388608 }, env: { FOO: 'bar' } },
+    paths: { encodings: '/e', huggingface: '/h' },
+  });
+  const { body } = buildSpec(c, undefined);
+  t.deepEqual(body.Cmd.slice(-2), ['--max-num-seqs', '64']);
+  t.deepEqual(body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '9000' }] });
+  t.deepEqual(body.HostConfig.Binds, ['/h:/root/.cache/huggingface', '/e:/etc/encodings:ro']);
+  t.deepEqual(body.HostConfig.Ulimits[0], { Name: 'memlock', Soft: 8388608, Hard: 8388608 });
+  t.true(body.Env.includes('FOO=bar'));
+});
+
+test('render prints every flag of the guide, one per line', (t) => {
+  const out = renderDockerRun(buildSpec(defaultConfig(), MASK), 'credential hf_token');
+  for (const line of [
+    'docker run -d \\', '  --name vllm-gpt-oss \\', '  --gpus all \\', '  --ipc=host \\', '  --ulimit memlock=-1 \\',
+    '  --ulimit stack=67108864 \\', '  -p 8000:8000 \\', '  -e HF_TOKEN=******** \\', '  -e TIKTOKEN_ENCODINGS_BASE=/etc/encodings \\',
+    '  -v /vllm/huggingface:/root/.cache/huggingface \\', '  -v /vllm/encodings:/etc/encodings:ro \\',
+    '  nvcr.io/nvidia/vllm:25.09-py3 \\', '  vllm serve openai/gpt-oss-120b \\', '  --quantization mxfp4 \\',
+    '  --gpu-memory-utilization 0.85 \\', '  --max-model-len 32768 \\', '  --served-model-name gpt-oss-120b',
+  ]) t.true(out.split('\n').includes(line), `missing line: ${line}\n${out}`);
+  t.true(out.includes('# HF_TOKEN: from credential hf_token, value hidden'));
+});
+
+test('render never shows a token, even if the spec was built with one', (t) => {
+  const out = renderDockerRun(buildSpec(defaultConfig(), 'hf_REALSECRET'), 'file /x');
+  t.false(out.includes('hf_REALSECRET'));
+  t.true(out.includes('HF_TOKEN=********'));
+});
+
+test('render quotes for the shell and shows device ids and a bind address', (t) => {
+  const c = configSchema.parse({ container: { gpus: [0, 1], bindAddress: '127.0.0.1', env: { GREETING: "it's here" } } });
+  const out = renderDockerRun(buildSpec(c, undefined));
+  t.true(out.includes(`  --gpus '"device=0,1"' \\`));
+  t.true(out.includes('  -p 127.0.0.1:8000:8000 \\'));
+  t.true(out.includes(`  -e 'GREETING=it'\\''s here' \\`));
+});
