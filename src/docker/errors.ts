@@ -3,7 +3,8 @@
 export class EngineUnreachable extends Error {
   override name = 'EngineUnreachable';
   constructor(detail: string) {
-    super(`the Docker engine does not answer (${detail}); check \`systemctl status docker\` and that this user may use /var/run/docker.sock`);
+    const socket = (process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
+    super(`the Docker engine does not answer (${detail}); check \`systemctl status docker\` and that this user may use ${socket}`);
   }
 }
 

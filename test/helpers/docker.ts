@@ -1,0 +1,98 @@
+// Test fixtures for the real Docker engine: unique names, free ports, temp dirs, the stand-in image.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configSchema, type Config } from '../../src/config/schema.js';
+
+export const STANDIN = process.env['GPTOSS_STANDIN_IMAGE'] ?? 'gptoss-standin:test';
+/** This machine refuses memlock above 8 MiB (no CAP_SYS_RESOURCE); the one ulimit tests override. */
+export const TEST_MEMLOCK = 8388608;
+
+export function docker(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('docker', args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`docker ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+export function uniqueName(tag: string): string {
+  return `gptoss-it-${tag}-${randomBytes(3).toString('hex')}`;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface Dirs {
+  root: string;
+  encodings: string;
+  huggingface: string;
+}
+
+/** A temp `/vllm` look-alike with both tiktoken files present. */
+export async function makeDirs(): Promise<Dirs> {
+  const root = await mkdtemp(join(tmpdir(), 'gptoss-it-'));
+  const encodings = join(root, 'encodings');
+  const huggingface = join(root, 'huggingface');
+  await mkdir(encodings);
+  await mkdir(huggingface);
+  await writeFile(join(encodings, 'o200k_base.tiktoken'), 'IQ== 0\n');
+  await writeFile(join(encodings, 'cl100k_base.tiktoken'), 'IQ== 0\n');
+  return { root, encodings, huggingface };
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
+
+/** A config for one test: its own name, port and dirs, the stand-in image, quick timings. */
+export function testConfig(name: string, port: number, dirs: Dirs, over: DeepPartial<Record<string, unknown>> = {}): Config {
+  const base = {
+    container: { name, port, image: STANDIN, bindAddress: '127.0.0.1', ulimits: { memlock: TEST_MEMLOCK }, env: { STANDIN_LOAD_SECONDS: '1' }, stopTimeout: '5s' },
+    paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
+  };
+  return configSchema.parse(merge(base, over));
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const av = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && av && typeof av === 'object' && !Array.isArray(av)
+      ? merge(av as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}
+
+export async function removeContainer(name: string): Promise<void> {
+  await docker(['rm', '-f', '-v', name]).catch(() => undefined);
+}
+
+export interface Brief {
+  Id: string;
+  StartedAt: string;
+  Running: boolean;
+}
+
+export async function brief(name: string): Promise<Brief> {
+  const out = await docker(['inspect', '--format', '{{.Id}} {{.State.StartedAt}} {{.State.Running}}', name]);
+  const [Id = '', StartedAt = '', running = ''] = out.split(' ');
+  return { Id, StartedAt, Running: running === 'true' };
+}
+
+/** How many containers, running or not, carry exactly this name. */
+export async function countNamed(name: string): Promise<number> {
+  const out = await docker(['ps', '-a', '--filter', `name=^/${name}$`, '--format', '{{.ID}}']);
+  return out ? out.split('\n').length : 0;
+}
