@@ -197,7 +197,8 @@ function main({ opts, nonDefault }) {
   const loadSeconds = num('STANDIN_LOAD_SECONDS', 3);
   const stopSeconds = num('STANDIN_STOP_SECONDS', 0.5);
   const fastFail = env.STANDIN_FAST_FAIL === '1';
-  const totalGiB = num('STANDIN_TOTAL_GIB', 119.7);
+  // 119.6955 GiB displays as 119.7 and gives the real-looking 101.74 GiB for 0.85.
+  const totalGiB = num('STANDIN_TOTAL_GIB', 119.6955);
   const freeGiB = num('STANDIN_FREE_GIB', 39.6);
   const controlFile = env.STANDIN_CONTROL_FILE || '/standin-control/mode.json';
   const fail = (env.STANDIN_FAIL || '').trim();
@@ -216,7 +217,7 @@ function main({ opts, nonDefault }) {
   // ------------------------------------------------------------ signals ---
   const hung = new Set();
   function shutdown(sig) {
-    if (state === 'stopping' || exiting) return;
+    if (state === 'stopping' || state === 'dead' || exiting) return;
     const wasServing = state === 'serving';
     state = 'stopping';
     clearAll();
@@ -226,8 +227,8 @@ function main({ opts, nonDefault }) {
       uvi('Application shutdown complete.');
       uvi(`Finished server process [${PID}]`);
     } else {
-      uvi('Shutting down');
       info('launcher.py:80', `Received ${sig} during startup; aborting engine initialization.`);
+      uvi('Shutting down');
     }
     if (server) {
       server.close();
@@ -247,12 +248,16 @@ function main({ opts, nonDefault }) {
   // ------------------------------------------------------------- failure ---
   const SITE = '/usr/local/lib/python3.12/dist-packages';
   function die(lines, code = 1) {
-    if (exiting || state === 'stopping') return;
+    if (exiting || state === 'stopping' || state === 'dead') return;
     state = 'dead';
     clearAll();
     if (server) server.close();
-    for (const l of lines) err(l);
-    exitAfterFlush(code);
+    // stdout and stderr are separate pipes that docker copies independently;
+    // let the last stdout lines land first so the error really is the tail.
+    process.stdout.write('', () => setTimeout(() => {
+      for (const l of lines) err(l);
+      exitAfterFlush(code);
+    }, 50));
   }
   const engineTraceback = (inner) => [
     `${ENG}ERROR ${ts()} [core.py:700] EngineCore failed to start.`,
@@ -637,7 +642,7 @@ function main({ opts, nonDefault }) {
   }
 
   function engineDied(code) {
-    if (exiting || state === 'stopping') return;
+    if (exiting || state === 'stopping' || state === 'dead') return;
     error('core_client.py:564', 'EngineCore died unexpectedly, shutting down client.');
     die([
       `${API}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`,
