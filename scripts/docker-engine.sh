@@ -2,9 +2,21 @@
 # Makes a Docker engine answer for the tests: uses the one running, else (as root) installs
 # Debian's docker.io and starts dockerd in its own session. Where no GPU exists, a stand-in
 # `nvidia-container-runtime-hook` (exits 0) goes on dockerd's PATH so `--gpus all` containers start.
+#   bash scripts/docker-engine.sh            make sure one answers
+#   bash scripts/docker-engine.sh --restart  stop the engine and start it again (tests of Docker outages)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { echo "docker-engine: $*" >&2; }
+
+if [ "${1:-}" = --restart ]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker 2>/dev/null; then
+    systemctl restart docker
+  elif [ -f /var/run/docker.pid ]; then
+    pid=$(cat /var/run/docker.pid)
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
+fi
 
 if docker info >/dev/null 2>&1; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

@@ -2,6 +2,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { ensureCommand } from './ensure.js';
 import { renderCommand } from './render.js';
+import { runCommand } from './run.js';
 import { validateCommand } from './validate.js';
 
 export interface Command {
@@ -15,4 +16,5 @@ export const COMMANDS: Record<string, Command> = {
   validate: validateCommand,
   render: renderCommand,
   ensure: ensureCommand,
+  run: runCommand,
 };

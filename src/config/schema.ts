@@ -1,7 +1,7 @@
 // The config contract: every key optional, defaults exactly the deployment guide's values.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 
 /** `vllm serve` flags the config owns: a second copy in extraArgs would fight it. */
 export const OWNED_FLAGS: Readonly<Record<string, string>> = {
@@ -32,13 +32,18 @@ export const ULIMIT_NAMES = [
   'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack',
 ] as const;
 
-const duration = (fallback: string) =>
+/** A duration in ms; `min` (ms) keeps periods and timeouts from turning into busy loops. */
+const duration = (fallback: string, min = 0) =>
   z
     .string({ error: 'expected a duration such as 30s, 10m or 1h' })
     .transform((text, ctx) => {
       const ms = parseDuration(text);
       if (ms === undefined) {
         ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write it like 30s, 10m, 1h or 1m30s` });
+        return z.NEVER;
+      }
+      if (ms < min) {
+        ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(min)}` });
         return z.NEVER;
       }
       return ms;
@@ -163,11 +168,11 @@ const hfToken = z
 
 const health = z
   .strictObject({
-    startup: z.strictObject({ period: duration('10s'), timeout: duration('15m') }).prefault({}),
+    startup: z.strictObject({ period: duration('10s', 100), timeout: duration('15m', 100) }).prefault({}),
     liveness: z
-      .strictObject({ period: duration('10s'), timeout: duration('5s'), failureThreshold: positiveInt(3) })
+      .strictObject({ period: duration('10s', 100), timeout: duration('5s', 100), failureThreshold: positiveInt(3) })
       .prefault({}),
-    readiness: z.strictObject({ period: duration('10s'), timeout: duration('5s') }).prefault({}),
+    readiness: z.strictObject({ period: duration('10s', 100), timeout: duration('5s', 100) }).prefault({}),
   })
   .prefault({});
 
@@ -178,6 +183,7 @@ const restart = z
     maxDelay: duration('5m'),
     jitter: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0.1),
     resetAfter: duration('10m'),
+    crashLoopAfter: positiveInt(3),
   })
   .prefault({});
 

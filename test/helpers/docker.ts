@@ -55,13 +55,18 @@ export async function makeDirs(): Promise<Dirs> {
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
 
-/** A config for one test: its own name, port and dirs, the stand-in image, quick timings. */
-export function testConfig(name: string, port: number, dirs: Dirs, over: DeepPartial<Record<string, unknown>> = {}): Config {
+/** The YAML-side config for one test: its own name, port and dirs, the stand-in image. */
+export function testConfigRaw(name: string, port: number, dirs: Dirs, over: DeepPartial<Record<string, unknown>> = {}): Record<string, unknown> {
   const base = {
     container: { name, port, image: STANDIN, bindAddress: '127.0.0.1', ulimits: { memlock: TEST_MEMLOCK }, env: { STANDIN_LOAD_SECONDS: '1' }, stopTimeout: '5s' },
     paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
   };
-  return configSchema.parse(merge(base, over));
+  return merge(base, over);
+}
+
+/** The same, parsed: what the supervisor works with. */
+export function testConfig(name: string, port: number, dirs: Dirs, over: DeepPartial<Record<string, unknown>> = {}): Config {
+  return configSchema.parse(testConfigRaw(name, port, dirs, over));
 }
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {

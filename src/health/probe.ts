@@ -1,0 +1,91 @@
+// HTTP probes against the published port: /health for start-up and liveness, /v1/models for readiness.
+import { request } from 'node:http';
+
+export interface ProbeResult {
+  ok: boolean;
+  /** Why it failed, in a few words: `connection refused`, `timeout after 5s`, `HTTP 500`. */
+  error?: string;
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+const MAX_BODY = 1 << 20;
+
+/** One GET with a hard deadline covering connect, headers and body; a fresh connection each time. */
+export function httpGet(host: string, port: number, path: string, timeoutMs: number): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, method: 'GET', agent: false, headers: { accept: 'application/json', connection: 'close' } }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY) chunks.push(c);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+    // A server that accepts and never answers (a hung vLLM) must not hold the probe forever.
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'PROBE_TIMEOUT' })), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end();
+  });
+}
+
+function describe(err: unknown, timeoutMs: number): string {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'PROBE_TIMEOUT':
+      return `timeout after ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 100) / 10}s` : `${timeoutMs}ms`}`;
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset';
+    default:
+      return code ? code.toLowerCase() : (err as Error).message;
+  }
+}
+
+export async function probeHealth(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+  try {
+    const a = await httpGet(host, port, '/health', timeoutMs);
+    return a.status >= 200 && a.status < 300 ? { ok: true } : { ok: false, error: `HTTP ${a.status}` };
+  } catch (err) {
+    return { ok: false, error: describe(err, timeoutMs) };
+  }
+}
+
+export async function probeModels(host: string, port: number, servedName: string, timeoutMs: number): Promise<ProbeResult> {
+  let a: Answer;
+  try {
+    a = await httpGet(host, port, '/v1/models', timeoutMs);
+  } catch (err) {
+    return { ok: false, error: describe(err, timeoutMs) };
+  }
+  if (a.status < 200 || a.status >= 300) return { ok: false, error: `/v1/models: HTTP ${a.status}` };
+  try {
+    const ids = ((JSON.parse(a.body) as { data?: Array<{ id?: unknown }> }).data ?? []).map((m) => m.id);
+    return ids.includes(servedName) ? { ok: true } : { ok: false, error: `/v1/models does not list ${servedName}` };
+  } catch {
+    return { ok: false, error: '/v1/models: not JSON' };
+  }
+}
+
+/** Where to reach the published port from the host: loopback unless bound to one address. */
+export function probeHost(bindAddress: string): string {
+  if (bindAddress === '' || bindAddress === '0.0.0.0') return '127.0.0.1';
+  if (bindAddress === '::') return '::1';
+  return bindAddress;
+}

@@ -1,0 +1,107 @@
+// Runs `gptoss-supervisor run` as a child process and reads its JSON log, as an operator's tools would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+
+export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+
+export interface Record {
+  level: number;
+  msg: string;
+  event?: string;
+  state?: string;
+  [k: string]: unknown;
+}
+
+export class Daemon {
+  readonly records: Record[] = [];
+  readonly stderr: string[] = [];
+  private waiters: Array<() => void> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    let buf = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      buf += c.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.stderr.push(line);
+        try {
+          this.records.push(JSON.parse(line) as Record);
+        } catch {
+          /* not a record: kept in stderr */
+        }
+        for (const w of this.waiters.splice(0)) w();
+      }
+    });
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+      resolve({ code, signal });
+      for (const w of this.waiters.splice(0)) w();
+    }));
+  }
+
+  /** Resolves with the first record (from `from` on) that matches; rejects after `ms`. */
+  async waitFor(pred: (r: Record) => boolean, ms: number, from = 0, what = 'a matching record'): Promise<Record> {
+    const deadline = Date.now() + ms;
+    let i = from;
+    for (;;) {
+      for (; i < this.records.length; i++) if (pred(this.records[i]!)) return this.records[i]!;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`daemon exited while waiting for ${what}\n${this.tail()}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${ms}ms waiting for ${what}\n${this.tail()}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  /** Waits for the status line to reach a state (the debug `status:` records carry it). */
+  waitState(state: string, ms: number, from = 0): Promise<Record> {
+    return this.waitFor((r) => r.msg.startsWith('status: ') && r.state === state, ms, from, `state ${state}`);
+  }
+
+  /** The index just after a record: where to look for what came after it. */
+  after(r: Record): number {
+    return this.records.indexOf(r) + 1;
+  }
+
+  events(name: string, from = 0): Record[] {
+    return this.records.slice(from).filter((r) => r.event === name);
+  }
+
+  get mark(): number {
+    return this.records.length;
+  }
+
+  tail(n = 40): string {
+    return this.stderr.slice(-n).join('\n');
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export async function writeConfig(config: unknown): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-cfg-'));
+  const file = join(dir, 'config.yaml');
+  await writeFile(file, stringify(config));
+  return file;
+}
+
+export function startDaemon(configFile: string, stateDir: string, env: NodeJS.ProcessEnv = {}): Daemon {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--state-dir', stateDir, '--log-format', 'json', '--log-level', 'debug'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Daemon(child);
+}

@@ -1,0 +1,312 @@
+import test from 'ava';
+import { defaultConfig } from '../../src/config/schema.js';
+import { backoffDelay } from '../../src/supervisor/backoff.js';
+import { initialState, settingsOf, step, wakeAt, type Action, type Event, type Settings, type State } from '../../src/supervisor/machine.js';
+import { statusLine } from '../../src/supervisor/status.js';
+
+const S: Settings = settingsOf(defaultConfig());
+const SEC = 1000;
+const MIN = 60 * SEC;
+
+/** Drives the machine through timed events; keeps every action for inspection. */
+class Driver {
+  state: State;
+  now = 0;
+  actions: Action[] = [];
+  constructor(readonly t: Settings = S) {
+    this.state = initialState(0);
+  }
+  at(ms: number): this {
+    this.now = ms;
+    return this;
+  }
+  send(ev: Event, random = 0.5): Action[] {
+    const r = step(this.state, ev, { now: this.now, random, settings: this.t });
+    this.state = r.state;
+    this.actions.push(...r.actions);
+    return r.actions;
+  }
+  tick(): Action[] {
+    return this.send({ type: 'tick' });
+  }
+  status(): string {
+    return statusLine(this.state, this.now, this.t);
+  }
+  /** Boot, find nothing, create: loading from `now`. */
+  booted(id = 'c1'): this {
+    this.send({ type: 'boot' });
+    this.send({ type: 'observed', seen: { kind: 'absent' } });
+    this.send({ type: 'reconciled', id, outcome: 'created', reason: 'no container', startedAt: this.now });
+    return this;
+  }
+  probe(kind: 'startup' | 'liveness' | 'readiness', ok: boolean, error?: string): Action[] {
+    return this.send({ type: 'probed', kind, epoch: this.state.epoch, ok, ...(error ? { error } : {}) });
+  }
+  /** Through start-up and readiness to serving. */
+  serving(): this {
+    this.tick();
+    this.probe('startup', true);
+    this.tick();
+    this.probe('readiness', true);
+    return this;
+  }
+}
+
+const types = (a: Action[]) => a.map((x) => x.type);
+const logs = (a: Action[]) => a.filter((x): x is Extract<Action, { type: 'log' }> => x.type === 'log');
+
+test('backoff: doubles from the initial delay up to the cap, jitter within bounds', (t) => {
+  const p = { initialDelay: 10 * SEC, multiplier: 2, maxDelay: 5 * MIN, jitter: 0.1 };
+  const rows: Array<[number, number]> = [[1, 10], [2, 20], [3, 40], [4, 80], [5, 160], [6, 300], [9, 300]];
+  for (const [n, s] of rows) t.is(backoffDelay(n, p, 0.5), s * SEC, `attempt ${n}`);
+  t.is(backoffDelay(1, p, 0), 9 * SEC);
+  t.is(backoffDelay(1, p, 0.999999), 11 * SEC);
+  t.is(backoffDelay(20, p, 0.999999), 5 * MIN, 'jitter never exceeds maxDelay');
+  t.is(backoffDelay(3, { ...p, initialDelay: 0 }, 0.9), 0, 'zero delay stays zero');
+});
+
+test('boot with nothing there: observe, then reconcile, then loading with a start-up probe at once', (t) => {
+  const d = new Driver();
+  t.deepEqual(types(d.send({ type: 'boot' })), ['observe']);
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'absent' } }), [{ type: 'reconcile' }]);
+  t.is(d.state.phase, 'starting');
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: 'x', startedAt: 0 });
+  t.is(d.state.phase, 'loading');
+  t.is(wakeAt(d.state, S), 0);
+  t.deepEqual(d.tick(), [{ type: 'probe', kind: 'startup', epoch: d.state.epoch, timeout: 5 * SEC }]);
+  t.is(wakeAt(d.state, S), undefined, 'no second probe while one is in flight');
+  d.probe('startup', false, 'connection refused');
+  t.is(wakeAt(d.state, S), 10 * SEC, 'the next one a period after the last began');
+});
+
+test('loading: refused probes inside the budget are not failures; status counts the budget', (t) => {
+  const d = new Driver().booted();
+  for (let ms = 0; ms < 15 * MIN; ms += 10 * SEC) {
+    d.at(ms).tick();
+    d.probe('startup', false, 'connection refused');
+  }
+  t.is(d.state.phase, 'loading');
+  t.is(d.state.restarts, 0);
+  d.at(3 * MIN + 12 * SEC);
+  t.is(d.status(), 'loading gpt-oss-120b: 3m12s of 15m');
+});
+
+test('start-up budget spent -> backoff, the still-running container is stopped first at restart', (t) => {
+  const d = new Driver().booted('c1');
+  d.at(15 * MIN).tick();
+  const a = d.probe('startup', false, 'connection refused');
+  t.is(d.state.phase, 'backoff');
+  t.deepEqual(types(a), ['log', 'persist']);
+  t.regex(logs(a)[0]!.msg, /start-up took longer than health\.startup\.timeout \(15m\); last \/health: connection refused; restart 1 in 10s/);
+  t.is(d.status(), 'backoff: restart 1 in 10s (start-up timeout)');
+  d.at(15 * MIN + 10 * SEC);
+  t.deepEqual(d.tick().filter((x) => x.type === 'reconcile'), [{ type: 'reconcile', stopFirst: 'c1' }]);
+  t.is(d.state.phase, 'starting');
+});
+
+test('startup OK -> readiness at once; listed -> serving, with READY-worthy log', (t) => {
+  const d = new Driver().booted();
+  d.at(7 * MIN).tick();
+  d.probe('startup', true);
+  t.is(d.state.phase, 'loading');
+  t.deepEqual(types(d.tick()), ['probe']);
+  t.is(d.status(), 'loading gpt-oss-120b: 7m of 15m, /health answers, waiting for /v1/models to list it');
+  const a = d.probe('readiness', true);
+  t.is(d.state.phase, 'serving');
+  t.is(logs(a)[0]!.event, 'container-ready');
+  t.is(logs(a)[0]!.msg, 'serving gpt-oss-120b on port 8000 after 7m');
+  d.at(9 * MIN);
+  t.is(d.status(), 'serving gpt-oss-120b on port 8000 for 2m');
+});
+
+test('liveness: failures below the threshold are unhealthy, a success heals, the threshold restarts', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.at(10 * SEC).tick();
+  d.probe('liveness', false, 'timeout after 5s');
+  t.is(d.state.phase, 'unhealthy');
+  t.is(d.status(), 'unhealthy: 1 of 3 liveness failures (timeout after 5s)');
+  d.probe('liveness', true);
+  t.is(d.state.phase, 'serving');
+  d.probe('liveness', false, 'HTTP 500');
+  d.probe('liveness', false, 'HTTP 500');
+  const a = d.probe('liveness', false, 'HTTP 500');
+  t.is(d.state.phase, 'backoff');
+  t.is(d.state.stopFirst, 'c1');
+  t.deepEqual(logs(a).map((l) => l.event), ['health-failed', 'restart-scheduled']);
+  t.is(d.status(), 'backoff: restart 1 in 10s (liveness: HTTP 500)');
+});
+
+test('readiness lost after serving -> unhealthy, never a restart by itself', (t) => {
+  const d = new Driver().booted().serving();
+  for (let i = 0; i < 10; i++) d.probe('readiness', false, '/v1/models does not list gpt-oss-120b');
+  t.is(d.state.phase, 'unhealthy');
+  t.is(d.state.restarts, 0);
+  t.is(d.status(), 'unhealthy: not ready (/v1/models does not list gpt-oss-120b)');
+  d.probe('readiness', true);
+  t.is(d.state.phase, 'serving');
+});
+
+test('never ready within the budget -> restart', (t) => {
+  const d = new Driver().booted();
+  d.probe('startup', true);
+  d.at(16 * MIN);
+  d.probe('readiness', false, '/v1/models does not list gpt-oss-120b');
+  t.is(d.state.phase, 'backoff');
+  t.is(d.state.cause, 'never ready');
+});
+
+test('exits in a row: growing delays to the cap, then the crash loop state; one log line each', (t) => {
+  const d = new Driver();
+  d.booted('c1');
+  const delays: number[] = [];
+  let now = 0;
+  for (let i = 1; i <= 8; i++) {
+    const a = d.at(now).send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: i === 4, tail: ['a', 'b', 'Error: boom'] } } });
+    t.is(logs(a).length, 1, 'one line per restart');
+    delays.push((d.state.restartAt ?? 0) - now);
+    t.is(d.state.phase, i >= 3 ? 'crashloop' : 'backoff');
+    if (i === 4) t.regex(logs(a)[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: a \| b \| Error: boom/);
+    now = d.state.restartAt ?? now;
+    d.at(now).tick();
+    d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: 'stopped with the desired spec', startedAt: now });
+    now += 1000;
+  }
+  t.deepEqual(delays.map((x) => x / SEC), [10, 20, 40, 80, 160, 300, 300, 300]);
+  t.is(d.state.totalRestarts, 8);
+});
+
+test('crash loop status line', (t) => {
+  const d = new Driver().booted('c1');
+  for (let i = 0; i < 4; i++) {
+    d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: true, tail: [] } } });
+    d.at(d.state.restartAt ?? 0).tick();
+    d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: d.now });
+  }
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: true, tail: [] } } });
+  d.at(d.now + 40 * SEC);
+  t.is(d.status(), 'crash loop: restart 5 in 2m (exit 1, OOM-killed)');
+});
+
+test('the restart count resets after resetAfter of serving', (t) => {
+  const d = new Driver().booted('c1');
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  d.at(10 * SEC).tick();
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 10 * SEC });
+  d.serving();
+  t.is(d.state.restarts, 1);
+  t.is(wakeAt(d.state, S), 10 * SEC + 10 * SEC, 'probes come first');
+  d.at(10 * SEC + 10 * MIN);
+  const a = d.tick();
+  t.is(d.state.restarts, 0);
+  t.true(a.some((x) => x.type === 'persist'));
+  t.is(d.state.totalRestarts, 1, 'the total is kept');
+});
+
+test('boot with a pending backoff from the last supervisor: waits, then restarts', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot', persisted: { restarts: 4, totalRestarts: 9, restartAt: 60 * SEC, cause: 'exit 1' } });
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  t.is(d.state.phase, 'crashloop');
+  t.is(d.status(), 'crash loop: restart 4 in 1m (exit 1)');
+  t.deepEqual(d.at(30 * SEC).tick(), []);
+  t.deepEqual(types(d.at(60 * SEC).tick()), ['log', 'reconcile']);
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 60 * SEC });
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  t.is(d.state.restarts, 5, 'the count went on from the persisted one');
+});
+
+test('boot finding a running container hands it to reconcile (adopt), even with a backoff pending', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot', persisted: { restarts: 2, totalRestarts: 2, restartAt: 60 * SEC } });
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } }), [{ type: 'reconcile' }]);
+});
+
+test('our own restart does not count as an exit: a running container with our id is ignored', (t) => {
+  const d = new Driver().booted('c1').serving();
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } }), []);
+  t.is(d.state.phase, 'serving');
+});
+
+test('removed behind our back -> put back after the backoff; replaced by another -> reconcile at once', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  t.is(d.state.phase, 'backoff');
+  t.is(d.state.cause, 'removed');
+  const e = new Driver().booted('c1').serving();
+  t.deepEqual(e.send({ type: 'observed', seen: { kind: 'running', id: 'c2', startedAt: 0 } }), [{ type: 'reconcile' }]);
+});
+
+test('stale probe results (an older run) are dropped', (t) => {
+  const d = new Driver().booted('c1');
+  const old = d.state.epoch;
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  const before = d.state;
+  t.deepEqual(d.send({ type: 'probed', kind: 'startup', epoch: old, ok: true }), []);
+  t.is(d.state, before);
+});
+
+test('Docker lost: one line, waiting; back: observe and reconcile (adopt)', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const a = d.send({ type: 'engineLost', message: 'event stream ended' });
+  t.deepEqual(logs(a).map((l) => l.event), ['docker-lost']);
+  t.deepEqual(d.send({ type: 'engineLost', message: 'again' }), [], 'no storm');
+  t.is(d.status(), 'waiting for docker: event stream ended');
+  t.deepEqual(d.send({ type: 'tick' }), []);
+  t.deepEqual(types(d.send({ type: 'engineBack' })), ['log', 'observe']);
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } }), [{ type: 'reconcile' }]);
+});
+
+test('engine unreachable or image missing at reconcile: wait, re-check each period, one line', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const a = d.send({ type: 'reconcileFailed', kind: 'image', message: 'image nvcr.io/nvidia/vllm:25.09-py3 is not present' });
+  t.is(logs(a).length, 1);
+  t.is(d.state.phase, 'waiting');
+  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
+  t.is(d.state.phase, 'waiting', 'the phase and its age hold while re-checking');
+  t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'image', message: 'still not present' }), []);
+  d.send({ type: 'reconciled', id: 'c9', outcome: 'created', reason: '', startedAt: 20 * SEC });
+  t.is(d.state.phase, 'loading');
+  t.is(d.state.waitingFor, undefined);
+});
+
+test('a start that Docker refuses is a failure with backoff', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'reconcileFailed', kind: 'docker', message: 'port is already allocated' });
+  t.is(d.state.phase, 'backoff');
+  t.is(d.status(), 'backoff: restart 1 in 10s (start failed)');
+});
+
+test('shutdown: stop the container and exit 0; stopOnExit false leaves it running', (t) => {
+  const d = new Driver().booted('c1').serving();
+  t.deepEqual(types(d.send({ type: 'shutdown', signal: 'SIGTERM' })), ['log', 'stopContainer']);
+  t.is(d.status(), 'stopping vllm-gpt-oss (up to 30s)');
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 0, oom: false, tail: [] } } }), [], 'our own stop is not a failure');
+  t.deepEqual(types(d.send({ type: 'containerStopped' })), ['log', 'exit']);
+  t.is(d.state.phase, 'stopped');
+
+  const e = new Driver({ ...S, stopOnExit: false }).booted('c1').serving();
+  const a = e.send({ type: 'shutdown', signal: 'SIGTERM' });
+  t.deepEqual(types(a), ['log', 'log', 'exit']);
+  t.regex(logs(a)[1]!.msg, /leaving container vllm-gpt-oss running/);
+});
+
+test('shutdown while waiting with no container: exit at once', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'reconcileFailed', kind: 'engine', message: 'down' });
+  t.deepEqual(types(d.send({ type: 'shutdown', signal: 'SIGINT' })), ['log', 'log', 'exit']);
+});
+
+test('every phase has a one-line status', (t) => {
+  const d = new Driver();
+  t.is(d.status(), 'starting vllm-gpt-oss');
+  for (const phase of ['waiting', 'starting', 'loading', 'serving', 'unhealthy', 'backoff', 'crashloop', 'stopping', 'stopped'] as const) {
+    const line = statusLine({ ...d.state, phase }, 0, S);
+    t.true(line.length > 0 && !line.includes('\n') && !line.includes('undefined'), `${phase}: ${line}`);
+  }
+});
