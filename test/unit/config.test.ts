@@ -23,7 +23,7 @@ test('every default is the guide value', (t) => {
     liveness: { period: 10_000, timeout: 5_000, failureThreshold: 3 },
     readiness: { period: 10_000, timeout: 5_000 },
   });
-  t.deepEqual(c.restart, { initialDelay: 10_000, multiplier: 2, maxDelay: 300_000, jitter: 0.1, resetAfter: 600_000 });
+  t.deepEqual(c.restart, { initialDelay: 10_000, multiplier: 2, maxDelay: 300_000, jitter: 0.1, resetAfter: 600_000, crashLoopAfter: 3 });
 });
 
 const sameAsDefaults = ['', '\n\n', '# only a comment\n', '---\n', 'model: {}\n', 'model:\n', 'container: ~\nhealth:\n  startup:\n'];
@@ -73,6 +73,8 @@ const bad: [string, string, string[]][] = [
   ['managed env', 'container:\n  env:\n    TIKTOKEN_ENCODINGS_BASE: /x\n', [`${F}:3:30: container.env.TIKTOKEN_ENCODINGS_BASE: TIKTOKEN_ENCODINGS_BASE is managed by the supervisor: it must point at the read-only mount of paths.encodings; remove it`]],
   ['duration without unit', 'container:\n  stopTimeout: 30\n', [`${F}:2:16: container.stopTimeout: expected a duration such as 30s, 10m or 1h; got 30`]],
   ['duration with bad unit', 'restart:\n  maxDelay: 5 minutes\n', [`${F}:2:13: restart.maxDelay: "5 minutes" is not a duration; write it like 30s, 10m, 1h or 1m30s`]],
+  ['probe period too short', 'health:\n  liveness:\n    period: 0s\n', [`${F}:3:13: health.liveness.period: must be at least 100ms; got "0s"`]],
+  ['crashLoopAfter zero', 'restart:\n  crashLoopAfter: 0\n', [`${F}:2:19: restart.crashLoopAfter: must be at least 1; got 0`]],
   ['maxDelay below initialDelay', 'restart:\n  initialDelay: 1m\n  maxDelay: 30s\n', [`${F}:3:13: restart.maxDelay: must not be shorter than restart.initialDelay`]],
   ['relative path', 'paths:\n  encodings: vllm/encodings\n', [`${F}:2:14: paths.encodings: must be an absolute path (starting with /); got "vllm/encodings"`]],
   ['section that is a list', 'model: [1, 2]\n', [`${F}:1:8: model: expected an object; got a list`]],
