@@ -26,6 +26,9 @@ export interface SupervisorDeps {
 }
 
 const TAIL_LINES = 20;
+const ACCESS_SLACK = 200;
+/** uvicorn's access log: `INFO:     172.17.0.1:33406 - "GET /health HTTP/1.1" 200 OK`. */
+const ACCESS_LINE = /INFO:\s+\S+ - "(?:GET|POST|HEAD) \S+ HTTP\/[\d.]+" \d{3}/;
 
 export class Supervisor {
   state: State;
@@ -161,7 +164,9 @@ export class Supervisor {
     const c = await this.d.engine.inspect(this.d.spec.name);
     if (!c) return { kind: 'absent' };
     if (c.State.Running) return { kind: 'running', id: c.Id, startedAt: Date.parse(c.State.StartedAt) };
-    const tail = (await this.d.engine.logTail(c.Id, TAIL_LINES)).split('\n').map((l) => l.trimEnd()).filter(Boolean);
+    const lines = (await this.d.engine.logTail(c.Id, TAIL_LINES + ACCESS_SLACK)).split('\n').map((l) => l.trimEnd());
+    // Our own probes fill the access log; the lines that explain an exit are the others.
+    const tail = lines.filter((l) => l && !ACCESS_LINE.test(l)).slice(-TAIL_LINES);
     return { kind: 'exited', id: c.Id, exit: { code: c.State.ExitCode, oom: c.State.OOMKilled, tail } };
   }
 
@@ -171,7 +176,8 @@ export class Supervisor {
       if (stopFirst) await engine.stop(stopFirst, settings.stopTimeout);
       const res = await ensureContainer(engine, spec, token, {
         stopTimeoutMs: settings.stopTimeout,
-        onPlan: (outcome, reason) => log.log('info', `${spec.name}: ${outcome === 'adopted' ? 'adopting' : outcome}: ${reason}`),
+        // A recreate stops the old container first (up to stopTimeout): say so before, not after.
+        onPlan: (outcome, reason) => log.log(outcome === 'recreated' ? 'info' : 'debug', `${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome}: ${reason}`),
       });
       const c = await engine.inspect(res.id || spec.name);
       const startedAt = c ? Date.parse(c.State.StartedAt) : this.now();
