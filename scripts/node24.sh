@@ -17,5 +17,7 @@ if [ "$(_node_major node)" -lt 24 ]; then
     npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix "$_node24_dir" "$_node24_pkg@$NODE24_VERSION" >&2 || return 1
   fi
   export PATH="$_node24_bin:$PATH"
+  # Native addons (unix-dgram, for sd_notify and the journal) build against this Node's headers.
+  export npm_config_nodedir="$_node24_dir/node_modules/$_node24_pkg"
 fi
 unset -f _node_major

@@ -187,8 +187,14 @@ const restart = z
   })
   .prefault({});
 
+const notify = z
+  .strictObject({
+    ready: z.enum(['serving', 'started'], 'must be "serving" (READY=1 once the model serves) or "started" (as soon as supervision begins)').default('serving'),
+  })
+  .prefault({});
+
 export const configSchema = z
-  .strictObject({ model, container, paths, hfToken, health, restart })
+  .strictObject({ model, container, paths, hfToken, health, restart, notify })
   .superRefine((c, ctx) => {
     if (c.restart.maxDelay < c.restart.initialDelay) {
       ctx.addIssue({ code: 'custom', path: ['restart', 'maxDelay'], message: 'must not be shorter than restart.initialDelay' });

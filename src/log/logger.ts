@@ -1,13 +1,17 @@
-// Log records out: readable lines in a terminal, pino JSON on request; secrets scrubbed from all of it.
+// Log records out: the journal (native protocol, priorities and fields) under systemd, readable lines
+// in a terminal, pino JSON on request. Secrets are scrubbed from all of it.
 import { pino, type Logger as Pino } from 'pino';
+import { PRIORITY, sendToJournal, stderrIsJournal } from '../systemd/journal.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
-export type LogFormat = 'text' | 'json';
+export type LogFormat = 'auto' | 'text' | 'json' | 'journal';
 
 export interface Logger {
   log(level: Level, msg: string, fields?: Record<string, unknown>): void;
   /** Adds a value that must never be written (the HF token); every later record is scrubbed of it. */
   secret(value: string | undefined): void;
+  /** The format in use after `auto` was resolved. */
+  readonly format: Exclude<LogFormat, 'auto'>;
 }
 
 const ORDER: Record<Level, number> = { debug: 20, info: 30, warn: 40, error: 50 };
@@ -17,6 +21,14 @@ export interface LoggerOptions {
   level: Level;
   /** Where lines go; stderr by default. */
   write?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+  journalSocket?: string;
+}
+
+/** auto: the journal when stderr is connected to it (systemd), else text. */
+export function resolveFormat(format: LogFormat, env: NodeJS.ProcessEnv = process.env): Exclude<LogFormat, 'auto'> {
+  if (format !== 'auto') return format;
+  return stderrIsJournal(env) ? 'journal' : 'text';
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
@@ -25,11 +37,13 @@ export function createLogger(opts: LoggerOptions): Logger {
   const scrubFields = (f: Record<string, unknown> | undefined): Record<string, unknown> | undefined =>
     f && secrets.length ? (JSON.parse(scrub(JSON.stringify(f))) as Record<string, unknown>) : f;
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
-  let json: Pino | undefined;
-  if (opts.format === 'json') {
-    json = pino({ level: opts.level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => write(s) });
-  }
+  const format = resolveFormat(opts.format, opts.env);
+  const json: Pino | undefined = format === 'json'
+    ? pino({ level: opts.level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => write(s) })
+    : undefined;
+  let journalBroken = false;
   return {
+    format,
     secret(value) {
       // Very short values would scrub ordinary words; a real token is 30+ characters.
       if (value && value.length >= 8 && !secrets.includes(value)) secrets.push(value);
@@ -40,6 +54,19 @@ export function createLogger(opts: LoggerOptions): Logger {
       const f = scrubFields(fields);
       if (json) {
         json[level](f ?? {}, m);
+        return;
+      }
+      if (format === 'journal') {
+        const { event, ...rest } = f ?? {};
+        const err = sendToJournal({ priority: PRIORITY[level], message: m, event: typeof event === 'string' ? event : undefined, fields: rest }, 'gptoss-supervisor', opts.journalSocket);
+        if (!err) {
+          journalBroken = false;
+          return;
+        }
+        // The stream on stderr still reaches the journal; <N> sets the priority there.
+        if (!journalBroken) write(`<4>journal socket unavailable (${err}); logging to stderr without structured fields until it is back\n`);
+        journalBroken = true;
+        write(`<${PRIORITY[level]}>${m}\n`);
         return;
       }
       const time = new Date().toISOString().replace('T', ' ').slice(0, 19);

@@ -24,6 +24,7 @@ test('every default is the guide value', (t) => {
     readiness: { period: 10_000, timeout: 5_000 },
   });
   t.deepEqual(c.restart, { initialDelay: 10_000, multiplier: 2, maxDelay: 300_000, jitter: 0.1, resetAfter: 600_000, crashLoopAfter: 3 });
+  t.deepEqual(c.notify, { ready: 'serving' });
 });
 
 const sameAsDefaults = ['', '\n\n', '# only a comment\n', '---\n', 'model: {}\n', 'model:\n', 'container: ~\nhealth:\n  startup:\n'];

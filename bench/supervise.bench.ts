@@ -1,0 +1,259 @@
+// Benchmarks of supervision on the real engine with the stand-in image: figures, not pass/fail.
+//   npm run bench            (BENCH_KILLS=20, BENCH_IDLE_SECONDS=60 by default)
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
+import { brief, docker, freePort, makeDirs, removeContainer, STANDIN, TEST_MEMLOCK, testConfigRaw, uniqueName } from '../test/helpers/docker.js';
+import { httpGet } from '../src/health/probe.js';
+
+const KILLS = Number(process.env['BENCH_KILLS'] ?? 20);
+const IDLE_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 60);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Docker's own view of a container's life: die and start events with nanosecond times. */
+class Events {
+  private seen: Array<{ action: string; t: number }> = [];
+  private proc;
+  constructor(name: string) {
+    this.proc = spawn('docker', ['events', '--filter', `container=${name}`, '--filter', 'event=die', '--filter', 'event=start', '--format', '{{.Action}} {{.TimeNano}}']);
+    let buf = '';
+    this.proc.stdout.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const [action = '', t = '0'] = buf.slice(0, nl).split(' ');
+        buf = buf.slice(nl + 1);
+        this.seen.push({ action, t: Number(BigInt(t) / 1000n) / 1e6 }); // seconds, µs precision
+      }
+    });
+  }
+  count(action: string): number {
+    return this.seen.filter((e) => e.action === action).length;
+  }
+  async next(action: string, after: number, ms = 120_000): Promise<number> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const e = this.seen.find((x) => x.action === action && x.t > after);
+      if (e) return e.t;
+      if (Date.now() > end) throw new Error(`no ${action} event`);
+      await sleep(5);
+    }
+  }
+  stop(): void {
+    this.proc.kill();
+  }
+}
+
+/**
+ * The model server dies on its own: SIGKILL to its process from outside Docker. (`docker kill`
+ * marks the container as stopped by hand, and Docker's restart policy then leaves it down.)
+ */
+async function crash(name: string): Promise<void> {
+  const pid = Number(await docker(['inspect', '-f', '{{.State.Pid}}', name]));
+  process.kill(pid, 'SIGKILL');
+}
+
+async function waitHealthy(port: number, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await httpGet('127.0.0.1', port, '/health', 1000).then((a) => a.status === 200, () => false);
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error('not healthy');
+}
+
+function stats(xs: number[]): { n: number; median: number; p99: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] ?? NaN;
+  return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
+}
+
+async function daemonFor(tag: string, over: Record<string, unknown>): Promise<{ name: string; port: number; d: Daemon; cfg: string; state: string }> {
+  const name = uniqueName(tag);
+  const port = await freePort();
+  const raw = testConfigRaw(name, port, await makeDirs(), over);
+  const cfg = await writeConfig(raw);
+  const state = await mkdtemp(join(tmpdir(), 'gptoss-bench-'));
+  return { name, port, d: startDaemon(cfg, state), cfg, state };
+}
+
+const NO_BACKOFF = { restart: { initialDelay: '0s', maxDelay: '0s', jitter: 0 } };
+const FAST_PROBES = { startup: { period: '200ms', timeout: '1m' }, liveness: { period: '1s', timeout: '1s', failureThreshold: 3 }, readiness: { period: '1s', timeout: '1s' } };
+
+async function exitDetectionOurs(): Promise<number[]> {
+  const b = await daemonFor('bench-exit', { ...NO_BACKOFF, health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });
+  const ev = new Events(b.name);
+  const out: number[] = [];
+  try {
+    await b.d.waitState('serving', 60_000);
+    for (let i = 0; i < KILLS; i++) {
+      await waitHealthy(b.port);
+      const t0 = Date.now() / 1000;
+      await crash(b.name);
+      const die = await ev.next('die', t0 - 1);
+      const start = await ev.next('start', die);
+      out.push((start - die) * 1000);
+    }
+  } finally {
+    ev.stop();
+    await b.d.stop('SIGKILL');
+    await removeContainer(b.name);
+  }
+  return out;
+}
+
+async function exitDetectionDocker(): Promise<number[]> {
+  const name = uniqueName('bench-always');
+  const port = await freePort();
+  const dirs = await makeDirs();
+  await docker(['run', '-d', '--name', name, '--restart=always', '--ulimit', `memlock=${TEST_MEMLOCK}`, '-p', `127.0.0.1:${port}:8000`,
+    '-v', `${dirs.encodings}:/etc/encodings:ro`, '-e', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings', '-e', 'STANDIN_LOAD_SECONDS=0.3',
+    STANDIN, 'vllm', 'serve', 'openai/gpt-oss-120b', '--served-model-name', 'gpt-oss-120b']);
+  const ev = new Events(name);
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < KILLS; i++) {
+      await waitHealthy(port);
+      // Docker doubles its restart delay (from 100ms) for a container that ran under 10s; let it
+      // run 10s so every kill meets Docker's best case, not its growing backoff.
+      const started = Date.parse((await brief(name)).StartedAt);
+      await sleep(Math.max(0, started + 10_500 - Date.now()));
+      const t0 = Date.now() / 1000;
+      await crash(name);
+      const die = await ev.next('die', t0 - 1);
+      const start = await ev.next('start', die);
+      out.push((start - die) * 1000);
+    }
+  } finally {
+    ev.stop();
+    await removeContainer(name);
+  }
+  return out;
+}
+
+async function hangDetection(): Promise<{ ms: number[]; boundMs: number }> {
+  const b = await daemonFor('bench-hang', { ...NO_BACKOFF, health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const ready = await b.d.waitState('serving', 60_000, b.d.mark);
+      void ready;
+      await sleep(Math.random() * 1000);
+      const mark = b.d.mark;
+      const t0 = Date.now();
+      await post(b.port, '/standin/mode', { health: 'hang' });
+      await b.d.waitFor((r) => r.event === 'container-restarting', 30_000, mark);
+      out.push(Date.now() - t0);
+      await b.d.waitFor((r) => r.event === 'container-started', 30_000, mark);
+    }
+  } finally {
+    await b.d.stop('SIGKILL');
+    await removeContainer(b.name);
+  }
+  // Worst case: the hang begins just after a good probe; `failureThreshold` probes follow, a period
+  // apart, and the last one times out; the restart is then issued at once (no backoff here).
+  return { ms: out, boundMs: 3 * 1000 + 1000 };
+}
+
+async function post(port: number, path: string, body: unknown): Promise<void> {
+  const { request } = await import('node:http');
+  await new Promise<void>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+async function supervisorRestart(): Promise<{ trials: number; containerRestarts: number }> {
+  const b = await daemonFor('bench-sup', { health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });
+  const ev = new Events(b.name);
+  let d = b.d;
+  const trials = 5;
+  try {
+    await d.waitState('serving', 60_000);
+    const before = ev.count('start');
+    for (let i = 0; i < trials; i++) {
+      await d.stop('SIGKILL');
+      d = startDaemon(b.cfg, b.state);
+      await d.waitState('serving', 60_000);
+    }
+    await sleep(500);
+    return { trials, containerRestarts: ev.count('start') - before };
+  } finally {
+    ev.stop();
+    await d.stop('SIGKILL');
+    await removeContainer(b.name);
+  }
+}
+
+async function idleCost(): Promise<{ seconds: number; cpuSeconds: number; rssMiB: number; peakRssMiB: number }> {
+  // Default probes (10s periods): what a GB10 box pays while the model serves.
+  const b = await daemonFor('bench-idle', { container: { env: { STANDIN_LOAD_SECONDS: '0.3' } }, health: { startup: { period: '200ms' } } });
+  const pid = b.d.child.pid ?? 0;
+  const cpu = async () => {
+    const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks (USER_HZ 100)
+  };
+  const mem = async (key: string) => Number(/(\d+) kB/.exec((await readFile(`/proc/${pid}/status`, 'utf8')).split('\n').find((l) => l.startsWith(key)) ?? '')?.[1] ?? 0) / 1024;
+  try {
+    await b.d.waitState('serving', 60_000);
+    await sleep(2000);
+    const c0 = await cpu();
+    await sleep(IDLE_S * 1000);
+    const c1 = await cpu();
+    return { seconds: IDLE_S, cpuSeconds: Math.round((c1 - c0) * 100) / 100, rssMiB: Math.round(await mem('VmRSS:')), peakRssMiB: Math.round(await mem('VmHWM:')) };
+  } finally {
+    await b.d.stop('SIGKILL');
+    await removeContainer(b.name);
+  }
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+async function main(): Promise<void> {
+  const engine = await docker(['version', '--format', '{{.Server.Version}}']);
+  process.stderr.write(`bench: engine ${engine}, ${KILLS} kills, idle ${IDLE_S}s\n`);
+  const ours = stats(await exitDetectionOurs());
+  process.stderr.write('bench: exit detection (supervisor) done\n');
+  const always = stats(await exitDetectionDocker());
+  process.stderr.write('bench: exit detection (--restart=always) done\n');
+  const hang = await hangDetection();
+  process.stderr.write('bench: hang detection done\n');
+  const sup = await supervisorRestart();
+  process.stderr.write('bench: supervisor restart done\n');
+  const idle = await idleCost();
+  const result = {
+    date: new Date().toISOString(),
+    engine,
+    node: process.version,
+    exitDetection: { supervisorMs: ours, restartAlwaysMs: always, measure: 'docker die event -> start event, backoff 0' },
+    hangDetection: { ...stats(hang.ms), boundMs: hang.boundMs, config: 'liveness period 1s, timeout 1s, failureThreshold 3, backoff 0' },
+    supervisorRestart: sup,
+    idle,
+  };
+  const rows: Array<[string, string, string]> = [
+    ['exit -> start, supervisor (median / p99)', `${r1(ours.median)} / ${r1(ours.p99)} ms`, `n=${ours.n}`],
+    ['exit -> start, --restart=always (median / p99)', `${r1(always.median)} / ${r1(always.p99)} ms`, `n=${always.n}, each after 10s up`],
+    ['hang -> restart issued (median / max)', `${r1(stats(hang.ms).median)} / ${r1(stats(hang.ms).max)} ms`, `bound ${hang.boundMs} ms`],
+    ['supervisor SIGKILL + start -> container restarts', String(sup.containerRestarts), `${sup.trials} trials`],
+    [`idle CPU over ${IDLE_S}s serving (default probes)`, `${idle.cpuSeconds} s`, `${r1((idle.cpuSeconds / IDLE_S) * 100)}% of a core`],
+    ['idle RSS (now / peak)', `${idle.rssMiB} / ${idle.peakRssMiB} MiB`, ''],
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  note\n`);
+  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
+  const dir = new URL('../../bench/results/', import.meta.url).pathname;
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'supervise.json');
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`written: ${file}\n`);
+}
+
+await main();
