@@ -30,3 +30,6 @@ export GPTOSS_STANDIN_IMAGE=gptoss-standin:test
 
 step "integration tests (real Docker engine)"
 npx ava --serial 'dist/test/integration/**/*.test.js'
+
+step "end-to-end tests (systemd as PID 1 in a container, install.sh, journal, watchdog)"
+npx ava --serial 'dist/test/e2e/**/*.test.js'

@@ -1,35 +1,58 @@
 // `run`: the long-running daemon (the unit's ExecStart). Reconciles, then supervises until SIGTERM.
-import { resolveToken } from '../config/token.js';
+import { formatProblem, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { resolveToken, type Token } from '../config/token.js';
 import { buildSpec } from '../container/spec.js';
-import { Supervisor } from '../daemon/supervisor.js';
+import { Supervisor, type Desired } from '../daemon/supervisor.js';
 import { Engine } from '../docker/engine.js';
 import { probeHost } from '../health/probe.js';
-import { createLogger, type Level, type LogFormat } from '../log/logger.js';
+import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
-import { settingsOf } from '../supervisor/machine.js';
+import { settingsOf, type State } from '../supervisor/machine.js';
+import { extendDue, readyDue } from '../supervisor/ready.js';
+import { dgramUnavailable, notifierFromEnv } from '../systemd/notify.js';
 import type { Command } from './commands.js';
 import { EXIT, UsageError } from './exit.js';
 import { loadForCommand } from './load.js';
 
 const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
-const FORMATS: readonly LogFormat[] = ['text', 'json'];
+const FORMATS: readonly LogFormat[] = ['auto', 'text', 'json', 'journal'];
+/** How far each EXTEND_TIMEOUT_USEC pushes systemd's start timeout, and how often it is sent. */
+const EXTEND_MS = 60_000;
+const EXTEND_EVERY_MS = 20_000;
+
+function desiredOf(config: Config, token: Token | undefined): Desired {
+  return {
+    spec: buildSpec(config, token?.value),
+    token: token?.value,
+    settings: settingsOf(config),
+    probeHost: probeHost(config.container.bindAddress),
+  };
+}
 
 export const runCommand: Command = {
   summary: 'supervise the container until stopped (what the systemd unit runs)',
-  help: `Usage: gptoss-supervisor run [--config PATH] [--state-dir DIR] [--log-format text|json] [--log-level LEVEL]
+  help: `Usage: gptoss-supervisor run [--config PATH] [--state-dir DIR] [--log-format F] [--log-level LEVEL]
 
 Reconciles the container once (a healthy one is adopted, not restarted), then keeps it serving:
 restarts it when it exits, is removed, or fails its health checks (health.* in the config),
 with backoff (restart.*). Follows Docker's event stream; when Docker goes away it waits and
-resumes. SIGTERM or SIGINT stops the container gracefully (container.stopTimeout) and exits 0,
-or leaves it running when container.stopOnExit is false. A second SIGINT exits at once.
+resumes. SIGHUP re-reads the config: an invalid one is refused and the last good one runs on; a
+changed container spec recreates the container; other changes apply in place. SIGTERM or SIGINT
+stops the container gracefully (container.stopTimeout) and exits 0, or leaves it running when
+container.stopOnExit is false. A second SIGINT exits at once. SIGUSR2 exits with status 75 and
+leaves the container running for the next supervisor to adopt (install.sh uses it to upgrade).
+
+Under systemd (Type=notify) it sends READY=1 (see notify.ready), STATUS= lines, WATCHDOG=1,
+RELOADING=1 and STOPPING=1, and writes structured records to the journal.
 
   --state-dir DIR     where the restart count survives restarts of the supervisor
                       (default: $STATE_DIRECTORY, else /var/lib/gptoss-supervisor)
-  --log-format F      text (default) or json (pino)
+  --log-format F      auto (default: the journal under systemd, else text), text, json (pino) or journal
   --log-level L       debug, info (default), warn or error
 
-Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70 internal error.
+Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70 internal error,
+75 handed over (SIGUSR2).
 `,
   options: {
     'state-dir': { type: 'string' },
@@ -37,7 +60,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     'log-level': { type: 'string' },
   },
   async run(values) {
-    const format = (values['log-format'] ?? 'text') as LogFormat;
+    const format = (values['log-format'] ?? 'auto') as LogFormat;
     const level = (values['log-level'] ?? 'info') as Level;
     if (!FORMATS.includes(format)) throw new UsageError(`--log-format must be one of ${FORMATS.join(', ')}`);
     if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
@@ -47,20 +70,37 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     const log = createLogger({ format, level });
     const token = await resolveToken(config.hfToken);
     log.secret(token?.value);
-    const spec = buildSpec(config, token?.value);
     const stateDir = resolveStateDir(values['state-dir'] as string | undefined);
-    const settings = settingsOf(config);
+    const notifier = notifierFromEnv();
+    const bridge = new SystemdBridge(notifier, log, config.notify.ready);
+
     const sup = new Supervisor({
       engine: new Engine(),
-      spec,
-      token: token?.value,
-      settings,
+      ...desiredOf(config, token),
       log,
       store: new StateStore(stateDir),
-      probeHost: probeHost(config.container.bindAddress),
-      onStatus: (line, state) => log.log('debug', `status: ${line}`, { state: state.phase }),
+      onStatus: (line, state) => bridge.status(line, state),
     });
-    log.log('info', `supervising ${spec.name} (${config.model.id} as ${config.model.servedName}, port ${config.container.port}); config ${file}; state ${stateDir}; HF token from ${token?.source ?? 'nowhere (none set)'}`, { event: 'supervisor-started' });
+    bridge.readyMode = config.notify.ready;
+    log.log('info', `supervising ${config.container.name} (${config.model.id} as ${config.model.servedName}, port ${config.container.port}); config ${file}; state ${stateDir}; HF token from ${token?.source ?? 'nowhere (none set)'}`, { event: 'supervisor-started' });
+    if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
+
+    const reload = async () => {
+      bridge.reloading();
+      const res = await loadConfig(file);
+      if (!res.ok) {
+        const first = res.problems[0];
+        const more = res.problems.length > 1 ? ` (and ${res.problems.length - 1} more)` : '';
+        for (const p of res.problems) log.log('error', formatProblem(p), { event: 'config-rejected' });
+        sup.reload({ error: `${first ? formatProblem(first) : file}${more}` }, () => bridge.reloaded());
+        return;
+      }
+      const t = await resolveToken(res.config.hfToken);
+      log.secret(t?.value);
+      bridge.readyMode = res.config.notify.ready;
+      sup.reload({ desired: desiredOf(res.config, t), file }, () => bridge.reloaded());
+    };
+
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
       signals++;
@@ -68,14 +108,92 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
         log.log('warn', 'second SIGINT: exiting now, the container is left as it is');
         process.exit(130);
       }
+      bridge.stopping();
       sup.shutdown(sig);
+    };
+    const onHup = () => void reload();
+    // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
+    const onUsr2 = () => {
+      bridge.stopping();
+      sup.shutdown('SIGUSR2', true);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onHup);
+    process.on('SIGUSR2', onUsr2);
+    bridge.start(sup);
     await sup.start();
     const code = await sup.done;
+    bridge.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHup);
+    process.off('SIGUSR2', onUsr2);
     return code;
   },
 };
+
+/** Tells systemd what the supervisor is doing; a no-op outside systemd. */
+class SystemdBridge {
+  private readySent = false;
+  private timers: NodeJS.Timeout[] = [];
+  private sup: Supervisor | undefined;
+  private failedOnce = false;
+
+  constructor(
+    private readonly n: ReturnType<typeof notifierFromEnv>,
+    private readonly log: Logger,
+    public readyMode: 'serving' | 'started',
+  ) {}
+
+  private send(fields: Record<string, string | number>): void {
+    if (!this.n.active) return;
+    const err = this.n.send(fields);
+    if (err && !this.failedOnce) {
+      this.failedOnce = true;
+      this.log.log('warn', `sd_notify to $NOTIFY_SOCKET failed (${err})`);
+    }
+  }
+
+  start(sup: Supervisor): void {
+    this.sup = sup;
+    if (!this.n.active) return;
+    // The watchdog is fed from the event loop itself: a wedged loop stops feeding it.
+    const every = this.n.watchdogIntervalMs;
+    if (every) this.timers.push(setInterval(() => this.send({ WATCHDOG: 1 }), every));
+    this.timers.push(setInterval(() => this.extend(), EXTEND_EVERY_MS));
+    this.extend();
+  }
+
+  private extend(): void {
+    if (this.readySent || !this.sup || !extendDue(this.sup.state.phase)) return;
+    this.send({ EXTEND_TIMEOUT_USEC: EXTEND_MS * 1000 });
+  }
+
+  status(line: string, state: State): void {
+    this.log.log('debug', `status: ${line}`, { state: state.phase });
+    if (!this.readySent && readyDue(this.readyMode, state.phase)) {
+      this.readySent = true;
+      this.send({ READY: 1, STATUS: line });
+      return;
+    }
+    this.send({ STATUS: line });
+  }
+
+  reloading(): void {
+    this.send({ RELOADING: 1, MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n) });
+  }
+
+  reloaded(): void {
+    // systemd waits for READY=1 after RELOADING=1; before the first READY, the start goes on.
+    if (this.readySent) this.send({ READY: 1 });
+  }
+
+  stopping(): void {
+    this.send({ STOPPING: 1 });
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+  }
+}

@@ -161,7 +161,8 @@ const paths = z
 const hfToken = z
   .strictObject({
     credential: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'is not a credential name').default('hf_token'),
-    file: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
+    // Read directly too: where systemd credentials do not work (some containers), the file still does.
+    file: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/etc/gptoss/hf_token'),
     env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not an environment variable name').default('HF_TOKEN'),
   })
   .prefault({});

@@ -10,15 +10,18 @@ import type { StateStore } from '../state/store.js';
 import { initialState, step, wakeAt, type Action, type Event, type ProbeKind, type Seen, type Settings, type State } from '../supervisor/machine.js';
 import { statusLine } from '../supervisor/status.js';
 
-export interface SupervisorDeps {
-  engine: Engine;
+/** What a config file turns into; replaced as a whole on reload. */
+export interface Desired {
   spec: ContainerSpec;
   token: string | undefined;
   settings: Settings;
+  probeHost: string;
+}
+
+export interface SupervisorDeps extends Desired {
+  engine: Engine;
   log: Logger;
   store: StateStore | undefined;
-  /** Host the probes connect to (the published port's address as seen from here). */
-  probeHost: string;
   /** Told the status line whenever it changes (sd_notify, D-Bus in later layers). */
   onStatus?: (line: string, state: State) => void;
   now?: () => number;
@@ -49,10 +52,39 @@ export class Supervisor {
     this.random = d.random ?? Math.random;
     this.state = initialState(this.now());
     this.done = new Promise((r) => (this.resolveDone = r));
-    this.events = new ContainerEvents(d.engine.docker, d.spec.name, {
+    this.events = this.watch(d.spec.name);
+  }
+
+  private watch(name: string): ContainerEvents {
+    return new ContainerEvents(this.d.engine.docker, name, {
       change: () => this.op(() => this.look()),
       lost: (message) => this.dispatch({ type: 'engineLost', message }),
       back: () => this.dispatch({ type: 'engineBack' }),
+    });
+  }
+
+  /**
+   * A new config, already loaded: `undefined` desired means it was rejected (`error` says where).
+   * Applied after any container operation under way; the spec hash decides whether the
+   * container must be recreated, everything else applies in place.
+   */
+  reload(next: { desired: Desired; file: string } | { error: string }, done?: () => void): void {
+    this.op(async () => {
+      if ('error' in next) {
+        this.dispatch({ type: 'configRejected', error: next.error });
+      } else {
+        const { desired, file } = next;
+        const specChanged = desired.spec.hash !== this.d.spec.hash;
+        if (desired.spec.name !== this.d.spec.name) {
+          this.d.log.log('warn', `container.name changed from ${this.d.spec.name} to ${desired.spec.name}; the old container is left as it is`);
+          this.events.stop();
+          this.events = this.watch(desired.spec.name);
+          this.events.start();
+        }
+        Object.assign(this.d, desired);
+        this.dispatch({ type: 'configApplied', specChanged, file });
+      }
+      done?.();
     });
   }
 
@@ -67,8 +99,8 @@ export class Supervisor {
   }
 
   /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */
-  shutdown(signal: string): void {
-    this.op(async () => this.dispatch({ type: 'shutdown', signal }));
+  shutdown(signal: string, handover = false): void {
+    this.op(async () => this.dispatch({ type: 'shutdown', signal, handover }));
   }
 
   dispatch(ev: Event): void {

@@ -99,6 +99,8 @@ export interface State extends Persisted {
   inflight: Partial<Record<ProbeKind, boolean>>;
   /** Backoff: the container to stop first (it may hang, still running). */
   stopFirst?: string;
+  /** The config on disk is invalid: the first problem, located; the last good config runs on. */
+  configError?: string;
 }
 
 export type Event =
@@ -110,7 +112,10 @@ export type Event =
   | { type: 'tick' }
   | { type: 'engineLost'; message: string }
   | { type: 'engineBack' }
-  | { type: 'shutdown'; signal: string }
+  | { type: 'configApplied'; specChanged: boolean; file: string }
+  | { type: 'configRejected'; error: string }
+  /** `handover`: exit leaving the container as it is, for a new supervisor to adopt (upgrades). */
+  | { type: 'shutdown'; signal: string; handover?: boolean }
   | { type: 'containerStopped' };
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -136,6 +141,8 @@ export type LogEvent =
   | 'waiting'
   | 'docker-lost'
   | 'docker-back'
+  | 'config-reloaded'
+  | 'config-rejected'
   | 'supervisor-stopping'
   | 'supervisor-stopped';
 
@@ -150,6 +157,9 @@ export interface Step {
   state: State;
   actions: Action[];
 }
+
+/** Exit status after a handover (EX_TEMPFAIL); the unit restarts the service on it (RestartForceExitStatus=). */
+export const HANDOVER_EXIT = 75;
 
 export function initialState(now: number): State {
   return {
@@ -288,8 +298,30 @@ export function step(s: State, ev: Event, inp: Input): Step {
       if (s.phase !== 'waiting' || s.waitingFor !== 'docker') return { state: s, actions: [] };
       return { state: { ...s, resync: true, recheckAt: undefined }, actions: [log('info', 'docker-back', 'the Docker engine is back; looking at the container'), { type: 'observe' }] };
 
+    case 'configApplied': {
+      const base = { ...s, configError: undefined };
+      if (!ev.specChanged) {
+        return { state: base, actions: [log('info', 'config-reloaded', `config ${ev.file} reloaded: supervisor settings applied, container untouched`)] };
+      }
+      const reloaded = log('info', 'config-reloaded', `config ${ev.file} reloaded: the container spec changed; recreating ${t.name} (graceful stop first)`);
+      // Waiting (Docker, image) re-checks with the new spec on its own; otherwise act now.
+      if (s.phase === 'waiting') return { state: base, actions: [reloaded] };
+      const r = reconcileNow(base, now);
+      return { state: r.state, actions: [reloaded, ...r.actions] };
+    }
+
+    case 'configRejected':
+      return {
+        state: { ...s, configError: ev.error },
+        actions: [log('error', 'config-rejected', `config rejected, still running on the last good one: ${ev.error}`)],
+      };
+
     case 'shutdown': {
       const stopping = log('info', 'supervisor-stopping', `received ${ev.signal}`);
+      if (ev.handover) {
+        const why = `handing over: container ${t.name} left as it is for the next supervisor to adopt`;
+        return { state: enter(freshRun(s), 'stopped', now), actions: [stopping, log('info', 'supervisor-stopped', why), { type: 'exit', code: HANDOVER_EXIT }] };
+      }
       if (t.stopOnExit && s.containerId) {
         const next = enter(freshRun(s), 'stopping', now);
         return { state: next, actions: [stopping, { type: 'stopContainer', id: s.containerId, timeout: t.stopTimeout }] };

@@ -3,6 +3,11 @@ import { formatDuration as fmt } from '../config/duration.js';
 import type { Settings, State } from './machine.js';
 
 export function statusLine(s: State, now: number, t: Settings): string {
+  const line = phaseLine(s, now, t);
+  return s.configError ? `config invalid: ${s.configError}; ${line}` : line;
+}
+
+function phaseLine(s: State, now: number, t: Settings): string {
   switch (s.phase) {
     case 'waiting':
       return `waiting for ${s.waitingFor ?? 'a prerequisite'}${s.detail ? `: ${s.detail}` : ''}`;

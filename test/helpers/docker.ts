@@ -60,6 +60,8 @@ export function testConfigRaw(name: string, port: number, dirs: Dirs, over: Deep
   const base = {
     container: { name, port, image: STANDIN, bindAddress: '127.0.0.1', ulimits: { memlock: TEST_MEMLOCK }, env: { STANDIN_LOAD_SECONDS: '1' }, stopTimeout: '5s' },
     paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
+    // Never the host's /etc/gptoss/hf_token: each test has its own (absent unless written).
+    hfToken: { file: join(dirs.root, 'hf_token') },
   };
   return merge(base, over);
 }

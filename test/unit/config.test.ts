@@ -17,7 +17,7 @@ test('every default is the guide value', (t) => {
   t.like(c.container, { name: 'vllm-gpt-oss', image: 'nvcr.io/nvidia/vllm:25.09-py3', port: 8000, bindAddress: '', gpus: 'all', ipc: 'host', env: {}, stopTimeout: 30_000, stopOnExit: true });
   t.deepEqual(c.container.ulimits, { memlock: -1, stack: 67108864 });
   t.deepEqual(c.paths, { encodings: '/vllm/encodings', huggingface: '/vllm/huggingface' });
-  t.deepEqual(c.hfToken, { credential: 'hf_token', env: 'HF_TOKEN' });
+  t.deepEqual(c.hfToken, { credential: 'hf_token', file: '/etc/gptoss/hf_token', env: 'HF_TOKEN' });
   t.deepEqual(c.health, {
     startup: { period: 10_000, timeout: 900_000 },
     liveness: { period: 10_000, timeout: 5_000, failureThreshold: 3 },
@@ -117,7 +117,7 @@ test('an alias bomb is refused quickly', (t) => {
 
 test('a few aliases are fine but unknown keys still fail', (t) => {
   const p = problems(parseConfig('x: &t 5s\nhealth:\n  startup:\n    period: *t\n', F));
-  t.deepEqual(p, [`${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, hfToken, health, restart`]);
+  t.deepEqual(p, [`${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, hfToken, health, restart, notify`]);
 });
 
 async function tmp(): Promise<string> {

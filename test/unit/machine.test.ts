@@ -310,3 +310,22 @@ test('every phase has a one-line status', (t) => {
     t.true(line.length > 0 && !line.includes('\n') && !line.includes('undefined'), `${phase}: ${line}`);
   }
 });
+
+test('reload: settings only -> in place; spec changed -> reconcile (recreate); rejected -> status says so', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const a = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml' });
+  t.deepEqual(types(a), ['log']);
+  t.is(d.state.phase, 'serving');
+  d.send({ type: 'configRejected', error: '/etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key' });
+  t.is(d.status(), 'config invalid: /etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key; serving gpt-oss-120b on port 8000 for 0s');
+  const b = d.send({ type: 'configApplied', specChanged: true, file: '/etc/gptoss/config.yaml' });
+  t.deepEqual(types(b), ['log', 'reconcile']);
+  t.is(d.state.configError, undefined);
+});
+
+test('handover (SIGUSR2): exit 75, the container left running', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const a = d.send({ type: 'shutdown', signal: 'SIGUSR2', handover: true });
+  t.deepEqual(a.at(-1), { type: 'exit', code: 75 });
+  t.false(a.some((x) => x.type === 'stopContainer'));
+});

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Installs gptoss-supervisor on a GB10 host (Debian/Ubuntu, ARM64 or x86-64) and starts it.
+# Idempotent: run it again to upgrade; an unchanged install changes nothing, and an upgrade
+# never restarts the model container (the old supervisor hands it over to the new one).
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: sudo ./install.sh [options]
+
+  --hf-token-file FILE   store this HF token as /etc/gptoss/hf_token (mode 0600); else $HF_TOKEN,
+                         else a prompt on a terminal (Enter skips), else none
+  --config FILE          the first /etc/gptoss/config.yaml (an existing one is never replaced)
+  --no-start             install and enable, but do not start the service
+  --uninstall            remove what install.sh installed; keeps /etc/gptoss (config, token)
+                         and the model cache under /vllm
+  -h, --help             this help
+
+Installs: /opt/gptoss-supervisor (the app, its production dependencies, and Node 24 when the
+system's node is older), /usr/local/bin/gptoss-supervisor, the systemd unit, /etc/gptoss/config.yaml,
+/vllm/encodings and /vllm/huggingface. Then enables and starts gptoss-supervisor.service without
+waiting for the model (7-8 minutes); follow it with: journalctl -fu gptoss-supervisor
+EOF
+}
+
+PREFIX=/opt/gptoss-supervisor
+BIN=/usr/local/bin/gptoss-supervisor
+UNIT_DIR=/etc/systemd/system
+UNIT=gptoss-supervisor.service
+ETC=/etc/gptoss
+token_file="" config_src="" start=1 uninstall=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --hf-token-file) token_file=${2:?--hf-token-file needs a file}; shift 2 ;;
+    --hf-token-file=*) token_file=${1#*=}; shift ;;
+    --config) config_src=${2:?--config needs a file}; shift 2 ;;
+    --config=*) config_src=${1#*=}; shift ;;
+    --no-start) start=0; shift ;;
+    --uninstall) uninstall=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 64 ;;
+  esac
+done
+
+say() { echo "install.sh: $*"; }
+warn() { echo "install.sh: warning: $*" >&2; }
+die() { echo "install.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run as root: sudo ./install.sh"
+command -v systemctl >/dev/null || die "systemd is needed (systemctl not found)"
+src=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$uninstall" = 1 ]; then
+  if systemctl list-unit-files "$UNIT" >/dev/null 2>&1 && [ -f "$UNIT_DIR/$UNIT" ]; then
+    say "stopping and disabling $UNIT (the model container is stopped gracefully, not removed)"
+    systemctl disable --now "$UNIT" >/dev/null 2>&1 || true
+  fi
+  rm -f "$UNIT_DIR/$UNIT" "$BIN"
+  rm -rf "$PREFIX" "$PREFIX.new" "$PREFIX.old" /var/lib/gptoss-supervisor
+  systemctl daemon-reload
+  systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
+  say "removed $PREFIX, $BIN, $UNIT_DIR/$UNIT and the state in /var/lib/gptoss-supervisor"
+  say "kept $ETC (config, token) and the model cache under /vllm; remove them by hand if you mean to"
+  exit 0
+fi
+
+# ---------------------------------------------------------------- checks (warnings only)
+if ! command -v docker >/dev/null; then
+  warn "docker not found: install Docker first (https://docs.docker.com/engine/install/); the service will wait for it"
+elif ! docker info >/dev/null 2>&1; then
+  warn "the Docker engine does not answer (systemctl status docker); the service will wait for it"
+elif ! docker info --format '{{json .Runtimes}} {{json .CDISpecDirs}}' 2>/dev/null | grep -qi nvidia \
+     && ! command -v nvidia-container-runtime-hook >/dev/null && ! command -v nvidia-ctk >/dev/null; then
+  warn "no NVIDIA container runtime found: install the NVIDIA Container Toolkit, or set container.gpus: none"
+fi
+if ! command -v nvidia-smi >/dev/null; then warn "nvidia-smi not found: no GPU on this host?"; fi
+
+# ---------------------------------------------------------------- Node and the build
+node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+sys_node=$(command -v node || true)
+if [ -n "$sys_node" ] && [ "$(node_major "$sys_node")" -ge 24 ]; then
+  node_bin=$sys_node bundled_node=0
+else
+  if [ ! -x "$src/.tools/node24/node_modules/node-linux-$( [ "$(uname -m)" = x86_64 ] && echo x64 || echo arm64)/bin/node" ]; then
+    command -v npm >/dev/null || { say "installing npm (to fetch Node 24)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  fi
+  # shellcheck source=scripts/node24.sh
+  source "$src/scripts/node24.sh"
+  node_bin=$(command -v node) bundled_node=1
+fi
+if [ ! -f "$src/dist/src/cli/main.js" ] || [ ! -f "$src/build/Release/unixdgram.node" ] || [ ! -d "$src/node_modules" ]; then
+  say "building (npm ci, tsc)"
+  command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  command -v make >/dev/null && command -v g++ >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3 >/dev/null
+  (cd "$src" && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p tsconfig.json)
+fi
+
+# ---------------------------------------------------------------- stage the app
+stage=$PREFIX.new
+rm -rf "$stage"
+mkdir -p "$stage/dist" "$stage/build/Release"
+cp -a "$src/dist/src" "$stage/dist/src"
+cp "$src/build/Release/unixdgram.node" "$stage/build/Release/"
+cp "$src/package.json" "$src/package-lock.json" "$src/README.md" "$stage/"
+cp -a "$src/node_modules" "$stage/node_modules"
+if command -v npm >/dev/null; then
+  (cd "$stage" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
+    || warn "npm prune failed; development dependencies stay in $PREFIX/node_modules"
+fi
+if [ "$bundled_node" = 1 ]; then
+  mkdir -p "$stage/node/bin"
+  cp "$node_bin" "$stage/node/bin/node"
+  run_node=$PREFIX/node/bin/node
+else
+  run_node=$node_bin
+fi
+# The tree's fingerprint: unchanged means nothing to do (timestamps do not count).
+fingerprint() { (cd "$1" && find . -type f ! -name .fingerprint -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); }
+new_fp=$(fingerprint "$stage")
+old_fp=$(cat "$PREFIX/.fingerprint" 2>/dev/null || true)
+app_changed=0
+if [ "$new_fp" != "$old_fp" ]; then
+  echo "$new_fp" >"$stage/.fingerprint"
+  rm -rf "$PREFIX.old"
+  [ -d "$PREFIX" ] && mv "$PREFIX" "$PREFIX.old"
+  mv "$stage" "$PREFIX"
+  rm -rf "$PREFIX.old"
+  app_changed=1
+  say "installed the app in $PREFIX"
+else
+  rm -rf "$stage"
+fi
+
+# install_text MODE DEST < content: writes only when different; prints 1 when it wrote, else 0.
+install_text() {
+  local mode=$1 dest=$2 tmp
+  tmp=$(mktemp)
+  cat >"$tmp"
+  if [ -f "$dest" ] && cmp -s "$tmp" "$dest"; then rm -f "$tmp"; echo 0; return; fi
+  install -D -m "$mode" "$tmp" "$dest"
+  rm -f "$tmp"
+  echo 1
+}
+bin_changed=$(printf '#!/bin/sh\n# gptoss-supervisor, installed by install.sh\nexec %s %s/dist/src/cli/main.js "$@"\n' "$run_node" "$PREFIX" | install_text 0755 "$BIN")
+unit_changed=$(install_text 0644 "$UNIT_DIR/$UNIT" <"$src/units/$UNIT")
+
+# ---------------------------------------------------------------- config, token, directories
+mkdir -p "$ETC"
+chmod 0755 "$ETC"
+shipped=${config_src:-$src/etc/gptoss/config.yaml}
+[ -f "$shipped" ] || die "config $shipped not found"
+if [ ! -f "$ETC/config.yaml" ]; then
+  install -m 0644 "$shipped" "$ETC/config.yaml"
+  say "wrote $ETC/config.yaml"
+elif ! cmp -s "$shipped" "$ETC/config.yaml"; then
+  if [ -z "$config_src" ] && ! { [ -f "$ETC/config.yaml.new" ] && cmp -s "$shipped" "$ETC/config.yaml.new"; }; then
+    install -m 0644 "$shipped" "$ETC/config.yaml.new"
+    say "kept your $ETC/config.yaml; the shipped one is $ETC/config.yaml.new (compare: diff -u $ETC/config.yaml $ETC/config.yaml.new)"
+  fi
+fi
+if ! "$BIN" validate --config "$ETC/config.yaml" >/dev/null 2>"$ETC/.validate.err"; then
+  cat "$ETC/.validate.err" >&2; rm -f "$ETC/.validate.err"
+  die "$ETC/config.yaml is not valid (above); fix it and run install.sh again"
+fi
+rm -f "$ETC/.validate.err"
+
+store_token() { umask 077; printf '%s\n' "$1" >"$ETC/hf_token.tmp"; chmod 0600 "$ETC/hf_token.tmp"; mv "$ETC/hf_token.tmp" "$ETC/hf_token"; }
+if [ -n "$token_file" ]; then
+  [ -r "$token_file" ] || die "cannot read $token_file"
+  tok=$(tr -d '[:space:]' <"$token_file")
+  [ -n "$tok" ] || die "$token_file is empty"
+  store_token "$tok"; say "stored the HF token from $token_file in $ETC/hf_token (0600)"
+elif [ -n "${HF_TOKEN:-}" ]; then
+  store_token "$HF_TOKEN"; say "stored \$HF_TOKEN in $ETC/hf_token (0600)"
+elif [ ! -s "$ETC/hf_token" ] && [ -t 0 ]; then
+  read -r -s -p "Hugging Face token (Enter to skip): " tok; echo
+  if [ -n "$tok" ]; then store_token "$tok"; say "stored the HF token in $ETC/hf_token (0600)"; fi
+fi
+[ -s "$ETC/hf_token" ] || warn "no HF token in $ETC/hf_token: fine when the model is already in the cache; else add one (--hf-token-file FILE)"
+[ ! -f "$ETC/hf_token" ] || chmod 0600 "$ETC/hf_token"
+mkdir -p /vllm/encodings /vllm/huggingface
+
+# ---------------------------------------------------------------- systemd
+if [ "$unit_changed" = 1 ] || [ "$app_changed" = 1 ]; then systemctl daemon-reload; fi
+systemctl enable "$UNIT" >/dev/null 2>&1 || systemctl enable "$UNIT"
+case "$(systemctl is-active "$UNIT" 2>/dev/null || true)" in active|activating|reloading) running=1 ;; *) running=0 ;; esac
+if [ "$running" = 1 ]; then
+  if [ "$app_changed" = 1 ] || [ "$unit_changed" = 1 ] || [ "$bin_changed" = 1 ]; then
+    # Hand over: the running supervisor exits 75 leaving the model container as it is; systemd
+    # starts the new one (RestartForceExitStatus=75), which adopts it without a restart.
+    say "upgrading the running supervisor; the model container keeps serving"
+    systemctl kill --kill-who=main --signal=SIGUSR2 "$UNIT"
+  else
+    say "nothing changed; $UNIT keeps running"
+  fi
+elif [ "$start" = 1 ]; then
+  systemctl start --no-block "$UNIT"
+  say "started $UNIT; the model takes 7-8 minutes to load on a cold start"
+fi
+say "follow it with: systemctl status gptoss-supervisor; journalctl -fu gptoss-supervisor"
