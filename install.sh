@@ -11,6 +11,8 @@ Usage: sudo ./install.sh [options]
   --hf-token-file FILE   store this HF token as /etc/gptoss/hf_token (mode 0600); else $HF_TOKEN,
                          else a prompt on a terminal (Enter skips), else none
   --config FILE          the first /etc/gptoss/config.yaml (an existing one is never replaced)
+  --fetch-encodings      download the two tiktoken files into paths.encodings (verified by SHA-256)
+  --encodings-url URL    where to download them from (default: tiktoken's own location)
   --no-start             install and enable, but do not start the service
   --uninstall            remove what install.sh installed; keeps /etc/gptoss (config, token)
                          and the model cache under /vllm
@@ -28,13 +30,16 @@ BIN=/usr/local/bin/gptoss-supervisor
 UNIT_DIR=/etc/systemd/system
 UNIT=gptoss-supervisor.service
 ETC=/etc/gptoss
-token_file="" config_src="" start=1 uninstall=0
+token_file="" config_src="" start=1 uninstall=0 fetch_enc=0 enc_url=
 while [ $# -gt 0 ]; do
   case "$1" in
     --hf-token-file) token_file=${2:?--hf-token-file needs a file}; shift 2 ;;
     --hf-token-file=*) token_file=${1#*=}; shift ;;
     --config) config_src=${2:?--config needs a file}; shift 2 ;;
     --config=*) config_src=${1#*=}; shift ;;
+    --fetch-encodings) fetch_enc=1; shift ;;
+    --encodings-url) enc_url=${2:?--encodings-url needs a URL}; shift 2 ;;
+    --encodings-url=*) enc_url=${1#*=}; shift ;;
     --no-start) start=0; shift ;;
     --uninstall) uninstall=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -178,6 +183,13 @@ fi
 [ -s "$ETC/hf_token" ] || warn "no HF token in $ETC/hf_token: fine when the model is already in the cache; else add one (--hf-token-file FILE)"
 [ ! -f "$ETC/hf_token" ] || chmod 0600 "$ETC/hf_token"
 mkdir -p /vllm/encodings /vllm/huggingface
+if [ "$fetch_enc" = 1 ]; then
+  if "$BIN" fetch-encodings --config "$ETC/config.yaml" ${enc_url:+--base-url "$enc_url"}; then
+    say "encodings in place"
+  else
+    warn "could not fetch the encodings (above); the model cannot start without them. Retry: sudo gptoss-supervisor fetch-encodings"
+  fi
+fi
 
 # ---------------------------------------------------------------- systemd
 if [ "$unit_changed" = 1 ] || [ "$app_changed" = 1 ]; then systemctl daemon-reload; fi

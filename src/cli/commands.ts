@@ -1,6 +1,7 @@
 // The commands' table: what each takes, says and exits with.
 import type { ParseArgsConfig } from 'node:util';
 import { ensureCommand } from './ensure.js';
+import { fetchEncodingsCommand } from './fetch-encodings.js';
 import { renderCommand } from './render.js';
 import { runCommand } from './run.js';
 import { validateCommand } from './validate.js';
@@ -17,4 +18,5 @@ export const COMMANDS: Record<string, Command> = {
   render: renderCommand,
   ensure: ensureCommand,
   run: runCommand,
+  'fetch-encodings': fetchEncodingsCommand,
 };

@@ -4,7 +4,9 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { createServer } from 'node:http';
 import { stringify } from 'yaml';
+import { genuineEncoding } from '../helpers/tiktoken.js';
 import { brief, docker, freePort, removeContainer, STANDIN, TEST_MEMLOCK, uniqueName } from '../helpers/docker.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -77,8 +79,15 @@ test.after.always(async () => {
 });
 
 test.serial('install.sh installs; systemctl start returns once the model serves; status shows it', async (t) => {
-  const inst = await sh(`HF_TOKEN= bash /src/install.sh --no-start --config ${shared}/config.yaml --hf-token-file ${shared}/token`);
+  const files = new Map<string, Buffer>();
+  for (const n of ['o200k_base', 'cl100k_base'] as const) files.set(`/${n}.tiktoken`, await genuineEncoding(n));
+  const server = createServer((req, res) => void (files.has(req.url ?? '') ? res.writeHead(200).end(files.get(req.url ?? '')) : res.writeHead(404).end()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const encUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const inst = await sh(`HF_TOKEN= bash /src/install.sh --no-start --config ${shared}/config.yaml --hf-token-file ${shared}/token --fetch-encodings --encodings-url ${encUrl}`);
+  server.close();
   t.is(inst.code, 0, inst.out);
+  t.regex(inst.out, /o200k_base\.tiktoken: fetched \(3613922 bytes\), SHA-256 verified/);
   t.false(inst.out.includes(TOKEN));
   t.regex((await sh('stat -c %a /etc/gptoss/hf_token')).out, /^600/);
   const v = await sh('systemd-analyze verify /etc/systemd/system/gptoss-supervisor.service');
@@ -186,6 +195,18 @@ test.serial('systemctl stop -> the container is stopped gracefully', async (t) =
   t.is(await docker(['inspect', '-f', '{{.State.Running}} {{.State.ExitCode}}', model]), 'false 0');
   const j = await journal();
   t.true(j.some((r) => r['GPTOSS_EVENT'] === 'supervisor-stopped'));
+});
+
+test.serial('a long healthy load keeps systemctl start waiting past TimeoutStartSec (EXTEND_TIMEOUT_USEC)', async (t) => {
+  await writeFile(join(shared, 'slow.yaml'), config({ container: { env: { STANDIN_LOAD_SECONDS: '12' } } }));
+  await sh(`cp ${shared}/slow.yaml /etc/gptoss/config.yaml && mkdir -p /etc/systemd/system/gptoss-supervisor.service.d && printf "[Service]\\nTimeoutStartSec=5s\\n" > /etc/systemd/system/gptoss-supervisor.service.d/timeout.conf && systemctl daemon-reload`);
+  const t0 = Date.now();
+  const start = await sh('systemctl start gptoss-supervisor');
+  const took = Date.now() - t0;
+  t.is(start.code, 0, start.out);
+  t.true(took > 8000, `start took ${took}ms: it waited for the load, past the 5s timeout`);
+  t.regex(await status(), /^serving/);
+  await sh('systemctl stop gptoss-supervisor; rm -rf /etc/systemd/system/gptoss-supervisor.service.d && systemctl daemon-reload');
 });
 
 test.serial('a crash loop lands at priority err', async (t) => {

@@ -75,3 +75,31 @@ test('under systemd with a dead journal socket: <N> priority prefixes on stderr'
   log.log('error', 'boom');
   t.is(lines.at(-1), '<3>boom\n');
 });
+
+test('a datagram reaches an abstract socket and a path socket (python3 listens)', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { sendDatagram } = await import('../../src/systemd/dgram.js');
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-dgram-'));
+  for (const addr of [`@gptoss-test-${process.pid}`, join(dir, 'notify')]) {
+    const py = spawn('python3', ['-c', [
+      'import socket,sys',
+      's=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      `a=sys.argv[1]; s.bind("\\0"+a[1:] if a.startswith("@") else a)`,
+      'print("bound", flush=True)',
+      's.settimeout(10); print(s.recv(4096).decode(), flush=True)',
+    ].join('\n'), addr]);
+    let out = '';
+    py.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    await new Promise<void>((resolve) => {
+      const check = () => (out.includes('bound') ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    t.is(sendDatagram(addr, Buffer.from('READY=1\nSTATUS=hi')), undefined, addr);
+    await new Promise((r) => py.on('exit', r));
+    t.true(out.includes('READY=1\nSTATUS=hi'), `${addr}: ${out}`);
+  }
+  t.is(sendDatagram(join(dir, 'nobody-here'), Buffer.from('x')), 'ENOENT');
+});

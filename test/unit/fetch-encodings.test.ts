@@ -1,0 +1,96 @@
+// fetch-encodings against a real HTTP server on loopback, with genuine (rebuilt) tiktoken files.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { ENCODINGS } from '../../src/encodings/known.js';
+import { genuineEncoding } from '../helpers/tiktoken.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+type Mode = 'genuine' | 'wrong' | 'cut';
+
+async function serve(mode: Mode): Promise<{ server: Server; url: string }> {
+  const files = new Map<string, Buffer>();
+  for (const e of ENCODINGS) files.set(`/${e.file}`, await genuineEncoding(e.file.replace('.tiktoken', '') as 'o200k_base'));
+  const server = createServer((req, res) => {
+    const body = files.get(req.url ?? '');
+    if (!body) return void res.writeHead(404).end();
+    if (mode === 'wrong') return void res.writeHead(200).end(body.subarray(0, body.length - 10));
+    if (mode === 'cut') {
+      res.writeHead(200, { 'content-length': String(body.length) });
+      res.write(body.subarray(0, 100_000));
+      setTimeout(() => res.destroy(), 50);
+      return;
+    }
+    res.writeHead(200).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { server, url: `http://127.0.0.1:${port}/` };
+}
+
+async function cli(dir: string, args: string[]): Promise<{ code: number; out: string }> {
+  const cfg = join(dir, 'config.yaml');
+  await writeFile(cfg, `paths:\n  encodings: ${join(dir, 'enc')}\n`);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'fetch-encodings', '--config', cfg, ...args], (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+
+test('genuine files are fetched, verified against the published SHA-256, and kept on a second run', async (t) => {
+  const { server, url } = await serve('genuine');
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  try {
+    const r = await cli(dir, ['--base-url', url]);
+    t.is(r.code, 0, r.out);
+    for (const e of ENCODINGS) t.is(await sha(join(dir, 'enc', e.file)), e.sha256);
+    t.regex(r.out, /o200k_base\.tiktoken: fetched \(3613922 bytes\), SHA-256 verified/);
+    const again = await cli(dir, ['--base-url', url]);
+    t.regex(again.out, /already in place/);
+  } finally {
+    server.close();
+  }
+});
+
+for (const mode of ['wrong', 'cut'] as const) {
+  test(`a ${mode === 'wrong' ? 'wrong' : 'broken-off'} download leaves nothing under the real name`, async (t) => {
+    const { server, url } = await serve(mode);
+    const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+    try {
+      const r = await cli(dir, ['--base-url', url]);
+      t.is(r.code, 5);
+      t.regex(r.out, mode === 'wrong' ? /SHA-256 [0-9a-f]{64} is not tiktoken's/ : /GET http/);
+      t.deepEqual(await readdir(join(dir, 'enc')), [], 'no file, no partial left behind');
+    } finally {
+      server.close();
+    }
+  });
+}
+
+test('--no-verify accepts custom files', async (t) => {
+  const { server, url } = await serve('wrong');
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  try {
+    const r = await cli(dir, ['--base-url', url, '--no-verify']);
+    t.is(r.code, 0, r.out);
+    t.deepEqual((await readdir(join(dir, 'enc'))).sort(), ['cl100k_base.tiktoken', 'o200k_base.tiktoken']);
+  } finally {
+    server.close();
+  }
+});
+
+test('no server: a clear error naming the URL', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const { server, url } = await serve('genuine');
+  await new Promise((r) => server.close(r));
+  const r = await cli(dir, ['--base-url', url]);
+  t.is(r.code, 5);
+  t.regex(r.out, /GET http:\/\/127\.0\.0\.1:\d+\/o200k_base\.tiktoken: ECONNREFUSED/);
+});
