@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
+import { postJson, startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
 import { brief, docker, freePort, makeDirs, removeContainer, STANDIN, TEST_MEMLOCK, testConfigRaw, uniqueName } from '../test/helpers/docker.js';
 import { httpGet } from '../src/health/probe.js';
 
@@ -144,7 +144,7 @@ async function hangDetection(): Promise<{ ms: number[]; boundMs: number }> {
       await sleep(Math.random() * 1000);
       const mark = b.d.mark;
       const t0 = Date.now();
-      await post(b.port, '/standin/mode', { health: 'hang' });
+      await postJson(b.port, '/standin/mode', { health: 'hang' });
       await b.d.waitFor((r) => r.event === 'container-restarting', 30_000, mark);
       out.push(Date.now() - t0);
       await b.d.waitFor((r) => r.event === 'container-started', 30_000, mark);
@@ -158,17 +158,6 @@ async function hangDetection(): Promise<{ ms: number[]; boundMs: number }> {
   return { ms: out, boundMs: 3 * 1000 + 1000 };
 }
 
-async function post(port: number, path: string, body: unknown): Promise<void> {
-  const { request } = await import('node:http');
-  await new Promise<void>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 async function supervisorRestart(): Promise<{ trials: number; containerRestarts: number }> {
   const b = await daemonFor('bench-sup', { health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });

@@ -1,5 +1,6 @@
 // Runs `gptoss-supervisor run` as a child process and reads its JSON log, as an operator's tools would.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,4 +105,16 @@ export function startDaemon(configFile: string, stateDir: string, env: NodeJS.Pr
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Daemon(child);
+}
+
+/** POSTs JSON to the stand-in on the host's published port (its /standin/* controls). */
+export function postJson(port: number, path: string, body: unknown): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { httpGet } from '../../src/health/probe.js';
-import { startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
+import { postJson, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
 import { brief, docker, freePort, makeDirs, removeContainer, testConfigRaw, uniqueName } from '../helpers/docker.js';
 
 /** Quick timings: the same machine, minutes turned into fractions of a second. */
@@ -39,17 +39,6 @@ async function setup(tag: string, over: Record<string, unknown> = {}, opts: { st
   return { name, port, stateDir, configFile, daemon };
 }
 
-async function post(port: number, path: string, body: unknown): Promise<void> {
-  const { request } = await import('node:http');
-  await new Promise<void>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 test.afterEach.always(async () => {
   for (const d of running.splice(0)) await d.stop('SIGKILL');
@@ -126,7 +115,7 @@ test('/health returns 500 -> restarted after the threshold', async (t) => {
   try {
     await s.daemon.waitState('serving', 30_000);
     const mark = s.daemon.mark;
-    await post(s.port, '/standin/mode', { health: '500' });
+    await postJson(s.port, '/standin/mode', { health: '500' });
     const fails = await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 15_000, mark);
     t.regex(fails.msg, /liveness probe failed \(2 of 2\): HTTP 500; restarting the container/);
     t.is(s.daemon.events('health-failed', mark).length, 2);
@@ -142,7 +131,7 @@ test('/health hangs (connection accepted, no answer) -> restarted', async (t) =>
   try {
     await s.daemon.waitState('serving', 30_000);
     const mark = s.daemon.mark;
-    await post(s.port, '/standin/mode', { health: 'hang' });
+    await postJson(s.port, '/standin/mode', { health: 'hang' });
     const fails = await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 15_000, mark);
     t.regex(fails.msg, /timeout after 500ms/);
     const restarting = await s.daemon.waitFor((r) => r.event === 'container-restarting', 10_000, mark);
