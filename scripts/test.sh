@@ -25,6 +25,11 @@ npx ava 'dist/test/unit/**/*.test.js'
 step "Docker engine"
 bash scripts/docker-engine.sh
 step "stand-in vLLM image"
+# The stand-in is FROM scratch around a static busybox (Debian's busybox-static).
+if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then
+  [ "$(id -u)" = 0 ] || { echo "install busybox-static (apt-get install busybox-static) and run again" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
 NODE_BIN=$(command -v node) bash test/standin/build.sh gptoss-standin:test
 export GPTOSS_STANDIN_IMAGE=gptoss-standin:test
 
