@@ -92,7 +92,9 @@ else
   source "$src/scripts/node24.sh"
   node_bin=$(command -v node) bundled_node=1
 fi
-if [ ! -f "$src/dist/src/cli/main.js" ] || [ ! -f "$src/build/Release/unixdgram.node" ] || [ ! -d "$src/node_modules" ]; then
+# Build when never built, or when the sources are newer than the build (a `git pull` since).
+if [ ! -f "$src/dist/src/cli/main.js" ] || [ ! -f "$src/build/Release/unixdgram.node" ] || [ ! -d "$src/node_modules" ] \
+   || [ -n "$(find "$src/src" "$src/package-lock.json" "$src/binding.gyp" -newer "$src/dist/src/cli/main.js" -print -quit 2>/dev/null)" ]; then
   say "building (npm ci, tsc)"
   command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
   command -v make >/dev/null && command -v g++ >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3 >/dev/null
@@ -168,7 +170,7 @@ if ! "$BIN" validate --config "$ETC/config.yaml" >/dev/null 2>"$ETC/.validate.er
 fi
 rm -f "$ETC/.validate.err"
 
-store_token() { umask 077; printf '%s\n' "$1" >"$ETC/hf_token.tmp"; chmod 0600 "$ETC/hf_token.tmp"; mv "$ETC/hf_token.tmp" "$ETC/hf_token"; }
+store_token() ( umask 077; printf '%s\n' "$1" >"$ETC/hf_token.tmp"; chmod 0600 "$ETC/hf_token.tmp"; mv "$ETC/hf_token.tmp" "$ETC/hf_token" )
 if [ -n "$token_file" ]; then
   [ -r "$token_file" ] || die "cannot read $token_file"
   tok=$(tr -d '[:space:]' <"$token_file")
@@ -181,7 +183,9 @@ elif [ ! -s "$ETC/hf_token" ] && [ -t 0 ]; then
   if [ -n "$tok" ]; then store_token "$tok"; say "stored the HF token in $ETC/hf_token (0600)"; fi
 fi
 [ -s "$ETC/hf_token" ] || warn "no HF token in $ETC/hf_token: fine when the model is already in the cache; else add one (--hf-token-file FILE)"
-[ ! -f "$ETC/hf_token" ] || chmod 0600 "$ETC/hf_token"
+# The unit's LoadCredential= fails the start when the file is missing; empty means "no token".
+[ -e "$ETC/hf_token" ] || install -m 0600 /dev/null "$ETC/hf_token"
+chmod 0600 "$ETC/hf_token"
 mkdir -p /vllm/encodings /vllm/huggingface
 if [ "$fetch_enc" = 1 ]; then
   if "$BIN" fetch-encodings --config "$ETC/config.yaml" ${enc_url:+--base-url "$enc_url"}; then

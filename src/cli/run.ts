@@ -170,7 +170,8 @@ class SystemdBridge {
     this.send({ EXTEND_TIMEOUT_USEC: EXTEND_MS * 1000 });
   }
 
-  status(line: string, state: State): void {
+  status(raw: string, state: State): void {
+    const line = this.log.scrub(raw);
     this.log.log('debug', `status: ${line}`, { state: state.phase });
     if (!this.readySent && readyDue(this.readyMode, state.phase)) {
       this.readySent = true;

@@ -74,15 +74,16 @@ export class Supervisor {
         this.dispatch({ type: 'configRejected', error: next.error });
       } else {
         const { desired, file } = next;
-        const specChanged = desired.spec.hash !== this.d.spec.hash;
-        if (desired.spec.name !== this.d.spec.name) {
-          this.d.log.log('warn', `container.name changed from ${this.d.spec.name} to ${desired.spec.name}; the old container is left as it is`);
+        const renamed = desired.spec.name !== this.d.spec.name;
+        const specChanged = renamed || desired.spec.hash !== this.d.spec.hash;
+        if (renamed) {
+          this.d.log.log('warn', `container.name changed from ${this.d.spec.name} to ${desired.spec.name}; the old container is stopped (not removed)`);
           this.events.stop();
           this.events = this.watch(desired.spec.name);
           this.events.start();
         }
         Object.assign(this.d, desired);
-        this.dispatch({ type: 'configApplied', specChanged, file });
+        this.dispatch({ type: 'configApplied', specChanged, file, renamed });
       }
       done?.();
     });
@@ -185,8 +186,8 @@ export class Supervisor {
     try {
       seen = await this.seen();
     } catch (err) {
-      if (err instanceof EngineUnreachable) this.dispatch({ type: 'engineLost', message: err.message });
-      else this.d.log.log('warn', `inspecting ${this.d.spec.name}: ${(err as Error).message}`);
+      // Either way the machine must hear of it: waiting for Docker re-checks on its own.
+      this.dispatch({ type: 'engineLost', message: err instanceof EngineUnreachable ? err.message : `inspecting ${this.d.spec.name}: ${(err as Error).message}` });
       return;
     }
     this.dispatch({ type: 'observed', seen });
@@ -196,7 +197,9 @@ export class Supervisor {
     const c = await this.d.engine.inspect(this.d.spec.name);
     if (!c) return { kind: 'absent' };
     if (c.State.Running) return { kind: 'running', id: c.Id, startedAt: Date.parse(c.State.StartedAt) };
-    const lines = (await this.d.engine.logTail(c.Id, TAIL_LINES + ACCESS_SLACK)).split('\n').map((l) => l.trimEnd());
+    // No log (a log driver without reads, a race with removal) is no reason to miss the exit.
+    const log = await this.d.engine.logTail(c.Id, TAIL_LINES + ACCESS_SLACK).catch(() => '');
+    const lines = log.split('\n').map((l) => l.trimEnd());
     // Our own probes fill the access log; the lines that explain an exit are the others.
     const tail = lines.filter((l) => l && !ACCESS_LINE.test(l)).slice(-TAIL_LINES);
     return { kind: 'exited', id: c.Id, exit: { code: c.State.ExitCode, oom: c.State.OOMKilled, tail } };

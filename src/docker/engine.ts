@@ -17,6 +17,17 @@ function detail(err: HttpError): string {
   return (err.json?.message ?? err.message ?? String(err)).trim();
 }
 
+/** A hung dockerd must not hold the supervisor's operations forever. */
+const CALL_TIMEOUT_MS = 30_000;
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${Math.round(ms / 1000)}s`), { code: 'ETIMEDOUT' })), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** Maps a dockerode failure to our errors; `what` names the call for the message. */
 function translate(what: string, err: unknown, image?: string): Error {
   const e = err as HttpError;
@@ -36,7 +47,7 @@ export class Engine {
 
   async ping(): Promise<void> {
     try {
-      await this.docker.ping();
+      await within(this.docker.ping(), CALL_TIMEOUT_MS);
     } catch (err) {
       const e = translate('ping', err);
       throw e instanceof EngineUnreachable ? e : new EngineUnreachable(detail(err as HttpError));
@@ -46,7 +57,7 @@ export class Engine {
   /** The container with this name or id, or undefined when there is none. */
   async inspect(nameOrId: string): Promise<Inspected | undefined> {
     try {
-      return (await this.docker.getContainer(nameOrId).inspect()) as unknown as Inspected;
+      return (await within(this.docker.getContainer(nameOrId).inspect(), CALL_TIMEOUT_MS)) as unknown as Inspected;
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return undefined;
       throw translate('inspect', err);
@@ -56,7 +67,7 @@ export class Engine {
   /** The environment an image sets (so it is not mistaken for drift), empty if unknown. */
   async imageEnv(image: string): Promise<string[]> {
     try {
-      const info = await this.docker.getImage(image).inspect();
+      const info = await within(this.docker.getImage(image).inspect(), CALL_TIMEOUT_MS);
       return info.Config?.Env ?? [];
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return [];
@@ -66,7 +77,7 @@ export class Engine {
 
   async imageExists(image: string): Promise<boolean> {
     try {
-      await this.docker.getImage(image).inspect();
+      await within(this.docker.getImage(image).inspect(), CALL_TIMEOUT_MS);
       return true;
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return false;
@@ -77,7 +88,7 @@ export class Engine {
   /** Creates the container; a name already taken is `Raced`, a missing image `ImageMissing`. */
   async create(spec: ContainerSpec): Promise<string> {
     try {
-      const c = await this.docker.createContainer({ name: spec.name, ...spec.body } as Docker.ContainerCreateOptions);
+      const c = await within(this.docker.createContainer({ name: spec.name, ...spec.body } as Docker.ContainerCreateOptions), CALL_TIMEOUT_MS);
       return c.id;
     } catch (err) {
       throw translate('create', err, spec.body.Image);
@@ -86,7 +97,7 @@ export class Engine {
 
   async start(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).start();
+      await within(this.docker.getContainer(id).start(), CALL_TIMEOUT_MS);
     } catch (err) {
       if ((err as HttpError).statusCode === 304) return; // already running
       throw translate('start', err);
@@ -96,16 +107,17 @@ export class Engine {
   /** Graceful stop: SIGTERM, then SIGKILL after `timeoutMs`. Already stopped is fine. */
   async stop(id: string, timeoutMs: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) });
+      await within(this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) }), timeoutMs + CALL_TIMEOUT_MS);
     } catch (err) {
-      if ((err as HttpError).statusCode === 304) return;
+      // Already stopped (304) or already gone (404): either way it is not running.
+      if ((err as HttpError).statusCode === 304 || (err as HttpError).statusCode === 404) return;
       throw translate('stop', err);
     }
   }
 
   async remove(id: string): Promise<void> {
     try {
-      await this.docker.getContainer(id).remove({ force: false });
+      await within(this.docker.getContainer(id).remove({ force: false }), CALL_TIMEOUT_MS);
     } catch (err) {
       // Removal already under way by someone else counts as done: the caller looks again anyway.
       if ((err as HttpError).statusCode === 409 && /already in progress/.test(detail(err as HttpError))) return;
@@ -116,7 +128,7 @@ export class Engine {
   /** The last lines of the container's log (stdout and stderr interleaved), for diagnosis. */
   async logTail(id: string, lines: number): Promise<string> {
     try {
-      const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+      const buf = (await within(this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false }), CALL_TIMEOUT_MS)) as unknown as Buffer;
       return demux(buf);
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return '';

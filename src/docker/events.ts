@@ -23,7 +23,7 @@ export class ContainerEvents {
     private readonly docker: Docker,
     private readonly name: string,
     private readonly on: EventHandlers,
-    private readonly delays = { first: 500, max: 10_000 },
+    private readonly delays = { first: 500, max: 10_000, open: 15_000 },
   ) {}
 
   start(): void {
@@ -40,11 +40,25 @@ export class ContainerEvents {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     let stream: NodeJS.ReadableStream;
+    // An engine that is starting up can accept the connection and answer much later (or never):
+    // opening the stream has its own deadline, after which it counts as an outage and is retried.
+    let late = false;
+    let deadline: NodeJS.Timeout | undefined;
     try {
-      stream = (await this.docker.getEvents({ filters: { type: ['container'], container: [this.name], event: ACTIONS } })) as NodeJS.ReadableStream;
+      const opening = this.docker.getEvents({ filters: { type: ['container'], container: [this.name], event: ACTIONS } }) as Promise<NodeJS.ReadableStream>;
+      opening.then((st) => late && (st as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(), () => undefined);
+      stream = await Promise.race([
+        opening,
+        new Promise<never>((_r, reject) => {
+          deadline = setTimeout(() => reject(new Error(`no answer to the event stream request within ${this.delays.open / 1000}s`)), this.delays.open);
+        }),
+      ]);
     } catch (err) {
+      late = true;
       this.broken((err as Error).message);
       return;
+    } finally {
+      clearTimeout(deadline);
     }
     if (this.stopped) {
       (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();

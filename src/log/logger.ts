@@ -10,6 +10,8 @@ export interface Logger {
   log(level: Level, msg: string, fields?: Record<string, unknown>): void;
   /** Adds a value that must never be written (the HF token); every later record is scrubbed of it. */
   secret(value: string | undefined): void;
+  /** The text with every secret replaced, for what leaves by other ways (sd_notify STATUS=). */
+  scrub(text: string): string;
   /** The format in use after `auto` was resolved. */
   readonly format: Exclude<LogFormat, 'auto'>;
 }
@@ -44,6 +46,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   let journalBroken = false;
   return {
     format,
+    scrub,
     secret(value) {
       // Very short values would scrub ordinary words; a real token is 30+ characters.
       if (value && value.length >= 8 && !secrets.includes(value)) secrets.push(value);

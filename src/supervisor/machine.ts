@@ -112,7 +112,7 @@ export type Event =
   | { type: 'tick' }
   | { type: 'engineLost'; message: string }
   | { type: 'engineBack' }
-  | { type: 'configApplied'; specChanged: boolean; file: string }
+  | { type: 'configApplied'; specChanged: boolean; file: string; renamed?: boolean }
   | { type: 'configRejected'; error: string }
   /** `handover`: exit leaving the container as it is, for a new supervisor to adopt (upgrades). */
   | { type: 'shutdown'; signal: string; handover?: boolean }
@@ -270,7 +270,10 @@ export function step(s: State, ev: Event, inp: Input): Step {
       return observed(s, ev.seen, inp);
 
     case 'reconciled': {
-      const next = enter({ ...freshRun(s), containerId: ev.id, startedAt: ev.startedAt, waitingFor: undefined, detail: undefined, recheckAt: undefined }, 'loading', now);
+      // An adopted container may have started hours ago: its start-up budget runs from now, or
+      // one slow probe right after a supervisor restart would count as a failed start.
+      const startedAt = ev.outcome === 'adopted' ? now : ev.startedAt;
+      const next = enter({ ...freshRun(s), containerId: ev.id, startedAt, resync: false, waitingFor: undefined, detail: undefined, recheckAt: undefined }, 'loading', now);
       next.due = { startup: now };
       const fields = { containerId: ev.id, outcome: ev.outcome };
       return { state: next, actions: [log('info', 'container-started', `container ${t.name} ${ev.outcome} (${ev.id.slice(0, 12)}): ${ev.reason}`, fields)] };
@@ -289,14 +292,16 @@ export function step(s: State, ev: Event, inp: Input): Step {
       return tick(s, inp);
 
     case 'engineLost': {
-      if (s.phase === 'waiting' && s.waitingFor === 'docker') return { state: s, actions: [] };
-      const next = enter({ ...freshRun(s), waitingFor: 'docker' as const, detail: ev.message, recheckAt: undefined, resync: true }, 'waiting', now);
+      if (s.phase === 'waiting' && s.waitingFor === 'docker') return { state: { ...s, recheckAt: s.recheckAt ?? now + t.recheck }, actions: [] };
+      // The event watcher says when Docker is back; the re-check covers a lost answer with the stream up.
+      const next = enter({ ...freshRun(s), waitingFor: 'docker' as const, detail: ev.message, recheckAt: now + t.recheck, resync: true }, 'waiting', now);
       return { state: next, actions: [log('warn', 'docker-lost', `lost the Docker engine (${ev.message}); waiting for it to come back`)] };
     }
 
     case 'engineBack':
       if (s.phase !== 'waiting' || s.waitingFor !== 'docker') return { state: s, actions: [] };
-      return { state: { ...s, resync: true, recheckAt: undefined }, actions: [log('info', 'docker-back', 'the Docker engine is back; looking at the container'), { type: 'observe' }] };
+      // The observation that follows says "back" (it may also come from a re-check first).
+      return { state: { ...s, resync: true, recheckAt: undefined }, actions: [{ type: 'observe' }] };
 
     case 'configApplied': {
       const base = { ...s, configError: undefined };
@@ -306,7 +311,8 @@ export function step(s: State, ev: Event, inp: Input): Step {
       const reloaded = log('info', 'config-reloaded', `config ${ev.file} reloaded: the container spec changed; recreating ${t.name} (graceful stop first)`);
       // Waiting (Docker, image) re-checks with the new spec on its own; otherwise act now.
       if (s.phase === 'waiting') return { state: base, actions: [reloaded] };
-      const r = reconcileNow(base, now);
+      // A new name would leave the old container holding the port: stop it first.
+      const r = reconcileNow(base, now, ev.renamed ? s.containerId : undefined);
       return { state: r.state, actions: [reloaded, ...r.actions] };
     }
 
@@ -341,11 +347,14 @@ function observed(s: State, seen: Seen, inp: Input): Step {
   if (s.resync) {
     // Boot or Docker back: a running container is handed to reconcile (which adopts it when
     // its spec is right); a pending backoff from before is honoured; anything else starts now.
+    // An answer while waiting for Docker is Docker back, whether the event stream said so or a re-check found it.
+    const back: Action[] = s.phase === 'waiting' && s.waitingFor === 'docker' ? [log('info', 'docker-back', 'the Docker engine is back; looking at the container')] : [];
     if (seen.kind !== 'running' && s.restartAt !== undefined && s.restartAt > now) {
       const phase: Phase = s.restarts >= inp.settings.crashLoopAfter ? 'crashloop' : 'backoff';
-      return { state: enter({ ...s, resync: false, waitingFor: undefined, detail: undefined }, phase, now), actions: [] };
+      return { state: enter({ ...s, resync: false, waitingFor: undefined, detail: undefined }, phase, now), actions: back };
     }
-    return reconcileNow(s, now);
+    const r = reconcileNow(s, now);
+    return { state: r.state, actions: [...back, ...r.actions] };
   }
   if (!RUNNING_PHASES.has(s.phase)) return { state: s, actions: [] };
   if (seen.kind === 'running') {
@@ -433,7 +442,8 @@ function tick(s: State, inp: Input): Step {
   }
   if (s.phase === 'waiting') {
     // Re-check in place: the phase (and how long it has lasted) holds until something changes.
-    if (s.recheckAt !== undefined && now >= s.recheckAt) return { state: { ...s, recheckAt: undefined }, actions: [{ type: 'reconcile' }] };
+    // After Docker was lost, look first (a pending backoff still holds); else try again.
+    if (s.recheckAt !== undefined && now >= s.recheckAt) return { state: { ...s, recheckAt: undefined }, actions: [s.resync ? { type: 'observe' } : { type: 'reconcile' }] };
     return { state: s, actions: [] };
   }
   if (!RUNNING_PHASES.has(s.phase)) return { state: s, actions: [] };

@@ -9,6 +9,8 @@ export type ReadyMode = 'serving' | 'started';
  * `systemctl start` never hangs in "activating": the status line then says why it is not serving.
  */
 export function readyDue(mode: ReadyMode, phase: Phase): boolean {
+  // Stopping during start-up: STOPPING=1 was sent; READY=1 now would mark a dying unit active.
+  if (phase === 'stopping' || phase === 'stopped') return false;
   if (mode === 'started') return true;
   return phase !== 'starting' && phase !== 'loading';
 }

@@ -252,8 +252,10 @@ test('Docker lost: one line, waiting; back: observe and reconcile (adopt)', (t) 
   t.deepEqual(d.send({ type: 'engineLost', message: 'again' }), [], 'no storm');
   t.is(d.status(), 'waiting for docker: event stream ended');
   t.deepEqual(d.send({ type: 'tick' }), []);
-  t.deepEqual(types(d.send({ type: 'engineBack' })), ['log', 'observe']);
-  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } }), [{ type: 'reconcile' }]);
+  t.deepEqual(types(d.send({ type: 'engineBack' })), ['observe']);
+  const back = d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } });
+  t.deepEqual(logs(back).map((l) => l.event), ['docker-back'], 'the answer is what says Docker is back');
+  t.deepEqual(back.at(-1), { type: 'reconcile' });
 });
 
 test('engine unreachable or image missing at reconcile: wait, re-check each period, one line', (t) => {
@@ -328,4 +330,31 @@ test('handover (SIGUSR2): exit 75, the container left running', (t) => {
   const a = d.send({ type: 'shutdown', signal: 'SIGUSR2', handover: true });
   t.deepEqual(a.at(-1), { type: 'exit', code: 75 });
   t.false(a.some((x) => x.type === 'stopContainer'));
+});
+
+test('an adopted container gets the whole start-up budget from now, however old it is', (t) => {
+  const d = new Driver();
+  d.at(3 * 60 * MIN);
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } });
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'adopted', reason: 'spec hash matches', startedAt: 0 });
+  d.tick();
+  d.probe('startup', false, 'timeout after 5s');
+  t.is(d.state.phase, 'loading', 'one slow probe after adoption is not a failed start');
+  t.is(d.state.resync, false);
+});
+
+test('Docker lost: re-checked each period even if the event stream never says it is back', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.send({ type: 'engineLost', message: 'inspecting: HTTP 500' });
+  t.is(wakeAt(d.state, S), 10 * SEC);
+  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'observe' }], 'look first: a pending backoff still holds');
+  d.send({ type: 'engineLost', message: 'still down' });
+  t.is(wakeAt(d.state, S), 20 * SEC, 're-armed');
+});
+
+test('a renamed container: the old one is stopped first', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const a = d.send({ type: 'configApplied', specChanged: true, renamed: true, file: 'f' });
+  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
 });

@@ -24,6 +24,7 @@ const readyRows: Array<[string, string, boolean]> = [
   ['serving', 'starting', false], ['serving', 'loading', false], ['serving', 'serving', true],
   ['serving', 'backoff', true], ['serving', 'crashloop', true], ['serving', 'waiting', true],
   ['started', 'starting', true], ['started', 'loading', true],
+  ['serving', 'stopping', false], ['started', 'stopped', false],
 ];
 for (const [mode, phase, want] of readyRows) {
   test(`READY=1 with notify.ready ${mode} in ${phase}: ${want}`, (t) => {
