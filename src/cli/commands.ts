@@ -1,5 +1,6 @@
 // The commands' table: what each takes, says and exits with.
 import type { ParseArgsConfig } from 'node:util';
+import { doctorCommand } from './doctor.js';
 import { ensureCommand } from './ensure.js';
 import { fetchEncodingsCommand } from './fetch-encodings.js';
 import { renderCommand } from './render.js';
@@ -19,4 +20,5 @@ export const COMMANDS: Record<string, Command> = {
   ensure: ensureCommand,
   run: runCommand,
   'fetch-encodings': fetchEncodingsCommand,
+  doctor: doctorCommand,
 };

@@ -4,7 +4,9 @@ import { buildSpec } from '../container/spec.js';
 import { Engine } from '../docker/engine.js';
 import { ensureContainer } from '../docker/ensure.js';
 import { EngineUnreachable, ImageMissing } from '../docker/errors.js';
+import { preflight, PrereqMissing } from '../preflight/run.js';
 import type { Command } from './commands.js';
+import { formatResult } from './doctor.js';
 import { EXIT } from './exit.js';
 import { loadForCommand } from './load.js';
 
@@ -17,10 +19,13 @@ One reconcile pass: a container with the configured name and spec ends up runnin
   running, same spec        -> adopted, untouched (also a container made by hand with the guide's command)
   stopped, same spec        -> started
   different spec            -> stopped gracefully (container.stopTimeout), removed, created, started
+Before it creates or starts a container it runs the pre-start checks of \`doctor\` (tiktoken
+files, model cache folder, HF token, port, GPU memory) and starts nothing when one fails.
 It does not wait for the model to load; \`gptoss-supervisor run\` supervises.
 
 Exit codes: 0 already as configured (nothing changed), 2 created, started or recreated,
-1 invalid config, 3 Docker engine unreachable, 4 image missing, 5 other Docker failure, 64 usage error.
+1 invalid config, 3 Docker engine unreachable, 4 image missing, 5 other Docker failure,
+6 a pre-start check failed (nothing started), 64 usage error.
 `,
   options: {},
   async run(values) {
@@ -35,10 +40,18 @@ Exit codes: 0 already as configured (nothing changed), 2 created, started or rec
       const res = await ensureContainer(engine, spec, token?.value, {
         stopTimeoutMs: config.container.stopTimeout,
         onPlan: (outcome, reason) => process.stderr.write(`${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome === 'created' ? 'creating' : 'starting'}: ${reason}\n`),
+        beforeStart: async () => {
+          const { results } = await preflight({ config, engine, tokenSource: token?.source });
+          for (const r of results) if (r.status === 'warn') process.stderr.write(`${formatResult(r)}\n`);
+        },
       });
       process.stdout.write(`${spec.name} ${res.outcome} (${res.id.slice(0, 12)}): ${res.reason}\n`);
       return res.outcome === 'adopted' ? EXIT.ok : EXIT.changed;
     } catch (err) {
+      if (err instanceof PrereqMissing) {
+        process.stderr.write(`${formatResult(err.result)}\nnothing was started\n`);
+        return EXIT.prereq;
+      }
       process.stderr.write(`gptoss-supervisor ensure: ${(err as Error).message}\n`);
       if (err instanceof EngineUnreachable) return EXIT.engine;
       if (err instanceof ImageMissing) return EXIT.image;

@@ -13,6 +13,8 @@ export const EXIT = {
   image: 4,
   /** Docker refused an operation, or another failure the message explains. */
   failed: 5,
+  /** A prerequisite check failed (doctor; ensure before a start): the message says which and the fix. */
+  prereq: 6,
   /** Bad command line (EX_USAGE). */
   usage: 64,
   /** A bug: the message carries what a report needs (EX_SOFTWARE). */

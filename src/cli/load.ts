@@ -1,13 +1,19 @@
 // Loads the config for a command, printing located problems when it is not valid.
 import { formatProblem, loadConfig, resolveConfigPath } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { stderrIsJournal } from '../systemd/journal.js';
 
-export async function loadForCommand(flag: string | boolean | undefined): Promise<{ config: Config; file: string } | undefined> {
+/** Under systemd stderr is the journal: `<3>` puts a line at priority err (journalctl -p err). */
+export function errLine(text: string): string {
+  return stderrIsJournal() ? text.split('\n').map((l) => `<3>${l}`).join('\n') : text;
+}
+
+export async function loadForCommand(flag: string | boolean | undefined): Promise<{ config: Config; file: string; text: string } | undefined> {
   const file = resolveConfigPath(typeof flag === 'string' ? flag : undefined);
   const res = await loadConfig(file);
-  if (res.ok) return { config: res.config, file };
-  for (const p of res.problems) process.stderr.write(`${formatProblem(p)}\n`);
+  if (res.ok) return { config: res.config, file, text: res.text };
+  for (const p of res.problems) process.stderr.write(`${errLine(formatProblem(p))}\n`);
   const n = res.problems.length;
-  process.stderr.write(`${file}: ${n} problem${n === 1 ? '' : 's'}; nothing was changed\n`);
+  process.stderr.write(`${errLine(`${file}: ${n} problem${n === 1 ? '' : 's'}; nothing was changed`)}\n`);
   return undefined;
 }

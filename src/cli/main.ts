@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMANDS, type Command } from './commands.js';
 import { EXIT, UsageError } from './exit.js';
+import { errLine } from './load.js';
 
 const USAGE = `Usage: gptoss-supervisor COMMAND [options]
 
@@ -54,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) return usage(err.message, name);
     // A bug, not an operator mistake: give what a bug report needs.
-    process.stderr.write(`gptoss-supervisor ${name}: internal error: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`${errLine(`gptoss-supervisor ${name}: internal error: ${(err as Error).stack ?? String(err)}`)}\n`);
     return EXIT.software;
   }
 }
@@ -75,7 +76,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`gptoss-supervisor: internal error: ${String(err)}\n`);
+    process.stderr.write(`${errLine(`gptoss-supervisor: internal error: ${String(err)}`)}\n`);
     process.exitCode = EXIT.software;
   },
 );

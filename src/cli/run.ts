@@ -11,6 +11,7 @@ import { resolveStateDir, StateStore } from '../state/store.js';
 import { settingsOf, type State } from '../supervisor/machine.js';
 import { extendDue, readyDue } from '../supervisor/ready.js';
 import { dgramUnavailable, notifierFromEnv } from '../systemd/notify.js';
+import { FileWatcher } from '../watch/watch.js';
 import type { Command } from './commands.js';
 import { EXIT, UsageError } from './exit.js';
 import { loadForCommand } from './load.js';
@@ -20,11 +21,15 @@ const FORMATS: readonly LogFormat[] = ['auto', 'text', 'json', 'journal'];
 /** How far each EXTEND_TIMEOUT_USEC pushes systemd's start timeout, and how often it is sent. */
 const EXTEND_MS = 60_000;
 const EXTEND_EVERY_MS = 20_000;
+/** A burst of saves (an editor, a config tool) becomes one reload after this much quiet. */
+const CONFIG_DEBOUNCE_MS = 300;
 
 function desiredOf(config: Config, token: Token | undefined): Desired {
   return {
+    config,
     spec: buildSpec(config, token?.value),
     token: token?.value,
+    tokenSource: token?.source,
     settings: settingsOf(config),
     probeHost: probeHost(config.container.bindAddress),
   };
@@ -85,9 +90,22 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     log.log('info', `supervising ${config.container.name} (${config.model.id} as ${config.model.servedName}, port ${config.container.port}); config ${file}; state ${stateDir}; HF token from ${token?.source ?? 'nowhere (none set)'}`, { event: 'supervisor-started' });
     if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
 
-    const reload = async () => {
-      bridge.reloading();
+    // What was last applied: a watched save that changes nothing (same text, same token) is no reload.
+    let applied = { text: loaded.text, token: token?.value, tokenFile: config.hfToken.file };
+    let missingSaid = false;
+    /** `why`: 'signal' (SIGHUP, systemctl reload) always reloads; 'watch' only on a real change. */
+    const reload = async (why: 'signal' | 'watch') => {
       const res = await loadConfig(file);
+      if (!res.ok && why === 'watch' && res.problems.length === 1 && /no such file/.test(res.problems[0]?.message ?? '')) {
+        // Deleted (or between an editor's delete and create): keep the last good config, say so once.
+        if (!missingSaid) log.log('warn', `config ${file} was deleted; still running on the last good config (restore the file to change it)`, { event: 'config-rejected' });
+        missingSaid = true;
+        return;
+      }
+      missingSaid = false;
+      const t = res.ok ? await resolveToken(res.config.hfToken) : undefined;
+      if (why === 'watch' && res.ok && res.text === applied.text && t?.value === applied.token) return;
+      bridge.reloading();
       if (!res.ok) {
         const first = res.problems[0];
         const more = res.problems.length > 1 ? ` (and ${res.problems.length - 1} more)` : '';
@@ -95,11 +113,30 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
         sup.reload({ error: `${first ? formatProblem(first) : file}${more}` }, () => bridge.reloaded());
         return;
       }
-      const t = await resolveToken(res.config.hfToken);
       log.secret(t?.value);
       bridge.readyMode = res.config.notify.ready;
-      sup.reload({ desired: desiredOf(res.config, t), file }, () => bridge.reloaded());
+      const onlyToken = res.text === applied.text;
+      applied = { text: res.text, token: t?.value, tokenFile: res.config.hfToken.file };
+      const what = onlyToken ? `HF token (${t?.source ?? 'removed'})` : undefined;
+      sup.reload({ desired: desiredOf(res.config, t), file, ...(what ? { what } : {}) }, () => bridge.reloaded());
+      if (watcher.files !== watchedFiles()) await rewatch();
     };
+    // The config file (and a symlink's target), and the token file: edits apply by themselves.
+    const watchedFiles = () => `${file}\n${applied.tokenFile}`;
+    const makeWatcher = () =>
+      new FileWatcher({
+        files: [file, applied.tokenFile],
+        debounceMs: CONFIG_DEBOUNCE_MS,
+        onChange: () => void reload('watch'),
+        onError: (msg) => log.log('warn', msg),
+      });
+    let watcher = { files: watchedFiles(), w: makeWatcher() };
+    const rewatch = async () => {
+      await watcher.w.stop();
+      watcher = { files: watchedFiles(), w: makeWatcher() };
+      await watcher.w.start();
+    };
+    await watcher.w.start();
 
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -111,7 +148,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
       bridge.stopping();
       sup.shutdown(sig);
     };
-    const onHup = () => void reload();
+    const onHup = () => void reload('signal');
     // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
     const onUsr2 = () => {
       bridge.stopping();
@@ -124,6 +161,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     bridge.start(sup);
     await sup.start();
     const code = await sup.done;
+    await watcher.w.stop();
     bridge.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -1,6 +1,7 @@
 // The config contract: every key optional, defaults exactly the deployment guide's values.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_BASE_URL } from '../encodings/known.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /** `vllm serve` flags the config owns: a second copy in extraArgs would fight it. */
@@ -148,6 +149,8 @@ const container = z
     env,
     stopTimeout: duration('30s'),
     stopOnExit: z.boolean().default(true),
+    // `docker login` writes here; the supervisor sends its credentials for the image's registry when pulling.
+    registryAuth: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/root/.docker/config.json'),
   })
   .prefault({});
 
@@ -155,6 +158,24 @@ const paths = z
   .strictObject({
     encodings: absolutePath('/vllm/encodings'),
     huggingface: absolutePath('/vllm/huggingface'),
+  })
+  .prefault({});
+
+const encodings = z
+  .strictObject({
+    verify: z.boolean().default(true),
+    restartOnChange: z.boolean().default(true),
+    baseUrl: z
+      .string()
+      .refine((u) => /^https?:\/\/[^\s/]+/.test(u), 'expected an http(s) URL such as https://openaipublic.blob.core.windows.net/encodings/')
+      .default(DEFAULT_BASE_URL),
+  })
+  .prefault({});
+
+const gpu = z
+  .strictObject({
+    checkMemory: z.boolean().default(true),
+    nvidiaSmi: z.string().min(1, 'must not be empty').default('nvidia-smi'),
   })
   .prefault({});
 
@@ -195,7 +216,7 @@ const notify = z
   .prefault({});
 
 export const configSchema = z
-  .strictObject({ model, container, paths, hfToken, health, restart, notify })
+  .strictObject({ model, container, paths, encodings, gpu, hfToken, health, restart, notify })
   .superRefine((c, ctx) => {
     if (c.restart.maxDelay < c.restart.initialDelay) {
       ctx.addIssue({ code: 'custom', path: ['restart', 'maxDelay'], message: 'must not be shorter than restart.initialDelay' });

@@ -104,10 +104,13 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
   return { name: c.name, body, hash };
 }
 
-/** Hash of the body without labels and without the token's value (a token change is not drift). */
+/**
+ * Hash of the body without labels and without the token: a token added, removed or changed is not
+ * drift (a running model keeps serving; the new token is used at its next start).
+ */
 export function specHash(body: CreateBody): string {
   const { Labels: _labels, ...rest } = body;
-  const env = rest.Env.map((e) => (e.startsWith(`${TOKEN_VAR}=`) ? `${TOKEN_VAR}=` : e));
+  const env = rest.Env.filter((e) => !e.startsWith(`${TOKEN_VAR}=`));
   return createHash('sha256').update(canonical({ ...rest, Env: env })).digest('hex');
 }
 

@@ -1,21 +1,39 @@
-// Runs the state machine against the world: Docker, probes, timers, the state file, the log.
+// Runs the state machine against the world: Docker, probes, timers, files, the state file, the log.
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
 import type { ContainerSpec } from '../container/spec.js';
 import type { Engine } from '../docker/engine.js';
 import { ensureContainer } from '../docker/ensure.js';
-import { EngineUnreachable, ImageMissing } from '../docker/errors.js';
+import { EngineUnreachable, ImageMissing, PullFailed } from '../docker/errors.js';
 import { ContainerEvents } from '../docker/events.js';
+import { authFor, classifyPullError, describePull, PullProgress } from '../docker/pull-progress.js';
+import { ENCODINGS } from '../encodings/known.js';
+import { checkEncodings } from '../preflight/checks.js';
+import { encodingFacts } from '../preflight/facts.js';
+import { encodingsFingerprint, preflight, PrereqMissing } from '../preflight/run.js';
+import { FileWatcher } from '../watch/watch.js';
 import { probeHealth, probeModels, type ProbeResult } from '../health/probe.js';
 import type { Logger } from '../log/logger.js';
 import type { StateStore } from '../state/store.js';
-import { initialState, step, wakeAt, type Action, type Event, type ProbeKind, type Seen, type Settings, type State } from '../supervisor/machine.js';
+import { initialState, step, wakeAt, type Action, type Event, type ProbeKind, type RunInputs, type Seen, type Settings, type State } from '../supervisor/machine.js';
 import { statusLine } from '../supervisor/status.js';
 
 /** What a config file turns into; replaced as a whole on reload. */
 export interface Desired {
+  config: Config;
   spec: ContainerSpec;
   token: string | undefined;
+  /** Where the token came from (safe to show), undefined when there is none. */
+  tokenSource: string | undefined;
   settings: Settings;
   probeHost: string;
+}
+
+/** A short stand-in for the token: equal tokens, equal fingerprints; the token cannot be read back. */
+export function tokenFingerprint(token: string | undefined): string | undefined {
+  return token === undefined ? undefined : createHash('sha256').update(`gptoss-token:${token}`).digest('hex').slice(0, 16);
 }
 
 export interface SupervisorDeps extends Desired {
@@ -43,6 +61,10 @@ export class Supervisor {
   private lastStatus = '';
   private exited = false;
   private resolveDone: (code: number) => void = () => {};
+  private encodingsWatch: FileWatcher | undefined;
+  private pullAbort: AbortController | undefined;
+  /** Preflight warnings already logged: each is said once, not at every start. */
+  private readonly warned = new Set<string>();
   readonly done: Promise<number>;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -68,12 +90,13 @@ export class Supervisor {
    * Applied after any container operation under way; the spec hash decides whether the
    * container must be recreated, everything else applies in place.
    */
-  reload(next: { desired: Desired; file: string } | { error: string }, done?: () => void): void {
+  reload(next: { desired: Desired; file: string; what?: string } | { error: string }, done?: () => void): void {
     this.op(async () => {
       if ('error' in next) {
         this.dispatch({ type: 'configRejected', error: next.error });
       } else {
         const { desired, file } = next;
+        const before = this.d.config;
         const renamed = desired.spec.name !== this.d.spec.name;
         const specChanged = renamed || desired.spec.hash !== this.d.spec.hash;
         if (renamed) {
@@ -82,8 +105,11 @@ export class Supervisor {
           this.events = this.watch(desired.spec.name);
           this.events.start();
         }
+        // A pull of an image no longer wanted stops; the next reconcile pulls the new one.
+        if (desired.config.container.image !== before.container.image) this.pullAbort?.abort();
         Object.assign(this.d, desired);
-        this.dispatch({ type: 'configApplied', specChanged, file, renamed });
+        if (desired.config.paths.encodings !== before.paths.encodings || desired.config.encodings.verify !== before.encodings.verify) void this.watchEncodings();
+        this.dispatch({ type: 'configApplied', specChanged, file, renamed, ...(next.what ? { what: next.what } : {}) });
       }
       done?.();
     });
@@ -93,6 +119,7 @@ export class Supervisor {
     const loaded = this.d.store ? await this.d.store.load() : {};
     if (loaded.problem) this.d.log.log('warn', loaded.problem);
     this.events.start();
+    await this.watchEncodings();
     // Status lines carry elapsed times ("loading: 3m12s of 15m"): refresh them while nothing else happens.
     this.statusTimer = setInterval(() => this.publishStatus(), 1000);
     this.statusTimer.unref();
@@ -142,7 +169,10 @@ export class Supervisor {
         this.op(() => this.look());
         return;
       case 'reconcile':
-        this.op(() => this.reconcile(a.stopFirst));
+        this.op(() => this.reconcile(a.stopFirst, a.blocked));
+        return;
+      case 'pull':
+        void this.pull(a.image);
         return;
       case 'probe':
         void this.probe(a.kind, a.timeout).then((r) => this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r }));
@@ -177,6 +207,8 @@ export class Supervisor {
     clearTimeout(this.timer);
     clearInterval(this.statusTimer);
     this.events.stop();
+    this.pullAbort?.abort();
+    void this.encodingsWatch?.stop();
     // Let queued writes (the state file) finish before saying we are done.
     void this.ops.then(() => this.resolveDone(code));
   }
@@ -205,22 +237,117 @@ export class Supervisor {
     return { kind: 'exited', id: c.Id, exit: { code: c.State.ExitCode, oom: c.State.OOMKilled, tail } };
   }
 
-  private async reconcile(stopFirst: string | undefined): Promise<void> {
-    const { engine, spec, token, settings, log } = this.d;
+  private async reconcile(stopFirst: string | undefined, blocked: Extract<Action, { type: 'reconcile' }>['blocked']): Promise<void> {
+    const { engine, spec, token, settings, log, config } = this.d;
+    let encodings: string | undefined;
+    const inputs = (): RunInputs => {
+      const r: RunInputs = { model: config.model.id };
+      const fp = tokenFingerprint(token);
+      if (fp) r.token = fp;
+      if (encodings) r.encodings = encodings;
+      return r;
+    };
     try {
       if (stopFirst) await engine.stop(stopFirst, settings.stopTimeout);
       const res = await ensureContainer(engine, spec, token, {
         stopTimeoutMs: settings.stopTimeout,
         // A recreate stops the old container first (up to stopTimeout): say so before, not after.
         onPlan: (outcome, reason) => log.log(outcome === 'recreated' ? 'info' : 'debug', `${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome}: ${reason}`),
+        beforeStart: async () => {
+          const now = inputs();
+          if (blocked && blocked.inputs.token === now.token && blocked.inputs.model === now.model) {
+            throw new PrereqMissing({ id: 'hf-token', status: 'fail', detail: 'the HF token and model.id are still the ones Hugging Face refused', waitFor: blocked.waitFor });
+          }
+          const { results, facts } = await preflight({ config, engine, tokenSource: this.d.tokenSource });
+          for (const r of results) if (r.status === 'warn') this.warnOnce(`${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
+          encodings = encodingsFingerprint(facts.encodings?.files ?? []);
+        },
       });
+      // Adopted (nothing started): the files it runs with are, as far as anyone can tell, today's.
+      encodings ??= encodingsFingerprint(await encodingFacts(config.paths.encodings, config.encodings.verify));
       const c = await engine.inspect(res.id || spec.name);
       const startedAt = c ? Date.parse(c.State.StartedAt) : this.now();
-      this.dispatch({ type: 'reconciled', id: c?.Id ?? res.id, outcome: res.outcome, reason: res.reason, startedAt });
+      this.dispatch({ type: 'reconciled', id: c?.Id ?? res.id, outcome: res.outcome, reason: res.reason, startedAt, inputs: inputs() });
     } catch (err) {
+      if (err instanceof PrereqMissing) {
+        const r = err.result;
+        this.dispatch({ type: 'prereqMissing', waitFor: r.waitFor ?? 'config', message: r.detail, ...(r.fix ? { fix: r.fix } : {}) });
+        return;
+      }
       const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
       this.dispatch({ type: 'reconcileFailed', kind, message: (err as Error).message });
     }
+  }
+
+  private warnOnce(msg: string): void {
+    if (this.warned.has(msg)) return;
+    this.warned.add(msg);
+    this.d.log.log('warn', `preflight: ${msg}`);
+  }
+
+  /** Pulls the image in the background (minutes): progress goes to the status line and, now and then, the log. */
+  private async pull(image: string): Promise<void> {
+    if (this.pullAbort) return;
+    const ac = new AbortController();
+    this.pullAbort = ac;
+    const { engine, log, config } = this.d;
+    const progress = new PullProgress();
+    let lastDispatch = 0;
+    let lastLog = this.now();
+    const auth = authFor(image, await readFile(config.container.registryAuth, 'utf8').catch(() => undefined));
+    log.log('info', `pulling ${image}: it is not on this host${auth ? ` (credentials for ${auth['serveraddress']} from ${config.container.registryAuth})` : ''}`, { event: 'waiting' });
+    try {
+      await engine.pull(image, auth, (ev) => {
+        progress.add(ev);
+        const now = this.now();
+        if (now - lastDispatch < 1000) return;
+        lastDispatch = now;
+        const text = describePull(progress.summary());
+        this.dispatch({ type: 'pullProgress', text });
+        if (now - lastLog >= 15_000) {
+          lastLog = now;
+          log.log('info', `pulling ${image}: ${text}`);
+        }
+      }, ac.signal);
+      this.pullAbort = undefined;
+      this.dispatch({ type: 'pulled' });
+    } catch (err) {
+      this.pullAbort = undefined;
+      if (err instanceof EngineUnreachable) {
+        this.dispatch({ type: 'pullFailed', kind: 'aborted', message: err.message });
+        this.dispatch({ type: 'engineLost', message: err.message });
+        return;
+      }
+      const message = (err as Error).message;
+      const kind = err instanceof PullFailed && err.aborted ? 'aborted' : classifyPullError(message);
+      this.dispatch({ type: 'pullFailed', kind, message });
+    }
+  }
+
+  /** Follows the tiktoken files: appearing, replaced, removed. */
+  private async watchEncodings(): Promise<void> {
+    await this.encodingsWatch?.stop();
+    const dir = this.d.config.paths.encodings;
+    this.encodingsWatch = new FileWatcher({
+      files: ENCODINGS.map((e) => join(dir, e.file)),
+      debounceMs: 200,
+      onChange: () => void this.encodingsChanged(dir),
+      onError: (msg) => this.d.log.log('warn', msg),
+    });
+    await this.encodingsWatch.start();
+  }
+
+  private async encodingsChanged(dir: string): Promise<void> {
+    const { verify } = this.d.config.encodings;
+    // Unverified files can be checked only by being still: a copy in progress keeps growing.
+    if (!verify && !(await sizesSettled(ENCODINGS.map((e) => join(dir, e.file))))) {
+      setTimeout(() => void this.encodingsChanged(dir), 300).unref();
+      return;
+    }
+    const files = await encodingFacts(dir, verify);
+    const r = checkEncodings({ dir, verify, files });
+    const fingerprint = encodingsFingerprint(files);
+    this.dispatch({ type: 'encodingsChanged', ok: r.status === 'pass', detail: r.detail, ...(fingerprint ? { fingerprint } : {}) });
   }
 
   private probe(kind: ProbeKind, timeout: number): Promise<ProbeResult> {
@@ -228,4 +355,13 @@ export class Supervisor {
     if (kind === 'readiness') return probeModels(host, settings.port, settings.servedName, timeout);
     return probeHealth(host, settings.port, timeout);
   }
+}
+
+/** True when no file changed size over a short while (half a second). */
+async function sizesSettled(paths: readonly string[]): Promise<boolean> {
+  const sizes = () => Promise.all(paths.map((p) => stat(p).then((s) => s.size, () => -1)));
+  const a = await sizes();
+  await new Promise((r) => setTimeout(r, 500));
+  const b = await sizes();
+  return a.every((v, i) => v === b[i]);
 }

@@ -2,7 +2,8 @@
 import Docker from 'dockerode';
 import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
-import { DockerFailed, EngineUnreachable, ImageMissing, Raced } from './errors.js';
+import { DockerFailed, EngineUnreachable, ImageMissing, PullFailed, Raced } from './errors.js';
+import type { PullEvent } from './pull-progress.js';
 
 interface HttpError {
   statusCode?: number;
@@ -123,6 +124,96 @@ export class Engine {
       if ((err as HttpError).statusCode === 409 && /already in progress/.test(detail(err as HttpError))) return;
       throw translate('remove', err);
     }
+  }
+
+  /** The engine's version, e.g. "28.2.2". */
+  async version(): Promise<string> {
+    try {
+      const v = await within(this.docker.version(), CALL_TIMEOUT_MS);
+      return v.Version;
+    } catch (err) {
+      const e = translate('version', err);
+      throw e instanceof EngineUnreachable ? e : new EngineUnreachable(detail(err as HttpError));
+    }
+  }
+
+  /** What `docker info` says about GPU support: runtimes and CDI. */
+  async gpuSupport(): Promise<{ runtimes: string[]; cdiSpecDirs: string[]; cdiDevices: string[] }> {
+    try {
+      const info = (await within(this.docker.info(), CALL_TIMEOUT_MS)) as {
+        Runtimes?: Record<string, unknown>;
+        CDISpecDirs?: string[];
+        DiscoveredDevices?: Array<{ Source?: string; ID?: string }>;
+      };
+      return {
+        runtimes: Object.keys(info.Runtimes ?? {}),
+        cdiSpecDirs: info.CDISpecDirs ?? [],
+        cdiDevices: (info.DiscoveredDevices ?? []).filter((d) => d.Source === 'cdi').map((d) => d.ID ?? ''),
+      };
+    } catch (err) {
+      throw translate('info', err);
+    }
+  }
+
+  /** Names of running containers that publish this host port. */
+  async publishers(port: number): Promise<string[]> {
+    try {
+      const list = await within(this.docker.listContainers({ filters: { publish: [String(port)] } }), CALL_TIMEOUT_MS);
+      return list.map((c) => (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''));
+    } catch (err) {
+      throw translate('list containers', err);
+    }
+  }
+
+  /**
+   * Pulls an image, telling `onEvent` each progress record as Docker sends it. Resolves when
+   * the pull is complete; rejects with `PullFailed` (the engine's words) or when `signal` aborts.
+   */
+  async pull(image: string, auth: Record<string, string> | undefined, onEvent: (ev: PullEvent) => void, signal: AbortSignal): Promise<void> {
+    let stream: NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+    try {
+      stream = (await within(this.docker.pull(image, auth ? { authconfig: auth } : {}), CALL_TIMEOUT_MS)) as typeof stream;
+    } catch (err) {
+      const e = translate('pull', err);
+      if (e instanceof EngineUnreachable) throw e;
+      throw new PullFailed(detail(err as HttpError));
+    }
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      let failed: string | undefined;
+      const abort = () => {
+        stream.destroy?.();
+        reject(new PullFailed('aborted', true));
+      };
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort, { once: true });
+      stream.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          let ev: PullEvent;
+          try {
+            ev = JSON.parse(line) as PullEvent;
+          } catch {
+            continue;
+          }
+          if (ev.error || ev.errorDetail?.message) failed ??= (ev.errorDetail?.message ?? ev.error ?? 'pull failed').trim();
+          else onEvent(ev);
+        }
+      });
+      stream.on('error', (err: Error) => {
+        signal.removeEventListener('abort', abort);
+        reject(new PullFailed(err.message));
+      });
+      stream.on('end', () => {
+        signal.removeEventListener('abort', abort);
+        if (failed) reject(new PullFailed(failed));
+        else resolve();
+      });
+    });
   }
 
   /** The last lines of the container's log (stdout and stderr interleaved), for diagnosis. */

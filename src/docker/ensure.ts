@@ -15,6 +15,11 @@ export interface EnsureOptions {
   stopTimeoutMs: number;
   /** Told each plan before it is carried out. */
   onPlan?: (outcome: Outcome, reason: string) => void;
+  /**
+   * Runs right before a container is created or started, after any stop: the preflight checks.
+   * It throws to start nothing. Adopting a running container never calls it.
+   */
+  beforeStart?: () => Promise<void>;
 }
 
 const MAX_ROUNDS = 8;
@@ -43,7 +48,7 @@ export async function ensureContainer(engine: Engine, spec: ContainerSpec, token
     opts.onPlan?.(plan.outcome, plan.reason);
     first ??= { outcome: plan.outcome, reason: plan.reason };
     try {
-      const id = await run(engine, spec, plan.steps, opts.stopTimeoutMs);
+      const id = await run(engine, spec, plan.steps, opts);
       return { ...first, id };
     } catch (err) {
       if (!(err instanceof Raced)) throw err;
@@ -53,12 +58,17 @@ export async function ensureContainer(engine: Engine, spec: ContainerSpec, token
   throw new DockerFailed('reconcile', undefined, `another process kept changing container ${spec.name}; is a second supervisor running?`);
 }
 
-async function run(engine: Engine, spec: ContainerSpec, steps: Step[], stopTimeoutMs: number): Promise<string> {
+async function run(engine: Engine, spec: ContainerSpec, steps: Step[], opts: EnsureOptions): Promise<string> {
   let created = '';
+  let checked = false;
   for (const step of steps) {
+    if ((step.op === 'create' || step.op === 'start') && !checked) {
+      checked = true;
+      await opts.beforeStart?.();
+    }
     switch (step.op) {
       case 'stop':
-        await engine.stop(step.id, stopTimeoutMs);
+        await engine.stop(step.id, opts.stopTimeoutMs);
         break;
       case 'remove':
         await engine.remove(step.id);

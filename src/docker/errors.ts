@@ -26,3 +26,11 @@ export class DockerFailed extends Error {
     super(`docker ${what} failed${statusCode ? ` (HTTP ${statusCode})` : ''}: ${detail}`);
   }
 }
+
+/** A pull that did not complete, in the engine's (or registry's) words. */
+export class PullFailed extends Error {
+  override name = 'PullFailed';
+  constructor(detail: string, readonly aborted = false) {
+    super(detail);
+  }
+}

@@ -2,6 +2,8 @@
 import { formatDuration } from '../config/duration.js';
 import type { Config } from '../config/schema.js';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import { diagnose, type Diagnosis } from './diagnose.js';
+import { CREDENTIAL_WAITS, waitLabel, type WaitReason } from './wait.js';
 
 export type Phase = 'waiting' | 'starting' | 'loading' | 'serving' | 'unhealthy' | 'backoff' | 'crashloop' | 'stopping' | 'stopped';
 export type ProbeKind = 'startup' | 'liveness' | 'readiness';
@@ -23,8 +25,16 @@ export interface Settings {
   crashLoopAfter: number;
   stopTimeout: number;
   stopOnExit: boolean;
-  /** How often a missing prerequisite (Docker, the image) is checked again. */
+  /** How often a missing prerequisite (Docker, the image, files, memory) is checked again. */
   recheck: number;
+  /** What diagnoses quote. */
+  image: string;
+  modelId: string;
+  utilization: number;
+  maxModelLen: number;
+  encodingsDir: string;
+  /** Restart the container when the tiktoken files change under it. */
+  restartOnEncodings: boolean;
 }
 
 export function settingsOf(c: Config): Settings {
@@ -46,6 +56,12 @@ export function settingsOf(c: Config): Settings {
     stopTimeout: c.container.stopTimeout,
     stopOnExit: c.container.stopOnExit,
     recheck: h.startup.period,
+    image: c.container.image,
+    modelId: c.model.id,
+    utilization: c.model.gpuMemoryUtilization,
+    maxModelLen: c.model.maxModelLen,
+    encodingsDir: c.paths.encodings,
+    restartOnEncodings: c.encodings.restartOnChange,
   };
 }
 
@@ -64,6 +80,18 @@ export type Seen =
   | { kind: 'running'; id: string; startedAt: number }
   | { kind: 'exited'; id: string; exit: ExitInfo };
 
+/**
+ * What a run was started with, in forms safe to keep: a fingerprint of the HF token (never the
+ * token), the model id, and a fingerprint of the tiktoken files.
+ */
+export interface RunInputs {
+  token?: string;
+  model: string;
+  encodings?: string;
+}
+
+export type DiagnosisRecord = Omit<Diagnosis, 'waitFor'> & { at: number };
+
 /** The part of the state that survives a supervisor restart (state.json). */
 export interface Persisted {
   restarts: number;
@@ -73,6 +101,8 @@ export interface Persisted {
   /** The last failure, in full (for logs) and in a few words (for the status line). */
   lastFailure?: string;
   cause?: string;
+  /** The last failure's diagnosis: code, summary, remedy. */
+  diagnosis?: DiagnosisRecord;
 }
 
 export interface State extends Persisted {
@@ -80,9 +110,16 @@ export interface State extends Persisted {
   /** When the phase began. */
   since: number;
   /** Phase waiting: what is missing, and why. */
-  waitingFor?: 'docker' | 'image';
+  waitingFor?: WaitReason;
   detail?: string;
   recheckAt?: number;
+  /** Waiting for a token or model change: the inputs Hugging Face refused. */
+  blocked?: RunInputs;
+  /** An image pull is under way (phase waiting for the image). */
+  pulling: boolean;
+  pullFailures: number;
+  /** What the current run was started with. */
+  inputs?: RunInputs;
   /** The next observation decides from scratch (boot, Docker back). */
   resync: boolean;
   containerId?: string;
@@ -106,13 +143,23 @@ export interface State extends Persisted {
 export type Event =
   | { type: 'boot'; persisted?: Persisted }
   | { type: 'observed'; seen: Seen }
-  | { type: 'reconciled'; id: string; outcome: string; reason: string; startedAt: number }
+  | { type: 'reconciled'; id: string; outcome: string; reason: string; startedAt: number; inputs?: RunInputs }
   | { type: 'reconcileFailed'; kind: 'engine' | 'image' | 'docker'; message: string }
+  /** A preflight check failed before a start: nothing was started. */
+  | { type: 'prereqMissing'; waitFor: WaitReason; message: string; fix?: string }
+  | { type: 'pullProgress'; text: string }
+  | { type: 'pulled' }
+  | { type: 'pullFailed'; kind: 'not-found' | 'auth' | 'network' | 'aborted'; message: string }
+  /** The tiktoken files changed on disk: `ok` when both are there (and verified). */
+  | { type: 'encodingsChanged'; ok: boolean; fingerprint?: string; detail: string }
+  /** Something a wait depends on changed (the HF token file): try again now. */
+  | { type: 'prereqChanged'; what: string }
   | { type: 'probed'; kind: ProbeKind; epoch: number; ok: boolean; error?: string }
   | { type: 'tick' }
   | { type: 'engineLost'; message: string }
   | { type: 'engineBack' }
-  | { type: 'configApplied'; specChanged: boolean; file: string; renamed?: boolean }
+  /** `what` names the change for the log: `config FILE` (default) or `HF token FILE`. */
+  | { type: 'configApplied'; specChanged: boolean; file: string; renamed?: boolean; what?: string }
   | { type: 'configRejected'; error: string }
   /** `handover`: exit leaving the container as it is, for a new supervisor to adopt (upgrades). */
   | { type: 'shutdown'; signal: string; handover?: boolean }
@@ -122,7 +169,8 @@ export type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export type Action =
   | { type: 'observe' }
-  | { type: 'reconcile'; stopFirst?: string }
+  | { type: 'reconcile'; stopFirst?: string; blocked?: { inputs: RunInputs; waitFor: WaitReason } }
+  | { type: 'pull'; image: string }
   | { type: 'probe'; kind: ProbeKind; epoch: number; timeout: number }
   | { type: 'persist'; record: Persisted }
   | { type: 'log'; level: Level; event: LogEvent; msg: string; fields?: Record<string, unknown> }
@@ -139,6 +187,9 @@ export type LogEvent =
   | 'container-restarting'
   | 'health-failed'
   | 'waiting'
+  | 'diagnosis'
+  | 'image-pulled'
+  | 'encodings-changed'
   | 'docker-lost'
   | 'docker-back'
   | 'config-reloaded'
@@ -175,6 +226,8 @@ export function initialState(now: number): State {
     inflight: {},
     restarts: 0,
     totalRestarts: 0,
+    pulling: false,
+    pullFailures: 0,
   };
 }
 
@@ -187,6 +240,7 @@ export function persisted(s: State): Persisted {
   if (s.lastExit) p.lastExit = s.lastExit;
   if (s.lastFailure) p.lastFailure = s.lastFailure;
   if (s.cause) p.cause = s.cause;
+  if (s.diagnosis) p.diagnosis = s.diagnosis;
   return p;
 }
 
@@ -203,8 +257,13 @@ function freshRun(s: State): State {
 }
 
 function reconcileNow(s: State, now: number, stopFirst?: string): Step {
-  const next = enter({ ...freshRun(s), resync: false, stopFirst: undefined, restartAt: undefined, recheckAt: undefined, waitingFor: undefined, detail: undefined }, 'starting', now);
-  return { state: next, actions: [stopFirst ? { type: 'reconcile', stopFirst } : { type: 'reconcile' }] };
+  // A credential wait carries over: the next start is refused while the token and model are the refused ones.
+  const credential = s.phase === 'waiting' && s.waitingFor && CREDENTIAL_WAITS.has(s.waitingFor) && s.blocked ? { inputs: s.blocked, waitFor: s.waitingFor } : undefined;
+  const next = enter({ ...freshRun(s), resync: false, stopFirst: undefined, restartAt: undefined, recheckAt: undefined, waitingFor: undefined, detail: undefined, blocked: credential?.inputs }, 'starting', now);
+  const action: Action = { type: 'reconcile' };
+  if (stopFirst) action.stopFirst = stopFirst;
+  if (credential) action.blocked = credential;
+  return { state: next, actions: [action] };
 }
 
 function exitText(e: ExitInfo | undefined): string {
@@ -214,7 +273,7 @@ function exitText(e: ExitInfo | undefined): string {
 }
 
 /** A run failed: count it, pick the delay, and wait in backoff (or crash loop). */
-function fail(s: State, inp: Input, reason: string, opts: { cause: string; exit?: ExitInfo; stillRunning?: string }): Step {
+function fail(s: State, inp: Input, reason: string, opts: { cause: string; exit?: ExitInfo; stillRunning?: string; diagnosis?: Diagnosis }): Step {
   const { now, settings: t } = inp;
   const restarts = s.restarts + 1;
   const delay = backoffDelay(restarts, t.backoff, inp.random);
@@ -232,6 +291,8 @@ function fail(s: State, inp: Input, reason: string, opts: { cause: string; exit?
     recheckAt: undefined,
   };
   if (opts.exit) next.lastExit = opts.exit;
+  const said = diagnosisLog(s, opts.diagnosis, now);
+  if (said.record) next.diagnosis = said.record;
   next = enter(next, phase, now);
   const tail = opts.exit?.tail ?? [];
   const lastLines = tail.length ? `; last log: ${tail.slice(-3).join(' | ')}` : '';
@@ -241,18 +302,74 @@ function fail(s: State, inp: Input, reason: string, opts: { cause: string; exit?
     fields['exitCode'] = opts.exit.code;
     fields['oomKilled'] = opts.exit.oom;
   }
+  if (opts.diagnosis) fields['diagnosis'] = opts.diagnosis.code;
   return {
     state: next,
-    actions: [log(phase === 'crashloop' ? 'error' : 'warn', 'restart-scheduled', msg, fields), { type: 'persist', record: persisted(next) }],
+    actions: [...said.actions, log(phase === 'crashloop' ? 'error' : 'warn', 'restart-scheduled', msg, fields), { type: 'persist', record: persisted(next) }],
   };
 }
 
-function waitFor(s: State, inp: Input, what: 'docker' | 'image', detail: string): Step {
+/**
+ * The diagnosis of a failure, said once at priority err (journalctl -p err), and again only
+ * when it changes: a crash loop repeats its restart line, not the explanation.
+ */
+function diagnosisLog(s: State, d: Diagnosis | undefined, now: number): { record?: DiagnosisRecord; actions: Action[] } {
+  if (!d) return { actions: [] };
+  const record: DiagnosisRecord = { code: d.code, summary: d.summary, remedy: d.remedy, at: now };
+  if (s.diagnosis?.code === d.code && s.diagnosis.summary === d.summary) return { record, actions: [] };
+  const evidence = (d as { evidence?: string }).evidence;
+  const msg = `diagnosis ${d.code}: ${d.summary}; fix: ${d.remedy}${evidence ? `; log: ${evidence}` : ''}`;
+  return { record, actions: [log('error', 'diagnosis', msg, { diagnosis: d.code })] };
+}
+
+function diagnoseExit(exit: ExitInfo, t: Settings): Diagnosis {
+  return diagnose({ exitCode: exit.code, oom: exit.oom, lines: exit.tail, ...quoted(t) });
+}
+
+function quoted(t: Settings) {
+  return { utilization: t.utilization, maxModelLen: t.maxModelLen, port: t.port, encodingsDir: t.encodingsDir, modelId: t.modelId, image: t.image };
+}
+
+/** How often each wait is re-checked; undefined: only a change (config, files) ends it. */
+function recheckOf(what: WaitReason, t: Settings): number | undefined {
+  if (what === 'config') return undefined;
+  // Only a new runtime and a Docker restart fix this one; the restart is seen by itself.
+  if (what === 'gpu-runtime') return t.backoff.maxDelay;
+  return t.recheck;
+}
+
+/** A failure a restart cannot fix: wait for what can, without a restart loop. */
+function blockOn(s: State, inp: Input, d: Diagnosis, exit: ExitInfo | undefined): Step {
+  const what = d.waitFor ?? 'config';
+  const said = diagnosisLog(s, d, inp.now);
+  const every = recheckOf(what, inp.settings);
+  let next: State = {
+    ...freshRun(s),
+    waitingFor: what,
+    detail: d.summary,
+    recheckAt: every === undefined ? undefined : inp.now + every,
+    blocked: CREDENTIAL_WAITS.has(what) ? s.inputs ?? { model: inp.settings.modelId } : undefined,
+    restartAt: undefined,
+    stopFirst: undefined,
+    lastFailure: d.summary,
+    cause: d.code,
+  };
+  if (said.record) next.diagnosis = said.record;
+  if (exit) next.lastExit = exit;
   const already = s.phase === 'waiting' && s.waitingFor === what;
-  if (already) return { state: { ...s, detail, recheckAt: inp.now + inp.settings.recheck }, actions: [] };
-  const next = enter({ ...freshRun(s), waitingFor: what, detail, recheckAt: inp.now + inp.settings.recheck }, 'waiting', inp.now);
+  next = enter(next, 'waiting', inp.now);
+  const waiting = already ? [] : [log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${d.summary}; not restarting until it changes`, { diagnosis: d.code })];
+  return { state: next, actions: [...said.actions, ...waiting, { type: 'persist', record: persisted(next) }] };
+}
+
+function waitFor(s: State, inp: Input, what: WaitReason, detail: string, fix?: string, extra: Action[] = []): Step {
+  const every = recheckOf(what, inp.settings);
+  const recheckAt = every === undefined ? undefined : inp.now + every;
+  const already = s.phase === 'waiting' && s.waitingFor === what;
+  if (already) return { state: { ...s, detail, recheckAt }, actions: extra };
+  const next = enter({ ...freshRun(s), waitingFor: what, detail, recheckAt, blocked: CREDENTIAL_WAITS.has(what) ? s.blocked : undefined }, 'waiting', inp.now);
   // One line when the wait begins, not one per re-check.
-  return { state: next, actions: [log('warn', 'waiting', `waiting for ${what}: ${detail}`)] };
+  return { state: next, actions: [log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${detail}${fix ? `; fix: ${fix}` : ''}`, { waitingFor: what }), ...extra] };
 }
 
 export function step(s: State, ev: Event, inp: Input): Step {
@@ -273,16 +390,60 @@ export function step(s: State, ev: Event, inp: Input): Step {
       // An adopted container may have started hours ago: its start-up budget runs from now, or
       // one slow probe right after a supervisor restart would count as a failed start.
       const startedAt = ev.outcome === 'adopted' ? now : ev.startedAt;
-      const next = enter({ ...freshRun(s), containerId: ev.id, startedAt, resync: false, waitingFor: undefined, detail: undefined, recheckAt: undefined }, 'loading', now);
+      const next = enter({ ...freshRun(s), containerId: ev.id, startedAt, resync: false, waitingFor: undefined, detail: undefined, recheckAt: undefined, blocked: undefined, pullFailures: 0, inputs: ev.inputs }, 'loading', now);
       next.due = { startup: now };
       const fields = { containerId: ev.id, outcome: ev.outcome };
       return { state: next, actions: [log('info', 'container-started', `container ${t.name} ${ev.outcome} (${ev.id.slice(0, 12)}): ${ev.reason}`, fields)] };
     }
 
-    case 'reconcileFailed':
+    case 'reconcileFailed': {
       if (ev.kind === 'engine') return waitFor(s, inp, 'docker', ev.message);
-      if (ev.kind === 'image') return waitFor(s, inp, 'image', ev.message);
-      return fail(s, inp, `could not start the container: ${ev.message}`, { cause: 'start failed' });
+      if (ev.kind === 'image') {
+        const pull: Action[] = s.pulling ? [] : [{ type: 'pull', image: t.image }];
+        const r = waitFor({ ...s, pulling: true }, inp, 'image', s.pulling && s.detail ? s.detail : `pulling ${t.image}`, undefined, pull);
+        // The pull's own outcome decides the next step, not the re-check.
+        return { state: { ...r.state, pulling: true, recheckAt: undefined }, actions: r.actions };
+      }
+      const d = diagnose({ exitCode: null, oom: false, lines: [ev.message], ...quoted(t) });
+      if (d.code !== 'unknown' && d.waitFor) return blockOn(s, inp, d, undefined);
+      return fail(s, inp, `could not start the container: ${ev.message}`, { cause: 'start failed', ...(d.code === 'unknown' ? {} : { diagnosis: d }) });
+    }
+
+    case 'prereqMissing':
+      return waitFor(s, inp, ev.waitFor, ev.message, ev.fix);
+
+    case 'pullProgress':
+      if (!(s.phase === 'waiting' && s.waitingFor === 'image')) return { state: s, actions: [] };
+      return { state: { ...s, detail: `pulling ${t.image}: ${ev.text}` }, actions: [] };
+
+    case 'pulled': {
+      const base = { ...s, pulling: false, pullFailures: 0 };
+      if (!(s.phase === 'waiting' && s.waitingFor === 'image')) return { state: base, actions: [] };
+      const r = reconcileNow(base, now);
+      return { state: r.state, actions: [log('info', 'image-pulled', `pulled ${t.image}`), ...r.actions] };
+    }
+
+    case 'pullFailed': {
+      const base = { ...s, pulling: false };
+      if (ev.kind === 'aborted' || !(s.phase === 'waiting' && s.waitingFor === 'image')) return { state: base, actions: [] };
+      const n = s.pullFailures + 1;
+      // A registry that is down or unreachable comes back; a wrong name or refused credentials need a person.
+      const delay = ev.kind === 'network' ? backoffDelay(n, t.backoff, inp.random) : t.backoff.maxDelay;
+      const why = ev.kind === 'not-found'
+        ? `${t.image} does not exist in its registry (${ev.message}); check container.image`
+        : ev.kind === 'auth'
+          ? `the registry refused access to ${t.image} (${ev.message}); run \`docker login ${t.image.split('/')[0]}\` as root (container.registryAuth)`
+          : `pulling ${t.image} failed (${ev.message})`;
+      const next = { ...base, pullFailures: n, detail: `${why}; next try in ${fmt(delay)}`, recheckAt: now + delay };
+      return { state: next, actions: [log(ev.kind === 'network' ? 'warn' : 'error', 'waiting', `image pull failed (attempt ${n}): ${why}; next try in ${fmt(delay)}`, { pullFailure: ev.kind })] };
+    }
+
+    case 'encodingsChanged':
+      return encodingsChanged(s, ev, inp);
+
+    case 'prereqChanged':
+      if (s.phase !== 'waiting' || s.waitingFor === 'docker' || s.waitingFor === 'image') return { state: s, actions: [] };
+      return reconcileNow(s, now);
 
     case 'probed':
       if (ev.epoch !== s.epoch || !RUNNING_PHASES.has(s.phase)) return { state: s, actions: [] };
@@ -305,12 +466,19 @@ export function step(s: State, ev: Event, inp: Input): Step {
 
     case 'configApplied': {
       const base = { ...s, configError: undefined };
+      const what = ev.what ?? `config ${ev.file}`;
       if (!ev.specChanged) {
-        return { state: base, actions: [log('info', 'config-reloaded', `config ${ev.file} reloaded: supervisor settings applied, container untouched`)] };
+        const applied = log('info', 'config-reloaded', `${what} reloaded: supervisor settings applied, container untouched`);
+        // A wait on files, memory, the port or the token re-checks under the new settings at once.
+        if (s.phase === 'waiting' && s.waitingFor !== 'docker' && s.waitingFor !== 'image') {
+          const r = reconcileNow(base, now);
+          return { state: r.state, actions: [applied, ...r.actions] };
+        }
+        return { state: base, actions: [applied] };
       }
-      const reloaded = log('info', 'config-reloaded', `config ${ev.file} reloaded: the container spec changed; recreating ${t.name} (graceful stop first)`);
-      // Waiting (Docker, image) re-checks with the new spec on its own; otherwise act now.
-      if (s.phase === 'waiting') return { state: base, actions: [reloaded] };
+      const reloaded = log('info', 'config-reloaded', `${what} reloaded: the container spec changed; recreating ${t.name} (graceful stop first)`);
+      // Waiting for Docker re-checks with the new spec on its own; any other wait may be what the edit fixes.
+      if (s.phase === 'waiting' && s.waitingFor === 'docker') return { state: base, actions: [reloaded] };
       // A new name would leave the old container holding the port: stop it first.
       const r = reconcileNow(base, now, ev.renamed ? s.containerId : undefined);
       return { state: r.state, actions: [reloaded, ...r.actions] };
@@ -364,7 +532,34 @@ function observed(s: State, seen: Seen, inp: Input): Step {
   }
   if (seen.kind === 'absent') return fail(s, inp, `container ${inp.settings.name} was removed`, { cause: 'removed', exit: { code: null, oom: false, tail: [] } });
   if (seen.id !== s.containerId) return reconcileNow(s, now);
-  return fail(s, inp, `container exited (${exitText(seen.exit)})`, { cause: exitText(seen.exit), exit: seen.exit });
+  const d = diagnoseExit(seen.exit, inp.settings);
+  if (d.waitFor) return blockOn(s, inp, d, seen.exit);
+  // The exit text already says "OOM-killed"; an unrecognised failure has nothing to add.
+  const known = d.code !== 'unknown' && d.code !== 'oom-killed';
+  const cause = known ? `${exitText(seen.exit)}, ${d.code}` : exitText(seen.exit);
+  return fail(s, inp, `container exited (${exitText(seen.exit)})`, { cause, exit: seen.exit, ...(d.code === 'unknown' ? {} : { diagnosis: d }) });
+}
+
+function encodingsChanged(s: State, ev: Extract<Event, { type: 'encodingsChanged' }>, inp: Input): Step {
+  const { now, settings: t } = inp;
+  if (s.phase === 'waiting' && s.waitingFor === 'encodings') {
+    // The files are complete (and verified): start now, not at the next re-check.
+    return ev.ok ? reconcileNow(s, now) : { state: { ...s, detail: ev.detail }, actions: [] };
+  }
+  if (!RUNNING_PHASES.has(s.phase)) return { state: s, actions: [] };
+  if (!ev.ok) {
+    // vLLM read them at start: it keeps serving, but its next start would fail until they are back.
+    return { state: s, actions: [log('warn', 'encodings-changed', `${ev.detail}; the model keeps serving (it read them at start), but it cannot start again until they are back`)] };
+  }
+  const before = s.inputs?.encodings;
+  if (!ev.fingerprint || before === undefined || ev.fingerprint === before) {
+    return { state: ev.fingerprint && s.inputs ? { ...s, inputs: { ...s.inputs, encodings: ev.fingerprint } } : s, actions: [] };
+  }
+  if (!t.restartOnEncodings) {
+    return { state: s, actions: [log('warn', 'encodings-changed', 'the tiktoken files changed; the model keeps the ones it loaded until its next start (encodings.restartOnChange is false)')] };
+  }
+  const r = reconcileNow(s, now, s.containerId);
+  return { state: r.state, actions: [log('info', 'container-restarting', `the tiktoken files changed: restarting ${t.name} to load them (graceful stop first)`, { reason: 'encodings' }), ...r.actions] };
 }
 
 function probed(s: State, ev: Extract<Event, { type: 'probed' }>, inp: Input): Step {
@@ -443,7 +638,10 @@ function tick(s: State, inp: Input): Step {
   if (s.phase === 'waiting') {
     // Re-check in place: the phase (and how long it has lasted) holds until something changes.
     // After Docker was lost, look first (a pending backoff still holds); else try again.
-    if (s.recheckAt !== undefined && now >= s.recheckAt) return { state: { ...s, recheckAt: undefined }, actions: [s.resync ? { type: 'observe' } : { type: 'reconcile' }] };
+    if (s.recheckAt !== undefined && now >= s.recheckAt) {
+      const credential = s.waitingFor && CREDENTIAL_WAITS.has(s.waitingFor) && s.blocked ? { blocked: { inputs: s.blocked, waitFor: s.waitingFor } } : {};
+      return { state: { ...s, recheckAt: undefined }, actions: [s.resync ? { type: 'observe' } : { type: 'reconcile', ...credential }] };
+    }
     return { state: s, actions: [] };
   }
   if (!RUNNING_PHASES.has(s.phase)) return { state: s, actions: [] };

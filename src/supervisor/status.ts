@@ -1,6 +1,7 @@
 // The one-line human status of each state, as systemctl status and D-Bus show it.
 import { formatDuration as fmt } from '../config/duration.js';
 import type { Settings, State } from './machine.js';
+import { waitLabel } from './wait.js';
 
 export function statusLine(s: State, now: number, t: Settings): string {
   const line = phaseLine(s, now, t);
@@ -10,7 +11,7 @@ export function statusLine(s: State, now: number, t: Settings): string {
 function phaseLine(s: State, now: number, t: Settings): string {
   switch (s.phase) {
     case 'waiting':
-      return `waiting for ${s.waitingFor ?? 'a prerequisite'}${s.detail ? `: ${s.detail}` : ''}`;
+      return `waiting for ${s.waitingFor ? waitLabel(s.waitingFor) : 'a prerequisite'}${s.detail ? `: ${s.detail}` : ''}`;
     case 'starting':
       return s.restarts > 0 ? `starting ${t.name} (restart ${s.restarts})` : `starting ${t.name}`;
     case 'loading': {

@@ -162,10 +162,13 @@ test('exits in a row: growing delays to the cap, then the crash loop state; one 
   let now = 0;
   for (let i = 1; i <= 8; i++) {
     const a = d.at(now).send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: i === 4, tail: ['a', 'b', 'Error: boom'] } } });
-    t.is(logs(a).length, 1, 'one line per restart');
+    const restart = logs(a).filter((l) => l.event === 'restart-scheduled');
+    t.is(restart.length, 1, 'one line per restart');
+    // Besides, the diagnosis, only when it is new: the OOM kill of run 4.
+    t.deepEqual(logs(a).filter((l) => l.event !== 'restart-scheduled').map((l) => l.event), i === 4 ? ['diagnosis'] : []);
     delays.push((d.state.restartAt ?? 0) - now);
     t.is(d.state.phase, i >= 3 ? 'crashloop' : 'backoff');
-    if (i === 4) t.regex(logs(a)[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: a \| b \| Error: boom/);
+    if (i === 4) t.regex(restart[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: a \| b \| Error: boom/);
     now = d.state.restartAt ?? now;
     d.at(now).tick();
     d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: 'stopped with the desired spec', startedAt: now });
@@ -258,28 +261,78 @@ test('Docker lost: one line, waiting; back: observe and reconcile (adopt)', (t) 
   t.deepEqual(back.at(-1), { type: 'reconcile' });
 });
 
-test('engine unreachable or image missing at reconcile: wait, re-check each period, one line', (t) => {
+test('engine unreachable at reconcile: wait, re-check each period, one line', (t) => {
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  const a = d.send({ type: 'reconcileFailed', kind: 'image', message: 'image nvcr.io/nvidia/vllm:25.09-py3 is not present' });
+  const a = d.send({ type: 'reconcileFailed', kind: 'engine', message: 'ECONNREFUSED' });
   t.is(logs(a).length, 1);
   t.is(d.state.phase, 'waiting');
   t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
   t.is(d.state.phase, 'waiting', 'the phase and its age hold while re-checking');
-  t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'image', message: 'still not present' }), []);
+  t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'engine', message: 'still refused' }), []);
   d.send({ type: 'reconciled', id: 'c9', outcome: 'created', reason: '', startedAt: 20 * SEC });
   t.is(d.state.phase, 'loading');
   t.is(d.state.waitingFor, undefined);
+});
+
+test('image missing: one pull, its progress in the status line, then a start at once', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const a = d.send({ type: 'reconcileFailed', kind: 'image', message: 'image nvcr.io/nvidia/vllm:25.09-py3 is not on this host' });
+  t.deepEqual(a.filter((x) => x.type === 'pull'), [{ type: 'pull', image: 'nvcr.io/nvidia/vllm:25.09-py3' }]);
+  t.is(wakeAt(d.state, S), undefined, 'no re-check while the pull runs');
+  d.send({ type: 'pullProgress', text: '3.2 of 9.8 GB, 12 of 31 layers' });
+  t.is(d.status(), 'waiting for image: pulling nvcr.io/nvidia/vllm:25.09-py3: 3.2 of 9.8 GB, 12 of 31 layers');
+  t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'image', message: 'again' }).filter((x) => x.type === 'pull'), [], 'never two pulls');
+  const done = d.send({ type: 'pulled' });
+  t.deepEqual(logs(done).map((l) => l.event), ['image-pulled']);
+  t.deepEqual(done.at(-1), { type: 'reconcile' });
+  t.is(d.state.phase, 'starting');
+});
+
+test('pull failures: network errors back off and retry; not found and refused credentials wait long, with a clear line', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+  const n1 = d.send({ type: 'pullFailed', kind: 'network', message: 'dial tcp 127.0.0.1:5000: connect: connection refused' }, 0.5);
+  t.is(logs(n1)[0]?.level, 'warn');
+  t.is(wakeAt(d.state, S), 10 * SEC, 'first retry after restart.initialDelay');
+  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
+  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+  d.send({ type: 'pullFailed', kind: 'network', message: 'EOF' }, 0.5);
+  t.is(wakeAt(d.state, S), 30 * SEC, 'then doubling');
+  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+  const nf = d.send({ type: 'pullFailed', kind: 'not-found', message: 'manifest unknown' });
+  t.is(logs(nf)[0]?.level, 'error');
+  t.regex(d.status(), /does not exist in its registry \(manifest unknown\); check container.image; next try in 5m$/);
+  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+  d.send({ type: 'pullFailed', kind: 'auth', message: 'unauthorized: authentication required' });
+  t.regex(d.status(), /refused access .*docker login nvcr.io/);
+  t.deepEqual(d.send({ type: 'pullFailed', kind: 'aborted', message: 'aborted' }), [], 'an aborted pull says nothing');
 });
 
 test('a start that Docker refuses is a failure with backoff', (t) => {
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({ type: 'reconcileFailed', kind: 'docker', message: 'port is already allocated' });
+  d.send({ type: 'reconcileFailed', kind: 'docker', message: 'docker start failed (HTTP 500): something odd' });
   t.is(d.state.phase, 'backoff');
   t.is(d.status(), 'backoff: restart 1 in 10s (start failed)');
+});
+
+test('a start refused because the port is taken: wait for the port, no restart loop', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const a = d.send({ type: 'reconcileFailed', kind: 'docker', message: 'docker start failed (HTTP 500): Bind for 0.0.0.0:8000 failed: port is already allocated' });
+  t.is(d.state.phase, 'waiting');
+  t.is(d.state.waitingFor, 'port');
+  t.deepEqual(logs(a).map((l) => [l.level, l.event]), [['error', 'diagnosis'], ['warn', 'waiting']]);
+  t.is(d.state.restarts, 0, 'not counted as a restart');
+  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }], 're-checked each period (the preflight looks at the port)');
 });
 
 test('shutdown: stop the container and exit 0; stopOnExit false leaves it running', (t) => {
@@ -357,4 +410,107 @@ test('a renamed container: the old one is stopped first', (t) => {
   const d = new Driver().booted('c1').serving();
   const a = d.send({ type: 'configApplied', specChanged: true, renamed: true, file: 'f' });
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
+});
+
+const exited = (id: string, tail: string[], code = 1) => ({ type: 'observed' as const, seen: { kind: 'exited' as const, id, exit: { code, oom: false, tail } } });
+const HARMONY = 'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file';
+
+test('a preflight failure waits, re-checks each period, and starts at once when the files appear', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const a = d.send({ type: 'prereqMissing', waitFor: 'encodings', message: '/vllm/encodings/o200k_base.tiktoken is missing', fix: 'gptoss-supervisor fetch-encodings' });
+  t.deepEqual(logs(a).map((l) => l.msg), ['waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing; fix: gptoss-supervisor fetch-encodings']);
+  t.is(d.status(), 'waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing');
+  t.is(d.state.restarts, 0);
+  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
+  t.deepEqual(d.send({ type: 'prereqMissing', waitFor: 'encodings', message: 'still missing' }), [], 'no new line while the wait goes on');
+  d.at(11 * SEC);
+  t.deepEqual(d.send({ type: 'encodingsChanged', ok: false, detail: 'o200k_base.tiktoken is damaged' }), [], 'a partial download does not start anything');
+  t.deepEqual(d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }), [{ type: 'reconcile' }], 'complete and verified: at once');
+});
+
+test('HarmonyError exit: diagnosed at err, no restart loop, waits for the encodings', (t) => {
+  const d = new Driver().booted('c1');
+  const a = d.send(exited('c1', ['Traceback (most recent call last):', HARMONY]));
+  t.deepEqual(logs(a).map((l) => [l.level, l.event]), [['error', 'diagnosis'], ['warn', 'waiting']]);
+  t.is(logs(a)[0]?.fields?.['diagnosis'], 'encodings');
+  t.is(d.state.phase, 'waiting');
+  t.is(d.state.waitingFor, 'encodings');
+  t.is(d.state.diagnosis?.code, 'encodings');
+  t.is(d.state.restarts, 0, 'no restart counted');
+  t.true(a.some((x) => x.type === 'persist'));
+  t.deepEqual(d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f', detail: 'ok' }), [{ type: 'reconcile' }]);
+});
+
+test('token refused (401): waits; a retry with the same token and model is refused by the adapter; a new token tries at once', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' } });
+  d.send(exited('c1', ['huggingface_hub.errors.GatedRepoError: 401 Client Error: Unauthorized for url: x', 'Invalid credentials in Authorization header']));
+  t.is(d.state.waitingFor, 'hf-token');
+  t.regex(d.status(), /^waiting for a valid HF token: Hugging Face refused the HF token/);
+  const blocked = { inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' }, waitFor: 'hf-token' };
+  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile', blocked }], 're-check: the adapter compares the token now with the refused one');
+  d.send({ type: 'prereqMissing', waitFor: 'hf-token', message: 'the HF token and model.id are still the ones Hugging Face refused' });
+  t.is(d.state.waitingFor, 'hf-token');
+  t.deepEqual(d.state.blocked, blocked.inputs, 'still remembered');
+  const a = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml', what: 'HF token (file /etc/gptoss/hf_token)' });
+  t.regex(logs(a)[0]?.msg ?? '', /^HF token \(file \/etc\/gptoss\/hf_token\) reloaded/);
+  t.deepEqual(a.at(-1), { type: 'reconcile', blocked });
+});
+
+test('model not found (404) waits for a config change; the edit retries at once', (t) => {
+  const d = new Driver().booted('c1');
+  d.send(exited('c1', ['huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: x.']));
+  t.is(d.state.waitingFor, 'model');
+  const a = d.send({ type: 'configApplied', specChanged: true, file: 'f' });
+  t.is(a.at(-1)?.type, 'reconcile');
+});
+
+test('bad vllm flags wait for a config change only: no periodic retry', (t) => {
+  const d = new Driver().booted('c1');
+  d.send(exited('c1', ['vllm serve: error: unrecognized arguments: --bogus'], 2));
+  t.is(d.state.waitingFor, 'config');
+  t.is(wakeAt(d.state, S), undefined);
+  t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
+});
+
+test('free GPU memory too low at start-up: restart with backoff, the diagnosis says what fits', (t) => {
+  const d = new Driver().booted('c1');
+  const a = d.send(exited('c1', ['ValueError: Free memory on device (39.6/119.7 GiB) on startup is less than desired GPU memory utilization (0.85, 101.74 GiB). Decrease GPU memory utilization or reduce GPU memory used by other processes.']));
+  t.is(d.state.phase, 'backoff');
+  t.regex(logs(a)[0]?.msg ?? '', /^diagnosis gpu-memory: .*gpuMemoryUtilization to 0\.32/);
+  t.is(d.status(), 'backoff: restart 1 in 10s (exit 1, gpu-memory)');
+});
+
+test('the encodings change while serving: restart to load them (when they really changed), or keep serving', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { model: 'm', encodings: 'f1' } });
+  d.serving();
+  t.deepEqual(d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }), [], 'touched, same content: nothing');
+  const gone = d.send({ type: 'encodingsChanged', ok: false, detail: '/vllm/encodings/o200k_base.tiktoken is missing' });
+  t.deepEqual(logs(gone).map((l) => [l.level, l.event]), [['warn', 'encodings-changed']]);
+  t.is(d.state.phase, 'serving', 'removed while serving: keep serving');
+  const r = d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' });
+  t.deepEqual(r.at(-1), { type: 'reconcile', stopFirst: 'c1' }, 'graceful stop, then start the same container');
+  t.is(d.state.restarts, 0, 'not a failure');
+  const off = new Driver({ ...S, restartOnEncodings: false });
+  off.send({ type: 'boot' });
+  off.send({ type: 'observed', seen: { kind: 'absent' } });
+  off.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { model: 'm', encodings: 'f1' } });
+  off.serving();
+  t.deepEqual(types(off.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' })), ['log'], 'restartOnChange false: a warning only');
+});
+
+test('a config edit while waiting for memory or the port re-checks at once', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'prereqMissing', waitFor: 'gpu-memory', message: '36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)' });
+  t.is(d.status(), 'waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)');
+  t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
 });

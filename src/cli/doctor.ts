@@ -1,0 +1,47 @@
+// `doctor`: every prerequisite the guide lists, checked on this host, with the fix for each failure.
+import { DEFAULT_CONFIG_PATH } from '../config/load.js';
+import { resolveToken } from '../config/token.js';
+import { Engine } from '../docker/engine.js';
+import { evaluate, type CheckResult } from '../preflight/checks.js';
+import { allFacts } from '../preflight/run.js';
+import type { Command } from './commands.js';
+import { EXIT } from './exit.js';
+import { loadForCommand } from './load.js';
+
+const MARK: Record<CheckResult['status'], string> = { pass: '✓', warn: '!', fail: '✗' };
+
+export function formatResult(r: CheckResult): string {
+  const head = `${MARK[r.status]} ${r.id}: ${r.detail}`;
+  return r.fix && r.status !== 'pass' ? `${head}\n    fix: ${r.fix}` : head;
+}
+
+export const doctorCommand: Command = {
+  summary: 'check every prerequisite (Docker, image, GPU runtime, encodings, cache, token, port, GPU memory)',
+  help: `Usage: gptoss-supervisor doctor [--config PATH]
+
+Runs every check the deployment guide asks for, one line each:
+  ✓ passed   ! a warning (does not stop the model)   ✗ failed, with the fix on the next line
+Checks: the Docker engine answers; the image is present; Docker can give containers a GPU (the
+nvidia runtime, CDI, or nvidia-container-runtime-hook) unless container.gpus is none; both tiktoken
+files are in paths.encodings and match tiktoken's published SHA-256 (encodings.verify); the model
+cache folder exists and is writable; an HF token is set (only a warning when the model is already
+cached); the host port is free or held by the model container; enough GPU memory is free for
+model.gpuMemoryUtilization (nvidia-smi; /proc/meminfo where memory is unified, as on the GB10).
+
+Exit codes: 0 every check passed (warnings allowed), 1 invalid config, 6 a check failed.
+`,
+  options: {},
+  async run(values) {
+    const loaded = await loadForCommand(values['config']);
+    if (!loaded) return EXIT.config;
+    const { config, file } = loaded;
+    const token = await resolveToken(config.hfToken);
+    const facts = await allFacts({ config, engine: new Engine(), tokenSource: token?.source });
+    const fetch = `gptoss-supervisor fetch-encodings${file === DEFAULT_CONFIG_PATH ? '' : ` --config ${file}`}`;
+    const results = evaluate(facts, fetch);
+    for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
+    const failed = results.filter((r) => r.status === 'fail').length;
+    process.stdout.write(failed ? `${failed} of ${results.length} checks failed\n` : `all ${results.length} checks passed\n`);
+    return failed ? EXIT.prereq : EXIT.ok;
+  },
+};

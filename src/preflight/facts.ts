@@ -1,0 +1,134 @@
+// Looks at the host for the preflight checks: files, the port, Docker's GPU support, nvidia-smi.
+import { constants } from 'node:fs';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { Engine } from '../docker/engine.js';
+import { sha256File } from '../encodings/fetch.js';
+import { ENCODINGS } from '../encodings/known.js';
+import { checkGpuMemory, tensorParallelOf, type MemoryVerdict } from '../gpu/memory.js';
+import { querySmi } from '../gpu/nvidia-smi.js';
+import type { EncodingFact, HuggingfaceFact, PortFact, RuntimeFact } from './checks.js';
+
+export async function encodingFacts(dir: string, verify: boolean): Promise<EncodingFact[]> {
+  return Promise.all(
+    ENCODINGS.map(async (e): Promise<EncodingFact> => {
+      const path = join(dir, e.file);
+      const base = { file: e.file, path, expected: e.sha256 };
+      try {
+        const st = await stat(path);
+        if (!st.isFile()) return { ...base, state: 'unreadable', error: 'not a regular file' };
+        if (st.size === 0) return { ...base, state: 'empty' };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        return code === 'ENOENT' || code === 'ENOTDIR' ? { ...base, state: 'missing' } : { ...base, state: 'unreadable', error: code ?? String(err) };
+      }
+      const sha = await sha256File(path);
+      if (sha === undefined) return { ...base, state: 'unreadable', error: 'read failed' };
+      if (verify && sha !== e.sha256) return { ...base, state: 'mismatch', sha256: sha };
+      return { ...base, state: 'ok', sha256: sha };
+    }),
+  );
+}
+
+/** The hub cache's folder for a model id: hub/models--org--name. */
+export function modelCacheDir(hfDir: string, modelId: string): string {
+  return join(hfDir, 'hub', `models--${modelId.split('/').join('--')}`);
+}
+
+export async function modelCached(hfDir: string, modelId: string): Promise<boolean> {
+  try {
+    return (await readdir(join(modelCacheDir(hfDir, modelId), 'snapshots'))).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The cache folder exists, is a folder, and root can write it. Under the unit's sandbox
+ * (ProtectSystem=strict) every path outside the state directory is read-only to the supervisor
+ * itself, so EROFS there says nothing about what Docker's root sees: it counts as writable.
+ */
+export async function huggingfaceFact(dir: string, modelId: string, sandboxed: boolean): Promise<HuggingfaceFact> {
+  const cached = await modelCached(dir, modelId);
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) return { state: 'not-dir', modelCached: cached };
+  } catch {
+    return { state: 'missing', modelCached: false };
+  }
+  try {
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (!(code === 'EROFS' && sandboxed)) return { state: 'read-only', modelCached: cached, error: code };
+  }
+  return { state: 'ok', modelCached: cached };
+}
+
+function tryBind(port: number, host: string): Promise<'free' | NodeJS.ErrnoException> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve('free')));
+  });
+}
+
+/** Who holds the host port: our container (fine), another container, another process, or nobody. */
+export async function portFact(engine: Engine, port: number, bindAddress: string, ours: string): Promise<PortFact> {
+  const holders = await engine.publishers(port).catch(() => [] as string[]);
+  if (holders.includes(ours)) return { state: 'ours' };
+  if (holders.length) return { state: 'taken', holder: `container ${holders.join(', ')}` };
+  const r = await tryBind(port, bindAddress || '0.0.0.0');
+  if (r === 'free') return { state: 'free' };
+  if (r.code === 'EADDRINUSE') return { state: 'taken', holder: 'another process' };
+  return { state: 'unknown', why: `cannot test-bind it here (${r.code ?? r.message})` };
+}
+
+async function executableOnPath(name: string, path: string): Promise<string | undefined> {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    const p = join(dir, name);
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+const HOOK_PATH = `${process.env['PATH'] ?? ''}${delimiter}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+
+/**
+ * Can Docker give a container a GPU? Any one of: the nvidia runtime registered in daemon.json,
+ * CDI devices named nvidia.com/gpu, or nvidia-container-runtime-hook installed (with it, Docker's
+ * built-in `--gpus` driver works; it looks the hook up on its own PATH, which is the system's).
+ */
+export async function runtimeFact(engine: Engine): Promise<RuntimeFact> {
+  const g = await engine.gpuSupport();
+  if (g.runtimes.includes('nvidia')) return { ok: true, via: 'nvidia runtime' };
+  const cdi = g.cdiDevices.filter((d) => d.startsWith('nvidia.com/gpu'));
+  if (cdi.length) return { ok: true, via: `CDI: ${cdi.slice(0, 2).join(', ')}${cdi.length > 2 ? ', ...' : ''}` };
+  for (const dir of g.cdiSpecDirs) {
+    const files = await readdir(dir).catch(() => [] as string[]);
+    const spec = files.find((f) => /^nvidia.*\.(ya?ml|json)$/.test(f));
+    if (spec) return { ok: true, via: `CDI spec ${join(dir, spec)}` };
+  }
+  const hook = await executableOnPath('nvidia-container-runtime-hook', HOOK_PATH);
+  if (hook) return { ok: true, via: hook };
+  return { ok: false, runtimes: g.runtimes };
+}
+
+export async function gpuMemoryFact(config: Config, smiBin?: string): Promise<MemoryVerdict> {
+  const smi = await querySmi(smiBin);
+  const meminfo = await readFile('/proc/meminfo', 'utf8').catch(() => undefined);
+  return checkGpuMemory({
+    smi,
+    ...(meminfo === undefined ? {} : { meminfo }),
+    gpus: config.container.gpus,
+    utilization: config.model.gpuMemoryUtilization,
+    tensorParallel: tensorParallelOf(config.model.extraArgs),
+  });
+}

@@ -1,0 +1,81 @@
+// Gathers the facts for the checks: before each start (the daemon) or all of them (doctor).
+import { createHash } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import type { Engine } from '../docker/engine.js';
+import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from './checks.js';
+import { encodingFacts, gpuMemoryFact, huggingfaceFact, modelCached, portFact, runtimeFact } from './facts.js';
+
+export interface PreflightInput {
+  config: Config;
+  engine: Engine;
+  /** Where the HF token came from, or undefined when there is none. */
+  tokenSource: string | undefined;
+}
+
+/** A check failed before a start: nothing was started. */
+export class PrereqMissing extends Error {
+  override name = 'PrereqMissing';
+  constructor(readonly result: CheckResult) {
+    super(result.detail);
+  }
+}
+
+/** Under systemd the unit's sandbox makes the host read-only to us, not to Docker. */
+const sandboxed = () => Boolean(process.env['INVOCATION_ID']);
+
+/** Stands for both files' contents: a change means vLLM would load different vocabularies. */
+export function encodingsFingerprint(files: readonly EncodingFact[]): string | undefined {
+  if (files.some((f) => !f.sha256)) return undefined;
+  return createHash('sha256').update(files.map((f) => `${f.file}=${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
+}
+
+/** What must hold before the model container is started: files, token, port, memory. */
+export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
+  const { config: c, engine } = inp;
+  const [files, hf, cached, port, memory] = await Promise.all([
+    encodingFacts(c.paths.encodings, c.encodings.verify),
+    huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
+    modelCached(c.paths.huggingface, c.model.id),
+    portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
+    c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi) : Promise.resolve(undefined),
+  ]);
+  const facts: Facts = {
+    encodings: { dir: c.paths.encodings, verify: c.encodings.verify, files },
+    huggingface: { dir: c.paths.huggingface, fact: hf, modelId: c.model.id },
+    token: { ...(inp.tokenSource ? { source: inp.tokenSource } : {}), file: c.hfToken.file, modelCached: cached },
+    port: { port: c.container.port, fact: port },
+  };
+  if (memory) facts.gpuMemory = memory;
+  return facts;
+}
+
+/** Runs the pre-start checks; throws `PrereqMissing` with the first that blocks a start. */
+export async function preflight(inp: PreflightInput): Promise<{ results: CheckResult[]; facts: Facts }> {
+  const facts = await prestartFacts(inp);
+  const results = evaluate(facts);
+  const b = blocker(results);
+  if (b) throw new PrereqMissing(b);
+  return { results, facts };
+}
+
+/** Every check, for `doctor`: the engine, the image and Docker's GPU support too. */
+export async function allFacts(inp: PreflightInput): Promise<Facts> {
+  const { config: c, engine } = inp;
+  let version: string | undefined;
+  try {
+    version = await engine.version();
+  } catch (err) {
+    // Without Docker the rest of what Docker would tell cannot be checked.
+    const facts = await prestartFacts(inp).catch(() => ({}) as Facts);
+    delete facts.port;
+    return { ...facts, engine: { ok: false, message: (err as Error).message } };
+  }
+  const [present, runtime, rest] = await Promise.all([
+    engine.imageExists(c.container.image),
+    c.container.gpus === 'none' ? Promise.resolve(undefined) : runtimeFact(engine),
+    prestartFacts(inp),
+  ]);
+  const facts: Facts = { engine: { ok: true, version: `Docker ${version}` }, image: { present, image: c.container.image }, ...rest };
+  if (runtime) facts.gpuRuntime = runtime;
+  return facts;
+}

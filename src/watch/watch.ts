@@ -1,0 +1,96 @@
+// Watches files through their folders, debounced: editors replace files (rename, delete+create), folders stay.
+import { realpath } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import chokidar, { type FSWatcher } from 'chokidar';
+
+export interface WatchOptions {
+  /** Absolute paths of the files that matter; a symlink's target is watched as well. */
+  files: readonly string[];
+  /** Quiet time before `onChange` runs: a burst of saves becomes one call. */
+  debounceMs: number;
+  onChange(changed: ReadonlySet<string>): void;
+  onError?(message: string): void;
+}
+
+/**
+ * One chokidar watcher on the folders of the files (and of their symlink targets, and the
+ * folders' parents, so a folder that appears or goes is seen). When a folder comes or goes, or a
+ * symlink is pointed elsewhere, the watcher is built again: chokidar does not follow a folder that
+ * was removed and made again.
+ */
+export class FileWatcher {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private pending = new Set<string>();
+  private interesting = new Set<string>();
+  private folders = new Set<string>();
+  private links = new Set<string>();
+  private stopped = false;
+  private arming: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: WatchOptions) {}
+
+  start(): Promise<void> {
+    this.arming = this.arming.then(() => this.arm());
+    return this.arming;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.arming;
+    await this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  private async arm(): Promise<void> {
+    if (this.stopped) return;
+    await this.watcher?.close();
+    const files = new Set<string>();
+    const links = new Set<string>();
+    for (const f of this.opts.files) {
+      const abs = resolve(f);
+      files.add(abs);
+      const real = await realpath(abs).catch(() => undefined);
+      if (real && real !== abs) {
+        files.add(real);
+        links.add(abs);
+      }
+    }
+    this.links = links;
+    const folders = new Set([...files].map((f) => dirname(f)));
+    const watched = new Set<string>(folders);
+    for (const d of folders) watched.add(dirname(d));
+    this.interesting = files;
+    this.folders = folders;
+    const w = chokidar.watch([...watched], { ignoreInitial: true, depth: 0, followSymlinks: false, persistent: true });
+    w.on('all', (event, path) => this.seen(event, resolve(path)));
+    w.on('error', (err) => this.opts.onError?.(`watching ${[...folders].join(', ')}: ${(err as Error).message}`));
+    this.watcher = w;
+    await new Promise<void>((r) => w.once('ready', () => r()));
+  }
+
+  private seen(event: string, path: string): void {
+    if (this.stopped) return;
+    const folderEvent = this.folders.has(path) && (event === 'addDir' || event === 'unlinkDir');
+    if (!this.interesting.has(path) && !folderEvent) return;
+    this.pending.add(path);
+    this.debounce();
+    // A folder that came or went, a symlink that may point elsewhere now, or a file made anew
+    // (it may be a symlink now): watch afresh, then look once more, for what the gap may have hidden.
+    const own = this.opts.files.some((f) => resolve(f) === path);
+    if (folderEvent || this.links.has(path) || (own && event === 'add')) void this.start().then(() => this.debounce());
+  }
+
+  private debounce(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fire(), this.opts.debounceMs);
+  }
+
+  private fire(): void {
+    if (this.stopped) return;
+    const changed = this.pending;
+    this.pending = new Set();
+    this.opts.onChange(changed);
+  }
+}
