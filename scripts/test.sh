@@ -34,6 +34,11 @@ NODE_BIN=$(command -v node) bash test/standin/build.sh gptoss-standin:test
 export GPTOSS_STANDIN_IMAGE=gptoss-standin:test
 
 step "integration tests (real Docker engine)"
+# The pull tests run a real registry on loopback (Debian's docker-registry, htpasswd for auth).
+if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "install docker-registry and apache2-utils and run again" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils >/dev/null
+fi
 npx ava --serial 'dist/test/integration/**/*.test.js'
 
 step "end-to-end tests (systemd as PID 1 in a container, install.sh, journal, watchdog)"

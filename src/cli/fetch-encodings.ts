@@ -14,8 +14,8 @@ Each is checked against tiktoken's published SHA-256 and renamed into place only
 and right: a failed download never leaves a half file under the real name. Files already there
 and right are kept.
 
-  --base-url URL   where to download from (default ${DEFAULT_BASE_URL})
-  --no-verify      accept any content (custom files)
+  --base-url URL   where to download from (default: encodings.baseUrl, else ${DEFAULT_BASE_URL})
+  --no-verify      accept any content (custom files; also when encodings.verify is false)
 
 Exit codes: 0 both files in place, 1 invalid config, 5 a download failed or did not verify.
 `,
@@ -27,8 +27,8 @@ Exit codes: 0 both files in place, 1 invalid config, 5 a download failed or did 
     const loaded = await loadForCommand(values['config']);
     if (!loaded) return EXIT.config;
     const dir = loaded.config.paths.encodings;
-    const base = (values['base-url'] as string | undefined) ?? DEFAULT_BASE_URL;
-    const verify = values['no-verify'] !== true;
+    const base = (values['base-url'] as string | undefined) ?? loaded.config.encodings.baseUrl;
+    const verify = values['no-verify'] !== true && loaded.config.encodings.verify;
     let ok = true;
     for (const enc of ENCODINGS) {
       const r = await fetchEncoding(dir, enc, base.endsWith('/') ? base : `${base}/`, verify);

@@ -293,6 +293,7 @@ export class Supervisor {
     const { engine, log, config } = this.d;
     const progress = new PullProgress();
     let lastDispatch = 0;
+    let lastLayers = '';
     let lastLog = this.now();
     const auth = authFor(image, await readFile(config.container.registryAuth, 'utf8').catch(() => undefined));
     log.log('info', `pulling ${image}: it is not on this host${auth ? ` (credentials for ${auth['serveraddress']} from ${config.container.registryAuth})` : ''}`, { event: 'waiting' });
@@ -300,9 +301,13 @@ export class Supervisor {
       await engine.pull(image, auth, (ev) => {
         progress.add(ev);
         const now = this.now();
-        if (now - lastDispatch < 1000) return;
+        const sum = progress.summary();
+        // Bytes move all the time: at most once a second; a layer found or finished: at once.
+        const layers = `${sum.layers}/${sum.layersDone}`;
+        if (now - lastDispatch < 1000 && layers === lastLayers) return;
         lastDispatch = now;
-        const text = describePull(progress.summary());
+        lastLayers = layers;
+        const text = describePull(sum);
         this.dispatch({ type: 'pullProgress', text });
         if (now - lastLog >= 15_000) {
           lastLog = now;
@@ -310,7 +315,7 @@ export class Supervisor {
         }
       }, ac.signal);
       this.pullAbort = undefined;
-      this.dispatch({ type: 'pulled' });
+      this.dispatch({ type: 'pulled', summary: describePull(progress.summary()) });
     } catch (err) {
       this.pullAbort = undefined;
       if (err instanceof EngineUnreachable) {

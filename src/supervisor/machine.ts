@@ -148,7 +148,7 @@ export type Event =
   /** A preflight check failed before a start: nothing was started. */
   | { type: 'prereqMissing'; waitFor: WaitReason; message: string; fix?: string }
   | { type: 'pullProgress'; text: string }
-  | { type: 'pulled' }
+  | { type: 'pulled'; summary?: string }
   | { type: 'pullFailed'; kind: 'not-found' | 'auth' | 'network' | 'aborted'; message: string }
   /** The tiktoken files changed on disk: `ok` when both are there (and verified). */
   | { type: 'encodingsChanged'; ok: boolean; fingerprint?: string; detail: string }
@@ -342,7 +342,9 @@ function recheckOf(what: WaitReason, t: Settings): number | undefined {
 function blockOn(s: State, inp: Input, d: Diagnosis, exit: ExitInfo | undefined): Step {
   const what = d.waitFor ?? 'config';
   const said = diagnosisLog(s, d, inp.now);
-  const every = recheckOf(what, inp.settings);
+  // The files looked right to the preflight, yet vLLM could not load them (a mount, a format):
+  // only a change of the files or the config ends this wait, not a timer that would restart it.
+  const every = what === 'encodings' ? undefined : recheckOf(what, inp.settings);
   let next: State = {
     ...freshRun(s),
     waitingFor: what,
@@ -420,7 +422,7 @@ export function step(s: State, ev: Event, inp: Input): Step {
       const base = { ...s, pulling: false, pullFailures: 0 };
       if (!(s.phase === 'waiting' && s.waitingFor === 'image')) return { state: base, actions: [] };
       const r = reconcileNow(base, now);
-      return { state: r.state, actions: [log('info', 'image-pulled', `pulled ${t.image}`), ...r.actions] };
+      return { state: r.state, actions: [log('info', 'image-pulled', `pulled ${t.image}${ev.summary ? ` (${ev.summary})` : ''}`), ...r.actions] };
     }
 
     case 'pullFailed': {
@@ -460,7 +462,8 @@ export function step(s: State, ev: Event, inp: Input): Step {
     }
 
     case 'engineBack':
-      if (s.phase !== 'waiting' || s.waitingFor !== 'docker') return { state: s, actions: [] };
+      // The stream was down a while: whatever happened meanwhile (an exit) is seen by looking.
+      if (s.phase !== 'waiting' || s.waitingFor !== 'docker') return { state: s, actions: [{ type: 'observe' }] };
       // The observation that follows says "back" (it may also come from a re-check first).
       return { state: { ...s, resync: true, recheckAt: undefined }, actions: [{ type: 'observe' }] };
 
@@ -526,7 +529,15 @@ function observed(s: State, seen: Seen, inp: Input): Step {
   }
   if (!RUNNING_PHASES.has(s.phase)) return { state: s, actions: [] };
   if (seen.kind === 'running') {
-    if (seen.id === s.containerId) return { state: s, actions: [] };
+    if (seen.id === s.containerId) {
+      // Started again behind our back (`docker restart`): a new load, with its own budget, not a failure.
+      if (s.startedAt !== undefined && seen.startedAt > s.startedAt + 1000) {
+        const next = enter({ ...freshRun(s), containerId: seen.id, startedAt: seen.startedAt, inputs: s.inputs }, 'loading', now);
+        next.due = { startup: now };
+        return { state: next, actions: [log('warn', 'container-started', `container ${inp.settings.name} was restarted outside the supervisor; following its new start`, { containerId: seen.id, outcome: 'restarted outside' })] };
+      }
+      return { state: s, actions: [] };
+    }
     // Someone replaced our container behind our back: take whatever is there now.
     return reconcileNow(s, now);
   }

@@ -26,6 +26,8 @@ export const MESSAGE_IDS: Record<string, string> = {
   'config-reloaded': 'b7e1c3d5a9f24e6b8c0d2e4f6a8b0c31',
   'config-rejected': 'b7e1c3d5a9f24e6b8c0d2e4f6a8b0c32',
   'diagnosis': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e41',
+  'image-pulled': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e42',
+  'encodings-changed': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e43',
 };
 
 /** True when stderr is connected to the journal (systemd sets JOURNAL_STREAM=dev:inode). */

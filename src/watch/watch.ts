@@ -24,7 +24,8 @@ export class FileWatcher {
   private pending = new Set<string>();
   private interesting = new Set<string>();
   private folders = new Set<string>();
-  private links = new Set<string>();
+  /** Each watched file's resolved path (itself when not a symlink). */
+  private resolved = new Map<string, string>();
   private stopped = false;
   private arming: Promise<void> = Promise.resolve();
 
@@ -47,17 +48,15 @@ export class FileWatcher {
     if (this.stopped) return;
     await this.watcher?.close();
     const files = new Set<string>();
-    const links = new Set<string>();
+    const resolved = new Map<string, string>();
     for (const f of this.opts.files) {
       const abs = resolve(f);
       files.add(abs);
-      const real = await realpath(abs).catch(() => undefined);
-      if (real && real !== abs) {
-        files.add(real);
-        links.add(abs);
-      }
+      const real = (await realpath(abs).catch(() => undefined)) ?? abs;
+      resolved.set(abs, real);
+      files.add(real);
     }
-    this.links = links;
+    this.resolved = resolved;
     const folders = new Set([...files].map((f) => dirname(f)));
     const watched = new Set<string>(folders);
     for (const d of folders) watched.add(dirname(d));
@@ -76,10 +75,19 @@ export class FileWatcher {
     if (!this.interesting.has(path) && !folderEvent) return;
     this.pending.add(path);
     this.debounce();
-    // A folder that came or went, a symlink that may point elsewhere now, or a file made anew
-    // (it may be a symlink now): watch afresh, then look once more, for what the gap may have hidden.
-    const own = this.opts.files.some((f) => resolve(f) === path);
-    if (folderEvent || this.links.has(path) || (own && event === 'add')) void this.start().then(() => this.debounce());
+    // A folder that came or went, or one of our paths that resolves elsewhere now (a symlink made
+    // or re-pointed): watch afresh, then look once more, for what the gap may have hidden.
+    if (folderEvent) void this.rearm();
+    else if (this.resolved.has(path)) void this.rearmIfMoved(path);
+  }
+
+  private rearm(): Promise<void> {
+    return this.start().then(() => this.debounce());
+  }
+
+  private async rearmIfMoved(path: string): Promise<void> {
+    const real = (await realpath(path).catch(() => undefined)) ?? path;
+    if (real !== this.resolved.get(path)) await this.rearm();
   }
 
   private debounce(): void {

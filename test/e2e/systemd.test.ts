@@ -219,6 +219,26 @@ test.serial('a crash loop lands at priority err', async (t) => {
   await sh('systemctl stop gptoss-supervisor');
 });
 
+test.serial('an induced failure (token refused): its diagnosis at priority err, the unit waiting, no restart loop', async (t) => {
+  await writeFile(join(shared, 'h401.yaml'), config({ container: { env: { STANDIN_FAIL: 'hf-401', STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1' } } }));
+  await sh(`cp ${shared}/h401.yaml /etc/gptoss/config.yaml && systemctl start gptoss-supervisor`);
+  const dx = await waitFor('the diagnosis in -p err', 60_000, async () => (await journal('-p err')).find((r) => r['GPTOSS_EVENT'] === 'diagnosis'));
+  t.is(dx['DIAGNOSIS'], 'hf-auth');
+  t.is(dx['MESSAGE_ID'], 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e41');
+  t.is(dx['PRIORITY'], '3');
+  t.regex(dx['MESSAGE'] ?? '', /Hugging Face refused the HF token.*fix: put a valid token in \/etc\/gptoss\/hf_token/);
+  t.regex(await status(), /^waiting for a valid HF token: /);
+  await new Promise((r) => setTimeout(r, 2000));
+  t.is((await journal()).filter((r) => r['GPTOSS_EVENT'] === 'restart-scheduled' && Number(r['__REALTIME_TIMESTAMP']) > Number(dx['__REALTIME_TIMESTAMP'])).length, 0, 'no restart loop');
+  await sh('systemctl stop gptoss-supervisor');
+});
+
+test.serial('after all of it: the token is nowhere in the journal or the state directory', async (t) => {
+  const all = await sh('journalctl -o json --no-pager; cat /var/lib/gptoss-supervisor/* 2>/dev/null');
+  t.false(all.out.includes(TOKEN));
+  t.true(all.out.length > 1000, 'there was something to look at');
+});
+
 test.serial('install.sh --uninstall -> clean, config and cache kept', async (t) => {
   const u = await sh('bash /src/install.sh --uninstall');
   t.is(u.code, 0, u.out);

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema, type Config } from '../../src/config/schema.js';
+import { writeGenuineEncodings } from './tiktoken.js';
 
 export const STANDIN = process.env['GPTOSS_STANDIN_IMAGE'] ?? 'gptoss-standin:test';
 /** This machine refuses memlock above 8 MiB (no CAP_SYS_RESOURCE); the one ulimit tests override. */
@@ -41,15 +42,17 @@ export interface Dirs {
   huggingface: string;
 }
 
-/** A temp `/vllm` look-alike with both tiktoken files present. */
-export async function makeDirs(): Promise<Dirs> {
+/**
+ * A temp `/vllm` look-alike: both genuine tiktoken files (they pass the SHA-256 check) unless
+ * `encodings: false`, and a model cache that holds gpt-oss-120b (so no HF token is needed).
+ */
+export async function makeDirs(opts: { encodings?: boolean } = {}): Promise<Dirs> {
   const root = await mkdtemp(join(tmpdir(), 'gptoss-it-'));
   const encodings = join(root, 'encodings');
   const huggingface = join(root, 'huggingface');
   await mkdir(encodings);
-  await mkdir(huggingface);
-  await writeFile(join(encodings, 'o200k_base.tiktoken'), 'IQ== 0\n');
-  await writeFile(join(encodings, 'cl100k_base.tiktoken'), 'IQ== 0\n');
+  await mkdir(join(huggingface, 'hub/models--openai--gpt-oss-120b/snapshots/0000000000000000000000000000000000000000'), { recursive: true });
+  if (opts.encodings !== false) await writeGenuineEncodings(encodings);
   return { root, encodings, huggingface };
 }
 

@@ -3,7 +3,16 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export async function genuineEncoding(name: 'o200k_base' | 'cl100k_base'): Promise<Buffer> {
+const made = new Map<string, Promise<Buffer>>();
+
+/** Rebuilt once per process: about a second for both. */
+export function genuineEncoding(name: 'o200k_base' | 'cl100k_base'): Promise<Buffer> {
+  let b = made.get(name);
+  if (!b) made.set(name, (b = build(name)));
+  return b;
+}
+
+async function build(name: 'o200k_base' | 'cl100k_base'): Promise<Buffer> {
   const { default: m } = (await import(`js-tiktoken/ranks/${name}`)) as { default: { bpe_ranks: string } };
   const rows: Array<[number, string]> = [];
   for (const line of m.bpe_ranks.split('\n').filter(Boolean)) {

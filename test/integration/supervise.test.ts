@@ -1,53 +1,13 @@
 // The daemon against the real engine and the stand-in image: exits, health, backoff, signals, Docker restarts.
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { httpGet } from '../../src/health/probe.js';
-import { postJson, startDaemon, writeConfig, type Daemon } from '../helpers/daemon.js';
-import { brief, docker, freePort, makeDirs, removeContainer, testConfigRaw, uniqueName } from '../helpers/docker.js';
+import { postJson, startDaemon } from '../helpers/daemon.js';
+import { brief, docker } from '../helpers/docker.js';
+import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
 
-/** Quick timings: the same machine, minutes turned into fractions of a second. */
-const QUICK = {
-  health: {
-    startup: { period: '300ms', timeout: '20s' },
-    liveness: { period: '500ms', timeout: '500ms', failureThreshold: 2 },
-    readiness: { period: '500ms', timeout: '1s' },
-  },
-  restart: { initialDelay: '200ms', multiplier: 2, maxDelay: '2s', jitter: 0, crashLoopAfter: 3 },
-};
-
-interface Setup {
-  name: string;
-  port: number;
-  stateDir: string;
-  configFile: string;
-  daemon: Daemon;
-}
-
-const running: Daemon[] = [];
-
-async function setup(tag: string, over: Record<string, unknown> = {}, opts: { start?: boolean } = {}): Promise<Setup> {
-  const name = uniqueName(tag);
-  const port = await freePort();
-  const dirs = await makeDirs();
-  const stateDir = await mkdtemp(join(tmpdir(), 'gptoss-state-'));
-  const raw = testConfigRaw(name, port, dirs, { ...QUICK, ...over, health: { ...QUICK.health, ...(over['health'] as object) }, restart: { ...QUICK.restart, ...(over['restart'] as object) } });
-  const configFile = await writeConfig(raw);
-  const daemon = opts.start === false ? (undefined as unknown as Daemon) : startDaemon(configFile, stateDir);
-  if (daemon) running.push(daemon);
-  return { name, port, stateDir, configFile, daemon };
-}
-
-
-test.afterEach.always(async () => {
-  for (const d of running.splice(0)) await d.stop('SIGKILL');
-});
-
-async function cleanup(s: Setup): Promise<void> {
-  await s.daemon?.stop('SIGKILL');
-  await removeContainer(s.name);
-}
+test.afterEach.always(stopAll);
 
 test('killed -> restarted, and serving again', async (t) => {
   const s = await setup('kill');
@@ -78,9 +38,12 @@ test('exits at once repeatedly -> growing delays up to the cap, then the crash l
     t.regex(sched[0]!.msg, /container exited \(exit 3\); restart 1 in 200ms; last log: .*STANDIN_FAIL=exit:3/);
     const status = await s.daemon.waitFor((r) => r.msg.startsWith('status: crash loop: restart'), 5_000, 0, 'crash loop status');
     t.regex(status.msg, /^status: crash loop: restart \d+ in \d.*\(exit 3\)$/);
-    // One warning/error line per restart, not a flood.
+    // One warning/error line per restart, not a flood; the preflight's warnings (no nvidia-smi, no
+    // token but a cached model) are said once, not at every start.
     const loud = s.daemon.records.filter((r) => r.level >= 40 && r.event !== 'restart-scheduled');
-    t.deepEqual(loud.map((r) => r.msg), []);
+    const preflight = loud.filter((r) => r.msg.startsWith('preflight: '));
+    t.deepEqual(loud.filter((r) => !preflight.includes(r)).map((r) => r.msg), []);
+    t.is(new Set(preflight.map((r) => r.msg)).size, preflight.length, 'each preflight warning once');
   } finally {
     await cleanup(s);
   }
@@ -100,7 +63,7 @@ test('the restart count survives a supervisor restart (state directory)', async 
     saved = JSON.parse(await readFile(join(s.stateDir, 'state.json'), 'utf8')) as { restarts: number };
     t.true(saved.restarts >= 3);
     const again = startDaemon(s.configFile, s.stateDir);
-    running.push(again);
+    track(again);
     const next = await again.waitFor((r) => r.event === 'restart-scheduled', 30_000);
     t.is(next['restartCount'], saved.restarts + 1);
     t.is(next['state'], 'crashloop');
@@ -174,7 +137,7 @@ test('supervisor SIGKILLed and started again -> container untouched', async (t) 
     await s.daemon.stop('SIGKILL');
     t.true((await brief(s.name)).Running, 'the container outlives the supervisor');
     const again = startDaemon(s.configFile, s.stateDir);
-    running.push(again);
+    track(again);
     const started = await again.waitFor((r) => r.event === 'container-started', 15_000);
     t.regex(started.msg, /adopted/);
     await again.waitState('serving', 15_000);

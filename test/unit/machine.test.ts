@@ -230,6 +230,24 @@ test('our own restart does not count as an exit: a running container with our id
   t.is(d.state.phase, 'serving');
 });
 
+test('docker restart behind our back: a new load with its own budget, not a failure and not a second restart', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.at(5 * MIN);
+  const a = d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 5 * MIN - 200 } });
+  t.deepEqual(logs(a).map((l) => l.level), ['warn']);
+  t.is(d.state.phase, 'loading');
+  t.is(d.state.restarts, 0);
+  t.is(d.state.startedAt, 5 * MIN - 200);
+  d.tick();
+  d.probe('startup', false, 'connection refused');
+  t.is(d.state.phase, 'loading', 'refused while it loads is normal');
+});
+
+test('the event stream back while not waiting: look, in case an exit was missed', (t) => {
+  const d = new Driver().booted('c1').serving();
+  t.deepEqual(d.send({ type: 'engineBack' }), [{ type: 'observe' }]);
+});
+
 test('removed behind our back -> put back after the backoff; replaced by another -> reconcile at once', (t) => {
   const d = new Driver().booted('c1').serving();
   d.send({ type: 'observed', seen: { kind: 'absent' } });
