@@ -5,6 +5,7 @@ import { ensureCommand } from './ensure.js';
 import { fetchEncodingsCommand } from './fetch-encodings.js';
 import { renderCommand } from './render.js';
 import { runCommand } from './run.js';
+import { reloadCommand, restartCommand, statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
 
 export interface Command {
@@ -21,4 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   run: runCommand,
   'fetch-encodings': fetchEncodingsCommand,
   doctor: doctorCommand,
+  status: statusCommand,
+  restart: restartCommand,
+  reload: reloadCommand,
 };

@@ -12,6 +12,8 @@ import { settingsOf, type State } from '../supervisor/machine.js';
 import { extendDue, readyDue } from '../supervisor/ready.js';
 import { dgramUnavailable, notifierFromEnv } from '../systemd/notify.js';
 import { FileWatcher } from '../watch/watch.js';
+import { propsOf, type Context } from '../dbus/props.js';
+import { BusService } from '../dbus/service.js';
 import type { Command } from './commands.js';
 import { EXIT, UsageError } from './exit.js';
 import { loadForCommand } from './load.js';
@@ -23,6 +25,16 @@ const EXTEND_MS = 60_000;
 const EXTEND_EVERY_MS = 20_000;
 /** A burst of saves (an editor, a config tool) becomes one reload after this much quiet. */
 const CONFIG_DEBOUNCE_MS = 300;
+
+function contextOf(config: Config, file: string): Context {
+  const host = probeHost(config.container.bindAddress);
+  return {
+    image: config.container.image,
+    servedName: config.model.servedName,
+    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${config.container.port}/v1`,
+    configPath: file,
+  };
+}
 
 function desiredOf(config: Config, token: Token | undefined): Desired {
   return {
@@ -73,18 +85,29 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     if (!loaded) return EXIT.config;
     const { config, file } = loaded;
     const log = createLogger({ format, level });
+    // A library's stray rejection must not take the model's supervision down with it.
+    const onStray = (err: unknown) => log.log('error', `internal error (unhandled rejection), carrying on: ${(err as Error)?.stack ?? String(err)}`);
+    process.on('unhandledRejection', onStray);
     const token = await resolveToken(config.hfToken);
     log.secret(token?.value);
     const stateDir = resolveStateDir(values['state-dir'] as string | undefined);
     const notifier = notifierFromEnv();
     const bridge = new SystemdBridge(notifier, log, config.notify.ready);
 
+    // What D-Bus shows besides the state: follows reloads.
+    let shown: Context = contextOf(config, file);
+    const bus = new BusService(log, {
+      restart: () => sup.requestRestart('D-Bus Restart()'),
+      reload: () => reload('signal'),
+      dockerUnit: (state, active) => sup.dockerUnit(state, active),
+    });
     const sup = new Supervisor({
       engine: new Engine(),
       ...desiredOf(config, token),
       log,
       store: new StateStore(stateDir),
       onStatus: (line, state) => bridge.status(line, state),
+      onState: (state, line) => bus.update(propsOf(state, log.scrub(line), shown)),
     });
     bridge.readyMode = config.notify.ready;
     log.log('info', `supervising ${config.container.name} (${config.model.id} as ${config.model.servedName}, port ${config.container.port}); config ${file}; state ${stateDir}; HF token from ${token?.source ?? 'nowhere (none set)'}`, { event: 'supervisor-started' });
@@ -115,6 +138,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
       }
       log.secret(t?.value);
       bridge.readyMode = res.config.notify.ready;
+      shown = contextOf(res.config, file);
       const onlyToken = res.text === applied.text;
       applied = { text: res.text, token: t?.value, tokenFile: res.config.hfToken.file };
       const what = onlyToken ? `HF token (${t?.source ?? 'removed'})` : undefined;
@@ -159,14 +183,17 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     process.on('SIGHUP', onHup);
     process.on('SIGUSR2', onUsr2);
     bridge.start(sup);
+    bus.start();
     await sup.start();
     const code = await sup.done;
     await watcher.w.stop();
+    bus.stop();
     bridge.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     process.off('SIGHUP', onHup);
     process.off('SIGUSR2', onUsr2);
+    process.off('unhandledRejection', onStray);
     return code;
   },
 };

@@ -1,5 +1,6 @@
 // The config contract: every key optional, defaults exactly the deployment guide's values.
 import { isIP } from 'node:net';
+import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { DEFAULT_BASE_URL } from '../encodings/known.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -209,6 +210,30 @@ const restart = z
   })
   .prefault({});
 
+/** A cron expression (5 fields, or 6 with seconds first), checked as node-cron will read it. */
+const cronExpr = z.string('expected a cron expression such as "*/15 * * * *", or nothing to turn it off').nullable().superRefine((e, ctx) => {
+  if (!e) return;
+  const v = validateDetailed(e);
+  if (v.valid) return;
+  const why = v.errors.map((x) => x.message.replace(/ a invalid /, ' an invalid ')).join('; ');
+  ctx.addIssue({ code: 'custom', message: `"${e}" is not a cron expression (${why}); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 * * * *"` });
+}).transform((e) => e || null);
+
+const schedule = z
+  .strictObject({
+    // What the guide's verification does (/health, /v1/models, one small chat completion), on a timer.
+    deepProbe: z
+      .strictObject({
+        cron: cronExpr.default('*/15 * * * *'),
+        timeout: duration('60s', 100),
+        failureThreshold: positiveInt(2),
+      })
+      .prefault({}),
+    // A planned graceful restart (off unless a cron is given); at most one a day, only while serving.
+    maintenanceRestart: z.strictObject({ cron: cronExpr.default(null) }).prefault({}),
+  })
+  .prefault({});
+
 const notify = z
   .strictObject({
     ready: z.enum(['serving', 'started'], 'must be "serving" (READY=1 once the model serves) or "started" (as soon as supervision begins)').default('serving'),
@@ -216,7 +241,7 @@ const notify = z
   .prefault({});
 
 export const configSchema = z
-  .strictObject({ model, container, paths, encodings, gpu, hfToken, health, restart, notify })
+  .strictObject({ model, container, paths, encodings, gpu, hfToken, health, restart, schedule, notify })
   .superRefine((c, ctx) => {
     if (c.restart.maxDelay < c.restart.initialDelay) {
       ctx.addIssue({ code: 'custom', path: ['restart', 'maxDelay'], message: 'must not be shorter than restart.initialDelay' });

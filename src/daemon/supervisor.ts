@@ -14,7 +14,8 @@ import { checkEncodings } from '../preflight/checks.js';
 import { encodingFacts } from '../preflight/facts.js';
 import { encodingsFingerprint, preflight, PrereqMissing } from '../preflight/run.js';
 import { FileWatcher } from '../watch/watch.js';
-import { probeHealth, probeModels, type ProbeResult } from '../health/probe.js';
+import { Jobs } from './jobs.js';
+import { deepProbe, probeHealth, probeModels, type ProbeResult } from '../health/probe.js';
 import type { Logger } from '../log/logger.js';
 import type { StateStore } from '../state/store.js';
 import { initialState, step, wakeAt, type Action, type Event, type ProbeKind, type RunInputs, type Seen, type Settings, type State } from '../supervisor/machine.js';
@@ -40,8 +41,10 @@ export interface SupervisorDeps extends Desired {
   engine: Engine;
   log: Logger;
   store: StateStore | undefined;
-  /** Told the status line whenever it changes (sd_notify, D-Bus in later layers). */
+  /** Told the status line whenever it changes (sd_notify). */
   onStatus?: (line: string, state: State) => void;
+  /** Told the state after every event and every second (D-Bus properties), with the status line. */
+  onState?: (state: State, line: string) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -65,6 +68,7 @@ export class Supervisor {
   private pullAbort: AbortController | undefined;
   /** Preflight warnings already logged: each is said once, not at every start. */
   private readonly warned = new Set<string>();
+  private readonly jobs = new Jobs((job) => this.dispatch({ type: 'scheduled', job }));
   readonly done: Promise<number>;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -109,6 +113,7 @@ export class Supervisor {
         if (desired.config.container.image !== before.container.image) this.pullAbort?.abort();
         Object.assign(this.d, desired);
         if (desired.config.paths.encodings !== before.paths.encodings || desired.config.encodings.verify !== before.encodings.verify) void this.watchEncodings();
+        this.jobs.set(desired.config.schedule);
         this.dispatch({ type: 'configApplied', specChanged, file, renamed, ...(next.what ? { what: next.what } : {}) });
       }
       done?.();
@@ -120,10 +125,22 @@ export class Supervisor {
     if (loaded.problem) this.d.log.log('warn', loaded.problem);
     this.events.start();
     await this.watchEncodings();
+    this.jobs.set(this.d.config.schedule);
     // Status lines carry elapsed times ("loading: 3m12s of 15m"): refresh them while nothing else happens.
     this.statusTimer = setInterval(() => this.publishStatus(), 1000);
     this.statusTimer.unref();
     this.dispatch(loaded.record ? { type: 'boot', persisted: loaded.record } : { type: 'boot' });
+  }
+
+  /** An operator's restart (D-Bus Restart()): the same graceful path as every restart, after any operation under way. */
+  requestRestart(by: string): void {
+    this.op(async () => this.dispatch({ type: 'restartRequested', by }));
+  }
+
+  /** systemd says docker.service is stopping or back (D-Bus): wait for it quietly, then resume with a look. */
+  dockerUnit(state: 'down' | 'up', activeState: string): void {
+    if (state === 'down') this.dispatch({ type: 'engineLost', message: `docker.service is ${activeState} (systemctl stop or restart docker)` });
+    else this.dispatch({ type: 'engineBack' });
   }
 
   /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */
@@ -144,6 +161,7 @@ export class Supervisor {
 
   private publishStatus(): void {
     const line = statusLine(this.state, this.now(), this.d.settings);
+    this.d.onState?.(this.state, line);
     if (line === this.lastStatus) return;
     this.lastStatus = line;
     this.d.onStatus?.(line, this.state);
@@ -180,7 +198,9 @@ export class Supervisor {
       case 'persist':
         if (this.d.store) {
           const store = this.d.store;
-          this.op(() => store.save(a.record).catch((err: unknown) => this.d.log.log('warn', `cannot save the restart count in ${store.file}: ${(err as Error).message}`)));
+          // Log tails and failure texts go into the record: never a secret with them.
+          const record = JSON.parse(this.d.log.scrub(JSON.stringify(a.record))) as typeof a.record;
+          this.op(() => store.save(record).catch((err: unknown) => this.d.log.log('warn', `cannot save the restart count in ${store.file}: ${(err as Error).message}`)));
         }
         return;
       case 'log':
@@ -209,6 +229,7 @@ export class Supervisor {
     this.events.stop();
     this.pullAbort?.abort();
     void this.encodingsWatch?.stop();
+    this.jobs.stop();
     // Let queued writes (the state file) finish before saying we are done.
     void this.ops.then(() => this.resolveDone(code));
   }
@@ -355,8 +376,9 @@ export class Supervisor {
     this.dispatch({ type: 'encodingsChanged', ok: r.status === 'pass', detail: r.detail, ...(fingerprint ? { fingerprint } : {}) });
   }
 
-  private probe(kind: ProbeKind, timeout: number): Promise<ProbeResult> {
+  private probe(kind: ProbeKind, timeout: number): Promise<ProbeResult & { detail?: string }> {
     const { probeHost: host, settings } = this.d;
+    if (kind === 'deep') return deepProbe(host, settings.port, settings.servedName, timeout);
     if (kind === 'readiness') return probeModels(host, settings.port, settings.servedName, timeout);
     return probeHealth(host, settings.port, timeout);
   }

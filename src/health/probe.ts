@@ -89,3 +89,65 @@ export function probeHost(bindAddress: string): string {
   if (bindAddress === '::') return '::1';
   return bindAddress;
 }
+
+/** POSTs JSON with the same hard deadline as `httpGet`. */
+export function httpPostJson(host: string, port: number, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const payload = Buffer.from(JSON.stringify(body));
+    const req = request(
+      { host, port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': payload.length, accept: 'application/json', connection: 'close' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= MAX_BODY) chunks.push(c);
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'PROBE_TIMEOUT' })), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(payload);
+  });
+}
+
+/**
+ * What the guide's verification does, in one go: /health answers, /v1/models lists the model,
+ * and one small chat completion is answered, all within `timeoutMs`.
+ */
+export async function deepProbe(host: string, port: number, servedName: string, timeoutMs: number): Promise<ProbeResult & { detail: string }> {
+  const t0 = Date.now();
+  const left = () => Math.max(1, timeoutMs - (Date.now() - t0));
+  const health = await probeHealth(host, port, left());
+  if (!health.ok) return { ok: false, error: `/health: ${health.error ?? 'failed'}`, detail: `/health: ${health.error ?? 'failed'}` };
+  const models = await probeModels(host, port, servedName, left());
+  if (!models.ok) return { ok: false, error: models.error ?? '/v1/models failed', detail: models.error ?? '/v1/models failed' };
+  const ask = { model: servedName, messages: [{ role: 'user', content: 'Reply with the single word: ok' }], max_tokens: 16, temperature: 0 };
+  let a: Answer;
+  try {
+    a = await httpPostJson(host, port, '/v1/chat/completions', ask, left());
+  } catch (err) {
+    const why = `chat completion: ${describe(err, timeoutMs)}`;
+    return { ok: false, error: why, detail: why };
+  }
+  if (a.status < 200 || a.status >= 300) return { ok: false, error: `chat completion: HTTP ${a.status}`, detail: `chat completion: HTTP ${a.status}` };
+  try {
+    const choice = (JSON.parse(a.body) as { choices?: Array<{ message?: { content?: unknown; reasoning_content?: unknown } }> }).choices?.[0]?.message;
+    if (!choice || (typeof choice.content !== 'string' && typeof choice.reasoning_content !== 'string')) throw new Error('no message');
+  } catch {
+    return { ok: false, error: 'chat completion: no answer in the reply', detail: 'chat completion: no answer in the reply' };
+  }
+  const ms = Date.now() - t0;
+  return { ok: true, detail: `health, models and a chat completion answered in ${ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`}` };
+}

@@ -6,7 +6,9 @@ import { diagnose, type Diagnosis } from './diagnose.js';
 import { CREDENTIAL_WAITS, waitLabel, type WaitReason } from './wait.js';
 
 export type Phase = 'waiting' | 'starting' | 'loading' | 'serving' | 'unhealthy' | 'backoff' | 'crashloop' | 'stopping' | 'stopped';
-export type ProbeKind = 'startup' | 'liveness' | 'readiness';
+export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'deep';
+type PeriodicProbe = Exclude<ProbeKind, 'deep'>;
+export type Job = 'deepProbe' | 'maintenanceRestart';
 
 /** What the supervisor needs from the config, flattened; all durations in ms. */
 export interface Settings {
@@ -35,6 +37,8 @@ export interface Settings {
   encodingsDir: string;
   /** Restart the container when the tiktoken files change under it. */
   restartOnEncodings: boolean;
+  deepTimeout: number;
+  deepFailureThreshold: number;
 }
 
 export function settingsOf(c: Config): Settings {
@@ -62,6 +66,8 @@ export function settingsOf(c: Config): Settings {
     maxModelLen: c.model.maxModelLen,
     encodingsDir: c.paths.encodings,
     restartOnEncodings: c.encodings.restartOnChange,
+    deepTimeout: c.schedule.deepProbe.timeout,
+    deepFailureThreshold: c.schedule.deepProbe.failureThreshold,
   };
 }
 
@@ -103,6 +109,10 @@ export interface Persisted {
   cause?: string;
   /** The last failure's diagnosis: code, summary, remedy. */
   diagnosis?: DiagnosisRecord;
+  /** The last scheduled deep probe: when, whether it passed, what it found. */
+  lastDeep?: { at: number; ok: boolean; detail: string };
+  /** When the last planned maintenance restart happened. */
+  lastMaintenance?: number;
 }
 
 export interface State extends Persisted {
@@ -131,6 +141,8 @@ export interface State extends Persisted {
   servedOnce: boolean;
   servingSince?: number;
   failures: number;
+  /** Deep probes failed in a row (schedule.deepProbe.failureThreshold restarts). */
+  deepFailures: number;
   lastProbeError?: string;
   due: Partial<Record<ProbeKind, number>>;
   inflight: Partial<Record<ProbeKind, boolean>>;
@@ -154,7 +166,7 @@ export type Event =
   | { type: 'encodingsChanged'; ok: boolean; fingerprint?: string; detail: string }
   /** Something a wait depends on changed (the HF token file): try again now. */
   | { type: 'prereqChanged'; what: string }
-  | { type: 'probed'; kind: ProbeKind; epoch: number; ok: boolean; error?: string }
+  | { type: 'probed'; kind: ProbeKind; epoch: number; ok: boolean; error?: string; detail?: string }
   | { type: 'tick' }
   | { type: 'engineLost'; message: string }
   | { type: 'engineBack' }
@@ -163,7 +175,11 @@ export type Event =
   | { type: 'configRejected'; error: string }
   /** `handover`: exit leaving the container as it is, for a new supervisor to adopt (upgrades). */
   | { type: 'shutdown'; signal: string; handover?: boolean }
-  | { type: 'containerStopped' };
+  | { type: 'containerStopped' }
+  /** A scheduled job's time came (schedule.* in the config). */
+  | { type: 'scheduled'; job: Job }
+  /** Restart asked for by an operator (D-Bus Restart(), `gptoss-supervisor restart`). */
+  | { type: 'restartRequested'; by: string };
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -194,6 +210,8 @@ export type LogEvent =
   | 'docker-back'
   | 'config-reloaded'
   | 'config-rejected'
+  | 'deep-probe'
+  | 'job-skipped'
   | 'supervisor-stopping'
   | 'supervisor-stopped';
 
@@ -226,6 +244,7 @@ export function initialState(now: number): State {
     inflight: {},
     restarts: 0,
     totalRestarts: 0,
+    deepFailures: 0,
     pulling: false,
     pullFailures: 0,
   };
@@ -241,6 +260,8 @@ export function persisted(s: State): Persisted {
   if (s.lastFailure) p.lastFailure = s.lastFailure;
   if (s.cause) p.cause = s.cause;
   if (s.diagnosis) p.diagnosis = s.diagnosis;
+  if (s.lastDeep) p.lastDeep = s.lastDeep;
+  if (s.lastMaintenance !== undefined) p.lastMaintenance = s.lastMaintenance;
   return p;
 }
 
@@ -253,7 +274,7 @@ const log = (level: Level, event: LogEvent, msg: string, fields?: Record<string,
 
 /** Leaves every probe behind: a new run (or none) begins. */
 function freshRun(s: State): State {
-  return { ...s, epoch: s.epoch + 1, live: false, ready: false, servedOnce: false, failures: 0, due: {}, inflight: {}, servingSince: undefined, lastProbeError: undefined };
+  return { ...s, epoch: s.epoch + 1, live: false, ready: false, servedOnce: false, failures: 0, deepFailures: 0, due: {}, inflight: {}, servingSince: undefined, lastProbeError: undefined };
 }
 
 function reconcileNow(s: State, now: number, stopFirst?: string): Step {
@@ -381,7 +402,7 @@ export function step(s: State, ev: Event, inp: Input): Step {
   switch (ev.type) {
     case 'boot': {
       const p = ev.persisted;
-      const next: State = p ? { ...s, restarts: p.restarts, totalRestarts: p.totalRestarts, restartAt: p.restartAt, lastExit: p.lastExit, lastFailure: p.lastFailure, cause: p.cause } : s;
+      const next: State = p ? { ...s, restarts: p.restarts, totalRestarts: p.totalRestarts, restartAt: p.restartAt, lastExit: p.lastExit, lastFailure: p.lastFailure, cause: p.cause, diagnosis: p.diagnosis, lastDeep: p.lastDeep, lastMaintenance: p.lastMaintenance } : s;
       return { state: { ...next, resync: true }, actions: [{ type: 'observe' }] };
     }
 
@@ -507,6 +528,18 @@ export function step(s: State, ev: Event, inp: Input): Step {
       return { state: enter(freshRun(s), 'stopped', now), actions: [stopping, log('info', 'supervisor-stopped', `stopped: ${why}`), { type: 'exit', code: 0 }] };
     }
 
+    case 'scheduled':
+      return scheduled(s, ev.job, inp);
+
+    case 'restartRequested': {
+      // Through the same graceful path as any restart; not a failure, so no backoff and no count.
+      if (s.phase === 'waiting' && s.waitingFor === 'docker') {
+        return { state: s, actions: [log('warn', 'job-skipped', `restart asked by ${ev.by}: not now, waiting for Docker`)] };
+      }
+      const r = reconcileNow(s, now, s.containerId);
+      return { state: r.state, actions: [log('info', 'container-restarting', `restarting ${t.name}, as asked by ${ev.by} (graceful stop first)`, { reason: 'requested' }), ...r.actions] };
+    }
+
     case 'containerStopped':
       if (s.phase !== 'stopping') return { state: s, actions: [] };
       return { state: enter(s, 'stopped', now), actions: [log('info', 'supervisor-stopped', `stopped container ${t.name}`), { type: 'exit', code: 0 }] };
@@ -575,6 +608,7 @@ function encodingsChanged(s: State, ev: Extract<Event, { type: 'encodingsChanged
 
 function probed(s: State, ev: Extract<Event, { type: 'probed' }>, inp: Input): Step {
   const { now, settings: t } = inp;
+  if (ev.kind === 'deep') return deepProbed(s, ev, inp);
   const started = s.startedAt ?? s.since;
   const budgetSpent = now - started >= t.startupTimeout;
   if (ev.kind === 'startup') {
@@ -624,12 +658,12 @@ function phaseOfRun(s: State, now: number): State {
   return enter(s, s.ready && s.failures === 0 ? 'serving' : 'unhealthy', now);
 }
 
-const PERIOD: Record<ProbeKind, (t: Settings) => number> = {
+const PERIOD: Record<PeriodicProbe, (t: Settings) => number> = {
   startup: (t) => t.startupPeriod,
   liveness: (t) => t.livenessPeriod,
   readiness: (t) => t.readinessPeriod,
 };
-const TIMEOUT: Record<ProbeKind, (t: Settings) => number> = {
+const TIMEOUT: Record<PeriodicProbe, (t: Settings) => number> = {
   // A start-up probe is one /health request; it gets the liveness timeout.
   startup: (t) => t.livenessTimeout,
   liveness: (t) => t.livenessTimeout,
@@ -674,6 +708,43 @@ function tick(s: State, inp: Input): Step {
     actions.push({ type: 'probe', kind, epoch: next.epoch, timeout: TIMEOUT[kind](t) });
   }
   return { state: { ...next, due, inflight }, actions };
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** Scheduled jobs: they run only on a model that serves, never two at once, never while it loads. */
+function scheduled(s: State, job: Job, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const up = s.phase === 'serving' || s.phase === 'unhealthy';
+  const busy = s.inflight.deep ? 'a deep probe is running' : undefined;
+  const skip = (why: string): Step => ({ state: s, actions: [log('debug', 'job-skipped', `${job} skipped: ${why}`, { job })] });
+  if (job === 'deepProbe') {
+    if (!up) return skip(`the model is ${s.phase}, not serving`);
+    if (busy) return skip(busy);
+    return { state: { ...s, inflight: { ...s.inflight, deep: true } }, actions: [{ type: 'probe', kind: 'deep', epoch: s.epoch, timeout: t.deepTimeout }] };
+  }
+  if (s.phase !== 'serving') return skip(`the model is ${s.phase}, not serving`);
+  if (busy) return skip(busy);
+  if (s.lastMaintenance !== undefined && now - s.lastMaintenance < DAY) return skip(`the last one was ${fmt(now - s.lastMaintenance)} ago (at most one a day)`);
+  const r = reconcileNow({ ...s, lastMaintenance: now }, now, s.containerId);
+  return {
+    state: r.state,
+    actions: [log('info', 'container-restarting', `planned maintenance restart of ${t.name} (schedule.maintenanceRestart; graceful stop first)`, { reason: 'maintenance' }), { type: 'persist', record: persisted(r.state) }, ...r.actions],
+  };
+}
+
+function deepProbed(s: State, ev: Extract<Event, { type: 'probed' }>, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const detail = ev.detail ?? ev.error ?? (ev.ok ? 'ok' : 'failed');
+  const base: State = { ...s, lastDeep: { at: now, ok: ev.ok, detail } };
+  if (ev.ok) return { state: { ...base, deepFailures: 0 }, actions: [log('debug', 'deep-probe', `deep probe passed: ${detail}`)] };
+  const n = s.deepFailures + 1;
+  const what = `deep probe failed (${n} of ${t.deepFailureThreshold}): ${detail}`;
+  if (n >= t.deepFailureThreshold) {
+    const f = fail(base, inp, `${what}; restarting the container`, { cause: `deep probe: ${detail}`, stillRunning: s.containerId });
+    return { state: f.state, actions: [log('warn', 'health-failed', what, { deepFailures: n }), ...f.actions] };
+  }
+  return { state: { ...base, deepFailures: n }, actions: [log('warn', 'health-failed', what, { deepFailures: n }), { type: 'persist', record: persisted(base) }] };
 }
 
 /** When the machine next wants a tick, or undefined when only events can move it. */

@@ -117,7 +117,7 @@ test('an alias bomb is refused quickly', (t) => {
 
 test('a few aliases are fine but unknown keys still fail', (t) => {
   const p = problems(parseConfig('x: &t 5s\nhealth:\n  startup:\n    period: *t\n', F));
-  t.deepEqual(p, [`${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, hfToken, health, restart, notify`]);
+  t.deepEqual(p, [`${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, hfToken, health, restart, schedule, notify`]);
 });
 
 async function tmp(): Promise<string> {
@@ -156,4 +156,16 @@ test('config path: --config, then GPTOSS_CONFIG, then /etc', (t) => {
   t.is(resolveConfigPath('/a.yaml', { GPTOSS_CONFIG: '/b.yaml' }), '/a.yaml');
   t.is(resolveConfigPath(undefined, { GPTOSS_CONFIG: '/b.yaml' }), '/b.yaml');
   t.is(resolveConfigPath(undefined, {}), '/etc/gptoss/config.yaml');
+});
+
+test('schedule: cron expressions checked at load, located; empty turns a job off', (t) => {
+  const bad = parseConfig('schedule:\n  deepProbe:\n    cron: "61 * * * *"\n  maintenanceRestart:\n    cron: "0 4 * *"\n', F);
+  t.false(bad.ok);
+  t.deepEqual(problems(bad), [
+    '/etc/gptoss/config.yaml:3:11: schedule.deepProbe.cron: "61 * * * *" is not a cron expression (61 is an invalid expression for minute); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 * * * *"',
+    '/etc/gptoss/config.yaml:5:11: schedule.maintenanceRestart.cron: "0 4 * *" is not a cron expression (expected 5 or 6 fields but got 4); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 * * * *"',
+  ]);
+  const off = parseConfig('schedule:\n  deepProbe:\n    cron: ""\n  maintenanceRestart:\n    cron: "*/30 * * * * *"\n', F);
+  t.true(off.ok);
+  if (off.ok) t.deepEqual([off.config.schedule.deepProbe.cron, off.config.schedule.maintenanceRestart.cron], [null, '*/30 * * * * *']);
 });

@@ -532,3 +532,48 @@ test('a config edit while waiting for memory or the port re-checks at once', (t)
   t.is(d.status(), 'waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)');
   t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
 });
+
+test('scheduled deep probe: only while serving, never two at once; failures in a row restart', (t) => {
+  const d = new Driver();
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0 });
+  t.deepEqual(types(d.send({ type: 'scheduled', job: 'deepProbe' })), ['log'], 'skipped while loading');
+  d.serving();
+  const a = d.send({ type: 'scheduled', job: 'deepProbe' });
+  t.deepEqual(a, [{ type: 'probe', kind: 'deep', epoch: d.state.epoch, timeout: 60 * SEC }]);
+  t.deepEqual(types(d.send({ type: 'scheduled', job: 'deepProbe' })), ['log'], 'not while one runs');
+  t.deepEqual(types(d.send({ type: 'scheduled', job: 'maintenanceRestart' })), ['log'], 'no maintenance restart during a deep probe');
+  d.at(MIN);
+  const f1 = d.send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: false, error: 'chat completion: HTTP 500' });
+  t.deepEqual(logs(f1).map((l) => l.msg), ['deep probe failed (1 of 2): chat completion: HTTP 500']);
+  t.deepEqual(d.state.lastDeep, { at: MIN, ok: false, detail: 'chat completion: HTTP 500' });
+  t.is(d.state.phase, 'serving');
+  d.send({ type: 'scheduled', job: 'deepProbe' });
+  d.send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: false, error: 'chat completion: HTTP 500' });
+  t.is(d.state.phase, 'backoff');
+  t.is(d.state.stopFirst, 'c1', 'the hung or broken container is stopped first');
+});
+
+test('scheduled maintenance restart: graceful, not a failure, at most one a day', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.at(3 * MIN);
+  const a = d.send({ type: 'scheduled', job: 'maintenanceRestart' });
+  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
+  t.is(d.state.restarts, 0);
+  t.is(d.state.lastMaintenance, 3 * MIN);
+  t.true(a.some((x) => x.type === 'persist'), 'remembered across supervisor restarts');
+  d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 3 * MIN });
+  d.serving();
+  const skip = d.at(20 * 60 * MIN).send({ type: 'scheduled', job: 'maintenanceRestart' });
+  t.regex(logs(skip)[0]?.msg ?? '', /skipped: the last one was 19h57m ago \(at most one a day\)/);
+  t.is(d.at(24 * 60 * MIN + 3 * MIN).send({ type: 'scheduled', job: 'maintenanceRestart' }).at(-1)?.type, 'reconcile');
+});
+
+test('an operator restart (D-Bus Restart()): graceful, not counted', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const a = d.send({ type: 'restartRequested', by: 'D-Bus Restart()' });
+  t.regex(logs(a)[0]?.msg ?? '', /as asked by D-Bus Restart\(\)/);
+  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
+  t.is(d.state.restarts, 0);
+});

@@ -1,0 +1,133 @@
+// The D-Bus properties as plain values: what the state machine's state reads as, and what changed.
+import type { State } from '../supervisor/machine.js';
+
+export const BUS_NAME = 'org.gptoss.Supervisor1';
+export const OBJECT_PATH = '/org/gptoss/Supervisor1';
+export const INTERFACE = 'org.gptoss.Supervisor1';
+
+/** Each property's D-Bus signature, in the order introspection lists them. */
+export const SIGNATURES = {
+  State: 's',
+  StatusText: 's',
+  StateSince: 't',
+  WaitingFor: 's',
+  ContainerId: 's',
+  Image: 's',
+  ServedModel: 's',
+  Endpoint: 's',
+  RestartCount: 'u',
+  TotalRestarts: 'u',
+  LastExitCode: 'i',
+  LastExitOomKilled: 'b',
+  Diagnosis: 's',
+  DiagnosisSummary: 's',
+  DiagnosisRemedy: 's',
+  ServingSince: 't',
+  ConfigPath: 's',
+  ConfigError: 's',
+  LastDeepProbe: '(tbs)',
+} as const;
+
+export type PropName = keyof typeof SIGNATURES;
+
+export interface Props {
+  State: string;
+  StatusText: string;
+  /** Microseconds since the epoch (systemd's convention); 0 for never. */
+  StateSince: bigint;
+  WaitingFor: string;
+  ContainerId: string;
+  Image: string;
+  ServedModel: string;
+  Endpoint: string;
+  RestartCount: number;
+  TotalRestarts: number;
+  /** -1 when no exit is known. */
+  LastExitCode: number;
+  LastExitOomKilled: boolean;
+  Diagnosis: string;
+  DiagnosisSummary: string;
+  DiagnosisRemedy: string;
+  ServingSince: bigint;
+  ConfigPath: string;
+  ConfigError: string;
+  /** When (usec, 0 for never), whether it passed, and what it found. */
+  LastDeepProbe: [bigint, boolean, string];
+}
+
+export interface Context {
+  image: string;
+  servedName: string;
+  /** Where clients reach the model, e.g. http://127.0.0.1:8000/v1. */
+  endpoint: string;
+  configPath: string;
+}
+
+const usec = (ms: number | undefined) => (ms === undefined ? 0n : BigInt(Math.round(ms)) * 1000n);
+
+/** The HF token never reaches a property: nothing here reads it, and texts come from the scrubbed status. */
+export function propsOf(s: State, statusText: string, c: Context): Props {
+  const deep = s.lastDeep;
+  return {
+    State: s.phase,
+    StatusText: statusText,
+    StateSince: usec(s.since),
+    WaitingFor: s.phase === 'waiting' ? s.waitingFor ?? '' : '',
+    ContainerId: s.containerId ?? '',
+    Image: c.image,
+    ServedModel: c.servedName,
+    Endpoint: c.endpoint,
+    RestartCount: s.restarts,
+    TotalRestarts: s.totalRestarts,
+    LastExitCode: s.lastExit?.code ?? -1,
+    LastExitOomKilled: s.lastExit?.oom ?? false,
+    Diagnosis: s.diagnosis?.code ?? '',
+    DiagnosisSummary: s.diagnosis?.summary ?? '',
+    DiagnosisRemedy: s.diagnosis?.remedy ?? '',
+    ServingSince: s.phase === 'serving' ? usec(s.servingSince) : 0n,
+    ConfigPath: c.configPath,
+    ConfigError: s.configError ?? '',
+    LastDeepProbe: deep ? [usec(deep.at), deep.ok, deep.detail] : [0n, false, ''],
+  };
+}
+
+function same(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => same(v, b[i]));
+  return a === b;
+}
+
+/** The properties whose values differ, for one PropertiesChanged signal. */
+export function changedProps(prev: Props | undefined, next: Props): Partial<Props> {
+  const out: Partial<Props> = {};
+  for (const k of Object.keys(SIGNATURES) as PropName[]) {
+    if (!prev || !same(prev[k], next[k])) (out as Record<string, unknown>)[k] = next[k];
+  }
+  return out;
+}
+
+/** The JSON `status --json` prints: the properties in camelCase, times as ISO strings (null for never). */
+export function jsonOf(p: Props): Record<string, unknown> {
+  const iso = (us: bigint) => (us === 0n ? null : new Date(Number(us / 1000n)).toISOString());
+  const [deepAt, deepOk, deepDetail] = p.LastDeepProbe;
+  return {
+    state: p.State,
+    statusText: p.StatusText,
+    stateSince: iso(p.StateSince),
+    waitingFor: p.WaitingFor || null,
+    containerId: p.ContainerId || null,
+    image: p.Image,
+    servedModel: p.ServedModel,
+    endpoint: p.Endpoint,
+    restartCount: p.RestartCount,
+    totalRestarts: p.TotalRestarts,
+    lastExitCode: p.LastExitCode === -1 ? null : p.LastExitCode,
+    lastExitOomKilled: p.LastExitOomKilled,
+    diagnosis: p.Diagnosis || null,
+    diagnosisSummary: p.DiagnosisSummary || null,
+    diagnosisRemedy: p.DiagnosisRemedy || null,
+    servingSince: iso(p.ServingSince),
+    configPath: p.ConfigPath,
+    configError: p.ConfigError || null,
+    lastDeepProbe: deepAt === 0n ? null : { at: iso(deepAt), ok: deepOk, detail: deepDetail },
+  };
+}

@@ -1,0 +1,164 @@
+// The supervisor on the system bus: org.gptoss.Supervisor1 with read-only properties, Restart()
+// and Reload(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
+import dbus from 'dbus-next';
+import type { Logger } from '../log/logger.js';
+import { BUS_NAME, changedProps, INTERFACE, OBJECT_PATH, SIGNATURES, type PropName, type Props } from './props.js';
+
+const { Interface } = dbus.interface;
+
+export interface ServiceHandlers {
+  restart(): void;
+  reload(): Promise<void>;
+  /** docker.service left `active` (stop or restart under way), or came back to it. */
+  dockerUnit?(state: 'down' | 'up', activeState: string): void;
+}
+
+/** The exported object. Property getters read the latest snapshot; methods call the handlers. */
+class SupervisorInterface extends Interface {
+  props: Props | undefined;
+  constructor(private readonly h: ServiceHandlers) {
+    super(INTERFACE);
+  }
+  Restart(): void {
+    this.h.restart();
+  }
+  async Reload(): Promise<void> {
+    await this.h.reload();
+  }
+}
+
+for (const name of Object.keys(SIGNATURES) as PropName[]) {
+  Object.defineProperty(SupervisorInterface.prototype, name, {
+    get(this: SupervisorInterface) {
+      const p = this.props;
+      if (!p) throw new dbus.DBusError('org.freedesktop.DBus.Error.Failed', 'not ready yet');
+      return p[name];
+    },
+  });
+}
+SupervisorInterface.configureMembers({
+  properties: Object.fromEntries(Object.entries(SIGNATURES).map(([k, signature]) => [k, { signature, access: 'read' as const }])),
+  methods: { Restart: {}, Reload: {} },
+});
+
+const RETRY_MS = { first: 1000, max: 30_000 };
+
+export class BusService {
+  private bus: dbus.MessageBus | undefined;
+  private iface: SupervisorInterface | undefined;
+  private props: Props | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private delay = RETRY_MS.first;
+  private stopped = false;
+  private saidDown = false;
+  private everUp = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly handlers: ServiceHandlers,
+  ) {}
+
+  start(): void {
+    void this.connect();
+  }
+
+  /** The latest properties; those that changed go out in one PropertiesChanged signal. */
+  update(next: Props): void {
+    const changed = changedProps(this.props, next);
+    this.props = next;
+    if (!this.iface) return;
+    this.iface.props = next;
+    if (Object.keys(changed).length) Interface.emitPropertiesChanged(this.iface, changed, []);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.drop();
+  }
+
+  private drop(): void {
+    const bus = this.bus;
+    this.bus = undefined;
+    this.iface = undefined;
+    if (bus) {
+      bus.removeAllListeners();
+      bus.on('error', () => undefined);
+      bus.disconnect();
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    let bus: dbus.MessageBus;
+    try {
+      bus = dbus.systemBus();
+      // The library reports a lost connection as 'error' on the bus, or only as 'end' on its stream.
+      const lost = (why: string) => this.lost(bus, why);
+      bus.on('error', (err: Error) => lost(err.message ?? String(err)));
+      (bus as unknown as { _connection?: NodeJS.EventEmitter })._connection?.on('end', () => lost('the bus closed the connection'));
+      await new Promise<void>((resolve, reject) => {
+        bus.once('connect', resolve);
+        bus.once('error', reject);
+      });
+      const iface = new SupervisorInterface(this.handlers);
+      if (this.props) iface.props = this.props;
+      bus.export(OBJECT_PATH, iface);
+      const reply = await bus.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE);
+      if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
+        throw new Error(`${BUS_NAME} is owned by another process (is a second supervisor running?)`);
+      }
+      this.bus = bus;
+      this.iface = iface;
+      this.everUp = true;
+      this.delay = RETRY_MS.first;
+      this.log.log(this.saidDown ? 'info' : 'debug', `on the system bus as ${BUS_NAME}`);
+      this.saidDown = false;
+      if (this.handlers.dockerUnit) await this.followDocker(bus).catch((err: Error) => this.log.log('debug', `not following docker.service through systemd: ${err.message}`));
+    } catch (err) {
+      this.retry(`cannot be on the system bus: ${(err as Error).message ?? String(err)}`);
+    }
+  }
+
+  private lost(bus: dbus.MessageBus, why: string): void {
+    if (bus !== this.bus && this.bus !== undefined) return;
+    if (!this.bus) return;
+    this.drop();
+    this.retry(`lost the system bus (${why})`);
+  }
+
+  private retry(why: string): void {
+    if (this.stopped) return;
+    this.drop();
+    // One line when the bus goes away, not one per attempt; supervision goes on without it. A host
+    // without a system bus at all (a container, a test) is told once, quietly.
+    if (!this.saidDown) this.log.log(this.everUp ? 'warn' : 'info', `${why}; D-Bus status is unavailable until it is back (retrying)`);
+    this.saidDown = true;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.connect(), this.delay);
+    this.timer.unref();
+    this.delay = Math.min(this.delay * 2, RETRY_MS.max);
+  }
+
+  /** systemd's view of docker.service: a stop or restart is known before the engine is gone. */
+  private async followDocker(bus: dbus.MessageBus): Promise<void> {
+    const sd = await bus.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1');
+    const manager = sd.getInterface('org.freedesktop.systemd1.Manager');
+    // Unit property signals are only sent while some client has subscribed.
+    await manager['Subscribe']?.();
+    const path = (await manager['LoadUnit']?.('docker.service')) as string;
+    const unit = await bus.getProxyObject('org.freedesktop.systemd1', path);
+    const props = unit.getInterface('org.freedesktop.DBus.Properties');
+    let last = ((await props['Get']?.('org.freedesktop.systemd1.Unit', 'ActiveState')) as dbus.Variant<string>).value;
+    props.on('PropertiesChanged', (iface: string, changed: Record<string, dbus.Variant>) => {
+      if (iface !== 'org.freedesktop.systemd1.Unit' || !changed['ActiveState']) return;
+      const now = String(changed['ActiveState'].value);
+      if (now === last) return;
+      const was = last;
+      last = now;
+      // Only a change says something: a Docker started outside systemd leaves the unit inactive.
+      if (was === 'active' && now !== 'active') this.handlers.dockerUnit?.('down', now);
+      else if (now === 'active') this.handlers.dockerUnit?.('up', now);
+    });
+  }
+}
