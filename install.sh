@@ -29,6 +29,7 @@ PREFIX=/opt/gptoss-supervisor
 BIN=/usr/local/bin/gptoss-supervisor
 UNIT_DIR=/etc/systemd/system
 UNIT=gptoss-supervisor.service
+DBUS_POLICY=/etc/dbus-1/system.d/org.gptoss.Supervisor1.conf
 ETC=/etc/gptoss
 token_file="" config_src="" start=1 uninstall=0 fetch_enc=0 enc_url=
 while [ $# -gt 0 ]; do
@@ -53,17 +54,20 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root: sudo ./install.sh"
 command -v systemctl >/dev/null || die "systemd is needed (systemctl not found)"
 src=$(cd "$(dirname "$0")" && pwd)
+# The system bus reads policy files at start and on ReloadConfig.
+reload_dbus() { busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig >/dev/null 2>&1 || systemctl reload dbus >/dev/null 2>&1 || true; }
 
 if [ "$uninstall" = 1 ]; then
   if systemctl list-unit-files "$UNIT" >/dev/null 2>&1 && [ -f "$UNIT_DIR/$UNIT" ]; then
     say "stopping and disabling $UNIT (the model container is stopped gracefully, not removed)"
     systemctl disable --now "$UNIT" >/dev/null 2>&1 || true
   fi
-  rm -f "$UNIT_DIR/$UNIT" "$BIN"
+  rm -f "$UNIT_DIR/$UNIT" "$BIN" "$DBUS_POLICY"
   rm -rf "$PREFIX" "$PREFIX.new" "$PREFIX.old" /var/lib/gptoss-supervisor
   systemctl daemon-reload
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
-  say "removed $PREFIX, $BIN, $UNIT_DIR/$UNIT and the state in /var/lib/gptoss-supervisor"
+  reload_dbus
+  say "removed $PREFIX, $BIN, $UNIT_DIR/$UNIT, $DBUS_POLICY and the state in /var/lib/gptoss-supervisor"
   say "kept $ETC (config, token) and the model cache under /vllm; remove them by hand if you mean to"
   exit 0
 fi
@@ -149,6 +153,9 @@ install_text() {
 }
 bin_changed=$(printf '#!/bin/sh\n# gptoss-supervisor, installed by install.sh\nexec %s %s/dist/src/cli/main.js "$@"\n' "$run_node" "$PREFIX" | install_text 0755 "$BIN")
 unit_changed=$(install_text 0644 "$UNIT_DIR/$UNIT" <"$src/units/$UNIT")
+# Who may own org.gptoss.Supervisor1 and call Restart()/Reload() (root); anyone may read its properties.
+policy_changed=$(install_text 0644 "$DBUS_POLICY" <"$src/etc/dbus-1/system.d/org.gptoss.Supervisor1.conf")
+[ "$policy_changed" = 0 ] || reload_dbus
 
 # ---------------------------------------------------------------- config, token, directories
 mkdir -p "$ETC"
@@ -159,10 +166,12 @@ if [ ! -f "$ETC/config.yaml" ]; then
   install -m 0644 "$shipped" "$ETC/config.yaml"
   say "wrote $ETC/config.yaml"
 elif ! cmp -s "$shipped" "$ETC/config.yaml"; then
-  if [ -z "$config_src" ] && ! { [ -f "$ETC/config.yaml.new" ] && cmp -s "$shipped" "$ETC/config.yaml.new"; }; then
+  # Never replace an operator's config: the other one goes beside it, and we say so.
+  if ! { [ -f "$ETC/config.yaml.new" ] && cmp -s "$shipped" "$ETC/config.yaml.new"; }; then
     install -m 0644 "$shipped" "$ETC/config.yaml.new"
-    say "kept your $ETC/config.yaml; the shipped one is $ETC/config.yaml.new (compare: diff -u $ETC/config.yaml $ETC/config.yaml.new)"
   fi
+  other="the shipped config"; [ -z "$config_src" ] || other="--config $config_src"
+  say "kept your $ETC/config.yaml; $other differs and is in $ETC/config.yaml.new (compare: diff -u $ETC/config.yaml $ETC/config.yaml.new)"
 fi
 if ! "$BIN" validate --config "$ETC/config.yaml" >/dev/null 2>"$ETC/.validate.err"; then
   cat "$ETC/.validate.err" >&2; rm -f "$ETC/.validate.err"

@@ -127,6 +127,41 @@ test.serial('docker kill of the model container -> restarted, with a warning in 
   t.is((await journal('-p warning')).every((x) => Number(x['PRIORITY']) <= 4), true);
 });
 
+test.serial('D-Bus: busctl introspect shows the interface; anyone reads status, only root restarts', async (t) => {
+  const intro = await sh('busctl introspect --no-pager org.gptoss.Supervisor1 /org/gptoss/Supervisor1 org.gptoss.Supervisor1');
+  t.is(intro.code, 0, intro.out);
+  t.regex(intro.out, /\.Restart +method/);
+  t.regex(intro.out, /\.State +property +s +"serving" +emits-change/);
+  const st = await sh('setpriv --reuid=65534 --regid=65534 --clear-groups gptoss-supervisor status --json; echo "rc=$?"');
+  t.regex(st.out, /"state": "serving"/);
+  t.regex(st.out, /rc=0$/m);
+  t.false(st.out.includes(TOKEN));
+  const denied = await sh('setpriv --reuid=65534 --regid=65534 --clear-groups gptoss-supervisor restart; echo "rc=$?"');
+  t.regex(denied.out, /refused: only root may do this[\s\S]*rc=5/);
+  const human = await sh('gptoss-supervisor status; echo "rc=$?"');
+  t.regex(human.out, /^gptoss-supervisor: serving gpt-oss-120b on port \d+ for /);
+});
+
+test.serial('systemctl stop/start docker (the engine goes away): waiting for docker, one line; back: serving, the container untouched', async (t) => {
+  const before = await brief(model);
+  const since = (await sh('date +%s%6N')).out.trim();
+  await sh('systemctl stop docker');
+  await waitFor('waiting for docker', 20_000, async () => /^waiting for docker: docker\.service is (deactivating|inactive)/.test(await status()) || undefined);
+  await sh('systemctl start docker');
+  await waitFor('serving again', 60_000, async () => /^serving/.test(await status()) || undefined);
+  await sh('systemctl restart docker');
+  await waitFor('serving after a restart of docker', 60_000, async () => {
+    const lost = (await journal()).filter((r) => r['GPTOSS_EVENT'] === 'docker-lost' && Number(r['__REALTIME_TIMESTAMP']) > Number(since));
+    return lost.length >= 2 && /^serving/.test(await status()) ? true : undefined;
+  });
+  const recs = (await journal()).filter((r) => Number(r['__REALTIME_TIMESTAMP']) > Number(since));
+  const lost = recs.filter((r) => r['GPTOSS_EVENT'] === 'docker-lost');
+  t.is(lost.length, 2, 'one line per outage, not a storm');
+  t.regex(lost[0]?.['MESSAGE'] ?? '', /docker\.service is (deactivating|inactive) \(systemctl stop or restart docker\)/);
+  t.is(recs.filter((r) => r['GPTOSS_EVENT'] === 'restart-scheduled').length, 0, 'no failure counted');
+  t.is((await brief(model)).StartedAt, before.StartedAt, 'the model was adopted, not restarted');
+});
+
 test.serial('systemctl reload: an invalid config is refused (err), settings apply in place, a spec change recreates', async (t) => {
   const before = await brief(model);
   await writeFile(join(shared, 'bad.yaml'), 'health:\n  liveness:\n    perod: 2s\n');

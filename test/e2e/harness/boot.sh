@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Boots systemd as PID 1 in a container of the e2e image, sharing the host's Docker socket and
+# Boots systemd as PID 1 in a container of the e2e image, sharing the host's Docker socket (as
+# /host-docker.sock, relayed by the box's docker.service) and
 # network (the model container's published port is the host's), the checkout read-only at /src,
 # and SHARED (a host directory) at the same path, for /vllm look-alikes and configs.
 #   bash test/e2e/harness/boot.sh NAME SHARED [TAG]     prints the container id once systemd is up
@@ -13,7 +14,7 @@ docker run -d --name "$name" \
   --cap-add SYS_ADMIN --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup \
   --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
   --network host \
-  -v /var/run/docker.sock:/var/run/docker.sock \
+  -v /var/run/docker.sock:/host-docker.sock \
   -v "$root:/src:ro" -v "$shared:$shared" \
   -e container=docker \
   "$tag" >/dev/null

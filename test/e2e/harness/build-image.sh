@@ -24,7 +24,7 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 echo "e2e image: debootstrap bookworm from $mirror (a few minutes)" >&2
-debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,curl,less \
+debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,curl,less,socat,util-linux \
   bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 
 # The host's docker client talks to the host's engine through the shared socket.
@@ -36,14 +36,18 @@ for u in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel
          systemd-resolved.service systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer; do
   ln -sf /dev/null "$rootfs/etc/systemd/system/$u"
 done
-# docker.service stands for the host's engine: active when the shared socket answers.
+# docker.service stands for the engine: it relays /run/docker.sock to the host's engine (shared as
+# /host-docker.sock). Stopping it takes the engine away from everything in here, as stopping
+# dockerd would, while the model container runs on (as with Docker's live-restore).
 cat >"$rootfs/etc/systemd/system/docker.service" <<'UNIT'
 [Unit]
-Description=Docker engine (the host's, through /var/run/docker.sock)
+Description=Docker engine (relayed to the host's through /host-docker.sock)
 [Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/bin/docker version --format '{{.Server.Version}}'
+Type=simple
+ExecStartPre=/bin/rm -f /run/docker.sock
+ExecStart=/usr/bin/socat UNIX-LISTEN:/run/docker.sock,fork,mode=660 UNIX-CONNECT:/host-docker.sock
+# Active only once the socket answers, as dockerd's own unit.
+ExecStartPost=/bin/sh -c 'for i in $(seq 100); do /usr/bin/docker version >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1'
 [Install]
 WantedBy=multi-user.target
 UNIT
