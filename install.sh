@@ -20,7 +20,7 @@ Usage: sudo ./install.sh [options]
 
 Installs: /opt/gptoss-supervisor (the app, its production dependencies, and Node 24 when the
 system's node is older), /usr/local/bin/gptoss-supervisor, the systemd unit, /etc/gptoss/config.yaml,
-/vllm/encodings and /vllm/huggingface. Then enables and starts gptoss-supervisor.service without
+the config's paths.encodings and paths.huggingface. Then enables and starts gptoss-supervisor.service without
 waiting for the model (7-8 minutes); follow it with: journalctl -fu gptoss-supervisor
 EOF
 }
@@ -195,7 +195,10 @@ fi
 # The unit's LoadCredential= fails the start when the file is missing; empty means "no token".
 [ -e "$ETC/hf_token" ] || install -m 0600 /dev/null "$ETC/hf_token"
 chmod 0600 "$ETC/hf_token"
-mkdir -p /vllm/encodings /vllm/huggingface
+# The folders the config names (by default /vllm/encodings and /vllm/huggingface).
+enc_dir=$("$BIN" validate --config "$ETC/config.yaml" --get paths.encodings)
+hf_dir=$("$BIN" validate --config "$ETC/config.yaml" --get paths.huggingface)
+mkdir -p "$enc_dir" "$hf_dir"
 if [ "$fetch_enc" = 1 ]; then
   if "$BIN" fetch-encodings --config "$ETC/config.yaml" ${enc_url:+--base-url "$enc_url"}; then
     say "encodings in place"

@@ -169,13 +169,14 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
         log.log('warn', 'second SIGINT: exiting now, the container is left as it is');
         process.exit(130);
       }
-      bridge.stopping();
+      // The container's graceful stop may outlast the unit's TimeoutStopSec: ask for what it needs.
+      bridge.stopping(sup.stopBudgetMs());
       sup.shutdown(sig);
     };
     const onHup = () => void reload('signal');
     // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
     const onUsr2 = () => {
-      bridge.stopping();
+      bridge.stopping(0);
       sup.shutdown('SIGUSR2', true);
     };
     process.on('SIGTERM', onSignal);
@@ -255,8 +256,9 @@ class SystemdBridge {
     if (this.readySent) this.send({ READY: 1 });
   }
 
-  stopping(): void {
-    this.send({ STOPPING: 1 });
+  /** `budgetMs`: how long the stop may take (0: quick); systemd's stop timeout is extended to it. */
+  stopping(budgetMs: number): void {
+    this.send(budgetMs > 0 ? { STOPPING: 1, EXTEND_TIMEOUT_USEC: budgetMs * 1000 } : { STOPPING: 1 });
   }
 
   stop(): void {

@@ -50,6 +50,8 @@ export interface SupervisorDeps extends Desired {
 }
 
 const TAIL_LINES = 20;
+/** Docker's own share of a stop, and a little for us. */
+const STOP_SLACK_MS = 30_000;
 const ACCESS_SLACK = 200;
 /** uvicorn's access log: `INFO:     172.17.0.1:33406 - "GET /health HTTP/1.1" 200 OK`. */
 const ACCESS_LINE = /INFO:\s+\S+ - "(?:GET|POST|HEAD) \S+ HTTP\/[\d.]+" \d{3}/;
@@ -141,6 +143,11 @@ export class Supervisor {
   dockerUnit(state: 'down' | 'up', activeState: string): void {
     if (state === 'down') this.dispatch({ type: 'engineLost', message: `docker.service is ${activeState} (systemctl stop or restart docker)` });
     else this.dispatch({ type: 'engineBack' });
+  }
+
+  /** How long a shutdown may take: any operation under way, then the container's graceful stop. */
+  stopBudgetMs(): number {
+    return this.d.settings.stopOnExit ? 2 * this.d.settings.stopTimeout + STOP_SLACK_MS : STOP_SLACK_MS;
   }
 
   /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */

@@ -99,8 +99,8 @@ export async function writeConfig(config: unknown): Promise<string> {
   return file;
 }
 
-export function startDaemon(configFile: string, stateDir: string, env: NodeJS.ProcessEnv = {}): Daemon {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--state-dir', stateDir, '--log-format', 'json', '--log-level', 'debug'], {
+export function startDaemon(configFile: string, stateDir: string, env: NodeJS.ProcessEnv = {}, level: 'debug' | 'info' = 'debug'): Daemon {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--state-dir', stateDir, '--log-format', 'json', '--log-level', level], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
