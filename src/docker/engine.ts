@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
 import { DockerFailed, EngineUnreachable, ImageMissing, PullFailed, Raced } from './errors.js';
+import { onJsonLines } from './json-lines.js';
 import type { PullEvent } from './pull-progress.js';
 
 interface HttpError {
@@ -179,7 +180,6 @@ export class Engine {
       throw new PullFailed(detail(err as HttpError));
     }
     await new Promise<void>((resolve, reject) => {
-      let buf = '';
       let failed: string | undefined;
       const abort = () => {
         stream.destroy?.();
@@ -187,22 +187,10 @@ export class Engine {
       };
       if (signal.aborted) return abort();
       signal.addEventListener('abort', abort, { once: true });
-      stream.on('data', (chunk: Buffer) => {
-        buf += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!line) continue;
-          let ev: PullEvent;
-          try {
-            ev = JSON.parse(line) as PullEvent;
-          } catch {
-            continue;
-          }
-          if (ev.error || ev.errorDetail?.message) failed ??= (ev.errorDetail?.message ?? ev.error ?? 'pull failed').trim();
-          else onEvent(ev);
-        }
+      onJsonLines(stream, (rec) => {
+        const ev = rec as PullEvent;
+        if (ev.error || ev.errorDetail?.message) failed ??= (ev.errorDetail?.message ?? ev.error ?? 'pull failed').trim();
+        else onEvent(ev);
       });
       stream.on('error', (err: Error) => {
         signal.removeEventListener('abort', abort);

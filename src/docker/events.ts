@@ -1,5 +1,6 @@
 // Follows the engine's event stream for one container name; reconnects with backoff when it breaks.
 import type Docker from 'dockerode';
+import { onJsonLines } from './json-lines.js';
 
 export interface EventHandlers {
   /** Something happened to a container with our name (die, oom, destroy, stop, start, create). */
@@ -70,24 +71,12 @@ export class ContainerEvents {
       this.down = false;
       this.on.back();
     }
-    let buf = '';
-    stream.on('data', (chunk: Buffer) => {
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (!line) continue;
-        try {
-          const e = JSON.parse(line) as { Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
-          // Name filters match by prefix on old engines: check the exact name.
-          const actor = e.Actor as { ID?: string; Attributes?: Record<string, string> } | undefined;
-          if (actor?.Attributes?.['name'] !== undefined && actor.Attributes['name'] !== this.name) continue;
-          this.on.change(e.Action ?? e.status ?? '', actor?.ID ?? e.id ?? '');
-        } catch {
-          /* a line we cannot read is not worth a reconnect */
-        }
-      }
+    onJsonLines(stream, (rec) => {
+      const e = rec as { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+      // Name filters match by prefix on old engines: check the exact name.
+      const actor = e.Actor;
+      if (actor?.Attributes?.['name'] !== undefined && actor.Attributes['name'] !== this.name) return;
+      this.on.change(e.Action ?? e.status ?? '', actor?.ID ?? e.id ?? '');
     });
     let ended = false;
     const end = (why: string) => {

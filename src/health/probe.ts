@@ -14,10 +14,13 @@ interface Answer {
 
 const MAX_BODY = 1 << 20;
 
-/** One GET with a hard deadline covering connect, headers and body; a fresh connection each time. */
-export function httpGet(host: string, port: number, path: string, timeoutMs: number): Promise<Answer> {
+/** One request with a hard deadline covering connect, headers and body; a fresh connection each time. */
+function httpRequest(host: string, port: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, method: 'GET', agent: false, headers: { accept: 'application/json', connection: 'close' } }, (res) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string | number> = { accept: 'application/json', connection: 'close' };
+    if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': payload.length });
+    const req = request({ host, port, path, method, agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -39,8 +42,16 @@ export function httpGet(host: string, port: number, path: string, timeoutMs: num
       clearTimeout(timer);
       reject(e);
     });
-    req.end();
+    req.end(payload);
   });
+}
+
+export function httpGet(host: string, port: number, path: string, timeoutMs: number): Promise<Answer> {
+  return httpRequest(host, port, 'GET', path, undefined, timeoutMs);
+}
+
+export function httpPostJson(host: string, port: number, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+  return httpRequest(host, port, 'POST', path, body, timeoutMs);
 }
 
 function describe(err: unknown, timeoutMs: number): string {
@@ -88,38 +99,6 @@ export function probeHost(bindAddress: string): string {
   if (bindAddress === '' || bindAddress === '0.0.0.0') return '127.0.0.1';
   if (bindAddress === '::') return '::1';
   return bindAddress;
-}
-
-/** POSTs JSON with the same hard deadline as `httpGet`. */
-export function httpPostJson(host: string, port: number, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = Buffer.from(JSON.stringify(body));
-    const req = request(
-      { host, port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': payload.length, accept: 'application/json', connection: 'close' } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= MAX_BODY) chunks.push(c);
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-      },
-    );
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'PROBE_TIMEOUT' })), timeoutMs);
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    req.end(payload);
-  });
 }
 
 /**
