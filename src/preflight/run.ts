@@ -49,10 +49,18 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   return facts;
 }
 
-/** Runs the pre-start checks; throws `PrereqMissing` with the first that blocks a start. */
+/**
+ * Runs the pre-start checks; throws `PrereqMissing` with the first that blocks a start. Docker's
+ * GPU support is only a warning here: the hook may live where no look from outside Docker finds
+ * it, and a start without it fails at once with words the diagnosis knows (`gpu-runtime`).
+ */
 export async function preflight(inp: PreflightInput): Promise<{ results: CheckResult[]; facts: Facts }> {
   const facts = await prestartFacts(inp);
-  const results = evaluate(facts);
+  if (inp.config.container.gpus !== 'none') {
+    const rt = await runtimeFact(inp.engine).catch(() => undefined);
+    if (rt) facts.gpuRuntime = rt;
+  }
+  const results = evaluate(facts).map((r): CheckResult => (r.id === 'gpu-runtime' && r.status === 'fail' ? { id: r.id, status: 'warn', detail: r.detail, ...(r.fix ? { fix: r.fix } : {}) } : r));
   const b = blocker(results);
   if (b) throw new PrereqMissing(b);
   return { results, facts };
