@@ -57,8 +57,10 @@ function config(over: Record<string, unknown> = {}): string {
 }
 
 test.before(async () => {
-  await mkdir(join(root, '.tools'), { recursive: true });
-  shared = await mkdtemp(join(root, '.tools', 'e2e-'));
+  // Shared with the box at the same path (the model container's mounts are host paths). Not under
+  // /tmp or /var/tmp, wherever the checkout is: the unit's PrivateTmp= would hide them from it.
+  await mkdir('/srv', { recursive: true });
+  shared = await mkdtemp('/srv/gptoss-e2e-');
   port = await freePort();
   await mkdir(join(shared, 'vllm/encodings'), { recursive: true });
   await mkdir(join(shared, 'vllm/huggingface'), { recursive: true });
