@@ -169,3 +169,25 @@ test('schedule: cron expressions checked at load, located; empty turns a job off
   t.true(off.ok);
   if (off.ok) t.deepEqual([off.config.schedule.deepProbe.cron, off.config.schedule.maintenanceRestart.cron], [null, '*/30 * * * * *']);
 });
+
+test('HF token: the credential, then the file, then the environment; a file edited since the credential was loaded wins', async (t) => {
+  const { mkdtemp, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { resolveToken } = await import('../../src/config/token.js');
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-token-'));
+  // The credential as systemd would place it, beside the token file it was loaded from.
+  const cfg2 = { credential: 'hf_token.cred', file: join(dir, 'hf_token'), env: 'HF_TOKEN' };
+  await writeFile(join(dir, 'hf_token.cred'), 'hf_OLD\n');
+  const credEnv = { CREDENTIALS_DIRECTORY: dir, HF_TOKEN: 'hf_ENV' };
+  const cfg = cfg2;
+  t.deepEqual(await resolveToken(cfg2, credEnv), { value: 'hf_OLD', source: 'credential hf_token.cred' }, 'no file: the credential');
+  await writeFile(cfg.file, 'hf_OLD\n');
+  t.deepEqual(await resolveToken(cfg2, credEnv), { value: 'hf_OLD', source: 'credential hf_token.cred' }, 'the same in both: the credential');
+  await writeFile(cfg.file, 'hf_NEW\n');
+  t.deepEqual(await resolveToken(cfg2, credEnv), { value: 'hf_NEW', source: `file ${cfg.file} (changed since the service loaded credential hf_token.cred)` });
+  t.deepEqual(await resolveToken(cfg2, { HF_TOKEN: 'hf_ENV' }), { value: 'hf_NEW', source: `file ${cfg.file}` });
+  await writeFile(cfg.file, '\n');
+  t.deepEqual(await resolveToken(cfg2, { HF_TOKEN: 'hf_ENV' }), { value: 'hf_ENV', source: 'environment HF_TOKEN' });
+  t.is(await resolveToken(cfg2, {}), undefined);
+});
