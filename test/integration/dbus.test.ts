@@ -9,6 +9,7 @@ import { makeBus, type TestBus } from '../helpers/bus.js';
 import { CLI } from '../helpers/daemon.js';
 import { brief, docker } from '../helpers/docker.js';
 import { cleanup, setup, stopAll } from '../helpers/scenario.js';
+import { writeGenuineEncodings } from '../helpers/tiktoken.js';
 
 test.afterEach.always(stopAll);
 
@@ -137,7 +138,6 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
       t.is(w['waitingFor'], 'encodings');
       t.regex(String(w['statusText']), /^waiting for encodings: /);
       t.is(w['servingSince'], null);
-      const { writeGenuineEncodings } = await import('../helpers/tiktoken.js');
       await writeGenuineEncodings(s.dirs.encodings);
       await s.daemon.waitState('serving', 30_000);
       const serving = await cli(bus, 'status', '--json');

@@ -1,13 +1,15 @@
 // Prerequisites and diagnosis against the real engine: encodings, the port, GPU memory (recorded
 // nvidia-smi answers), the stand-in's real error texts, and image pulls from a real registry.
+import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
-import { writeConfig } from '../helpers/daemon.js';
+import { stringify } from 'yaml';
+import { CLI, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { brief, countNamed, docker, removeContainer, STANDIN } from '../helpers/docker.js';
 import { dockerConfigJson, makeRegistry, pushFreshImage } from '../helpers/registry.js';
-import { cleanup, setup, stopAll } from '../helpers/scenario.js';
+import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
 import { genuineEncoding } from '../helpers/tiktoken.js';
 
 test.afterEach.always(stopAll);
@@ -146,7 +148,7 @@ test('HarmonyError -> waits; the config edit that fixes it starts the model at o
     const mark = s.daemon.mark;
     const raw = structuredClone(s.raw) as { container: { env: Record<string, string> } };
     delete raw.container.env['STANDIN_FAIL'];
-    await writeFile(s.configFile, (await import('yaml')).stringify(raw));
+    await writeFile(s.configFile, stringify(raw));
     await s.daemon.waitState('serving', 30_000, mark);
     t.is(s.daemon.events('restart-scheduled').length, 0);
   } finally {
@@ -158,8 +160,6 @@ test('port held by another process -> waiting for the port, named; freed -> serv
   const s = await setup('port', {}, { start: false });
   const squatter = createServer().listen(s.port, '127.0.0.1');
   await new Promise((r) => squatter.once('listening', r));
-  const { startDaemon } = await import('../helpers/daemon.js');
-  const { track } = await import('../helpers/scenario.js');
   const daemon = track(startDaemon(s.configFile, s.stateDir));
   try {
     const w = await daemon.waitFor((r) => r.event === 'waiting', 15_000);
@@ -178,8 +178,6 @@ test('port held by another container -> its name is given', async (t) => {
   const s = await setup('port2', {}, { start: false });
   const other = `${s.name}-other`;
   await docker(['run', '-d', '--name', other, '-p', `127.0.0.1:${s.port}:8000`, '--entrypoint', 'sleep', STANDIN, '600']);
-  const { startDaemon } = await import('../helpers/daemon.js');
-  const { track } = await import('../helpers/scenario.js');
   const daemon = track(startDaemon(s.configFile, s.stateDir));
   try {
     const w = await daemon.waitFor((r) => r.event === 'waiting', 15_000);
@@ -202,8 +200,6 @@ test('GPU memory held by other processes (recorded H100 answers) -> waiting, hol
   await copyFile(join(FIXTURES, 'h100/held-gpu.txt'), join(smiDir, 'gpu.txt'));
   await copyFile(join(FIXTURES, 'h100/held-apps.txt'), join(smiDir, 'apps.txt'));
   const file = await writeConfig({ ...s.raw, gpu: { nvidiaSmi: smi } });
-  const { startDaemon } = await import('../helpers/daemon.js');
-  const { track } = await import('../helpers/scenario.js');
   const daemon = track(startDaemon(file, s.stateDir));
   try {
     const st = await daemon.waitFor((r) => r.msg.startsWith('status: waiting for GPU memory'), 15_000);
@@ -290,8 +286,6 @@ test('registry wants credentials -> refused without them (docker login named); w
   const s = await setup('pull-auth', { container: { image, registryAuth: '/nonexistent/config.json' } }, { start: false });
   const authFile = join(s.dirs.root, 'docker-config.json');
   const file = await writeConfig({ ...s.raw, container: { ...(s.raw['container'] as object), registryAuth: authFile } });
-  const { startDaemon } = await import('../helpers/daemon.js');
-  const { track } = await import('../helpers/scenario.js');
   const daemon = track(startDaemon(file, s.stateDir));
   try {
     const f = await daemon.waitFor((r) => r['pullFailure'] === 'auth', 30_000);
@@ -309,8 +303,6 @@ test('registry wants credentials -> refused without them (docker login named); w
 });
 
 test('doctor: one line per check, the fix under each failure, exit 6; all passing is exit 0', async (t) => {
-  const { execFile } = await import('node:child_process');
-  const { CLI } = await import('../helpers/daemon.js');
   const s = await setup('doctor', { container: { gpus: 'none' } }, { start: false, encodings: false });
   const run = (file: string) =>
     new Promise<{ code: number; out: string }>((resolve) =>

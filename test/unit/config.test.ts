@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { formatProblem, loadConfig, parseConfig, resolveConfigPath, type LoadResult } from '../../src/config/load.js';
 import { defaultConfig } from '../../src/config/schema.js';
+import { resolveToken } from '../../src/config/token.js';
 
 const F = '/etc/gptoss/config.yaml';
 
@@ -171,10 +172,6 @@ test('schedule: cron expressions checked at load, located; empty turns a job off
 });
 
 test('HF token: the credential, then the file, then the environment; a file edited since the credential was loaded wins', async (t) => {
-  const { mkdtemp, writeFile } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { resolveToken } = await import('../../src/config/token.js');
   const dir = await mkdtemp(join(tmpdir(), 'gptoss-token-'));
   // The credential as systemd would place it, beside the token file it was loaded from.
   const cfg2 = { credential: 'hf_token.cred', file: join(dir, 'hf_token'), env: 'HF_TOKEN' };
