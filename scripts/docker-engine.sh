@@ -29,7 +29,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq docker.io >/dev/null
 fi
-hookdir="$root/.tools/gpu-hook"
+# Outside the checkout: a dockerd started from a checkout that is later deleted keeps its PATH.
+hookdir=/var/lib/gptoss-test/gpu-hook
 extra_path=""
 if ! command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
   mkdir -p "$hookdir"

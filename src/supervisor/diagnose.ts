@@ -131,7 +131,7 @@ const RULES: readonly Rule[] = [
   },
   {
     code: 'gpu-runtime',
-    test: /could not select device driver .* with capabilities: \[\[gpu\]\]|nvidia-container-cli|unknown or invalid runtime name: nvidia/,
+    test: /could not select device driver .* with capabilities: \[\[gpu\]\]|nvidia-container-cli|nvidia-container-runtime-hook\\?"?: executable file not found|unknown or invalid runtime name: nvidia/,
     make: () => ({
       summary: 'Docker cannot give the container a GPU: the NVIDIA container runtime is missing or not configured',
       remedy: 'install nvidia-container-toolkit, run `nvidia-ctk runtime configure --runtime=docker` and `systemctl restart docker`',
