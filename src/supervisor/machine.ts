@@ -316,7 +316,11 @@ function fail(s: State, inp: Input, reason: string, opts: { cause: string; exit?
   if (said.record) next.diagnosis = said.record;
   next = enter(next, phase, now);
   const tail = opts.exit?.tail ?? [];
-  const lastLines = tail.length ? `; last log: ${tail.slice(-3).join(' | ')}` : '';
+  // The lines that say what went wrong, when there are any: stderr and stdout interleave
+  // loosely in Docker's log, so the very last lines may be a banner printed just before.
+  const notable = tail.filter((l) => /\b(error|exception|traceback|fatal|failed|killed)\b/i.test(l));
+  const shown = (notable.length ? notable : tail).slice(-3);
+  const lastLines = shown.length ? `; last log: ${shown.join(' | ')}` : '';
   const msg = `${reason}; restart ${restarts} in ${fmt(delay)}${phase === 'crashloop' ? ' (crash loop)' : ''}${lastLines}`;
   const fields: Record<string, unknown> = { restartCount: restarts, delayMs: delay, state: phase };
   if (opts.exit) {

@@ -168,7 +168,7 @@ test('exits in a row: growing delays to the cap, then the crash loop state; one 
     t.deepEqual(logs(a).filter((l) => l.event !== 'restart-scheduled').map((l) => l.event), i === 4 ? ['diagnosis'] : []);
     delays.push((d.state.restartAt ?? 0) - now);
     t.is(d.state.phase, i >= 3 ? 'crashloop' : 'backoff');
-    if (i === 4) t.regex(restart[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: a \| b \| Error: boom/);
+    if (i === 4) t.regex(restart[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: Error: boom$/);
     now = d.state.restartAt ?? now;
     d.at(now).tick();
     d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: 'stopped with the desired spec', startedAt: now });
@@ -576,4 +576,13 @@ test('an operator restart (D-Bus Restart()): graceful, not counted', (t) => {
   t.regex(logs(a)[0]?.msg ?? '', /as asked by D-Bus Restart\(\)/);
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
   t.is(d.state.restarts, 0);
+});
+
+test('the restart line quotes the log lines that say what went wrong, else the last ones', (t) => {
+  const d = new Driver().booted('c1');
+  const a = d.send(exited('c1', ['ERROR 11-25 [standin] STANDIN_FAIL=exit:3: exiting with code 3', 'INFO banner 1', 'INFO banner 2', 'INFO banner 3']));
+  t.regex(logs(a).find((l) => l.event === 'restart-scheduled')?.msg ?? '', /last log: ERROR 11-25 \[standin\] STANDIN_FAIL=exit:3: exiting with code 3$/);
+  const e = new Driver().booted('c1');
+  const b = e.send(exited('c1', ['one', 'two', 'three', 'four']));
+  t.regex(logs(b).find((l) => l.event === 'restart-scheduled')?.msg ?? '', /last log: two \| three \| four$/);
 });
