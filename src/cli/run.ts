@@ -143,24 +143,23 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
       applied = { text: res.text, token: t?.value, tokenFile: res.config.hfToken.file };
       const what = onlyToken ? `HF token (${t?.source ?? 'removed'})` : undefined;
       sup.reload({ desired: desiredOf(res.config, t), file, ...(what ? { what } : {}) }, () => bridge.reloaded());
-      if (watcher.files !== watchedFiles()) await rewatch();
+      // hfToken.file moved: watch the new one.
+      if (watched.tokenFile !== applied.tokenFile) await watch();
     };
     // The config file (and a symlink's target), and the token file: edits apply by themselves.
-    const watchedFiles = () => `${file}\n${applied.tokenFile}`;
-    const makeWatcher = () =>
-      new FileWatcher({
+    let watched: { tokenFile: string; w?: FileWatcher } = { tokenFile: applied.tokenFile };
+    const watch = async () => {
+      await watched.w?.stop();
+      const w = new FileWatcher({
         files: [file, applied.tokenFile],
         debounceMs: CONFIG_DEBOUNCE_MS,
         onChange: () => void reload('watch'),
         onError: (msg) => log.log('warn', msg),
       });
-    let watcher = { files: watchedFiles(), w: makeWatcher() };
-    const rewatch = async () => {
-      await watcher.w.stop();
-      watcher = { files: watchedFiles(), w: makeWatcher() };
-      await watcher.w.start();
+      watched = { tokenFile: applied.tokenFile, w };
+      await w.start();
     };
-    await watcher.w.start();
+    await watch();
 
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -187,7 +186,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     bus.start();
     await sup.start();
     const code = await sup.done;
-    await watcher.w.stop();
+    await watched.w?.stop();
     bus.stop();
     bridge.stop();
     process.off('SIGTERM', onSignal);

@@ -121,8 +121,8 @@ export class BusService {
   }
 
   private lost(bus: dbus.MessageBus, why: string): void {
-    if (bus !== this.bus && this.bus !== undefined) return;
-    if (!this.bus) return;
+    // Only the connection in use: one being set up reports through connect()'s own catch.
+    if (bus !== this.bus) return;
     this.drop();
     this.retry(`lost the system bus (${why})`);
   }

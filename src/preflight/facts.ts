@@ -37,7 +37,7 @@ export function modelCacheDir(hfDir: string, modelId: string): string {
   return join(hfDir, 'hub', `models--${modelId.split('/').join('--')}`);
 }
 
-export async function modelCached(hfDir: string, modelId: string): Promise<boolean> {
+async function modelCached(hfDir: string, modelId: string): Promise<boolean> {
   try {
     return (await readdir(join(modelCacheDir(hfDir, modelId), 'snapshots'))).length > 0;
   } catch {

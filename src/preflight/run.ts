@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { Engine } from '../docker/engine.js';
 import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from './checks.js';
-import { encodingFacts, gpuMemoryFact, huggingfaceFact, modelCached, portFact, runtimeFact } from './facts.js';
+import { encodingFacts, gpuMemoryFact, huggingfaceFact, portFact, runtimeFact } from './facts.js';
 
 export interface PreflightInput {
   config: Config;
@@ -32,17 +32,16 @@ export function encodingsFingerprint(files: readonly EncodingFact[]): string | u
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
-  const [files, hf, cached, port, memory] = await Promise.all([
+  const [files, hf, port, memory] = await Promise.all([
     encodingFacts(c.paths.encodings, c.encodings.verify),
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
-    modelCached(c.paths.huggingface, c.model.id),
     portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi) : Promise.resolve(undefined),
   ]);
   const facts: Facts = {
     encodings: { dir: c.paths.encodings, verify: c.encodings.verify, files },
     huggingface: { dir: c.paths.huggingface, fact: hf, modelId: c.model.id },
-    token: { ...(inp.tokenSource ? { source: inp.tokenSource } : {}), file: c.hfToken.file, modelCached: cached },
+    token: { ...(inp.tokenSource ? { source: inp.tokenSource } : {}), file: c.hfToken.file, modelCached: hf.modelCached },
     port: { port: c.container.port, fact: port },
   };
   if (memory) facts.gpuMemory = memory;

@@ -277,9 +277,14 @@ function freshRun(s: State): State {
   return { ...s, epoch: s.epoch + 1, live: false, ready: false, servedOnce: false, failures: 0, deepFailures: 0, due: {}, inflight: {}, servingSince: undefined, lastProbeError: undefined };
 }
 
+/** In a credential wait: the refused inputs, for the adapter to refuse a start while they are unchanged. */
+function credentialBlock(s: State): { inputs: RunInputs; waitFor: WaitReason } | undefined {
+  return s.phase === 'waiting' && s.waitingFor && CREDENTIAL_WAITS.has(s.waitingFor) && s.blocked ? { inputs: s.blocked, waitFor: s.waitingFor } : undefined;
+}
+
 function reconcileNow(s: State, now: number, stopFirst?: string): Step {
   // A credential wait carries over: the next start is refused while the token and model are the refused ones.
-  const credential = s.phase === 'waiting' && s.waitingFor && CREDENTIAL_WAITS.has(s.waitingFor) && s.blocked ? { inputs: s.blocked, waitFor: s.waitingFor } : undefined;
+  const credential = credentialBlock(s);
   const next = enter({ ...freshRun(s), resync: false, stopFirst: undefined, restartAt: undefined, recheckAt: undefined, waitingFor: undefined, detail: undefined, blocked: credential?.inputs }, 'starting', now);
   const action: Action = { type: 'reconcile' };
   if (stopFirst) action.stopFirst = stopFirst;
@@ -688,8 +693,8 @@ function tick(s: State, inp: Input): Step {
     // Re-check in place: the phase (and how long it has lasted) holds until something changes.
     // After Docker was lost, look first (a pending backoff still holds); else try again.
     if (s.recheckAt !== undefined && now >= s.recheckAt) {
-      const credential = s.waitingFor && CREDENTIAL_WAITS.has(s.waitingFor) && s.blocked ? { blocked: { inputs: s.blocked, waitFor: s.waitingFor } } : {};
-      return { state: { ...s, recheckAt: undefined }, actions: [s.resync ? { type: 'observe' } : { type: 'reconcile', ...credential }] };
+      const blocked = credentialBlock(s);
+      return { state: { ...s, recheckAt: undefined }, actions: [s.resync ? { type: 'observe' } : { type: 'reconcile', ...(blocked ? { blocked } : {}) }] };
     }
     return { state: s, actions: [] };
   }
