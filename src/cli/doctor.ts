@@ -2,11 +2,11 @@
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { resolveToken } from '../config/token.js';
 import { Engine } from '../docker/engine.js';
-import { evaluate, type CheckResult } from '../preflight/checks.js';
-import { allFacts } from '../preflight/run.js';
-import type { Command } from './commands.js';
+import { evaluate, type CheckResult } from '../core/checks.js';
+import { allFacts } from '../preflight/gather.js';
+import type { Command } from './command.js';
 import { EXIT } from './exit.js';
-import { loadForCommand } from './load.js';
+import { loadForCommand } from './config-arg.js';
 
 const MARK: Record<CheckResult['status'], string> = { pass: '✓', warn: '!', fail: '✗' };
 

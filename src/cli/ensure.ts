@@ -2,13 +2,13 @@
 import { resolveToken } from '../config/token.js';
 import { buildSpec } from '../container/spec.js';
 import { Engine } from '../docker/engine.js';
-import { ensureContainer } from '../docker/ensure.js';
+import { convergeContainer } from '../docker/converge.js';
 import { EngineUnreachable, ImageMissing } from '../docker/errors.js';
-import { preflight, PrereqMissing } from '../preflight/run.js';
-import type { Command } from './commands.js';
+import { preflight, PrereqMissing } from '../preflight/gather.js';
+import type { Command } from './command.js';
 import { formatResult } from './doctor.js';
 import { EXIT } from './exit.js';
-import { loadForCommand } from './load.js';
+import { loadForCommand } from './config-arg.js';
 
 export const ensureCommand: Command = {
   summary: 'make the container exist and run with the configured spec, once, then exit',
@@ -24,8 +24,8 @@ files, model cache folder, HF token, port, GPU memory) and starts nothing when o
 It does not wait for the model to load; \`gptoss-supervisor run\` supervises.
 
 Exit codes: 0 already as configured (nothing changed), 2 created, started or recreated,
-1 invalid config, 3 Docker engine unreachable, 4 image missing, 5 other Docker failure,
-6 a pre-start check failed (nothing started), 64 usage error.
+1 invalid config, 5 Docker refused an operation, 6 a pre-start check failed (nothing started),
+7 Docker engine unreachable, 8 image missing, 64 usage error.
 `,
   options: {},
   async run(values) {
@@ -37,7 +37,7 @@ Exit codes: 0 already as configured (nothing changed), 2 created, started or rec
     const engine = new Engine();
     try {
       await engine.ping();
-      const res = await ensureContainer(engine, spec, token?.value, {
+      const res = await convergeContainer(engine, spec, token?.value, {
         stopTimeoutMs: config.container.stopTimeout,
         onPlan: (outcome, reason) => process.stderr.write(`${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome === 'created' ? 'creating' : 'starting'}: ${reason}\n`),
         beforeStart: async () => {

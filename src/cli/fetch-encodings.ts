@@ -1,9 +1,9 @@
 // `fetch-encodings`: puts the two tiktoken files into paths.encodings, verified, atomically.
 import { DEFAULT_BASE_URL, ENCODINGS } from '../encodings/known.js';
 import { fetchEncoding } from '../encodings/fetch.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import { EXIT } from './exit.js';
-import { loadForCommand } from './load.js';
+import { loadForCommand } from './config-arg.js';
 
 export const fetchEncodingsCommand: Command = {
   summary: 'download the two tiktoken files into paths.encodings, verified',

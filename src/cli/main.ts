@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The `gptoss-supervisor` command: parses the command line and hands off to one command module.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { COMMANDS, type Command } from './commands.js';
+import type { Command } from './command.js';
+import { COMMANDS } from './commands.js';
 import { EXIT, UsageError } from './exit.js';
-import { errLine } from './load.js';
+import { errLine } from './config-arg.js';
 
 const USAGE = `Usage: gptoss-supervisor COMMAND [options]
 

@@ -1,10 +1,10 @@
 // `render`: the container the config asks for, as the `docker run` command an operator would type.
 import { resolveToken } from '../config/token.js';
-import { MASK, renderDockerRun } from '../container/render.js';
+import { MASK, renderDockerRun } from '../container/docker-run.js';
 import { buildSpec } from '../container/spec.js';
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import { EXIT } from './exit.js';
-import { loadForCommand } from './load.js';
+import { loadForCommand } from './config-arg.js';
 
 export const renderCommand: Command = {
   summary: 'print the container as an equivalent `docker run` command (token hidden)',

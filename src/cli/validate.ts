@@ -1,7 +1,7 @@
 // `validate`: is the config file valid? Every problem at once, located.
-import type { Command } from './commands.js';
+import type { Command } from './command.js';
 import { EXIT, UsageError } from './exit.js';
-import { loadForCommand } from './load.js';
+import { loadForCommand } from './config-arg.js';
 
 export const validateCommand: Command = {
   summary: 'check the config file; every problem at once, as FILE:LINE:COL',

@@ -1,5 +1,6 @@
 // Is this existing container the one we want? One answer for adopt, drift and tests alike.
-import { LABEL_HASH, TOKEN_VAR, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
+import { LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
+import { isTokenEntry, tokenIn } from './token-env.js';
 
 /** The fields of `docker inspect` that matter here (a subset of the Engine API's ContainerInspect). */
 export interface Inspected {
@@ -47,9 +48,7 @@ export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly s
 
 /** Whether the container carries the token we would give it now (only matters when it must be started). */
 export function sameToken(c: Inspected, token: string | undefined): boolean {
-  const entry = (c.Config.Env ?? []).find((e) => e.startsWith(`${TOKEN_VAR}=`));
-  const have = entry === undefined ? undefined : entry.slice(TOKEN_VAR.length + 1) || undefined;
-  return have === token;
+  return tokenIn(c.Config.Env) === token;
 }
 
 /** Numbers compare by value, so a hand-typed `0.80` matches the rendered `0.8`. */
@@ -66,11 +65,10 @@ function diffCmd(have: string[], want: string[]): string[] {
 }
 
 function diffEnv(have: string[], want: string[], imageEnv: readonly string[]): string[] {
-  const isToken = (e: string) => e.startsWith(`${TOKEN_VAR}=`);
   const image = new Set(imageEnv);
-  const wantSet = new Set(want.filter((e) => !isToken(e)));
+  const wantSet = new Set(want.filter((e) => !isTokenEntry(e)));
   // A variable exactly as the image sets it is the image's, not an extra.
-  const haveOwn = have.filter((e) => !isToken(e) && (!image.has(e) || wantSet.has(e)));
+  const haveOwn = have.filter((e) => !isTokenEntry(e) && (!image.has(e) || wantSet.has(e)));
   return diffSet('env', haveOwn.map(hideValueOfSecretish), [...wantSet].map(hideValueOfSecretish));
 }
 

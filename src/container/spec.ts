@@ -1,13 +1,13 @@
 // The container spec: one pure function from config to the Docker Engine API create body.
 import { createHash } from 'node:crypto';
 import type { Config, Gpus, Ulimit } from '../config/schema.js';
+import { isTokenEntry, tokenEntry } from './token-env.js';
 
 export const ENCODINGS_MOUNT = '/etc/encodings';
 export const HF_CACHE_MOUNT = '/root/.cache/huggingface';
 export const CONTAINER_PORT = 8000;
 export const LABEL_MANAGED = 'org.gptoss.managed';
 export const LABEL_HASH = 'org.gptoss.spec-hash';
-export const TOKEN_VAR = 'HF_TOKEN';
 
 export interface DeviceRequest {
   Driver: string;
@@ -80,7 +80,7 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
   const c = config.container;
   const port = `${CONTAINER_PORT}/tcp`;
   const env = [
-    ...(token === undefined ? [] : [`${TOKEN_VAR}=${token}`]),
+    ...(token === undefined ? [] : [tokenEntry(token)]),
     `TIKTOKEN_ENCODINGS_BASE=${ENCODINGS_MOUNT}`,
     ...Object.entries(c.env).map(([k, v]) => `${k}=${v}`),
   ];
@@ -110,7 +110,7 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
  */
 export function specHash(body: CreateBody): string {
   const { Labels: _labels, ...rest } = body;
-  const env = rest.Env.filter((e) => !e.startsWith(`${TOKEN_VAR}=`));
+  const env = rest.Env.filter((e) => !isTokenEntry(e));
   return createHash('sha256').update(canonical({ ...rest, Env: env })).digest('hex');
 }
 
@@ -124,10 +124,4 @@ export function canonical(v: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(v);
-}
-
-/** The token this spec carries, if any. */
-export function tokenOf(env: readonly string[] | null | undefined): string | undefined {
-  const entry = env?.find((e) => e.startsWith(`${TOKEN_VAR}=`));
-  return entry === undefined ? undefined : entry.slice(TOKEN_VAR.length + 1);
 }

@@ -1,5 +1,5 @@
 // The D-Bus properties as plain values: what the state machine's state reads as, and what changed.
-import type { State } from '../supervisor/machine.js';
+import { isRunning, type State } from '../core/state.js';
 
 export const BUS_NAME = 'org.gptoss.Supervisor1';
 export const OBJECT_PATH = '/org/gptoss/Supervisor1';
@@ -67,24 +67,26 @@ const usec = (ms: number | undefined) => (ms === undefined ? 0n : BigInt(Math.ro
 
 /** The HF token never reaches a property: nothing here reads it, and texts come from the scrubbed status. */
 export function propsOf(s: State, statusText: string, c: Context): Props {
-  const deep = s.lastDeep;
+  const h = s.history;
+  const deep = h.lastDeep;
+  const servingSince = s.phase === 'serving' ? s.run.probes.servingSince : undefined;
   return {
     State: s.phase,
     StatusText: statusText,
     StateSince: usec(s.since),
-    WaitingFor: s.phase === 'waiting' ? s.waitingFor ?? '' : '',
-    ContainerId: s.containerId ?? '',
+    WaitingFor: s.phase === 'waiting' ? s.wait.reason : '',
+    ContainerId: (isRunning(s) ? s.run.containerId : s.lastContainer) ?? '',
     Image: c.image,
     ServedModel: c.servedName,
     Endpoint: c.endpoint,
-    RestartCount: s.restarts,
-    TotalRestarts: s.totalRestarts,
-    LastExitCode: s.lastExit?.code ?? -1,
-    LastExitOomKilled: s.lastExit?.oom ?? false,
-    Diagnosis: s.diagnosis?.code ?? '',
-    DiagnosisSummary: s.diagnosis?.summary ?? '',
-    DiagnosisRemedy: s.diagnosis?.remedy ?? '',
-    ServingSince: s.phase === 'serving' ? usec(s.servingSince) : 0n,
+    RestartCount: h.restarts,
+    TotalRestarts: h.totalRestarts,
+    LastExitCode: h.lastExit?.code ?? -1,
+    LastExitOomKilled: h.lastExit?.oom ?? false,
+    Diagnosis: h.diagnosis?.code ?? '',
+    DiagnosisSummary: h.diagnosis?.summary ?? '',
+    DiagnosisRemedy: h.diagnosis?.remedy ?? '',
+    ServingSince: usec(servingSince),
     ConfigPath: c.configPath,
     ConfigError: s.configError ?? '',
     LastDeepProbe: deep ? [usec(deep.at), deep.ok, deep.detail] : [0n, false, ''],

@@ -1,6 +1,7 @@
 // The supervisor on the system bus: org.gptoss.Supervisor1 with read-only properties, Restart()
 // and Reload(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
 import dbus from 'dbus-next';
+import { backoffDelay } from '../core/backoff.js';
 import type { Logger } from '../log/logger.js';
 import { BUS_NAME, changedProps, INTERFACE, OBJECT_PATH, SIGNATURES, type PropName, type Props } from './props.js';
 
@@ -41,22 +42,34 @@ SupervisorInterface.configureMembers({
   methods: { Restart: {}, Reload: {} },
 });
 
-const RETRY_MS = { first: 1000, max: 30_000 };
+export interface BusOptions {
+  /** Opens a connection to the system bus (the default reads $DBUS_SYSTEM_BUS_ADDRESS). */
+  connect?: () => dbus.MessageBus;
+  /** Reconnect delays: the first, doubling up to the max. */
+  retry?: { first: number; max: number };
+}
 
 export class BusService {
   private bus: dbus.MessageBus | undefined;
   private iface: SupervisorInterface | undefined;
   private props: Props | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private delay = RETRY_MS.first;
+  private attempts = 0;
   private stopped = false;
   private saidDown = false;
   private everUp = false;
 
+  private readonly open: () => dbus.MessageBus;
+  private readonly delays: { first: number; max: number };
+
   constructor(
     private readonly log: Logger,
     private readonly handlers: ServiceHandlers,
-  ) {}
+    opts: BusOptions = {},
+  ) {
+    this.open = opts.connect ?? (() => dbus.systemBus());
+    this.delays = opts.retry ?? { first: 1000, max: 30_000 };
+  }
 
   start(): void {
     void this.connect();
@@ -81,25 +94,22 @@ export class BusService {
     const bus = this.bus;
     this.bus = undefined;
     this.iface = undefined;
-    if (bus) {
-      bus.removeAllListeners();
-      bus.on('error', () => undefined);
-      bus.disconnect();
-    }
+    if (bus) close(bus);
   }
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    let bus: dbus.MessageBus;
+    let bus: dbus.MessageBus | undefined;
     try {
-      bus = dbus.systemBus();
+      bus = this.open();
+      const b = bus;
       // The library reports a lost connection as 'error' on the bus, or only as 'end' on its stream.
-      const lost = (why: string) => this.lost(bus, why);
-      bus.on('error', (err: Error) => lost(err.message ?? String(err)));
-      (bus as unknown as { _connection?: NodeJS.EventEmitter })._connection?.on('end', () => lost('the bus closed the connection'));
+      const lost = (why: string) => this.lost(b, why);
+      b.on('error', (err: Error) => lost(err.message ?? String(err)));
+      (b as unknown as { _connection?: NodeJS.EventEmitter })._connection?.on('end', () => lost('the bus closed the connection'));
       await new Promise<void>((resolve, reject) => {
-        bus.once('connect', resolve);
-        bus.once('error', reject);
+        b.once('connect', resolve);
+        b.once('error', reject);
       });
       const iface = new SupervisorInterface(this.handlers);
       if (this.props) iface.props = this.props;
@@ -111,11 +121,13 @@ export class BusService {
       this.bus = bus;
       this.iface = iface;
       this.everUp = true;
-      this.delay = RETRY_MS.first;
+      this.attempts = 0;
       this.log.log(this.saidDown ? 'info' : 'debug', `on the system bus as ${BUS_NAME}`);
       this.saidDown = false;
       if (this.handlers.dockerUnit) await this.followDocker(bus).catch((err: Error) => this.log.log('debug', `not following docker.service through systemd: ${err.message}`));
     } catch (err) {
+      // A connection that got this far but not the name is closed, not left open at each retry.
+      if (bus && bus !== this.bus) close(bus);
       this.retry(`cannot be on the system bus: ${(err as Error).message ?? String(err)}`);
     }
   }
@@ -134,10 +146,12 @@ export class BusService {
     // without a system bus at all (a container, a test) is told once, quietly.
     if (!this.saidDown) this.log.log(this.everUp ? 'warn' : 'info', `${why}; D-Bus status is unavailable until it is back (retrying)`);
     this.saidDown = true;
+    this.attempts++;
+    const delay = backoffDelay(this.attempts, { initialDelay: this.delays.first, multiplier: 2, maxDelay: this.delays.max, jitter: 0 }, 0.5);
+    this.log.log('debug', `D-Bus: attempt ${this.attempts} failed (${why}); next in ${delay}ms`);
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.connect(), this.delay);
+    this.timer = setTimeout(() => void this.connect(), delay);
     this.timer.unref();
-    this.delay = Math.min(this.delay * 2, RETRY_MS.max);
   }
 
   /** systemd's view of docker.service: a stop or restart is known before the engine is gone. */
@@ -161,4 +175,11 @@ export class BusService {
       else if (now === 'active') this.handlers.dockerUnit?.('up', now);
     });
   }
+}
+
+/** Closes a connection for good: no listener of ours stays on it, and a late error is swallowed. */
+function close(bus: dbus.MessageBus): void {
+  bus.removeAllListeners();
+  bus.on('error', () => undefined);
+  bus.disconnect();
 }

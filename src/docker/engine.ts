@@ -2,6 +2,8 @@
 import Docker from 'dockerode';
 import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
+import { withDeadline } from '../util/deadline.js';
+import type { ContainerEngine, GpuSupport } from './engine-api.js';
 import { DockerFailed, EngineUnreachable, ImageMissing, PullFailed, Raced } from './errors.js';
 import { onJsonLines } from './json-lines.js';
 import type { PullEvent } from './pull-progress.js';
@@ -23,12 +25,11 @@ function detail(err: HttpError): string {
 const CALL_TIMEOUT_MS = 30_000;
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${Math.round(ms / 1000)}s`), { code: 'ETIMEDOUT' })), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  return withDeadline(p, ms, () => Object.assign(new Error(`no answer within ${Math.round(ms / 1000)}s`), { code: 'ETIMEDOUT' }));
 }
+
+/** Container actions the event stream reports; the supervisor looks after each. */
+const EVENT_ACTIONS = ['create', 'start', 'die', 'oom', 'stop', 'destroy', 'kill'];
 
 /** Maps a dockerode failure to our errors; `what` names the call for the message. */
 function translate(what: string, err: unknown, image?: string): Error {
@@ -39,7 +40,7 @@ function translate(what: string, err: unknown, image?: string): Error {
   return new DockerFailed(what, e.statusCode, detail(e));
 }
 
-export class Engine {
+export class Engine implements ContainerEngine {
   readonly docker: Docker;
 
   /** Uses DOCKER_HOST when set, else the local socket, as the docker CLI does. */
@@ -139,7 +140,7 @@ export class Engine {
   }
 
   /** What `docker info` says about GPU support: runtimes and CDI. */
-  async gpuSupport(): Promise<{ runtimes: string[]; cdiSpecDirs: string[]; cdiDevices: string[] }> {
+  async gpuSupport(): Promise<GpuSupport> {
     try {
       const info = (await within(this.docker.info(), CALL_TIMEOUT_MS)) as {
         Runtimes?: Record<string, unknown>;
@@ -202,6 +203,11 @@ export class Engine {
         else resolve();
       });
     });
+  }
+
+  /** Docker's event stream for the containers with this name (a prefix match on old engines). */
+  events(name: string): Promise<NodeJS.ReadableStream> {
+    return this.docker.getEvents({ filters: { type: ['container'], container: [name], event: EVENT_ACTIONS } }) as Promise<NodeJS.ReadableStream>;
   }
 
   /** The last lines of the container's log (stdout and stderr interleaved), for diagnosis. */

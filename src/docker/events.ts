@@ -1,5 +1,7 @@
 // Follows the engine's event stream for one container name; reconnects with backoff when it breaks.
-import type Docker from 'dockerode';
+import { backoffDelay } from '../core/backoff.js';
+import { withDeadline } from '../util/deadline.js';
+import type { ContainerEngine } from './engine-api.js';
 import { onJsonLines } from './json-lines.js';
 
 export interface EventHandlers {
@@ -11,20 +13,28 @@ export interface EventHandlers {
   back(): void;
 }
 
-const ACTIONS = ['create', 'start', 'die', 'oom', 'stop', 'destroy', 'kill'];
+type Stream = NodeJS.ReadableStream & { destroy?: () => void };
+
+export interface EventDelays {
+  /** The first reconnect delay; it doubles up to `max`. */
+  first: number;
+  max: number;
+  /** How long opening the stream may take before it counts as an outage. */
+  open: number;
+}
 
 export class ContainerEvents {
-  private stream: NodeJS.ReadableStream | undefined;
+  private stream: Stream | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private down = false;
   private retry = 0;
 
   constructor(
-    private readonly docker: Docker,
+    private readonly engine: Pick<ContainerEngine, 'events'>,
     private readonly name: string,
     private readonly on: EventHandlers,
-    private readonly delays = { first: 500, max: 10_000, open: 15_000 },
+    private readonly delays: EventDelays = { first: 500, max: 10_000, open: 15_000 },
   ) {}
 
   start(): void {
@@ -34,37 +44,33 @@ export class ContainerEvents {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    const s = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
-    s?.destroy?.();
+    this.stream?.destroy?.();
   }
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    let stream: NodeJS.ReadableStream;
+    let stream: Stream;
     // An engine that is starting up can accept the connection and answer much later (or never):
     // opening the stream has its own deadline, after which it counts as an outage and is retried.
+    const opening = this.engine.events(this.name) as Promise<Stream>;
     let late = false;
-    let deadline: NodeJS.Timeout | undefined;
+    opening.then((st) => late && st.destroy?.(), () => undefined);
     try {
-      const opening = this.docker.getEvents({ filters: { type: ['container'], container: [this.name], event: ACTIONS } }) as Promise<NodeJS.ReadableStream>;
-      opening.then((st) => late && (st as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(), () => undefined);
-      stream = await Promise.race([
-        opening,
-        new Promise<never>((_r, reject) => {
-          deadline = setTimeout(() => reject(new Error(`no answer to the event stream request within ${this.delays.open / 1000}s`)), this.delays.open);
-        }),
-      ]);
+      const what = `no answer to the event stream request within ${this.delays.open / 1000}s`;
+      stream = await withDeadline(opening, this.delays.open, () => new Error(what));
     } catch (err) {
       late = true;
       this.broken((err as Error).message);
       return;
-    } finally {
-      clearTimeout(deadline);
     }
     if (this.stopped) {
-      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      stream.destroy?.();
       return;
     }
+    this.follow(stream);
+  }
+
+  private follow(stream: Stream): void {
     this.stream = stream;
     this.retry = 0;
     if (this.down) {
@@ -96,8 +102,8 @@ export class ContainerEvents {
       this.down = true;
       this.on.lost(message);
     }
-    const delay = Math.min(this.delays.max, this.delays.first * 2 ** this.retry);
     this.retry++;
+    const delay = backoffDelay(this.retry, { initialDelay: this.delays.first, multiplier: 2, maxDelay: this.delays.max, jitter: 0 }, 0.5);
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }

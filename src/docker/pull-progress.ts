@@ -1,4 +1,5 @@
-// A pull as an operator wants to see it: layers and bytes so far, and what a failure means.
+// Docker's pull stream folded into layers and bytes; and which stored credentials a pull sends.
+import type { PullSummary } from '../core/pull.js';
 
 /** One record of Docker's pull stream (`docker pull`'s JSON lines). */
 export interface PullEvent {
@@ -7,13 +8,6 @@ export interface PullEvent {
   progressDetail?: { current?: number; total?: number };
   error?: string;
   errorDetail?: { message?: string };
-}
-
-export interface PullSummary {
-  layers: number;
-  layersDone: number;
-  bytes: number;
-  totalBytes: number;
 }
 
 const DONE = /^(Pull complete|Already exists|Download complete)$/;
@@ -48,32 +42,6 @@ export class PullProgress {
     }
     return { layers: this.layers.size, layersDone, bytes, totalBytes };
   }
-}
-
-function size(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} kB`;
-  return `${n} B`;
-}
-
-/** `3.2 of 9.8 GB, 12 of 31 layers` (sizes known so far: Docker learns them layer by layer). */
-export function describePull(s: PullSummary): string {
-  if (s.layers === 0) return 'starting';
-  const bytes = s.totalBytes ? `${size(s.bytes)} of ${size(s.totalBytes)}` : size(s.bytes);
-  return `${bytes}, ${s.layersDone} of ${s.layers} layers`;
-}
-
-export type PullFailureKind = 'not-found' | 'auth' | 'network';
-
-/**
- * What a failed pull means. Not found and refused credentials need a person (retried slowly);
- * anything else (refused connections, timeouts, a registry restarting) is retried with backoff.
- */
-export function classifyPullError(message: string): PullFailureKind {
-  if (/manifest unknown|manifest for \S+ not found|name unknown|not found: manifest|repository does not exist|\b404\b/i.test(message)) return 'not-found';
-  if (/unauthorized|authentication required|no basic auth credentials|denied|\b401\b|\b403\b|incorrect username or password/i.test(message)) return 'auth';
-  return 'network';
 }
 
 /** The registry host of an image reference, as `docker login` keys it. */

@@ -1,33 +1,12 @@
 // Reads nvidia-smi's CSV answers: the GPUs with their memory, and the processes holding it.
 import { execFile } from 'node:child_process';
+import type { AppRow, GpuRow, SmiAnswer } from '../core/gpu-memory.js';
+
+export type { AppRow, GpuRow, SmiAnswer };
 
 /** The two queries the check runs (with a header, so columns are found by name). */
 export const GPU_QUERY = ['--query-gpu=index,uuid,name,memory.total,memory.used,memory.free', '--format=csv'];
 export const APPS_QUERY = ['--query-compute-apps=gpu_uuid,pid,process_name,used_memory', '--format=csv'];
-
-export interface GpuRow {
-  index?: number;
-  uuid?: string;
-  name?: string;
-  /** MiB; undefined where nvidia-smi says [N/A] or Not Supported (unified memory: the GB10). */
-  totalMiB?: number;
-  usedMiB?: number;
-  freeMiB?: number;
-}
-
-export interface AppRow {
-  gpuUuid?: string;
-  pid: number;
-  name: string;
-  usedMiB?: number;
-}
-
-export type SmiAnswer =
-  | { kind: 'ok'; gpus: GpuRow[]; apps: AppRow[] }
-  /** No nvidia-smi on this host. */
-  | { kind: 'missing' }
-  /** nvidia-smi ran and failed (no driver, a version mismatch, ...): its own words. */
-  | { kind: 'failed'; code: number | null; message: string };
 
 /** `[N/A]`, `N/A`, `[Not Supported]`, `Not Supported`, empty: no value. */
 function missing(v: string): boolean {

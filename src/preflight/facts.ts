@@ -1,33 +1,37 @@
 // Looks at the host for the preflight checks: files, the port, Docker's GPU support, nvidia-smi.
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import type { Engine } from '../docker/engine.js';
+import type { ContainerEngine } from '../docker/engine-api.js';
 import { sha256File } from '../encodings/fetch.js';
 import { ENCODINGS } from '../encodings/known.js';
-import { checkGpuMemory, tensorParallelOf, type MemoryVerdict } from '../gpu/memory.js';
+import { checkGpuMemory, tensorParallelOf, type MemoryVerdict } from '../core/gpu-memory.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
-import type { EncodingFact, HuggingfaceFact, PortFact, RuntimeFact } from './checks.js';
+import type { EncodingFact, HuggingfaceFact, PortFact, RuntimeFact } from '../core/checks.js';
 
-export async function encodingFacts(dir: string, verify: boolean): Promise<EncodingFact[]> {
+/** The SHA-256 of a file (a cache may answer from what it knows of the same file). */
+export type Hasher = (path: string, st: Stats) => Promise<string | undefined>;
+
+export async function encodingFacts(dir: string, verify: boolean, hash: Hasher = (p) => sha256File(p)): Promise<EncodingFact[]> {
   return Promise.all(
     ENCODINGS.map(async (e): Promise<EncodingFact> => {
       const path = join(dir, e.file);
       const base = { file: e.file, path, expected: e.sha256 };
+      let st: Stats;
       try {
-        const st = await stat(path);
+        st = await stat(path);
         if (!st.isFile()) return { ...base, state: 'unreadable', error: 'not a regular file' };
-        if (st.size === 0) return { ...base, state: 'empty' };
+        if (st.size === 0) return { ...base, state: 'empty', size: 0 };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         return code === 'ENOENT' || code === 'ENOTDIR' ? { ...base, state: 'missing' } : { ...base, state: 'unreadable', error: code ?? String(err) };
       }
-      const sha = await sha256File(path);
+      const sha = await hash(path, st);
       if (sha === undefined) return { ...base, state: 'unreadable', error: 'read failed' };
-      if (verify && sha !== e.sha256) return { ...base, state: 'mismatch', sha256: sha };
-      return { ...base, state: 'ok', sha256: sha };
+      if (verify && sha !== e.sha256) return { ...base, state: 'mismatch', sha256: sha, size: st.size };
+      return { ...base, state: 'ok', sha256: sha, size: st.size };
     }),
   );
 }
@@ -76,7 +80,7 @@ function tryBind(port: number, host: string): Promise<'free' | NodeJS.ErrnoExcep
 }
 
 /** Who holds the host port: our container (fine), another container, another process, or nobody. */
-export async function portFact(engine: Engine, port: number, bindAddress: string, ours: string): Promise<PortFact> {
+export async function portFact(engine: ContainerEngine, port: number, bindAddress: string, ours: string): Promise<PortFact> {
   const holders = await engine.publishers(port).catch(() => [] as string[]);
   if (holders.includes(ours)) return { state: 'ours' };
   if (holders.length) return { state: 'taken', holder: `container ${holders.join(', ')}` };
@@ -106,7 +110,7 @@ const HOOK_PATH = `${process.env['PATH'] ?? ''}${delimiter}/usr/local/sbin:/usr/
  * CDI devices named nvidia.com/gpu, or nvidia-container-runtime-hook installed (with it, Docker's
  * built-in `--gpus` driver works; it looks the hook up on its own PATH, which is the system's).
  */
-export async function runtimeFact(engine: Engine): Promise<RuntimeFact> {
+export async function runtimeFact(engine: ContainerEngine): Promise<RuntimeFact> {
   const g = await engine.gpuSupport();
   if (g.runtimes.includes('nvidia')) return { ok: true, via: 'nvidia runtime' };
   const cdi = g.cdiDevices.filter((d) => d.startsWith('nvidia.com/gpu'));

@@ -1,7 +1,7 @@
 // The supervisor's memory across its own restarts: state.json in the state directory, written atomically.
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Persisted } from '../supervisor/machine.js';
+import type { Persisted } from '../core/state.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/gptoss-supervisor';
 

@@ -7,14 +7,15 @@ import { configSchema, defaultConfig } from '../../src/config/schema.js';
 import { sameSpec } from '../../src/container/same.js';
 import { buildSpec } from '../../src/container/spec.js';
 import { Engine } from '../../src/docker/engine.js';
-import { ensureContainer } from '../../src/docker/ensure.js';
+import { convergeContainer } from '../../src/docker/converge.js';
 import { ImageMissing } from '../../src/docker/errors.js';
+import { EXIT } from '../../src/cli/exit.js';
 import { brief, countNamed, docker, freePort, makeDirs, removeContainer, STANDIN, TEST_MEMLOCK, testConfig, uniqueName } from '../helpers/docker.js';
 
 const engine = new Engine();
 const TOKEN = 'hf_test_token';
 const ensure = (cfg: ReturnType<typeof testConfig>) =>
-  ensureContainer(engine, buildSpec(cfg, TOKEN), TOKEN, { stopTimeoutMs: cfg.container.stopTimeout });
+  convergeContainer(engine, buildSpec(cfg, TOKEN), TOKEN, { stopTimeoutMs: cfg.container.stopTimeout });
 
 test.before(async () => {
   // No Docker, no pass: this must fail loudly in CI rather than skip.
@@ -143,7 +144,7 @@ test('stopped, and the token changed -> recreated with the new token', async (t)
   await ensure(cfg);
   const before = await brief(name);
   await docker(['stop', '-t', '5', name]);
-  const res = await ensureContainer(engine, buildSpec(cfg, 'hf_new'), 'hf_new', { stopTimeoutMs: 5000 });
+  const res = await convergeContainer(engine, buildSpec(cfg, 'hf_new'), 'hf_new', { stopTimeoutMs: 5000 });
   t.is(res.outcome, 'recreated');
   const after = await engine.inspect(name);
   t.not(after?.Id, before.Id);
@@ -194,7 +195,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ co
   });
 }
 
-test('CLI ensure: exit 2 when it changed something, 0 when already right, 4 without the image', async (t) => {
+test('CLI ensure: exit 2 when it changed something, 0 when already right, 8 without the image', async (t) => {
   const name = uniqueName('cli');
   t.teardown(() => removeContainer(name));
   const dirs = await makeDirs();
@@ -213,12 +214,12 @@ test('CLI ensure: exit 2 when it changed something, 0 when already right, 4 with
   await removeContainer(name);
   await writeFile(file, yaml('gptoss-no-such-image:0'));
   const third = await cli(['ensure', '--config', file], env);
-  t.is(third.code, 4);
+  t.is(third.code, EXIT.image);
   t.regex(third.stderr, /is not on this host; pull it with `docker pull gptoss-no-such-image:0`/);
 });
 
-test('CLI ensure: an unreachable engine is exit 3 with what to check', async (t) => {
+test('CLI ensure: an unreachable engine is exit 7 with what to check', async (t) => {
   const res = await cli(['ensure', '--config', new URL('../../../etc/gptoss/config.yaml', import.meta.url).pathname], { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
-  t.is(res.code, 3);
+  t.is(res.code, EXIT.engine);
   t.regex(res.stderr, /the Docker engine does not answer \(ENOENT on ping\); check `systemctl status docker` and that this user may use \/nonexistent\/docker\.sock/);
 });

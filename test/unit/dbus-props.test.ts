@@ -2,7 +2,10 @@
 import test from 'ava';
 import { defaultConfig } from '../../src/config/schema.js';
 import { changedProps, jsonOf, propsOf, SIGNATURES } from '../../src/dbus/props.js';
-import { initialState, settingsOf, step, type Event, type State } from '../../src/supervisor/machine.js';
+import { settingsOf } from '../../src/config/settings.js';
+import type { Event } from '../../src/core/events.js';
+import { initialState, type State } from '../../src/core/state.js';
+import { step } from '../../src/core/step.js';
 
 const ctx = { image: 'nvcr.io/nvidia/vllm:25.09-py3', servedName: 'gpt-oss-120b', endpoint: 'http://127.0.0.1:8000/v1', configPath: '/etc/gptoss/config.yaml' };
 

@@ -1,7 +1,7 @@
 // Each diagnosis from the words the real programs print (vLLM, huggingface_hub, Docker), one row each.
 import test from 'ava';
-import { diagnose, fittingUtilization, type DiagnosisCode, type FailureInput } from '../../src/supervisor/diagnose.js';
-import type { WaitReason } from '../../src/supervisor/wait.js';
+import { diagnose, fittingUtilization, type DiagnosisCode, type FailureInput } from '../../src/core/diagnose.js';
+import type { WaitReason } from '../../src/core/wait.js';
 
 const base: Omit<FailureInput, 'lines'> = {
   exitCode: 1,

@@ -1,7 +1,7 @@
 // The GPU-memory check on real nvidia-smi answers (test/fixtures/nvidia-smi/SOURCES.md says where each comes from).
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { checkGpuMemory, parseMeminfo, selectGpus, tensorParallelOf, type MemoryInput } from '../../src/gpu/memory.js';
+import { checkGpuMemory, parseMeminfo, selectGpus, tensorParallelOf, type MemoryInput } from '../../src/core/gpu-memory.js';
 import { parseApps, parseGpus, smiFailure, type SmiAnswer } from '../../src/gpu/nvidia-smi.js';
 
 const FIX = new URL('../../../test/fixtures/nvidia-smi/', import.meta.url);

@@ -1,8 +1,11 @@
 import test from 'ava';
 import { defaultConfig } from '../../src/config/schema.js';
-import { backoffDelay } from '../../src/supervisor/backoff.js';
-import { initialState, settingsOf, step, wakeAt, type Action, type Event, type Settings, type State } from '../../src/supervisor/machine.js';
-import { statusLine } from '../../src/supervisor/status.js';
+import { backoffDelay } from '../../src/core/backoff.js';
+import { settingsOf, type Settings } from '../../src/config/settings.js';
+import type { Action, Event } from '../../src/core/events.js';
+import { common, initialState, isRunning, type State, type Variant } from '../../src/core/state.js';
+import { step, wakeAt } from '../../src/core/step.js';
+import { statusLine } from '../../src/core/status-line.js';
 
 const S: Settings = settingsOf(defaultConfig());
 const SEC = 1000;
@@ -13,7 +16,7 @@ class Driver {
   state: State;
   now = 0;
   actions: Action[] = [];
-  constructor(readonly t: Settings = S) {
+  constructor(public t: Settings = S) {
     this.state = initialState(0);
   }
   at(ms: number): this {
@@ -28,6 +31,23 @@ class Driver {
   }
   tick(): Action[] {
     return this.send({ type: 'tick' });
+  }
+  /** The state's facts under the names these tests use, wherever the phase keeps them. */
+  get v() {
+    const s = this.state;
+    const h = s.history;
+    const restart = s.phase === 'backoff' || s.phase === 'crashloop' ? s.restart : undefined;
+    const wait = s.phase === 'waiting' ? s.wait : undefined;
+    return {
+      ...h,
+      restartAt: restart?.at,
+      stopFirst: restart?.stopFirst,
+      startedAt: isRunning(s) ? s.run.startedAt : undefined,
+      waitingFor: wait?.reason,
+      blocked: wait?.blocked,
+      resync: s.phase === 'starting' ? s.resync : (wait?.resync ?? false),
+      configError: s.configError,
+    };
   }
   status(): string {
     return statusLine(this.state, this.now, this.t);
@@ -86,7 +106,7 @@ test('loading: refused probes inside the budget are not failures; status counts 
     d.probe('startup', false, 'connection refused');
   }
   t.is(d.state.phase, 'loading');
-  t.is(d.state.restarts, 0);
+  t.is(d.v.restarts, 0);
   d.at(3 * MIN + 12 * SEC);
   t.is(d.status(), 'loading gpt-oss-120b: 3m12s of 15m');
 });
@@ -131,7 +151,7 @@ test('liveness: failures below the threshold are unhealthy, a success heals, the
   d.probe('liveness', false, 'HTTP 500');
   const a = d.probe('liveness', false, 'HTTP 500');
   t.is(d.state.phase, 'backoff');
-  t.is(d.state.stopFirst, 'c1');
+  t.is(d.v.stopFirst, 'c1');
   t.deepEqual(logs(a).map((l) => l.event), ['health-failed', 'restart-scheduled']);
   t.is(d.status(), 'backoff: restart 1 in 10s (liveness: HTTP 500)');
 });
@@ -140,7 +160,7 @@ test('readiness lost after serving -> unhealthy, never a restart by itself', (t)
   const d = new Driver().booted().serving();
   for (let i = 0; i < 10; i++) d.probe('readiness', false, '/v1/models does not list gpt-oss-120b');
   t.is(d.state.phase, 'unhealthy');
-  t.is(d.state.restarts, 0);
+  t.is(d.v.restarts, 0);
   t.is(d.status(), 'unhealthy: not ready (/v1/models does not list gpt-oss-120b)');
   d.probe('readiness', true);
   t.is(d.state.phase, 'serving');
@@ -152,7 +172,7 @@ test('never ready within the budget -> restart', (t) => {
   d.at(16 * MIN);
   d.probe('readiness', false, '/v1/models does not list gpt-oss-120b');
   t.is(d.state.phase, 'backoff');
-  t.is(d.state.cause, 'never ready');
+  t.is(d.v.cause, 'never ready');
 });
 
 test('exits in a row: growing delays to the cap, then the crash loop state; one log line each', (t) => {
@@ -166,23 +186,23 @@ test('exits in a row: growing delays to the cap, then the crash loop state; one 
     t.is(restart.length, 1, 'one line per restart');
     // Besides, the diagnosis, only when it is new: the OOM kill of run 4.
     t.deepEqual(logs(a).filter((l) => l.event !== 'restart-scheduled').map((l) => l.event), i === 4 ? ['diagnosis'] : []);
-    delays.push((d.state.restartAt ?? 0) - now);
+    delays.push((d.v.restartAt ?? 0) - now);
     t.is(d.state.phase, i >= 3 ? 'crashloop' : 'backoff');
     if (i === 4) t.regex(restart[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: Error: boom$/);
-    now = d.state.restartAt ?? now;
+    now = d.v.restartAt ?? now;
     d.at(now).tick();
     d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: 'stopped with the desired spec', startedAt: now });
     now += 1000;
   }
   t.deepEqual(delays.map((x) => x / SEC), [10, 20, 40, 80, 160, 300, 300, 300]);
-  t.is(d.state.totalRestarts, 8);
+  t.is(d.v.totalRestarts, 8);
 });
 
 test('crash loop status line', (t) => {
   const d = new Driver().booted('c1');
   for (let i = 0; i < 4; i++) {
     d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: true, tail: [] } } });
-    d.at(d.state.restartAt ?? 0).tick();
+    d.at(d.v.restartAt ?? 0).tick();
     d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: d.now });
   }
   d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: true, tail: [] } } });
@@ -196,13 +216,13 @@ test('the restart count resets after resetAfter of serving', (t) => {
   d.at(10 * SEC).tick();
   d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 10 * SEC });
   d.serving();
-  t.is(d.state.restarts, 1);
+  t.is(d.v.restarts, 1);
   t.is(wakeAt(d.state, S), 10 * SEC + 10 * SEC, 'probes come first');
   d.at(10 * SEC + 10 * MIN);
   const a = d.tick();
-  t.is(d.state.restarts, 0);
+  t.is(d.v.restarts, 0);
   t.true(a.some((x) => x.type === 'persist'));
-  t.is(d.state.totalRestarts, 1, 'the total is kept');
+  t.is(d.v.totalRestarts, 1, 'the total is kept');
 });
 
 test('boot with a pending backoff from the last supervisor: waits, then restarts', (t) => {
@@ -215,7 +235,7 @@ test('boot with a pending backoff from the last supervisor: waits, then restarts
   t.deepEqual(types(d.at(60 * SEC).tick()), ['log', 'reconcile']);
   d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 60 * SEC });
   d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
-  t.is(d.state.restarts, 5, 'the count went on from the persisted one');
+  t.is(d.v.restarts, 5, 'the count went on from the persisted one');
 });
 
 test('boot finding a running container hands it to reconcile (adopt), even with a backoff pending', (t) => {
@@ -236,8 +256,8 @@ test('docker restart behind our back: a new load with its own budget, not a fail
   const a = d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 5 * MIN - 200 } });
   t.deepEqual(logs(a).map((l) => l.level), ['warn']);
   t.is(d.state.phase, 'loading');
-  t.is(d.state.restarts, 0);
-  t.is(d.state.startedAt, 5 * MIN - 200);
+  t.is(d.v.restarts, 0);
+  t.is(d.v.startedAt, 5 * MIN - 200);
   d.tick();
   d.probe('startup', false, 'connection refused');
   t.is(d.state.phase, 'loading', 'refused while it loads is normal');
@@ -252,7 +272,7 @@ test('removed behind our back -> put back after the backoff; replaced by another
   const d = new Driver().booted('c1').serving();
   d.send({ type: 'observed', seen: { kind: 'absent' } });
   t.is(d.state.phase, 'backoff');
-  t.is(d.state.cause, 'removed');
+  t.is(d.v.cause, 'removed');
   const e = new Driver().booted('c1').serving();
   t.deepEqual(e.send({ type: 'observed', seen: { kind: 'running', id: 'c2', startedAt: 0 } }), [{ type: 'reconcile' }]);
 });
@@ -291,8 +311,10 @@ test('engine unreachable at reconcile: wait, re-check each period, one line', (t
   t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'engine', message: 'still refused' }), []);
   d.send({ type: 'reconciled', id: 'c9', outcome: 'created', reason: '', startedAt: 20 * SEC });
   t.is(d.state.phase, 'loading');
-  t.is(d.state.waitingFor, undefined);
+  t.is(d.v.waitingFor, undefined);
 });
+
+const IMG = 'nvcr.io/nvidia/vllm:25.09-py3';
 
 test('image missing: one pull, its progress in the status line, then a start at once', (t) => {
   const d = new Driver();
@@ -301,10 +323,10 @@ test('image missing: one pull, its progress in the status line, then a start at 
   const a = d.send({ type: 'reconcileFailed', kind: 'image', message: 'image nvcr.io/nvidia/vllm:25.09-py3 is not on this host' });
   t.deepEqual(a.filter((x) => x.type === 'pull'), [{ type: 'pull', image: 'nvcr.io/nvidia/vllm:25.09-py3' }]);
   t.is(wakeAt(d.state, S), undefined, 'no re-check while the pull runs');
-  d.send({ type: 'pullProgress', text: '3.2 of 9.8 GB, 12 of 31 layers' });
-  t.is(d.status(), 'waiting for image: pulling nvcr.io/nvidia/vllm:25.09-py3: 3.2 of 9.8 GB, 12 of 31 layers');
+  d.send({ type: 'pullProgress', image: IMG, summary: { layers: 31, layersDone: 12, bytes: 3.2e9, totalBytes: 9.8e9 } });
+  t.is(d.status(), 'waiting for image: pulling nvcr.io/nvidia/vllm:25.09-py3: 3.2 GB of 9.8 GB, 12 of 31 layers');
   t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'image', message: 'again' }).filter((x) => x.type === 'pull'), [], 'never two pulls');
-  const done = d.send({ type: 'pulled' });
+  const done = d.send({ type: 'pulled', image: IMG });
   t.deepEqual(logs(done).map((l) => l.event), ['image-pulled']);
   t.deepEqual(done.at(-1), { type: 'reconcile' });
   t.is(d.state.phase, 'starting');
@@ -315,21 +337,21 @@ test('pull failures: network errors back off and retry; not found and refused cr
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
   d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  const n1 = d.send({ type: 'pullFailed', kind: 'network', message: 'dial tcp 127.0.0.1:5000: connect: connection refused' }, 0.5);
+  const n1 = d.send({ type: 'pullFailed', image: IMG, message: 'dial tcp 127.0.0.1:5000: connect: connection refused' }, 0.5);
   t.is(logs(n1)[0]?.level, 'warn');
   t.is(wakeAt(d.state, S), 10 * SEC, 'first retry after restart.initialDelay');
   t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
   d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  d.send({ type: 'pullFailed', kind: 'network', message: 'EOF' }, 0.5);
+  d.send({ type: 'pullFailed', image: IMG, message: 'EOF' }, 0.5);
   t.is(wakeAt(d.state, S), 30 * SEC, 'then doubling');
   d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  const nf = d.send({ type: 'pullFailed', kind: 'not-found', message: 'manifest unknown' });
+  const nf = d.send({ type: 'pullFailed', image: IMG, message: 'manifest unknown' });
   t.is(logs(nf)[0]?.level, 'error');
   t.regex(d.status(), /does not exist in its registry \(manifest unknown\); check container.image; next try in 5m$/);
   d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  d.send({ type: 'pullFailed', kind: 'auth', message: 'unauthorized: authentication required' });
+  d.send({ type: 'pullFailed', image: IMG, message: 'unauthorized: authentication required' });
   t.regex(d.status(), /refused access .*docker login nvcr.io/);
-  t.deepEqual(d.send({ type: 'pullFailed', kind: 'aborted', message: 'aborted' }), [], 'an aborted pull says nothing');
+  t.deepEqual(d.send({ type: 'pullFailed', image: IMG, message: 'aborted', aborted: true }), [], 'an aborted pull says nothing');
 });
 
 test('a start that Docker refuses is a failure with backoff', (t) => {
@@ -347,9 +369,9 @@ test('a start refused because the port is taken: wait for the port, no restart l
   d.send({ type: 'observed', seen: { kind: 'absent' } });
   const a = d.send({ type: 'reconcileFailed', kind: 'docker', message: 'docker start failed (HTTP 500): Bind for 0.0.0.0:8000 failed: port is already allocated' });
   t.is(d.state.phase, 'waiting');
-  t.is(d.state.waitingFor, 'port');
+  t.is(d.v.waitingFor, 'port');
   t.deepEqual(logs(a).map((l) => [l.level, l.event]), [['error', 'diagnosis'], ['warn', 'waiting']]);
-  t.is(d.state.restarts, 0, 'not counted as a restart');
+  t.is(d.v.restarts, 0, 'not counted as a restart');
   t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }], 're-checked each period (the preflight looks at the port)');
 });
 
@@ -378,8 +400,18 @@ test('shutdown while waiting with no container: exit at once', (t) => {
 test('every phase has a one-line status', (t) => {
   const d = new Driver();
   t.is(d.status(), 'starting vllm-gpt-oss');
-  for (const phase of ['waiting', 'starting', 'loading', 'serving', 'unhealthy', 'backoff', 'crashloop', 'stopping', 'stopped'] as const) {
-    const line = statusLine({ ...d.state, phase }, 0, S);
+  const run = { containerId: 'c1', startedAt: 0, probes: { live: false, ready: false, servedOnce: false, failures: 0, deepFailures: 0, due: {}, inflight: {} } };
+  const variants: Variant[] = [
+    { phase: 'waiting', wait: { reason: 'docker', detail: '' } },
+    { phase: 'starting', resync: false },
+    ...(['loading', 'serving', 'unhealthy'] as const).map((phase) => ({ phase, run })),
+    ...(['backoff', 'crashloop'] as const).map((phase) => ({ phase, restart: { at: 0 } })),
+    { phase: 'stopping' },
+    { phase: 'stopped' },
+  ];
+  for (const v of variants) {
+    const phase = v.phase;
+    const line = statusLine({ ...common(d.state), ...v }, 0, S);
     t.true(line.length > 0 && !line.includes('\n') && !line.includes('undefined'), `${phase}: ${line}`);
   }
 });
@@ -393,7 +425,7 @@ test('reload: settings only -> in place; spec changed -> reconcile (recreate); r
   t.is(d.status(), 'config invalid: /etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key; serving gpt-oss-120b on port 8000 for 0s');
   const b = d.send({ type: 'configApplied', specChanged: true, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(types(b), ['log', 'reconcile']);
-  t.is(d.state.configError, undefined);
+  t.is(d.v.configError, undefined);
 });
 
 test('handover (SIGUSR2): exit 75, the container left running', (t) => {
@@ -412,7 +444,7 @@ test('an adopted container gets the whole start-up budget from now, however old 
   d.tick();
   d.probe('startup', false, 'timeout after 5s');
   t.is(d.state.phase, 'loading', 'one slow probe after adoption is not a failed start');
-  t.is(d.state.resync, false);
+  t.is(d.v.resync, false);
 });
 
 test('Docker lost: re-checked each period even if the event stream never says it is back', (t) => {
@@ -440,7 +472,7 @@ test('a preflight failure waits, re-checks each period, and starts at once when 
   const a = d.send({ type: 'prereqMissing', waitFor: 'encodings', message: '/vllm/encodings/o200k_base.tiktoken is missing', fix: 'gptoss-supervisor fetch-encodings' });
   t.deepEqual(logs(a).map((l) => l.msg), ['waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing; fix: gptoss-supervisor fetch-encodings']);
   t.is(d.status(), 'waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing');
-  t.is(d.state.restarts, 0);
+  t.is(d.v.restarts, 0);
   t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
   t.deepEqual(d.send({ type: 'prereqMissing', waitFor: 'encodings', message: 'still missing' }), [], 'no new line while the wait goes on');
   d.at(11 * SEC);
@@ -454,35 +486,38 @@ test('HarmonyError exit: diagnosed at err, no restart loop, waits for the encodi
   t.deepEqual(logs(a).map((l) => [l.level, l.event]), [['error', 'diagnosis'], ['warn', 'waiting']]);
   t.is(logs(a)[0]?.fields?.['diagnosis'], 'encodings');
   t.is(d.state.phase, 'waiting');
-  t.is(d.state.waitingFor, 'encodings');
-  t.is(d.state.diagnosis?.code, 'encodings');
-  t.is(d.state.restarts, 0, 'no restart counted');
+  t.is(d.v.waitingFor, 'encodings');
+  t.is(d.v.diagnosis?.code, 'encodings');
+  t.is(d.v.restarts, 0, 'no restart counted');
   t.true(a.some((x) => x.type === 'persist'));
   t.deepEqual(d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f', detail: 'ok' }), [{ type: 'reconcile' }]);
 });
 
-test('token refused (401): waits; a retry with the same token and model is refused by the adapter; a new token tries at once', (t) => {
-  const d = new Driver();
+test('token refused (401): waits; the same token and model are never tried again; a new token tries at once', (t) => {
+  const d = new Driver({ ...S, tokenFingerprint: 'tok1' });
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
   d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' } });
   d.send(exited('c1', ['huggingface_hub.errors.GatedRepoError: 401 Client Error: Unauthorized for url: x', 'Invalid credentials in Authorization header']));
-  t.is(d.state.waitingFor, 'hf-token');
+  t.is(d.v.waitingFor, 'hf-token');
   t.regex(d.status(), /^waiting for a valid HF token: Hugging Face refused the HF token/);
-  const blocked = { inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' }, waitFor: 'hf-token' };
-  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile', blocked }], 're-check: the adapter compares the token now with the refused one');
-  d.send({ type: 'prereqMissing', waitFor: 'hf-token', message: 'the HF token and model.id are still the ones Hugging Face refused' });
-  t.is(d.state.waitingFor, 'hf-token');
-  t.deepEqual(d.state.blocked, blocked.inputs, 'still remembered');
+  t.deepEqual(d.v.blocked, { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' }, 'the refused inputs are remembered');
+  t.is(wakeAt(d.state, d.t), undefined, 'no periodic retry: the same token would be refused again');
+  const same = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml' });
+  t.deepEqual(types(same), ['log'], 'a reload that leaves token and model as they were starts nothing');
+  t.is(d.v.waitingFor, 'hf-token');
+  d.t = { ...d.t, tokenFingerprint: 'tok2' };
   const a = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml', what: 'HF token (file /etc/gptoss/hf_token)' });
   t.regex(logs(a)[0]?.msg ?? '', /^HF token \(file \/etc\/gptoss\/hf_token\) reloaded/);
-  t.deepEqual(a.at(-1), { type: 'reconcile', blocked });
+  t.deepEqual(a.at(-1), { type: 'reconcile' });
 });
 
 test('model not found (404) waits for a config change; the edit retries at once', (t) => {
   const d = new Driver().booted('c1');
   d.send(exited('c1', ['huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: x.']));
-  t.is(d.state.waitingFor, 'model');
+  t.is(d.v.waitingFor, 'model');
+  t.deepEqual(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).filter((x) => x.type === 'reconcile'), [], 'the same model.id is not tried again');
+  d.t = { ...d.t, modelId: 'openai/gpt-oss-20b' };
   const a = d.send({ type: 'configApplied', specChanged: true, file: 'f' });
   t.is(a.at(-1)?.type, 'reconcile');
 });
@@ -490,7 +525,7 @@ test('model not found (404) waits for a config change; the edit retries at once'
 test('bad vllm flags wait for a config change only: no periodic retry', (t) => {
   const d = new Driver().booted('c1');
   d.send(exited('c1', ['vllm serve: error: unrecognized arguments: --bogus'], 2));
-  t.is(d.state.waitingFor, 'config');
+  t.is(d.v.waitingFor, 'config');
   t.is(wakeAt(d.state, S), undefined);
   t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
 });
@@ -515,7 +550,7 @@ test('the encodings change while serving: restart to load them (when they really
   t.is(d.state.phase, 'serving', 'removed while serving: keep serving');
   const r = d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' });
   t.deepEqual(r.at(-1), { type: 'reconcile', stopFirst: 'c1' }, 'graceful stop, then start the same container');
-  t.is(d.state.restarts, 0, 'not a failure');
+  t.is(d.v.restarts, 0, 'not a failure');
   const off = new Driver({ ...S, restartOnEncodings: false });
   off.send({ type: 'boot' });
   off.send({ type: 'observed', seen: { kind: 'absent' } });
@@ -547,12 +582,12 @@ test('scheduled deep probe: only while serving, never two at once; failures in a
   d.at(MIN);
   const f1 = d.send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: false, error: 'chat completion: HTTP 500' });
   t.deepEqual(logs(f1).map((l) => l.msg), ['deep probe failed (1 of 2): chat completion: HTTP 500']);
-  t.deepEqual(d.state.lastDeep, { at: MIN, ok: false, detail: 'chat completion: HTTP 500' });
+  t.deepEqual(d.v.lastDeep, { at: MIN, ok: false, detail: 'chat completion: HTTP 500' });
   t.is(d.state.phase, 'serving');
   d.send({ type: 'scheduled', job: 'deepProbe' });
   d.send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: false, error: 'chat completion: HTTP 500' });
   t.is(d.state.phase, 'backoff');
-  t.is(d.state.stopFirst, 'c1', 'the hung or broken container is stopped first');
+  t.is(d.v.stopFirst, 'c1', 'the hung or broken container is stopped first');
 });
 
 test('scheduled maintenance restart: graceful, not a failure, at most one a day', (t) => {
@@ -560,8 +595,8 @@ test('scheduled maintenance restart: graceful, not a failure, at most one a day'
   d.at(3 * MIN);
   const a = d.send({ type: 'scheduled', job: 'maintenanceRestart' });
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
-  t.is(d.state.restarts, 0);
-  t.is(d.state.lastMaintenance, 3 * MIN);
+  t.is(d.v.restarts, 0);
+  t.is(d.v.lastMaintenance, 3 * MIN);
   t.true(a.some((x) => x.type === 'persist'), 'remembered across supervisor restarts');
   d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 3 * MIN });
   d.serving();
@@ -575,7 +610,7 @@ test('an operator restart (D-Bus Restart()): graceful, not counted', (t) => {
   const a = d.send({ type: 'restartRequested', by: 'D-Bus Restart()' });
   t.regex(logs(a)[0]?.msg ?? '', /as asked by D-Bus Restart\(\)/);
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
-  t.is(d.state.restarts, 0);
+  t.is(d.v.restarts, 0);
 });
 
 test('the restart line quotes the log lines that say what went wrong, else the last ones', (t) => {

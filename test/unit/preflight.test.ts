@@ -3,10 +3,11 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { authFor, classifyPullError, describePull, PullProgress, registryOf, type PullFailureKind } from '../../src/docker/pull-progress.js';
-import { blocker, checkEncodings, checkHuggingface, checkPort, checkToken, evaluate, type Facts } from '../../src/preflight/checks.js';
+import { classifyPullError, describePull, type PullFailureKind } from '../../src/core/pull.js';
+import { authFor, PullProgress, registryOf } from '../../src/docker/pull-progress.js';
+import { blocker, checkEncodings, checkHuggingface, checkPort, checkToken, evaluate, type Facts } from '../../src/core/checks.js';
 import { encodingFacts, huggingfaceFact, modelCacheDir } from '../../src/preflight/facts.js';
-import { encodingsFingerprint } from '../../src/preflight/run.js';
+import { encodingsFingerprint } from '../../src/preflight/gather.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';
 
 test('encodings: genuine files verify; a damaged one, an empty one and a missing one each say so, with the fix', async (t) => {

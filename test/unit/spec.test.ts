@@ -1,6 +1,6 @@
 import test from 'ava';
 import { configSchema, defaultConfig } from '../../src/config/schema.js';
-import { MASK, renderDockerRun } from '../../src/container/render.js';
+import { MASK, renderDockerRun } from '../../src/container/docker-run.js';
 import { buildSpec, deviceRequests, specHash } from '../../src/container/spec.js';
 
 // The guide's `docker run`, flag by flag, as the Engine API body Docker makes of it.

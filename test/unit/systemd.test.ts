@@ -1,5 +1,5 @@
 import test from 'ava';
-import { extendDue, readyDue } from '../../src/supervisor/ready.js';
+import { extendDue, readyDue } from '../../src/core/ready.js';
 import { socketAddress } from '../../src/systemd/dgram.js';
 import { encodeRecord, fieldName, journalFields, MESSAGE_IDS } from '../../src/systemd/journal.js';
 import { formatNotify, notifierFromEnv } from '../../src/systemd/notify.js';

@@ -1,7 +1,31 @@
 // Predicts vLLM's start-up memory check before minutes of loading: is gpuMemoryUtilization x total free?
 import type { Gpus } from '../config/schema.js';
-import { fittingUtilization } from '../supervisor/diagnose.js';
-import type { AppRow, GpuRow, SmiAnswer } from './nvidia-smi.js';
+import { fittingUtilization } from './diagnose.js';
+
+/** nvidia-smi's answers, as the adapter (gpu/nvidia-smi.ts) parses them. */
+export interface GpuRow {
+  index?: number;
+  uuid?: string;
+  name?: string;
+  /** MiB; undefined where nvidia-smi says [N/A] or Not Supported (unified memory: the GB10). */
+  totalMiB?: number;
+  usedMiB?: number;
+  freeMiB?: number;
+}
+
+export interface AppRow {
+  gpuUuid?: string;
+  pid: number;
+  name: string;
+  usedMiB?: number;
+}
+
+export type SmiAnswer =
+  | { kind: 'ok'; gpus: GpuRow[]; apps: AppRow[] }
+  /** No nvidia-smi on this host. */
+  | { kind: 'missing' }
+  /** nvidia-smi ran and failed (no driver, a version mismatch, ...): its own words. */
+  | { kind: 'failed'; code: number | null; message: string };
 
 export interface MemoryInput {
   smi: SmiAnswer;

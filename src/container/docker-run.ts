@@ -1,8 +1,9 @@
 // The create body as a `docker run` command, one flag per line: what the operator reads is what runs.
-import { CONTAINER_PORT, TOKEN_VAR, type ContainerSpec } from './spec.js';
+import { CONTAINER_PORT, type ContainerSpec } from './spec.js';
+import { isTokenEntry, tokenEntry } from './token-env.js';
 
 export const MASK = '********';
-const MASKED_TOKEN = `${TOKEN_VAR}=${MASK}`;
+const MASKED_TOKEN = tokenEntry(MASK);
 
 /** Quotes a word for POSIX shells only when it needs it. */
 export function shellQuote(word: string): string {
@@ -33,7 +34,7 @@ export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): stri
     const inner = cport === `${CONTAINER_PORT}/tcp` ? String(CONTAINER_PORT) : cport;
     for (const bind of binds) flags.push(['-p', `${bind.HostIp ? `${bind.HostIp.includes(':') ? `[${bind.HostIp}]` : bind.HostIp}:` : ''}${bind.HostPort}:${inner}`]);
   }
-  for (const e of b.Env) flags.push(['-e', e.startsWith(`${TOKEN_VAR}=`) ? MASKED_TOKEN : e]);
+  for (const e of b.Env) flags.push(['-e', isTokenEntry(e) ? MASKED_TOKEN : e]);
   for (const v of h.Binds) flags.push(['-v', v]);
   for (const [k, v] of Object.entries(b.Labels)) flags.push(['--label', `${k}=${v}`]);
   const lines = ['docker run -d', ...flags.map((f) => `  ${f.map(shellQuote).join(' ')}`)];

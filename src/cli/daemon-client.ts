@@ -2,22 +2,16 @@
 import dbus from 'dbus-next';
 import { formatDuration } from '../config/duration.js';
 import { BUS_NAME, INTERFACE, jsonOf, OBJECT_PATH, SIGNATURES, type Props } from '../dbus/props.js';
-import type { Command } from './commands.js';
+import { withDeadline } from '../util/deadline.js';
+import type { Command } from './command.js';
 import { EXIT } from './exit.js';
 
-/** Like `systemctl is-active`: 3 is "not serving"; 4 is "no daemon answers". */
-const NOT_SERVING = 3;
-const NO_DAEMON = 4;
 const TIMEOUT_MS = 5000;
 
 class NoDaemon extends Error {}
 
 function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NoDaemon(`no answer to ${what} within ${TIMEOUT_MS / 1000}s`)), TIMEOUT_MS);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  return withDeadline(p, TIMEOUT_MS, () => new NoDaemon(`no answer to ${what} within ${TIMEOUT_MS / 1000}s`));
 }
 
 const where = () => process.env['DBUS_SYSTEM_BUS_ADDRESS'] ?? 'the system bus';
@@ -80,7 +74,7 @@ export function humanStatus(p: Props): string {
 function failed(err: unknown, what: string): number {
   if (err instanceof NoDaemon) {
     process.stderr.write(`gptoss-supervisor ${what}: ${err.message}; is the service running? (systemctl status gptoss-supervisor)\n`);
-    return NO_DAEMON;
+    return EXIT.noDaemon;
   }
   const e = err as dbus.DBusError;
   if (e.type === 'org.freedesktop.DBus.Error.AccessDenied') {
@@ -114,7 +108,7 @@ Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no 
       return failed(err, 'status');
     }
     process.stdout.write(values['json'] ? `${JSON.stringify(jsonOf(p), null, 2)}\n` : humanStatus(p));
-    return p.State === 'serving' ? EXIT.ok : NOT_SERVING;
+    return p.State === 'serving' ? EXIT.ok : EXIT.notServing;
   },
 };
 

@@ -1,6 +1,6 @@
 // The deployment guide's checklist as plain functions: facts about the host in, pass/warn/fail out.
-import type { MemoryVerdict } from '../gpu/memory.js';
-import type { WaitReason } from '../supervisor/wait.js';
+import type { MemoryVerdict } from './gpu-memory.js';
+import type { WaitReason } from './wait.js';
 
 export type CheckId = 'engine' | 'image' | 'gpu-runtime' | 'encodings' | 'huggingface' | 'hf-token' | 'port' | 'gpu-memory';
 
@@ -21,6 +21,8 @@ export interface EncodingFact {
   state: 'ok' | 'missing' | 'empty' | 'mismatch' | 'unreadable';
   sha256?: string;
   expected: string;
+  /** Bytes, when the file is there. */
+  size?: number;
   error?: string;
 }
 

@@ -1,15 +1,19 @@
 // Gathers the facts for the checks: before each start (the daemon) or all of them (doctor).
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
-import type { Engine } from '../docker/engine.js';
-import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from './checks.js';
+import type { ContainerEngine } from '../docker/engine-api.js';
+import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/checks.js';
 import { encodingFacts, gpuMemoryFact, huggingfaceFact, portFact, runtimeFact } from './facts.js';
 
 export interface PreflightInput {
   config: Config;
-  engine: Engine;
+  engine: ContainerEngine;
   /** Where the HF token came from, or undefined when there is none. */
   tokenSource: string | undefined;
+  /** Reads the tiktoken files (a cache that knows unchanged files); default: hash them again. */
+  encodings?: { facts(dir: string, verify: boolean): Promise<EncodingFact[]> };
+  /** Look at Docker's GPU support (a warning only); the daemon does it at its first start. */
+  gpuRuntime?: boolean;
 }
 
 /** A check failed before a start: nothing was started. */
@@ -33,7 +37,7 @@ export function encodingsFingerprint(files: readonly EncodingFact[]): string | u
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
   const [files, hf, port, memory] = await Promise.all([
-    encodingFacts(c.paths.encodings, c.encodings.verify),
+    inp.encodings ? inp.encodings.facts(c.paths.encodings, c.encodings.verify) : encodingFacts(c.paths.encodings, c.encodings.verify),
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
     portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi) : Promise.resolve(undefined),
@@ -55,7 +59,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
  */
 export async function preflight(inp: PreflightInput): Promise<{ results: CheckResult[]; facts: Facts }> {
   const facts = await prestartFacts(inp);
-  if (inp.config.container.gpus !== 'none') {
+  if (inp.config.container.gpus !== 'none' && inp.gpuRuntime !== false) {
     const rt = await runtimeFact(inp.engine).catch(() => undefined);
     if (rt) facts.gpuRuntime = rt;
   }

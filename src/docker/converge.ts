@@ -1,17 +1,18 @@
 // Carries out a reconcile pass against the engine: look, plan, act; look again when raced.
 import { sameSpec, sameToken } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
-import { planReconcile, type Observation, type Outcome, type Step } from '../supervisor/reconcile.js';
-import type { Engine } from './engine.js';
+import { backoffDelay } from '../core/backoff.js';
+import { planReconcile, type Observation, type Outcome, type Step } from '../core/plan.js';
+import type { ContainerEngine } from './engine-api.js';
 import { DockerFailed, Raced } from './errors.js';
 
-export interface EnsureResult {
+export interface ConvergeResult {
   outcome: Outcome;
   id: string;
   reason: string;
 }
 
-export interface EnsureOptions {
+export interface ConvergeOptions {
   stopTimeoutMs: number;
   /** Told each plan before it is carried out. */
   onPlan?: (outcome: Outcome, reason: string) => void;
@@ -23,8 +24,10 @@ export interface EnsureOptions {
 }
 
 const MAX_ROUNDS = 8;
+/** A lost race waits 50-250 ms before looking again, so two losers do not collide in step. */
+const RACE_WAIT = { initialDelay: 150, multiplier: 1, maxDelay: 250, jitter: 2 / 3 };
 
-export async function observe(engine: Engine, spec: ContainerSpec, token: string | undefined): Promise<Observation & { inspectedId?: string }> {
+export async function observe(engine: ContainerEngine, spec: ContainerSpec, token: string | undefined): Promise<Observation> {
   const c = await engine.inspect(spec.name);
   if (!c) return { kind: 'absent' };
   const quick = sameSpec(spec, c);
@@ -34,31 +37,33 @@ export async function observe(engine: Engine, spec: ContainerSpec, token: string
 
 /**
  * Makes exactly one container named `spec.name` exist and run with `spec`. Docker's unique names
- * make a second create fail; whoever loses a race looks again and adopts what the winner made.
+ * make a second create fail; whoever loses a race looks again and adopts what the winner made
+ * (and says so: an adopted container is a load it did not start).
  */
-export async function ensureContainer(engine: Engine, spec: ContainerSpec, token: string | undefined, opts: EnsureOptions): Promise<EnsureResult> {
-  let first: { outcome: Outcome; reason: string } | undefined;
-  for (let round = 0; round < MAX_ROUNDS; round++) {
+export async function convergeContainer(engine: ContainerEngine, spec: ContainerSpec, token: string | undefined, opts: ConvergeOptions): Promise<ConvergeResult> {
+  let lost = false;
+  for (let round = 1; round <= MAX_ROUNDS; round++) {
     const obs = await observe(engine, spec, token);
     const plan = planReconcile(obs);
     if (plan.steps.length === 0) {
       const id = obs.kind === 'present' ? obs.id : '';
-      return first ? { ...first, id } : { outcome: plan.outcome, reason: plan.reason, id };
+      const reason = lost ? `another process started it first (${plan.reason})` : plan.reason;
+      return { outcome: plan.outcome, reason, id };
     }
     opts.onPlan?.(plan.outcome, plan.reason);
-    first ??= { outcome: plan.outcome, reason: plan.reason };
     try {
       const id = await run(engine, spec, plan.steps, opts);
-      return { ...first, id };
+      return { outcome: plan.outcome, reason: lost ? `${plan.reason}, after a race with another process` : plan.reason, id };
     } catch (err) {
       if (!(err instanceof Raced)) throw err;
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+      lost = true;
+      await new Promise((r) => setTimeout(r, backoffDelay(round, RACE_WAIT, Math.random())));
     }
   }
   throw new DockerFailed('reconcile', undefined, `another process kept changing container ${spec.name}; is a second supervisor running?`);
 }
 
-async function run(engine: Engine, spec: ContainerSpec, steps: Step[], opts: EnsureOptions): Promise<string> {
+async function run(engine: ContainerEngine, spec: ContainerSpec, steps: Step[], opts: ConvergeOptions): Promise<string> {
   let created = '';
   let checked = false;
   for (const step of steps) {

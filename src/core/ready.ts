@@ -1,5 +1,5 @@
 // When systemd hears READY=1, and when start-up may still be extended: the rule, as plain functions.
-import type { Phase } from './machine.js';
+import type { Phase } from './state.js';
 
 export type ReadyMode = 'serving' | 'started';
 

@@ -1,7 +1,7 @@
 // The scheduled jobs' timers (node-cron): they only say "it is time"; the state machine decides.
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Config } from '../config/schema.js';
-import type { Job } from '../supervisor/machine.js';
+import type { Job } from '../core/state.js';
 
 export class Jobs {
   private tasks: ScheduledTask[] = [];

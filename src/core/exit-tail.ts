@@ -1,0 +1,17 @@
+// Which log lines explain an exit: the container's own words, not the access log our probes fill.
+
+/** How many lines a diagnosis and a restart line look at. */
+export const TAIL_LINES = 20;
+/** How many lines to read so that TAIL_LINES remain after the probes' access lines are dropped. */
+export const TAIL_READ = TAIL_LINES + 200;
+
+/** uvicorn's access log: `INFO:     172.17.0.1:33406 - "GET /health HTTP/1.1" 200 OK`. */
+const ACCESS_LINE = /INFO:\s+\S+ - "(?:GET|POST|HEAD) \S+ HTTP\/[\d.]+" \d{3}/;
+
+/** The last TAIL_LINES lines of a log's lines that are not blank and not access lines, trailing blanks trimmed. */
+export function exitTail(lines: readonly string[]): string[] {
+  return lines
+    .map((l) => l.trimEnd())
+    .filter((l) => l && !ACCESS_LINE.test(l))
+    .slice(-TAIL_LINES);
+}

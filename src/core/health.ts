@@ -1,0 +1,128 @@
+// Probes of a running model: when each is due, and what its result means for the run.
+import { formatDuration as fmt } from '../config/duration.js';
+import type { Settings } from '../config/settings.js';
+import { log, still, type Action, type EventOf, type Handler, type Input, type Step } from './events.js';
+import { deepProbed } from './jobs.js';
+import { fail, persist } from './moves.js';
+import { isRunning, withinRun, type PeriodicProbe, type Probes, type RunningState } from './state.js';
+
+const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness'];
+
+const PERIOD: Record<PeriodicProbe, (t: Settings) => number> = {
+  startup: (t) => t.startupPeriod,
+  liveness: (t) => t.livenessPeriod,
+  readiness: (t) => t.readinessPeriod,
+};
+const TIMEOUT: Record<PeriodicProbe, (t: Settings) => number> = {
+  // A start-up probe is one /health request; it gets the liveness timeout.
+  startup: (t) => t.livenessTimeout,
+  liveness: (t) => t.livenessTimeout,
+  readiness: (t) => t.readinessTimeout,
+};
+
+/** loading until first ready; then serving, or unhealthy while a probe fails. */
+export function phaseOfRun(s: RunningState, probes: Probes, now: number): RunningState {
+  const phase = !probes.servedOnce ? 'loading' : probes.ready && probes.failures === 0 ? 'serving' : 'unhealthy';
+  return withinRun(s, phase, { ...s.run, probes }, now);
+}
+
+export const probed: Handler<EventOf<'probed'>> = (s, ev, inp) => {
+  if (ev.epoch !== s.epoch || !isRunning(s)) return still(s);
+  const run = { ...s.run, probes: { ...s.run.probes, inflight: { ...s.run.probes.inflight, [ev.kind]: false } } };
+  const r: RunningState = { ...s, run };
+  switch (ev.kind) {
+    case 'deep':
+      return deepProbed(r, ev, inp);
+    case 'startup':
+      return startupProbed(r, ev, inp);
+    case 'liveness':
+      return livenessProbed(r, ev, inp);
+    case 'readiness':
+      return readinessProbed(r, ev, inp);
+  }
+};
+
+const budgetSpent = (s: RunningState, inp: Input) => inp.now - s.run.startedAt >= inp.settings.startupTimeout;
+
+function startupProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const p = s.run.probes;
+  if (ev.ok) {
+    const probes = { ...p, live: true, lastError: undefined, due: { readiness: now, liveness: now + t.livenessPeriod } };
+    return still({ ...s, run: { ...s.run, probes } });
+  }
+  if (budgetSpent(s, inp)) {
+    const why = `start-up took longer than health.startup.timeout (${fmt(t.startupTimeout)}); last /health: ${ev.error ?? 'no answer'}`;
+    return fail(s, inp, why, { cause: 'start-up timeout', stillRunning: s.run.containerId });
+  }
+  return still({ ...s, run: { ...s.run, probes: { ...p, lastError: ev.error } } });
+}
+
+function livenessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const p = s.run.probes;
+  if (ev.ok) return still(phaseOfRun(s, { ...p, failures: 0, lastError: undefined }, now));
+  const failures = p.failures + 1;
+  const what = `liveness probe failed (${failures} of ${t.failureThreshold}): ${ev.error ?? 'failed'}`;
+  const said = log('warn', 'health-failed', what, { failures });
+  if (failures >= t.failureThreshold) {
+    const f = fail(s, inp, `${what}; restarting the container`, { cause: `liveness: ${ev.error ?? 'failed'}`, stillRunning: s.run.containerId });
+    return { state: f.state, actions: [said, ...f.actions] };
+  }
+  return { state: phaseOfRun(s, { ...p, failures, lastError: ev.error }, now), actions: [said] };
+}
+
+function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const p = s.run.probes;
+  if (ev.ok) {
+    const first = !p.servedOnce;
+    const probes = { ...p, ready: true, servedOnce: true, servingSince: p.servingSince ?? now, lastError: p.failures ? p.lastError : undefined };
+    const next = phaseOfRun(s, probes, now);
+    const took = ` after ${fmt(now - s.run.startedAt)}`;
+    const ready = log('info', 'container-ready', `serving ${t.servedName} on port ${t.port}${took}`, { containerId: s.run.containerId });
+    return { state: next, actions: first ? [ready] : [] };
+  }
+  if (!p.servedOnce && budgetSpent(s, inp)) {
+    const why = `not ready within health.startup.timeout (${fmt(t.startupTimeout)}): ${ev.error ?? 'not ready'}`;
+    return fail(s, inp, why, { cause: 'never ready', stillRunning: s.run.containerId });
+  }
+  const next = phaseOfRun(s, { ...p, ready: false, lastError: ev.error }, now);
+  const lost = p.ready && p.servedOnce;
+  return { state: next, actions: lost ? [log('warn', 'health-failed', `not ready: ${ev.error ?? 'readiness probe failed'}`)] : [] };
+}
+
+/** A running model's tick: a clean slate after resetAfter of serving, and the probes that are due. */
+export function runTick(s: RunningState, inp: Input): Step {
+  const { now, settings: t } = inp;
+  let next = s;
+  const actions: Action[] = [];
+  // A model that served for resetAfter has earned a clean slate.
+  const since = s.run.probes.servingSince;
+  if (s.phase === 'serving' && s.history.restarts > 0 && since !== undefined && now - since >= t.resetAfter) {
+    next = { ...next, history: { ...next.history, restarts: 0 } };
+    actions.push(persist(next, t));
+  }
+  const due = { ...next.run.probes.due };
+  const inflight = { ...next.run.probes.inflight };
+  for (const kind of PERIODIC) {
+    const at = due[kind];
+    if (at === undefined || at > now || inflight[kind]) continue;
+    due[kind] = now + PERIOD[kind](t);
+    inflight[kind] = true;
+    actions.push({ type: 'probe', kind, epoch: next.epoch, timeout: TIMEOUT[kind](t) });
+  }
+  return { state: { ...next, run: { ...next.run, probes: { ...next.run.probes, due, inflight } } }, actions };
+}
+
+/** When a running model next needs a tick: a probe due, or the clean slate. */
+export function runWake(s: RunningState, t: Settings): number[] {
+  const p = s.run.probes;
+  const times: number[] = [];
+  for (const kind of PERIODIC) {
+    const at = p.due[kind];
+    if (at !== undefined && !p.inflight[kind]) times.push(at);
+  }
+  if (s.phase === 'serving' && s.history.restarts > 0 && p.servingSince !== undefined) times.push(p.servingSince + t.resetAfter);
+  return times;
+}

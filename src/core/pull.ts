@@ -1,0 +1,91 @@
+// Image pulls as the state machine sees them: progress worth showing, the outcome, what a failure means.
+import { formatDuration as fmt } from '../config/duration.js';
+import { backoffDelay } from './backoff.js';
+import { log, still, type EventOf, type Handler } from './events.js';
+import { reconcileNow } from './moves.js';
+import { isWaiting, type State } from './state.js';
+
+export interface PullSummary {
+  layers: number;
+  layersDone: number;
+  bytes: number;
+  totalBytes: number;
+}
+
+/** Bytes move all the time: the status line follows at most once a second, unless a layer came or finished. */
+const SHOW_EVERY_MS = 1000;
+/** And the journal every 15 seconds. */
+const LOG_EVERY_MS = 15_000;
+
+function size(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} kB`;
+  return `${n} B`;
+}
+
+/** `3.2 of 9.8 GB, 12 of 31 layers` (sizes known so far: Docker learns them layer by layer). */
+export function describePull(s: PullSummary): string {
+  if (s.layers === 0) return 'starting';
+  const bytes = s.totalBytes ? `${size(s.bytes)} of ${size(s.totalBytes)}` : size(s.bytes);
+  return `${bytes}, ${s.layersDone} of ${s.layers} layers`;
+}
+
+export type PullFailureKind = 'not-found' | 'auth' | 'network';
+
+/**
+ * What a failed pull means. Not found and refused credentials need a person (retried slowly);
+ * anything else (refused connections, timeouts, a registry restarting) is retried with backoff.
+ */
+export function classifyPullError(message: string): PullFailureKind {
+  if (/manifest unknown|manifest for \S+ not found|name unknown|not found: manifest|repository does not exist|\b404\b/i.test(message)) return 'not-found';
+  if (/unauthorized|authentication required|no basic auth credentials|denied|\b401\b|\b403\b|incorrect username or password/i.test(message)) return 'auth';
+  return 'network';
+}
+
+const ours = (s: State, image: string) => s.pull?.image === image;
+
+export const pullProgress: Handler<EventOf<'pullProgress'>> = (s, ev, inp) => {
+  const { now, settings: t } = inp;
+  const pull = s.pull;
+  if (!pull || !ours(s, ev.image)) return still(s);
+  const layers = `${ev.summary.layers}/${ev.summary.layersDone}`;
+  if (pull.shownAt !== undefined && now - pull.shownAt < SHOW_EVERY_MS && layers === pull.layers) return still(s);
+  const text = describePull(ev.summary);
+  const logNow = now - pull.loggedAt >= LOG_EVERY_MS;
+  const next: State = { ...s, pull: { ...pull, shownAt: now, layers, loggedAt: logNow ? now : pull.loggedAt } };
+  const shown = isWaiting(next, 'image') ? { ...next, wait: { ...next.wait, detail: `pulling ${t.image}: ${text}` } } : next;
+  return { state: shown, actions: logNow ? [log('info', 'waiting', `pulling ${ev.image}: ${text}`)] : [] };
+};
+
+export const pulled: Handler<EventOf<'pulled'>> = (s, ev, inp) => {
+  if (!ours(s, ev.image)) return still(s);
+  const base: State = { ...s, pull: undefined };
+  if (!isWaiting(base, 'image')) return still(base);
+  const r = reconcileNow(base, inp);
+  const msg = `pulled ${ev.image}${ev.summary ? ` (${describePull(ev.summary)})` : ''}`;
+  return { state: r.state, actions: [log('info', 'image-pulled', msg), ...r.actions] };
+};
+
+export const pullFailed: Handler<EventOf<'pullFailed'>> = (s, ev, inp) => {
+  const { now, settings: t } = inp;
+  if (!s.pull || !ours(s, ev.image)) return still(s);
+  const pull = { ...s.pull, active: false };
+  const base: State = { ...s, pull };
+  if (ev.aborted || !isWaiting(base, 'image')) return still(base);
+  const n = pull.failures + 1;
+  const kind = classifyPullError(ev.message);
+  // A registry that is down or unreachable comes back; a wrong name or refused credentials need a person.
+  const delay = kind === 'network' ? backoffDelay(n, t.backoff, inp.random) : t.backoff.maxDelay;
+  const registry = t.image.split('/')[0];
+  const why =
+    kind === 'not-found'
+      ? `${t.image} does not exist in its registry (${ev.message}); check container.image`
+      : kind === 'auth'
+        ? `the registry refused access to ${t.image} (${ev.message}); run \`docker login ${registry}\` as root (container.registryAuth)`
+        : `pulling ${t.image} failed (${ev.message})`;
+  const wait = { ...base.wait, detail: `${why}; next try in ${fmt(delay)}`, recheckAt: now + delay };
+  const level = kind === 'network' ? 'warn' : 'error';
+  const msg = `image pull failed (attempt ${n}): ${why}; next try in ${fmt(delay)}`;
+  return { state: { ...base, pull: { ...pull, failures: n }, wait }, actions: [log(level, 'waiting', msg, { pullFailure: kind })] };
+};

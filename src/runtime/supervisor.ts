@@ -1,0 +1,268 @@
+// The shell: runs the state machine's actions against the world, one container operation at a time.
+import type { Event, Action } from '../core/events.js';
+import type { State } from '../core/state.js';
+import { initialState } from '../core/state.js';
+import { statusLine } from '../core/status-line.js';
+import { step, wakeAt } from '../core/step.js';
+import type { ContainerEngine } from '../docker/engine-api.js';
+import { ContainerEvents } from '../docker/events.js';
+import type { Logger } from '../log/logger.js';
+import type { StateStore } from '../state/store.js';
+import type { FileWatcher } from '../watch/watch.js';
+import { Jobs } from './cron.js';
+import type { Change, Desired } from './desired.js';
+import { look, reconcile, type ReconcileContext } from './effects/container.js';
+import { EncodingsCache, lookAtEncodings, watchEncodings } from './effects/encodings.js';
+import { probe, type ProbeOutcome } from './effects/probe.js';
+import { Puller } from './effects/pull.js';
+
+export interface SupervisorDeps {
+  engine: ContainerEngine;
+  desired: Desired;
+  log: Logger;
+  store: StateStore | undefined;
+  /** Told the status line whenever it changes (sd_notify). */
+  onStatus?: (line: string, state: State) => void;
+  /** Told the state after every event and every second (D-Bus properties), with the status line. */
+  onState?: (state: State, line: string) => void;
+  now?: () => number;
+  random?: () => number;
+  /** The probes; tests without a model answer them. */
+  probe?: (kind: Extract<Action, { type: 'probe' }>['kind'], d: Desired, timeout: number) => Promise<ProbeOutcome>;
+}
+
+/** Docker's own share of a stop, and a little for us. */
+const STOP_SLACK_MS = 30_000;
+
+export class Supervisor {
+  state: State;
+  readonly done: Promise<number>;
+  private d: Desired;
+  private timer: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  /** Container operations run one at a time, in order; looks at Docker queue here too. */
+  private ops: Promise<void> = Promise.resolve();
+  private events: ContainerEvents;
+  private lastStatus = '';
+  private exited = false;
+  private resolveDone: (code: number) => void = () => {};
+  private encodingsWatch: FileWatcher | undefined;
+  private readonly encodings = new EncodingsCache();
+  private readonly puller: Puller;
+  /** Preflight warnings already logged: each is said once, not at every start. */
+  private readonly warned = new Set<string>();
+  private readonly jobs = new Jobs((job) => this.dispatch({ type: 'scheduled', job }));
+  private runtimeChecked = false;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: SupervisorDeps) {
+    this.d = deps.desired;
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.state = initialState(this.now());
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.events = this.follow(this.d.spec.name);
+    this.puller = new Puller(deps.engine, deps.log, (ev) => this.dispatch(ev));
+  }
+
+  get desired(): Desired {
+    return this.d;
+  }
+
+  async start(): Promise<void> {
+    const loaded = this.deps.store ? await this.deps.store.load() : {};
+    if (loaded.problem) this.deps.log.log('warn', loaded.problem);
+    this.events.start();
+    await this.watchEncodings();
+    this.jobs.set(this.d.config.schedule);
+    // Status lines carry elapsed times ("loading: 3m12s of 15m"): refresh them while nothing else happens.
+    this.statusTimer = setInterval(() => this.publishStatus(), 1000);
+    this.statusTimer.unref();
+    this.dispatch(loaded.record ? { type: 'boot', persisted: loaded.record } : { type: 'boot' });
+  }
+
+  /**
+   * A new config, already loaded, or a located error. Applied after any container operation
+   * under way; the spec hash decides whether the container must be recreated.
+   */
+  reload(change: Change): Promise<void> {
+    return this.op(async () => {
+      if ('error' in change) return this.dispatch({ type: 'configRejected', error: change.error });
+      const next = change.desired;
+      const before = this.d;
+      const renamed = next.spec.name !== before.spec.name;
+      const specChanged = renamed || next.spec.hash !== before.spec.hash;
+      if (renamed) {
+        this.deps.log.log('warn', `container.name changed from ${before.spec.name} to ${next.spec.name}; the old container is stopped (not removed)`);
+        this.events.stop();
+        this.events = this.follow(next.spec.name);
+        this.events.start();
+      }
+      this.d = next;
+      const enc = (c: Desired) => `${c.config.paths.encodings}:${c.config.encodings.verify}`;
+      if (enc(next) !== enc(before)) await this.watchEncodings();
+      this.jobs.set(next.config.schedule);
+      this.dispatch({ type: 'configApplied', specChanged, file: next.file, renamed, ...(change.what ? { what: change.what } : {}) });
+    });
+  }
+
+  /** An operator's restart (D-Bus Restart()): the same graceful path as every restart, after any operation under way. */
+  requestRestart(by: string): void {
+    void this.op(async () => this.dispatch({ type: 'restartRequested', by }));
+  }
+
+  /** systemd says docker.service is stopping or back (D-Bus): wait for it quietly, then resume with a look. */
+  dockerUnit(state: 'down' | 'up', activeState: string): void {
+    if (state === 'down') this.dispatch({ type: 'engineLost', message: `docker.service is ${activeState} (systemctl stop or restart docker)` });
+    else this.dispatch({ type: 'engineBack' });
+  }
+
+  /** How long a shutdown may take: any operation under way, then the container's graceful stop. */
+  stopBudgetMs(): number {
+    const t = this.d.settings;
+    return t.stopOnExit ? 2 * t.stopTimeout + STOP_SLACK_MS : STOP_SLACK_MS;
+  }
+
+  /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */
+  shutdown(signal: string, handover = false): void {
+    void this.op(async () => this.dispatch({ type: 'shutdown', signal, handover }));
+  }
+
+  dispatch(ev: Event): void {
+    if (this.exited) return;
+    const r = step(this.state, ev, { now: this.now(), random: this.random(), settings: this.d.settings });
+    if (r.state === this.state && r.actions.length === 0) return;
+    const before = this.state.phase;
+    this.state = r.state;
+    if (r.state.phase !== before) this.deps.log.log('debug', `state ${before} -> ${r.state.phase}`, { state: r.state.phase, event: ev.type });
+    for (const a of r.actions) this.perform(a);
+    this.publishStatus();
+    this.arm();
+  }
+
+  private follow(name: string): ContainerEvents {
+    return new ContainerEvents(this.deps.engine, name, {
+      change: () => void this.op(async () => this.dispatch(await look(this.deps.engine, this.d.spec.name))),
+      lost: (message) => this.dispatch({ type: 'engineLost', message }),
+      back: () => this.dispatch({ type: 'engineBack' }),
+    });
+  }
+
+  private publishStatus(): void {
+    const line = statusLine(this.state, this.now(), this.d.settings);
+    this.deps.onState?.(this.state, line);
+    if (line === this.lastStatus) return;
+    this.lastStatus = line;
+    this.deps.onStatus?.(line, this.state);
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    const at = wakeAt(this.state, this.d.settings);
+    if (at === undefined || this.exited) return;
+    this.timer = setTimeout(() => this.dispatch({ type: 'tick' }), Math.max(0, at - this.now()));
+  }
+
+  private op(fn: () => Promise<void>): Promise<void> {
+    const next = this.ops.then(fn).catch((err: unknown) => {
+      // A bug in an operation must not wedge the queue; say what happened and carry on.
+      this.deps.log.log('error', `internal error: ${(err as Error).stack ?? String(err)}`);
+    });
+    this.ops = next;
+    return next;
+  }
+
+  private perform(a: Action): void {
+    const { engine, log, store } = this.deps;
+    switch (a.type) {
+      case 'observe':
+        void this.op(async () => this.dispatch(await look(engine, this.d.spec.name)));
+        return;
+      case 'reconcile':
+        void this.op(async () => this.dispatch(await reconcile(this.reconcileContext(), a.stopFirst)));
+        return;
+      case 'pull':
+        this.puller.start(a.image, this.d.config.container.registryAuth);
+        return;
+      case 'abortPull':
+        this.puller.abort();
+        return;
+      case 'checkEncodings': {
+        const c = this.d.config;
+        void lookAtEncodings(this.encodings, c.paths.encodings, c.encodings.verify).then((ev) => this.dispatch(ev));
+        return;
+      }
+      case 'probe': {
+        const run = this.deps.probe ?? probe;
+        void run(a.kind, this.d, a.timeout).then((r) => this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r }));
+        return;
+      }
+      case 'persist':
+        if (store) {
+          // Log tails and failure texts go into the record: never a secret with them.
+          const record = JSON.parse(log.scrub(JSON.stringify(a.record))) as typeof a.record;
+          const failed = (err: unknown) => log.log('warn', `cannot save the restart count in ${store.file}: ${(err as Error).message}`);
+          void this.op(() => store.save(record).catch(failed));
+        }
+        return;
+      case 'log':
+        log.log(a.level, a.msg, { event: a.event, ...a.fields });
+        return;
+      case 'stopContainer':
+        void this.op(async () => {
+          await engine.stop(a.id, a.timeout).catch((err: unknown) => log.log('warn', `stopping ${this.d.spec.name}: ${(err as Error).message}`));
+          this.dispatch({ type: 'containerStopped' });
+        });
+        return;
+      case 'exit':
+        this.exit(a.code);
+        return;
+    }
+  }
+
+  private reconcileContext(): ReconcileContext {
+    // Docker's GPU support is a warning only (a start without it is diagnosed): look once.
+    const gpuRuntime = !this.runtimeChecked;
+    this.runtimeChecked = true;
+    return {
+      engine: this.deps.engine,
+      desired: this.d,
+      log: this.deps.log,
+      encodings: this.encodings,
+      gpuRuntime,
+      warnOnce: (msg) => this.warnOnce(msg),
+      now: this.now,
+    };
+  }
+
+  private warnOnce(msg: string): void {
+    if (this.warned.has(msg)) return;
+    this.warned.add(msg);
+    this.deps.log.log('warn', `preflight: ${msg}`);
+  }
+
+  /** Follows the tiktoken files: appearing, replaced, removed. */
+  private async watchEncodings(): Promise<void> {
+    await this.encodingsWatch?.stop();
+    const c = this.d.config;
+    const changed = () => {
+      this.encodings.forget();
+      void lookAtEncodings(this.encodings, c.paths.encodings, c.encodings.verify).then((ev) => this.dispatch(ev));
+    };
+    this.encodingsWatch = watchEncodings(c.paths.encodings, changed, (msg) => this.deps.log.log('warn', msg));
+    await this.encodingsWatch.start();
+  }
+
+  private exit(code: number): void {
+    this.exited = true;
+    clearTimeout(this.timer);
+    clearInterval(this.statusTimer);
+    this.events.stop();
+    this.puller.abort();
+    void this.encodingsWatch?.stop();
+    this.jobs.stop();
+    // Let queued writes (the state file) finish before saying we are done.
+    void this.ops.then(() => this.resolveDone(code));
+  }
+}
