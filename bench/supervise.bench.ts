@@ -5,7 +5,17 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postJson, startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
-import { brief, docker, freePort, makeDirs, removeContainer, STANDIN, TEST_MEMLOCK, testConfigRaw, uniqueName } from '../test/helpers/docker.js';
+import {
+  brief,
+  docker,
+  freePort,
+  makeDirs,
+  removeContainer,
+  STANDIN,
+  TEST_MEMLOCK,
+  testConfigRaw,
+  uniqueName,
+} from '../test/helpers/docker.js';
 import { httpGet } from '../src/health/probe.js';
 
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 20);
@@ -18,7 +28,17 @@ class Events {
   private seen: Array<{ action: string; t: number }> = [];
   private proc;
   constructor(name: string) {
-    this.proc = spawn('docker', ['events', '--filter', `container=${name}`, '--filter', 'event=die', '--filter', 'event=start', '--format', '{{.Action}} {{.TimeNano}}']);
+    this.proc = spawn('docker', [
+      'events',
+      '--filter',
+      `container=${name}`,
+      '--filter',
+      'event=die',
+      '--filter',
+      'event=start',
+      '--format',
+      '{{.Action}} {{.TimeNano}}',
+    ]);
     let buf = '';
     this.proc.stdout.on('data', (c: Buffer) => {
       buf += c.toString();
@@ -59,7 +79,10 @@ async function crash(name: string): Promise<void> {
 async function waitHealthy(port: number, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const ok = await httpGet('127.0.0.1', port, '/health', 1000).then((a) => a.status === 200, () => false);
+    const ok = await httpGet('127.0.0.1', port, '/health', 1000).then(
+      (a) => a.status === 200,
+      () => false,
+    );
     if (ok) return;
     await sleep(50);
   }
@@ -72,7 +95,11 @@ function stats(xs: number[]): { n: number; median: number; p99: number; min: num
   return { n: s.length, median: q(0.5), p99: q(0.99), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
 }
 
-async function daemonFor(tag: string, over: Record<string, unknown>, level: 'debug' | 'info' = 'debug'): Promise<{ name: string; port: number; d: Daemon; cfg: string; state: string }> {
+async function daemonFor(
+  tag: string,
+  over: Record<string, unknown>,
+  level: 'debug' | 'info' = 'debug',
+): Promise<{ name: string; port: number; d: Daemon; cfg: string; state: string }> {
   const name = uniqueName(tag);
   const port = await freePort();
   const raw = testConfigRaw(name, port, await makeDirs(), over);
@@ -85,12 +112,20 @@ const NO_BACKOFF = { restart: { initialDelay: '0s', maxDelay: '0s', jitter: 0 } 
 const LIVENESS = { periodMs: 1000, timeoutMs: 1000, failureThreshold: 3 };
 const FAST_PROBES = {
   startup: { period: '200ms', timeout: '1m' },
-  liveness: { period: `${LIVENESS.periodMs}ms`, timeout: `${LIVENESS.timeoutMs}ms`, failureThreshold: LIVENESS.failureThreshold },
+  liveness: {
+    period: `${LIVENESS.periodMs}ms`,
+    timeout: `${LIVENESS.timeoutMs}ms`,
+    failureThreshold: LIVENESS.failureThreshold,
+  },
   readiness: { period: '1s', timeout: '1s' },
 };
 
 async function exitDetectionOurs(): Promise<number[]> {
-  const b = await daemonFor('bench-exit', { ...NO_BACKOFF, health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });
+  const b = await daemonFor('bench-exit', {
+    ...NO_BACKOFF,
+    health: FAST_PROBES,
+    container: { env: { STANDIN_LOAD_SECONDS: '0.3' } },
+  });
   const ev = new Events(b.name);
   const out: number[] = [];
   try {
@@ -115,9 +150,29 @@ async function exitDetectionDocker(): Promise<number[]> {
   const name = uniqueName('bench-always');
   const port = await freePort();
   const dirs = await makeDirs();
-  await docker(['run', '-d', '--name', name, '--restart=always', '--ulimit', `memlock=${TEST_MEMLOCK}`, '-p', `127.0.0.1:${port}:8000`,
-    '-v', `${dirs.encodings}:/etc/encodings:ro`, '-e', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings', '-e', 'STANDIN_LOAD_SECONDS=0.3',
-    STANDIN, 'vllm', 'serve', 'openai/gpt-oss-120b', '--served-model-name', 'gpt-oss-120b']);
+  await docker([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--restart=always',
+    '--ulimit',
+    `memlock=${TEST_MEMLOCK}`,
+    '-p',
+    `127.0.0.1:${port}:8000`,
+    '-v',
+    `${dirs.encodings}:/etc/encodings:ro`,
+    '-e',
+    'TIKTOKEN_ENCODINGS_BASE=/etc/encodings',
+    '-e',
+    'STANDIN_LOAD_SECONDS=0.3',
+    STANDIN,
+    'vllm',
+    'serve',
+    'openai/gpt-oss-120b',
+    '--served-model-name',
+    'gpt-oss-120b',
+  ]);
   const ev = new Events(name);
   const out: number[] = [];
   try {
@@ -141,7 +196,11 @@ async function exitDetectionDocker(): Promise<number[]> {
 }
 
 async function hangDetection(): Promise<{ ms: number[]; boundMs: number }> {
-  const b = await daemonFor('bench-hang', { ...NO_BACKOFF, health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });
+  const b = await daemonFor('bench-hang', {
+    ...NO_BACKOFF,
+    health: FAST_PROBES,
+    container: { env: { STANDIN_LOAD_SECONDS: '0.3' } },
+  });
   const out: number[] = [];
   try {
     for (let i = 0; i < HANGS; i++) {
@@ -163,7 +222,6 @@ async function hangDetection(): Promise<{ ms: number[]; boundMs: number }> {
   // apart, and the last one times out; the restart is then issued at once (no backoff here).
   return { ms: out, boundMs: LIVENESS.failureThreshold * LIVENESS.periodMs + LIVENESS.timeoutMs };
 }
-
 
 async function supervisorRestart(): Promise<{ trials: number; containerRestarts: number }> {
   const b = await daemonFor('bench-sup', { health: FAST_PROBES, container: { env: { STANDIN_LOAD_SECONDS: '0.3' } } });
@@ -187,16 +245,30 @@ async function supervisorRestart(): Promise<{ trials: number; containerRestarts:
   }
 }
 
-async function idleCost(): Promise<{ seconds: number; cpuSeconds: number; rssMiB: { median: number; max: number }; peakRssMiB: number }> {
+async function idleCost(): Promise<{
+  seconds: number;
+  cpuSeconds: number;
+  rssMiB: { median: number; max: number };
+  peakRssMiB: number;
+}> {
   // Default probes (10s periods), the default log level, the file watchers and the deep-probe
   // timer: what a GB10 box pays while the model serves.
-  const b = await daemonFor('bench-idle', { container: { env: { STANDIN_LOAD_SECONDS: '0.3' } }, health: { startup: { period: '200ms' } } }, 'info');
+  const b = await daemonFor(
+    'bench-idle',
+    { container: { env: { STANDIN_LOAD_SECONDS: '0.3' } }, health: { startup: { period: '200ms' } } },
+    'info',
+  );
   const pid = b.d.child.pid ?? 0;
   const cpu = async () => {
     const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
     return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks (USER_HZ 100)
   };
-  const mem = async (key: string) => Number(/(\d+) kB/.exec((await readFile(`/proc/${pid}/status`, 'utf8')).split('\n').find((l) => l.startsWith(key)) ?? '')?.[1] ?? 0) / 1024;
+  const mem = async (key: string) =>
+    Number(
+      /(\d+) kB/.exec(
+        (await readFile(`/proc/${pid}/status`, 'utf8')).split('\n').find((l) => l.startsWith(key)) ?? '',
+      )?.[1] ?? 0,
+    ) / 1024;
   try {
     await b.d.waitFor((r) => r.event === 'container-ready', 60_000);
     await sleep(2000);
@@ -209,7 +281,12 @@ async function idleCost(): Promise<{ seconds: number; cpuSeconds: number; rssMiB
     }
     const c1 = await cpu();
     const r = stats(rss);
-    return { seconds: IDLE_S, cpuSeconds: Math.round((c1 - c0) * 100) / 100, rssMiB: { median: Math.round(r.median), max: Math.round(r.max) }, peakRssMiB: Math.round(await mem('VmHWM:')) };
+    return {
+      seconds: IDLE_S,
+      cpuSeconds: Math.round((c1 - c0) * 100) / 100,
+      rssMiB: { median: Math.round(r.median), max: Math.round(r.max) },
+      peakRssMiB: Math.round(await mem('VmHWM:')),
+    };
   } finally {
     await b.d.stop('SIGKILL');
     await removeContainer(b.name);
@@ -234,18 +311,48 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     engine,
     node: process.version,
-    exitDetection: { supervisorMs: ours, restartAlwaysMs: always, measure: 'docker die event -> start event, backoff 0' },
-    hangDetection: { ...stats(hang.ms), boundMs: hang.boundMs, config: `liveness period ${LIVENESS.periodMs}ms, timeout ${LIVENESS.timeoutMs}ms, failureThreshold ${LIVENESS.failureThreshold}, backoff 0` },
+    exitDetection: {
+      supervisorMs: ours,
+      restartAlwaysMs: always,
+      measure: 'docker die event -> start event, backoff 0',
+    },
+    hangDetection: {
+      ...stats(hang.ms),
+      boundMs: hang.boundMs,
+      config:
+        `liveness period ${LIVENESS.periodMs}ms, timeout ${LIVENESS.timeoutMs}ms, failureThreshold ` +
+        `${LIVENESS.failureThreshold}, backoff 0`,
+    },
     supervisorRestart: sup,
     idle,
   };
   const rows: Array<[string, string, string]> = [
-    ['exit -> start, supervisor (median / p99)', `${r1(ours.median)} / ${r1(ours.p99)} ms`, `n=${ours.n}${ours.n < 100 ? ' (p99 is the max)' : ''}`],
-    ['exit -> start, --restart=always (median / p99)', `${r1(always.median)} / ${r1(always.p99)} ms`, `n=${always.n}, each after 10s up`],
-    ['hang -> restart issued (median / max)', `${r1(stats(hang.ms).median)} / ${r1(stats(hang.ms).max)} ms`, `n=${hang.ms.length}, bound ${hang.boundMs} ms`],
+    [
+      'exit -> start, supervisor (median / p99)',
+      `${r1(ours.median)} / ${r1(ours.p99)} ms`,
+      `n=${ours.n}${ours.n < 100 ? ' (p99 is the max)' : ''}`,
+    ],
+    [
+      'exit -> start, --restart=always (median / p99)',
+      `${r1(always.median)} / ${r1(always.p99)} ms`,
+      `n=${always.n}, each after 10s up`,
+    ],
+    [
+      'hang -> restart issued (median / max)',
+      `${r1(stats(hang.ms).median)} / ${r1(stats(hang.ms).max)} ms`,
+      `n=${hang.ms.length}, bound ${hang.boundMs} ms`,
+    ],
     ['supervisor SIGKILL + start -> container restarts', String(sup.containerRestarts), `${sup.trials} trials`],
-    [`idle CPU over ${IDLE_S}s serving (default probes)`, `${idle.cpuSeconds} s`, `${r1((idle.cpuSeconds / IDLE_S) * 100)}% of a core`],
-    [`idle RSS over ${IDLE_S}s (median / max of 1s samples)`, `${idle.rssMiB.median} / ${idle.rssMiB.max} MiB`, `peak since start ${idle.peakRssMiB} MiB`],
+    [
+      `idle CPU over ${IDLE_S}s serving (default probes)`,
+      `${idle.cpuSeconds} s`,
+      `${r1((idle.cpuSeconds / IDLE_S) * 100)}% of a core`,
+    ],
+    [
+      `idle RSS over ${IDLE_S}s (median / max of 1s samples)`,
+      `${idle.rssMiB.median} / ${idle.rssMiB.max} MiB`,
+      `peak since start ${idle.peakRssMiB} MiB`,
+    ],
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));

@@ -17,6 +17,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 step "build"
 npx tsc -p tsconfig.json
+step "lint and format (eslint with type-aware rules, prettier)"
+npm run --silent lint
 
 step "unit tests"
 npx ava 'dist/test/unit/**/*.test.js'

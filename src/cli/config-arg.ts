@@ -5,10 +5,22 @@ import { stderrIsJournal } from '../systemd/journal.js';
 
 /** Under systemd stderr is the journal: `<3>` puts a line at priority err (journalctl -p err). */
 export function errLine(text: string): string {
-  return stderrIsJournal() ? text.split('\n').map((l) => `<3>${l}`).join('\n') : text;
+  return stderrIsJournal()
+    ? text
+        .split('\n')
+        .map((l) => `<3>${l}`)
+        .join('\n')
+    : text;
 }
 
-export async function loadForCommand(flag: string | boolean | undefined): Promise<{ config: Config; file: string; text: string } | undefined> {
+/** A valid config, with the file it came from and its text. */
+export interface Loaded {
+  config: Config;
+  file: string;
+  text: string;
+}
+
+export async function loadForCommand(flag: string | boolean | undefined): Promise<Loaded | undefined> {
   const file = resolveConfigPath(typeof flag === 'string' ? flag : undefined);
   const res = await loadConfig(file);
   if (res.ok) return { config: res.config, file, text: res.text };

@@ -22,17 +22,25 @@ async function withDaemon<T>(fn: (obj: dbus.ProxyObject) => Promise<T>): Promise
   try {
     bus = dbus.systemBus();
     const b = bus;
-    await within(new Promise<void>((resolve, reject) => {
-      b.once('connect', resolve);
-      b.once('error', reject);
-    }), 'connecting to the bus');
+    await within(
+      new Promise<void>((resolve, reject) => {
+        b.once('connect', resolve);
+        b.once('error', reject);
+      }),
+      'connecting to the bus',
+    );
     b.on('error', () => undefined);
     const obj = await within(b.getProxyObject(BUS_NAME, OBJECT_PATH), `${BUS_NAME}`);
     return await within(fn(obj), BUS_NAME);
   } catch (err) {
     if (err instanceof NoDaemon) throw err;
     const e = err as dbus.DBusError & { code?: string };
-    if (e.type === 'org.freedesktop.DBus.Error.ServiceUnknown' || e.type === 'org.freedesktop.DBus.Error.NameHasNoOwner' || e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
+    if (
+      e.type === 'org.freedesktop.DBus.Error.ServiceUnknown' ||
+      e.type === 'org.freedesktop.DBus.Error.NameHasNoOwner' ||
+      e.code === 'ENOENT' ||
+      e.code === 'ECONNREFUSED'
+    ) {
       throw new NoDaemon(`no gptoss-supervisor answers on ${where()} (${e.text ?? e.code ?? e.message})`);
     }
     throw err;
@@ -43,7 +51,10 @@ async function withDaemon<T>(fn: (obj: dbus.ProxyObject) => Promise<T>): Promise
 
 export async function readProps(): Promise<Props> {
   return withDaemon(async (obj) => {
-    const all = (await obj.getInterface('org.freedesktop.DBus.Properties')['GetAll']?.(INTERFACE)) as Record<string, dbus.Variant>;
+    const all = (await obj.getInterface('org.freedesktop.DBus.Properties')['GetAll']?.(INTERFACE)) as Record<
+      string,
+      dbus.Variant
+    >;
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(SIGNATURES)) out[k] = all[k]?.value;
     return out as unknown as Props;
@@ -51,12 +62,19 @@ export async function readProps(): Promise<Props> {
 }
 
 const ago = (us: bigint) => formatDuration(Math.max(0, Date.now() - Number(us / 1000n)));
-const at = (us: bigint) => new Date(Number(us / 1000n)).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+const at = (us: bigint) =>
+  new Date(Number(us / 1000n))
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 
 export function humanStatus(p: Props): string {
   const lines = [`gptoss-supervisor: ${p.StatusText}`];
   const row = (k: string, v: string) => lines.push(`  ${`${k}:`.padEnd(12)}${v}`);
-  row('state', `${p.State}${p.WaitingFor ? ` (for ${p.WaitingFor})` : ''} since ${at(p.StateSince)} (${ago(p.StateSince)})`);
+  row(
+    'state',
+    `${p.State}${p.WaitingFor ? ` (for ${p.WaitingFor})` : ''} since ${at(p.StateSince)} (${ago(p.StateSince)})`,
+  );
   row('model', `${p.ServedModel} at ${p.Endpoint}${p.ServingSince ? `, serving for ${ago(p.ServingSince)}` : ''}`);
   row('container', `${p.ContainerId ? p.ContainerId.slice(0, 12) : '(none)'}, image ${p.Image}`);
   row('restarts', `${p.RestartCount} in a row, ${p.TotalRestarts} in all`);
@@ -73,7 +91,9 @@ export function humanStatus(p: Props): string {
 
 function failed(err: unknown, what: string): number {
   if (err instanceof NoDaemon) {
-    process.stderr.write(`gptoss-supervisor ${what}: ${err.message}; is the service running? (systemctl status gptoss-supervisor)\n`);
+    process.stderr.write(
+      `gptoss-supervisor ${what}: ${err.message}; is the service running? (systemctl status gptoss-supervisor)\n`,
+    );
     return EXIT.noDaemon;
   }
   const e = err as dbus.DBusError;
@@ -125,7 +145,11 @@ function callCommand(method: 'Restart' | 'Reload', summary: string, help: string
       } catch (err) {
         return failed(err, method.toLowerCase());
       }
-      process.stdout.write(method === 'Restart' ? 'restart asked; follow it with: gptoss-supervisor status, journalctl -fu gptoss-supervisor\n' : 'config reloaded (see gptoss-supervisor status for problems)\n');
+      process.stdout.write(
+        method === 'Restart'
+          ? 'restart asked; follow it with: gptoss-supervisor status, journalctl -fu gptoss-supervisor\n'
+          : 'config reloaded (see gptoss-supervisor status for problems)\n',
+      );
       return EXIT.ok;
     },
   };

@@ -41,7 +41,9 @@ Exit codes: 0 every check passed (warnings allowed), 1 invalid config, 6 a check
     const results = evaluate(facts, fetch);
     for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
     const failed = results.filter((r) => r.status === 'fail').length;
-    process.stdout.write(failed ? `${failed} of ${results.length} checks failed\n` : `all ${results.length} checks passed\n`);
+    process.stdout.write(
+      failed ? `${failed} of ${results.length} checks failed\n` : `all ${results.length} checks passed\n`,
+    );
     return failed ? EXIT.prereq : EXIT.ok;
   },
 };

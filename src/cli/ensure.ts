@@ -39,7 +39,12 @@ Exit codes: 0 already as configured (nothing changed), 2 created, started or rec
       await engine.ping();
       const res = await convergeContainer(engine, spec, token?.value, {
         stopTimeoutMs: config.container.stopTimeout,
-        onPlan: (outcome, reason) => process.stderr.write(`${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome === 'created' ? 'creating' : 'starting'}: ${reason}\n`),
+        onPlan: (outcome, reason) =>
+          process.stderr.write(
+            `${spec.name}: ` +
+              `${outcome === 'recreated' ? 'recreating' : outcome === 'created' ? 'creating' : 'starting'}: ` +
+              `${reason}\n`,
+          ),
         beforeStart: async () => {
           const { results } = await preflight({ config, engine, tokenSource: token?.source });
           for (const r of results) if (r.status === 'warn') process.stderr.write(`${formatResult(r)}\n`);

@@ -36,7 +36,10 @@ Exit codes: 0 both files in place, 1 invalid config, 5 a download failed or did 
         ok = false;
         process.stderr.write(`${enc.file}: ${r.error}\n`);
       } else {
-        process.stdout.write(`${dir}/${enc.file}: ${r.result === 'present' ? 'already in place' : `fetched (${r.bytes} bytes)`}${verify ? ', SHA-256 verified' : ''}\n`);
+        process.stdout.write(
+          `${dir}/${enc.file}: ${r.result === 'present' ? 'already in place' : `fetched (${r.bytes} bytes)`}` +
+            `${verify ? ', SHA-256 verified' : ''}\n`,
+        );
       }
     }
     return ok ? EXIT.ok : EXIT.failed;

@@ -56,19 +56,25 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) return usage(err.message, name);
     // A bug, not an operator mistake: give what a bug report needs.
-    process.stderr.write(`${errLine(`gptoss-supervisor ${name}: internal error: ${(err as Error).stack ?? String(err)}`)}\n`);
+    process.stderr.write(
+      `${errLine(`gptoss-supervisor ${name}: internal error: ${(err as Error).stack ?? String(err)}`)}\n`,
+    );
     return EXIT.software;
   }
 }
 
 function usage(message: string, command?: string): number {
-  process.stderr.write(`gptoss-supervisor: ${message}\nRun 'gptoss-supervisor ${command ? `${command} ` : ''}--help' for usage.\n`);
+  process.stderr.write(
+    `gptoss-supervisor: ${message}\nRun 'gptoss-supervisor ${command ? `${command} ` : ''}--help' for usage.\n`,
+  );
   return EXIT.usage;
 }
 
 async function version(): Promise<string> {
   const { readFile } = await import('node:fs/promises');
-  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 

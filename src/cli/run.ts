@@ -3,7 +3,7 @@ import { probeHost } from '../health/probe.js';
 import { propsOf, type Context } from '../dbus/props.js';
 import { BusService } from '../dbus/service.js';
 import { Engine } from '../docker/engine.js';
-import { createLogger, type Level, type LogFormat } from '../log/logger.js';
+import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
 import { DesiredConfig, type Desired } from '../runtime/desired.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
@@ -11,7 +11,7 @@ import { SystemdBridge } from '../systemd/bridge.js';
 import { dgramUnavailable, notifierFromEnv } from '../systemd/notify.js';
 import { resolveToken } from '../config/token.js';
 import type { Command } from './command.js';
-import { loadForCommand } from './config-arg.js';
+import { loadForCommand, type Loaded } from './config-arg.js';
 import { EXIT, UsageError } from './exit.js';
 import { handleSignals } from './signals.js';
 
@@ -67,69 +67,79 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     if (!loaded) return EXIT.config;
     const log = createLogger({ format, level });
     // A library's stray rejection must not take the model's supervision down with it.
-    const onStray = (err: unknown) => log.log('error', `internal error (unhandled rejection), carrying on: ${(err as Error)?.stack ?? String(err)}`);
+    const onStray = (err: unknown) =>
+      log.log('error', `internal error (unhandled rejection), carrying on: ${(err as Error)?.stack ?? String(err)}`);
     process.on('unhandledRejection', onStray);
-    const stateDir = resolveStateDir(values['state-dir'] as string | undefined);
-    const notifier = notifierFromEnv();
-    const bridge = new SystemdBridge(notifier, log, loaded.config.notify.ready);
-    const token = await resolveToken(loaded.config.hfToken);
-    const desired = new DesiredConfig({
-      ...loaded,
-      token,
-      log,
-      apply: async (change) => {
-        bridge.reloading();
-        if (!('error' in change)) {
-          bridge.readyMode = change.desired.config.notify.ready;
-          shown = contextOf(change.desired);
-        }
-        await sup.reload(change);
-        bridge.reloaded();
-      },
-    });
-    let shown = contextOf(desired.current);
-    const bus = new BusService(log, {
-      restart: () => sup.requestRestart('D-Bus Restart()'),
-      reload: () => desired.reload('signal'),
-      dockerUnit: (state, active) => sup.dockerUnit(state, active),
-    });
-    const sup = new Supervisor({
-      engine: new Engine(),
-      desired: desired.current,
-      log,
-      store: new StateStore(stateDir),
-      onStatus: (line, state) => bridge.status(line, state.phase),
-      onState: (state, line) => bus.update(propsOf(state, log.scrub(line), shown)),
-    });
-    const c = loaded.config;
-    const what = `${c.container.name} (${c.model.id} as ${c.model.servedName}, port ${c.container.port})`;
-    log.log('info', `supervising ${what}; config ${loaded.file}; state ${stateDir}; HF token from ${token?.source ?? 'nowhere (none set)'}`, { event: 'supervisor-started' });
-    if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
-
-    await desired.start();
-    const signals = handleSignals({
-      log,
-      // The container's graceful stop may outlast the unit's TimeoutStopSec: ask for what it needs.
-      stop: (sig) => {
-        bridge.stopping(sup.stopBudgetMs());
-        sup.shutdown(sig);
-      },
-      reload: () => void desired.reload('signal'),
-      // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
-      handover: () => {
-        bridge.stopping(0);
-        sup.shutdown('SIGUSR2', true);
-      },
-    });
-    bridge.start(() => sup.state.phase);
-    bus.start();
-    await sup.start();
-    const code = await sup.done;
-    await desired.stop();
-    bus.stop();
-    bridge.stop();
-    signals.off();
-    process.off('unhandledRejection', onStray);
-    return code;
+    try {
+      return await supervise(loaded, log, resolveStateDir(values['state-dir'] as string | undefined));
+    } finally {
+      process.off('unhandledRejection', onStray);
+    }
   },
 };
+
+function startLine({ config: c, file }: Loaded, stateDir: string, tokenSource: string | undefined): string {
+  const what = `${c.container.name} (${c.model.id} as ${c.model.servedName}, port ${c.container.port})`;
+  return `supervising ${what}; config ${file}; state ${stateDir}; HF token from ${tokenSource ?? 'nowhere (none set)'}`;
+}
+
+/** The daemon's pieces, wired: the desired config, the supervisor, systemd, D-Bus, signals. */
+async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise<number> {
+  const notifier = notifierFromEnv();
+  const bridge = new SystemdBridge(notifier, log, loaded.config.notify.ready);
+  const token = await resolveToken(loaded.config.hfToken);
+  const desired = new DesiredConfig({
+    ...loaded,
+    token,
+    log,
+    apply: async (change) => {
+      bridge.reloading();
+      if (!('error' in change)) {
+        bridge.readyMode = change.desired.config.notify.ready;
+        shown = contextOf(change.desired);
+      }
+      await sup.reload(change);
+      bridge.reloaded();
+    },
+  });
+  let shown = contextOf(desired.current);
+  const bus = new BusService(log, {
+    restart: () => sup.requestRestart('D-Bus Restart()'),
+    reload: () => desired.reload('signal'),
+    dockerUnit: (state, active) => sup.dockerUnit(state, active),
+  });
+  const sup = new Supervisor({
+    engine: new Engine(),
+    desired: desired.current,
+    log,
+    store: new StateStore(stateDir),
+    onStatus: (line, state) => bridge.status(line, state.phase),
+    onState: (state, line) => bus.update(propsOf(state, log.scrub(line), shown)),
+  });
+  log.log('info', startLine(loaded, stateDir, token?.source), { event: 'supervisor-started' });
+  if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
+  await desired.start();
+  const signals = handleSignals({
+    log,
+    // The container's graceful stop may outlast the unit's TimeoutStopSec: ask for what it needs.
+    stop: (sig) => {
+      bridge.stopping(sup.stopBudgetMs());
+      sup.shutdown(sig);
+    },
+    reload: () => void desired.reload('signal'),
+    // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
+    handover: () => {
+      bridge.stopping(0);
+      sup.shutdown('SIGUSR2', true);
+    },
+  });
+  bridge.start(() => sup.state.phase);
+  bus.start();
+  await sup.start();
+  const code = await sup.done;
+  await desired.stop();
+  bus.stop();
+  bridge.stop();
+  signals.off();
+  return code;
+}

@@ -20,9 +20,12 @@ Exit codes: 0 valid, 1 invalid or unreadable, 64 usage error (also an unknown KE
     const key = values['get'];
     if (typeof key === 'string') {
       let v: unknown = loaded.config;
-      for (const part of key.split('.')) v = v && typeof v === 'object' && Object.hasOwn(v, part) ? (v as Record<string, unknown>)[part] : undefined;
+      for (const part of key.split('.'))
+        v = v && typeof v === 'object' && Object.hasOwn(v, part) ? (v as Record<string, unknown>)[part] : undefined;
       if (v === undefined) throw new UsageError(`no config key ${key}`);
-      process.stdout.write(`${typeof v === 'object' ? JSON.stringify(v) : String(v)}\n`);
+      process.stdout.write(
+        `${typeof v === 'object' ? JSON.stringify(v) : typeof v === 'string' ? v : JSON.stringify(v)}\n`,
+      );
       return EXIT.ok;
     }
     process.stdout.write(`${loaded.file}: valid\n`);

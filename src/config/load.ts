@@ -20,8 +20,7 @@ export interface Problem {
 }
 
 export type LoadResult =
-  | { ok: true; config: Config; file: string; text: string }
-  | { ok: false; file: string; problems: Problem[] };
+  { ok: true; config: Config; file: string; text: string } | { ok: false; file: string; problems: Problem[] };
 
 export function formatProblem(p: Problem): string {
   return `${p.file}:${p.line}:${p.col}: ${p.key ? `${p.key}: ` : ''}${p.message}`;
@@ -32,20 +31,33 @@ export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessE
   return flag || env['GPTOSS_CONFIG'] || DEFAULT_CONFIG_PATH;
 }
 
-const whole = (file: string, message: string): LoadResult => ({ ok: false, file, problems: [{ file, line: 1, col: 1, key: '', message }] });
+const whole = (file: string, message: string): LoadResult => ({
+  ok: false,
+  file,
+  problems: [{ file, line: 1, col: 1, key: '', message }],
+});
 
 /** Reads and validates a config file. Never throws for anything an operator can cause. */
 export async function loadConfig(file: string): Promise<LoadResult> {
   let bytes: Buffer;
   try {
     const st = await stat(file);
-    if (st.isDirectory()) return whole(file, 'is a directory, not a config file; point --config at the YAML file (e.g. /etc/gptoss/config.yaml)');
-    if (st.size > MAX_CONFIG_BYTES) return whole(file, `is ${st.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit for a config; is this the right file?`);
+    if (st.isDirectory())
+      return whole(
+        file,
+        'is a directory, not a config file; point --config at the YAML file (e.g. /etc/gptoss/config.yaml)',
+      );
+    if (st.size > MAX_CONFIG_BYTES)
+      return whole(
+        file,
+        `is ${st.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit for a config; is this the right file?`,
+      );
     bytes = await readFile(file);
   } catch (err) {
     return whole(file, describeFsError(err));
   }
-  if (bytes.length > MAX_CONFIG_BYTES) return whole(file, `is over the ${MAX_CONFIG_BYTES}-byte limit for a config; is this the right file?`);
+  if (bytes.length > MAX_CONFIG_BYTES)
+    return whole(file, `is over the ${MAX_CONFIG_BYTES}-byte limit for a config; is this the right file?`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -76,7 +88,11 @@ export function parseConfig(text: string, file: string): LoadResult {
   const lines = new LineCounter();
   if (nul >= 0) {
     const at = lineCol(text, nul);
-    return { ok: false, file, problems: [{ file, ...at, key: '', message: 'contains a NUL byte: this is a binary file, not YAML' }] };
+    return {
+      ok: false,
+      file,
+      problems: [{ file, ...at, key: '', message: 'contains a NUL byte: this is a binary file, not YAML' }],
+    };
   }
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
   const at = (offset: number | undefined) => {
@@ -90,12 +106,22 @@ export function parseConfig(text: string, file: string): LoadResult {
       problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), key: '', message: yamlHint(e.code, e.message) })),
     };
   }
-  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return validate({}, doc, file, at, text);
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))
+    return validate({}, doc, file, at, text);
   if (!isMap(doc.contents)) {
     return {
       ok: false,
       file,
-      problems: [{ file, ...at(doc.contents.range?.[0]), key: '', message: 'the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a single value' }],
+      problems: [
+        {
+          file,
+          ...at(doc.contents.range?.[0]),
+          key: '',
+          message:
+            'the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a single ' +
+            'value',
+        },
+      ],
     };
   }
   let data: unknown;
@@ -111,7 +137,13 @@ export function parseConfig(text: string, file: string): LoadResult {
   return validate(data, doc, file, at, text);
 }
 
-function validate(data: unknown, doc: Document, file: string, at: (o: number | undefined) => { line: number; col: number }, text: string): LoadResult {
+function validate(
+  data: unknown,
+  doc: Document,
+  file: string,
+  at: (o: number | undefined) => { line: number; col: number },
+  text: string,
+): LoadResult {
   const parsed = configSchema.safeParse(dropEmptyMappings(data ?? {}, []), { reportInput: true });
   if (parsed.success) return { ok: true, config: parsed.data, file, text };
   const problems: Problem[] = [];
@@ -123,7 +155,12 @@ function validate(data: unknown, doc: Document, file: string, at: (o: number | u
         const guess = nearest(key, known);
         const hint = guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`;
         const where = path.length ? `in ${path.join('.')}` : 'at the top level';
-        problems.push({ file, ...at(keyOffset(doc, path, key)), key: [...path, key].join('.'), message: `unknown key ${where}; ${hint}` });
+        problems.push({
+          file,
+          ...at(keyOffset(doc, path, key)),
+          key: [...path, key].join('.'),
+          message: `unknown key ${where}; ${hint}`,
+        });
       }
       continue;
     }
@@ -139,7 +176,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && /^Invalid input/.test(msg)) return `expected ${article(issue.expected)}${got}`;
   if (issue.code === 'too_small' && /^Too small/.test(msg)) return `must be at least ${String(issue.minimum)}${got}`;
   if (issue.code === 'too_big' && /^Too big/.test(msg)) return `must be at most ${String(issue.maximum)}${got}`;
-  if (issue.code === 'invalid_value' && /^Invalid/.test(msg)) return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
+  if (issue.code === 'invalid_value' && /^Invalid/.test(msg))
+    return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
   // Refinements carry their own wording; add the value only where it is a plain one not yet quoted.
   const plain = 'input' in issue && (typeof issue.input === 'string' || typeof issue.input === 'number');
   return issue.code === 'custom' && (!plain || msg.includes(JSON.stringify(issue.input))) ? msg : `${msg}${got}`;
@@ -152,7 +190,7 @@ function show(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
-  return String(v);
+  return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : typeof v;
 }
 
 function yamlHint(code: string, message: string): string {
@@ -186,7 +224,7 @@ function firstAlias(doc: Document): number | undefined {
 function nodeAt(doc: Document, path: (string | number)[]): Node | undefined {
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n), true);
-    if (node && typeof node === 'object' && 'range' in (node as object) && !isAlias(node)) return node as Node;
+    if (node && typeof node === 'object' && 'range' in node && !isAlias(node)) return node as Node;
   }
   return doc.contents ?? undefined;
 }
@@ -215,7 +253,7 @@ interface SchemaDef {
 /** The schema's definition at a key path, unwrapped from defaults, pipes and optionals. */
 function defAt(path: (string | number)[]): SchemaDef | undefined {
   let schema: unknown = configSchema;
-  for (let i = 0; ; ) {
+  for (let i = 0; ;) {
     const def = (schema as { def?: SchemaDef } | undefined)?.def;
     if (!def) return undefined;
     if (def.type === 'object' && i < path.length) {

@@ -30,8 +30,21 @@ export const MANAGED_ENV: Readonly<Record<string, string>> = {
 };
 
 export const ULIMIT_NAMES = [
-  'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice',
-  'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack',
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
 ] as const;
 
 /** A duration in ms; `min` (ms) keeps periods and timeouts from turning into busy loops. */
@@ -52,7 +65,8 @@ const duration = (fallback: string, min = 0) =>
     })
     .prefault(fallback);
 
-const positiveInt = (fallback: number) => z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);
+const positiveInt = (fallback: number) =>
+  z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);
 
 const absolutePath = (fallback: string) =>
   z
@@ -81,29 +95,29 @@ const model = z
         args.forEach((arg, i) => {
           const name = flagName(arg);
           const forbidden = FORBIDDEN_FLAGS[name];
-          if (forbidden) ctx.addIssue({ code: 'custom', path: [i], message: `${name} is refused: ${forbidden}; remove it` });
+          if (forbidden)
+            ctx.addIssue({ code: 'custom', path: [i], message: `${name} is refused: ${forbidden}; remove it` });
           const owner = OWNED_FLAGS[name];
-          if (owner) ctx.addIssue({ code: 'custom', path: [i], message: `${name} is set by ${owner}; set that key instead of repeating the flag` });
+          if (owner)
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: `${name} is set by ${owner}; set that key instead of repeating the flag`,
+            });
         });
       }),
   })
   .prefault({});
 
 const gpus = z
-  .union([
-    z.enum(['all', 'none']),
-    z.int().min(1),
-    z.array(z.union([z.string().min(1), z.int().min(0)])).min(1),
-  ], { error: 'expected "all", "none", a GPU count such as 1, or a list of device ids such as [0, 1]' })
+  .union([z.enum(['all', 'none']), z.int().min(1), z.array(z.union([z.string().min(1), z.int().min(0)])).min(1)], {
+    error: 'expected "all", "none", a GPU count such as 1, or a list of device ids such as [0, 1]',
+  })
   .default('all');
 
-const ulimitValue = z.union(
-  [
-    z.int().min(-1),
-    z.strictObject({ soft: z.int().min(-1), hard: z.int().min(-1) }),
-  ],
-  { error: 'expected a whole number (-1 for unlimited) or { soft: N, hard: N }' },
-);
+const ulimitValue = z.union([z.int().min(-1), z.strictObject({ soft: z.int().min(-1), hard: z.int().min(-1) })], {
+  error: 'expected a whole number (-1 for unlimited) or { soft: N, hard: N }',
+});
 
 const ulimits = z
   .record(z.string(), ulimitValue)
@@ -111,11 +125,15 @@ const ulimits = z
   .superRefine((map, ctx) => {
     for (const name of Object.keys(map)) {
       if (!(ULIMIT_NAMES as readonly string[]).includes(name)) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `unknown ulimit "${name}"; known: ${ULIMIT_NAMES.join(', ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `unknown ulimit "${name}"; known: ${ULIMIT_NAMES.join(', ')}`,
+        });
       }
     }
   })
-  .transform((map) => ({ memlock: -1, stack: 67108864, ...map }) as Record<string, z.infer<typeof ulimitValue>>);
+  .transform((map) => ({ memlock: -1, stack: 67108864, ...map }));
 
 const env = z
   .record(z.string(), z.union([z.string(), z.number(), z.boolean()], 'expected a string value'))
@@ -123,8 +141,14 @@ const env = z
   .superRefine((map, ctx) => {
     for (const name of Object.keys(map)) {
       const why = MANAGED_ENV[name];
-      if (why) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is managed by the supervisor: ${why}; remove it` });
-      else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a valid environment variable name` });
+      if (why)
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `${name} is managed by the supervisor: ${why}; remove it`,
+        });
+      else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+        ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a valid environment variable name` });
     }
   })
   .transform((map) => Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)])));
@@ -133,7 +157,11 @@ const container = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, 'is not a valid container name: use letters, digits, "_", "." and "-", starting with a letter or digit, at least 2 characters')
+      .regex(
+        /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/,
+        'is not a valid container name: use letters, digits, "_", "." and "-", starting with a letter or digit, at ' +
+          'least 2 characters',
+      )
       .default('vllm-gpt-oss'),
     image: z
       .string()
@@ -145,13 +173,22 @@ const container = z
       .refine((a) => a === '' || isIP(a) !== 0, 'expected an IP address such as 127.0.0.1, or "" for all interfaces')
       .default(''),
     gpus,
-    ipc: z.literal('host', 'must be "host": vLLM shares memory between its processes through the host IPC namespace (the guide forbids dropping --ipc=host)').default('host'),
+    ipc: z
+      .literal(
+        'host',
+        'must be "host": vLLM shares memory between its processes through the host IPC namespace (the guide forbids ' +
+          'dropping --ipc=host)',
+      )
+      .default('host'),
     ulimits,
     env,
     stopTimeout: duration('30s'),
     stopOnExit: z.boolean().default(true),
     // `docker login` writes here; the supervisor sends its credentials for the image's registry when pulling.
-    registryAuth: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/root/.docker/config.json'),
+    registryAuth: z
+      .string()
+      .refine((p) => p.startsWith('/'), 'must be an absolute path')
+      .default('/root/.docker/config.json'),
   })
   .prefault({});
 
@@ -168,7 +205,10 @@ const encodings = z
     restartOnChange: z.boolean().default(true),
     baseUrl: z
       .string()
-      .refine((u) => /^https?:\/\/[^\s/]+/.test(u), 'expected an http(s) URL such as https://openaipublic.blob.core.windows.net/encodings/')
+      .refine(
+        (u) => /^https?:\/\/[^\s/]+/.test(u),
+        'expected an http(s) URL such as https://openaipublic.blob.core.windows.net/encodings/',
+      )
       .default(DEFAULT_BASE_URL),
   })
   .prefault({});
@@ -182,10 +222,19 @@ const gpu = z
 
 const hfToken = z
   .strictObject({
-    credential: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'is not a credential name').default('hf_token'),
+    credential: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'is not a credential name')
+      .default('hf_token'),
     // Read directly too: where systemd credentials do not work (some containers), the file still does.
-    file: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').default('/etc/gptoss/hf_token'),
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not an environment variable name').default('HF_TOKEN'),
+    file: z
+      .string()
+      .refine((p) => p.startsWith('/'), 'must be an absolute path')
+      .default('/etc/gptoss/hf_token'),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not an environment variable name')
+      .default('HF_TOKEN'),
   })
   .prefault({});
 
@@ -211,13 +260,22 @@ const restart = z
   .prefault({});
 
 /** A cron expression (5 fields, or 6 with seconds first), checked as node-cron will read it. */
-const cronExpr = z.string('expected a cron expression such as "*/15 * * * *", or nothing to turn it off').nullable().superRefine((e, ctx) => {
-  if (!e) return;
-  const v = validateDetailed(e);
-  if (v.valid) return;
-  const why = v.errors.map((x) => x.message.replace(/ a invalid /, ' an invalid ')).join('; ');
-  ctx.addIssue({ code: 'custom', message: `"${e}" is not a cron expression (${why}); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 * * * *"` });
-}).transform((e) => e || null);
+const cronExpr = z
+  .string('expected a cron expression such as "*/15 * * * *", or nothing to turn it off')
+  .nullable()
+  .superRefine((e, ctx) => {
+    if (!e) return;
+    const v = validateDetailed(e);
+    if (v.valid) return;
+    const why = v.errors.map((x) => x.message.replace(/ a invalid /, ' an invalid ')).join('; ');
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `"${e}" is not a cron expression (${why}); write 5 fields (minute hour day month weekday), or 6 with ` +
+        `seconds first, e.g. "*/15 * * * *"`,
+    });
+  })
+  .transform((e) => e || null);
 
 const schedule = z
   .strictObject({
@@ -236,7 +294,12 @@ const schedule = z
 
 const notify = z
   .strictObject({
-    ready: z.enum(['serving', 'started'], 'must be "serving" (READY=1 once the model serves) or "started" (as soon as supervision begins)').default('serving'),
+    ready: z
+      .enum(
+        ['serving', 'started'],
+        'must be "serving" (READY=1 once the model serves) or "started" (as soon as supervision begins)',
+      )
+      .default('serving'),
   })
   .prefault({});
 
@@ -244,12 +307,17 @@ export const configSchema = z
   .strictObject({ model, container, paths, encodings, gpu, hfToken, health, restart, schedule, notify })
   .superRefine((c, ctx) => {
     if (c.restart.maxDelay < c.restart.initialDelay) {
-      ctx.addIssue({ code: 'custom', path: ['restart', 'maxDelay'], message: 'must not be shorter than restart.initialDelay' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['restart', 'maxDelay'],
+        message: 'must not be shorter than restart.initialDelay',
+      });
     }
   });
 
 export type Config = z.output<typeof configSchema>;
-export type Ulimit = Config['container']['ulimits'][string];
+/** A ulimit as the config writes it: one value for soft and hard, or both (-1: unlimited). */
+export type Ulimit = number | { soft: number; hard: number };
 export type Gpus = Config['container']['gpus'];
 
 /** The config with every default applied, as an empty file gives. */

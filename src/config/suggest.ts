@@ -24,6 +24,8 @@ export function nearest(word: string, known: readonly string[]): string | undefi
     if (d < bestD) [best, bestD] = [k, d];
   }
   const limit = Math.max(2, Math.floor(word.length / 3));
-  const prefix = best !== undefined && (best.toLowerCase().startsWith(word.toLowerCase()) || word.toLowerCase().startsWith(best.toLowerCase()));
+  const prefix =
+    best !== undefined &&
+    (best.toLowerCase().startsWith(word.toLowerCase()) || word.toLowerCase().startsWith(best.toLowerCase()));
   return best !== undefined && (bestD <= limit || prefix) ? best : undefined;
 }

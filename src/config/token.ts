@@ -24,12 +24,19 @@ async function readTrimmed(path: string): Promise<string | undefined> {
  * the file when the service starts (LoadCredential=), so a file that now says something else was
  * edited since: it wins, and a new token applies without restarting the service.
  */
-export async function resolveToken(cfg: Config['hfToken'], env: NodeJS.ProcessEnv = process.env): Promise<Token | undefined> {
+export async function resolveToken(
+  cfg: Config['hfToken'],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Token | undefined> {
   const credDir = env['CREDENTIALS_DIRECTORY'];
   const fromFile = cfg.file ? await readTrimmed(cfg.file) : undefined;
   if (credDir) {
     const v = await readTrimmed(join(credDir, cfg.credential));
-    if (v && fromFile && fromFile !== v) return { value: fromFile, source: `file ${cfg.file} (changed since the service loaded credential ${cfg.credential})` };
+    if (v && fromFile && fromFile !== v)
+      return {
+        value: fromFile,
+        source: `file ${cfg.file} (changed since the service loaded credential ${cfg.credential})`,
+      };
     if (v) return { value: v, source: `credential ${cfg.credential}` };
   }
   if (fromFile) return { value: fromFile, source: `file ${cfg.file}` };

@@ -11,6 +11,9 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** An IPv6 address in a port flag goes in brackets. */
+const hostIp = (ip: string) => (ip.includes(':') ? `[${ip}]` : ip);
+
 function gpuFlag(spec: ContainerSpec): string[] {
   const req = spec.body.HostConfig.DeviceRequests[0];
   if (!req) return [];
@@ -29,10 +32,12 @@ export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): stri
   const gpus = gpuFlag(spec);
   if (gpus.length) flags.push([gpus[0] ?? '', gpus[1] ?? '']);
   flags.push([`--ipc=${h.IpcMode}`]);
-  for (const u of h.Ulimits) flags.push(['--ulimit', `${u.Name}=${u.Soft === u.Hard ? u.Soft : `${u.Soft}:${u.Hard}`}`]);
+  for (const u of h.Ulimits)
+    flags.push(['--ulimit', `${u.Name}=${u.Soft === u.Hard ? u.Soft : `${u.Soft}:${u.Hard}`}`]);
   for (const [cport, binds] of Object.entries(h.PortBindings)) {
     const inner = cport === `${CONTAINER_PORT}/tcp` ? String(CONTAINER_PORT) : cport;
-    for (const bind of binds) flags.push(['-p', `${bind.HostIp ? `${bind.HostIp.includes(':') ? `[${bind.HostIp}]` : bind.HostIp}:` : ''}${bind.HostPort}:${inner}`]);
+    for (const bind of binds)
+      flags.push(['-p', `${bind.HostIp ? `${hostIp(bind.HostIp)}:` : ''}${bind.HostPort}:${inner}`]);
   }
   for (const e of b.Env) flags.push(['-e', isTokenEntry(e) ? MASKED_TOKEN : e]);
   for (const v of h.Binds) flags.push(['-v', v]);
@@ -40,7 +45,12 @@ export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): stri
   const lines = ['docker run -d', ...flags.map((f) => `  ${f.map(shellQuote).join(' ')}`)];
   lines.push(`  ${shellQuote(b.Image)}`);
   const [exe, sub, model, ...args] = b.Cmd;
-  lines.push(`  ${[exe, sub, model].filter((w): w is string => w !== undefined).map(shellQuote).join(' ')}`);
+  lines.push(
+    `  ${[exe, sub, model]
+      .filter((w): w is string => w !== undefined)
+      .map(shellQuote)
+      .join(' ')}`,
+  );
   for (let i = 0; i < args.length; i++) {
     const a = args[i] ?? '';
     const next = args[i + 1];

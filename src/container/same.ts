@@ -7,7 +7,15 @@ export interface Inspected {
   Id: string;
   Name: string;
   Image: string;
-  State: { Status: string; Running: boolean; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string; Error?: string };
+  State: {
+    Status: string;
+    Running: boolean;
+    ExitCode: number;
+    OOMKilled: boolean;
+    StartedAt: string;
+    FinishedAt: string;
+    Error?: string;
+  };
   Config: { Image: string; Cmd: string[] | null; Env: string[] | null; Labels: Record<string, string> | null };
   HostConfig: {
     IpcMode?: string;
@@ -38,11 +46,18 @@ export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly s
   if (c.Config.Image !== want.Image) d.push(`image: ${c.Config.Image} (want ${want.Image})`);
   d.push(...diffCmd(c.Config.Cmd ?? [], want.Cmd));
   d.push(...diffEnv(c.Config.Env ?? [], want.Env, imageEnv));
-  if ((c.HostConfig.IpcMode ?? '') !== want.HostConfig.IpcMode) d.push(`ipc: ${c.HostConfig.IpcMode || 'private'} (want ${want.HostConfig.IpcMode})`);
+  if ((c.HostConfig.IpcMode ?? '') !== want.HostConfig.IpcMode)
+    d.push(`ipc: ${c.HostConfig.IpcMode || 'private'} (want ${want.HostConfig.IpcMode})`);
   d.push(...diffSet('ulimit', (c.HostConfig.Ulimits ?? []).map(showUlimit), want.HostConfig.Ulimits.map(showUlimit)));
   d.push(...diffSet('port', showPorts(c.HostConfig.PortBindings ?? {}), showPorts(want.HostConfig.PortBindings)));
   d.push(...diffSet('volume', (c.HostConfig.Binds ?? []).map(normBind), want.HostConfig.Binds.map(normBind)));
-  d.push(...diffSet('gpus', (c.HostConfig.DeviceRequests ?? []).map(showDevices), want.HostConfig.DeviceRequests.map(showDevices)));
+  d.push(
+    ...diffSet(
+      'gpus',
+      (c.HostConfig.DeviceRequests ?? []).map(showDevices),
+      want.HostConfig.DeviceRequests.map(showDevices),
+    ),
+  );
   return { same: d.length === 0, differences: d, byLabel: false };
 }
 
@@ -100,14 +115,20 @@ function showPorts(pb: Record<string, { HostIp: string; HostPort: string }[] | n
 function normBind(b: string): string {
   const parts = b.split(':');
   if (parts.length === 3) {
-    const opts = (parts[2] ?? '').split(',').filter((o) => o !== 'rw').sort();
+    const opts = (parts[2] ?? '')
+      .split(',')
+      .filter((o) => o !== 'rw')
+      .sort();
     return [parts[0], parts[1], ...(opts.length ? [opts.join(',')] : [])].join(':');
   }
   return b;
 }
 
 function showDevices(r: Partial<DeviceRequest>): string {
-  const caps = (r.Capabilities ?? []).map((c) => [...c].sort().join('+')).sort().join(',');
+  const caps = (r.Capabilities ?? [])
+    .map((c) => [...c].sort().join('+'))
+    .sort()
+    .join(',');
   const ids = r.DeviceIDs && r.DeviceIDs.length ? `ids=${r.DeviceIDs.join(',')}` : `count=${r.Count ?? 0}`;
   return `${r.Driver || 'auto'}/${caps}/${ids}`;
 }

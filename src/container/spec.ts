@@ -49,11 +49,17 @@ export interface ContainerSpec {
 
 export function vllmCommand(model: Config['model']): string[] {
   return [
-    'vllm', 'serve', model.id,
-    '--quantization', model.quantization,
-    '--gpu-memory-utilization', String(model.gpuMemoryUtilization),
-    '--max-model-len', String(model.maxModelLen),
-    '--served-model-name', model.servedName,
+    'vllm',
+    'serve',
+    model.id,
+    '--quantization',
+    model.quantization,
+    '--gpu-memory-utilization',
+    String(model.gpuMemoryUtilization),
+    '--max-model-len',
+    String(model.maxModelLen),
+    '--served-model-name',
+    model.servedName,
     ...model.extraArgs,
   ];
 }
@@ -111,7 +117,9 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
 export function specHash(body: CreateBody): string {
   const { Labels: _labels, ...rest } = body;
   const env = rest.Env.filter((e) => !isTokenEntry(e));
-  return createHash('sha256').update(canonical({ ...rest, Env: env })).digest('hex');
+  return createHash('sha256')
+    .update(canonical({ ...rest, Env: env }))
+    .digest('hex');
 }
 
 /** JSON with sorted keys, so the hash does not depend on property order. */

@@ -21,5 +21,7 @@ export function tokenIn(env: readonly string[] | null | undefined): string | und
 
 /** A short stand-in for the token: equal tokens, equal fingerprints; the token cannot be read back. */
 export function tokenFingerprint(token: string | undefined): string | undefined {
-  return token === undefined ? undefined : createHash('sha256').update(`gptoss-token:${token}`).digest('hex').slice(0, 16);
+  return token === undefined
+    ? undefined
+    : createHash('sha256').update(`gptoss-token:${token}`).digest('hex').slice(0, 16);
 }

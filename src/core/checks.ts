@@ -2,7 +2,8 @@
 import type { MemoryVerdict } from './gpu-memory.js';
 import type { WaitReason } from './wait.js';
 
-export type CheckId = 'engine' | 'image' | 'gpu-runtime' | 'encodings' | 'huggingface' | 'hf-token' | 'port' | 'gpu-memory';
+export type CheckId =
+  'engine' | 'image' | 'gpu-runtime' | 'encodings' | 'huggingface' | 'hf-token' | 'port' | 'gpu-memory';
 
 export interface CheckResult {
   id: CheckId;
@@ -27,8 +28,13 @@ export interface EncodingFact {
 }
 
 export type EngineFact = { ok: true; version: string } | { ok: false; message: string };
-export type PortFact = { state: 'free' } | { state: 'ours' } | { state: 'taken'; holder: string } | { state: 'unknown'; why: string };
-export type HuggingfaceFact = { state: 'ok' | 'missing' | 'not-dir' | 'read-only'; modelCached: boolean; error?: string };
+export type PortFact =
+  { state: 'free' } | { state: 'ours' } | { state: 'taken'; holder: string } | { state: 'unknown'; why: string };
+export type HuggingfaceFact = {
+  state: 'ok' | 'missing' | 'not-dir' | 'read-only';
+  modelCached: boolean;
+  error?: string;
+};
 export type RuntimeFact = { ok: true; via: string } | { ok: false; runtimes: string[] };
 
 export interface Facts {
@@ -42,10 +48,19 @@ export interface Facts {
   gpuMemory?: MemoryVerdict;
 }
 
-export function checkEncodings(e: NonNullable<Facts['encodings']>, fetchCommand = 'gptoss-supervisor fetch-encodings'): CheckResult {
+export function checkEncodings(
+  e: NonNullable<Facts['encodings']>,
+  fetchCommand = 'gptoss-supervisor fetch-encodings',
+): CheckResult {
   const bad = e.files.filter((f) => f.state !== 'ok');
   if (bad.length === 0) {
-    return { id: 'encodings', status: 'pass', detail: `${e.files.map((f) => f.file).join(' and ')} in ${e.dir}${e.verify ? ', SHA-256 verified' : ' (not verified: encodings.verify is false)'}` };
+    return {
+      id: 'encodings',
+      status: 'pass',
+      detail:
+        `${e.files.map((f) => f.file).join(' and ')} in ` +
+        `${e.dir}${e.verify ? ', SHA-256 verified' : ' (not verified: encodings.verify is false)'}`,
+    };
   }
   const what = bad.map((f) => {
     switch (f.state) {
@@ -54,7 +69,10 @@ export function checkEncodings(e: NonNullable<Facts['encodings']>, fetchCommand 
       case 'empty':
         return `${f.path} is empty`;
       case 'mismatch':
-        return `${f.path} is damaged or not the published file (SHA-256 ${f.sha256?.slice(0, 12)}..., expected ${f.expected.slice(0, 12)}...)`;
+        return (
+          `${f.path} is damaged or not the published file (SHA-256 ${f.sha256?.slice(0, 12)}..., expected ` +
+          `${f.expected.slice(0, 12)}...)`
+        );
       default:
         return `${f.path} cannot be read (${f.error ?? 'error'})`;
     }
@@ -65,26 +83,61 @@ export function checkEncodings(e: NonNullable<Facts['encodings']>, fetchCommand 
   return { id: 'encodings', status: 'fail', detail: what.join('; '), fix, waitFor: 'encodings' };
 }
 
+const NOT_CACHED = 'not downloaded yet (the first start downloads ~65 GB)';
+
 export function checkHuggingface(h: NonNullable<Facts['huggingface']>): CheckResult {
   const { dir, fact } = h;
   switch (fact.state) {
     case 'ok':
-      return { id: 'huggingface', status: 'pass', detail: `${dir} exists${fact.modelCached ? `, ${h.modelId} is in the cache` : `, ${h.modelId} not downloaded yet (the first start downloads ~65 GB)`}` };
+      return {
+        id: 'huggingface',
+        status: 'pass',
+        detail: `${dir} exists, ${h.modelId} ${fact.modelCached ? 'is in the cache' : NOT_CACHED}`,
+      };
     case 'missing':
-      return { id: 'huggingface', status: 'fail', detail: `${dir} does not exist`, fix: `mkdir -p ${dir}`, waitFor: 'huggingface' };
+      return {
+        id: 'huggingface',
+        status: 'fail',
+        detail: `${dir} does not exist`,
+        fix: `mkdir -p ${dir}`,
+        waitFor: 'huggingface',
+      };
     case 'not-dir':
-      return { id: 'huggingface', status: 'fail', detail: `${dir} is not a folder`, fix: `point paths.huggingface at a folder, or replace ${dir} with one`, waitFor: 'huggingface' };
+      return {
+        id: 'huggingface',
+        status: 'fail',
+        detail: `${dir} is not a folder`,
+        fix: `point paths.huggingface at a folder, or replace ${dir} with one`,
+        waitFor: 'huggingface',
+      };
     case 'read-only':
-      return { id: 'huggingface', status: 'fail', detail: `${dir} is not writable (${fact.error ?? 'read-only'}): vLLM downloads the model into it`, fix: `make ${dir} writable by root (a read-only filesystem or mount?)`, waitFor: 'huggingface' };
+      return {
+        id: 'huggingface',
+        status: 'fail',
+        detail: `${dir} is not writable (${fact.error ?? 'read-only'}): vLLM downloads the model into it`,
+        fix: `make ${dir} writable by root (a read-only filesystem or mount?)`,
+        waitFor: 'huggingface',
+      };
   }
 }
 
 export function checkToken(t: NonNullable<Facts['token']>): CheckResult {
   if (t.source) return { id: 'hf-token', status: 'pass', detail: `HF token from ${t.source}` };
   if (t.modelCached) {
-    return { id: 'hf-token', status: 'warn', detail: 'no HF token, but the model is in the cache: fine until it must be downloaded again', fix: `write the token to ${t.file} (mode 0600)` };
+    return {
+      id: 'hf-token',
+      status: 'warn',
+      detail: 'no HF token, but the model is in the cache: fine until it must be downloaded again',
+      fix: `write the token to ${t.file} (mode 0600)`,
+    };
   }
-  return { id: 'hf-token', status: 'fail', detail: 'no HF token, and the model is not in the cache: the download needs one', fix: `write the token to ${t.file} (mode 0600), e.g. install.sh --hf-token-file FILE`, waitFor: 'hf-token' };
+  return {
+    id: 'hf-token',
+    status: 'fail',
+    detail: 'no HF token, and the model is not in the cache: the download needs one',
+    fix: `write the token to ${t.file} (mode 0600), e.g. install.sh --hf-token-file FILE`,
+    waitFor: 'hf-token',
+  };
 }
 
 export function checkPort(p: NonNullable<Facts['port']>): CheckResult {
@@ -95,7 +148,13 @@ export function checkPort(p: NonNullable<Facts['port']>): CheckResult {
     case 'ours':
       return { id: 'port', status: 'pass', detail: `port ${port} is published by the model container` };
     case 'taken':
-      return { id: 'port', status: 'fail', detail: `port ${port} is in use by ${fact.holder}`, fix: `stop it, or set container.port to a free port (ss -ltnp 'sport = :${port}')`, waitFor: 'port' };
+      return {
+        id: 'port',
+        status: 'fail',
+        detail: `port ${port} is in use by ${fact.holder}`,
+        fix: `stop it, or set container.port to a free port (ss -ltnp 'sport = :${port}')`,
+        waitFor: 'port',
+      };
     case 'unknown':
       return { id: 'port', status: 'warn', detail: `port ${port} not checked: ${fact.why}` };
   }
@@ -110,7 +169,13 @@ export function checkEngine(e: EngineFact): CheckResult {
 export function checkImage(i: NonNullable<Facts['image']>): CheckResult {
   return i.present
     ? { id: 'image', status: 'pass', detail: `image ${i.image} is present` }
-    : { id: 'image', status: 'fail', detail: `image ${i.image} is not on this host (the service pulls it before the first start)`, fix: `docker pull ${i.image}`, waitFor: 'image' };
+    : {
+        id: 'image',
+        status: 'fail',
+        detail: `image ${i.image} is not on this host (the service pulls it before the first start)`,
+        fix: `docker pull ${i.image}`,
+        waitFor: 'image',
+      };
 }
 
 export function checkRuntime(r: RuntimeFact): CheckResult {
@@ -119,8 +184,12 @@ export function checkRuntime(r: RuntimeFact): CheckResult {
     : {
         id: 'gpu-runtime',
         status: 'fail',
-        detail: `Docker has no NVIDIA runtime, no CDI spec for nvidia.com/gpu and no nvidia-container-runtime-hook (runtimes: ${r.runtimes.join(', ') || 'none'})`,
-        fix: 'apt-get install nvidia-container-toolkit && nvidia-ctk runtime configure --runtime=docker && systemctl restart docker',
+        detail:
+          `Docker has no NVIDIA runtime, no CDI spec for nvidia.com/gpu and no nvidia-container-runtime-hook ` +
+          `(runtimes: ${r.runtimes.join(', ') || 'none'})`,
+        fix:
+          'apt-get install nvidia-container-toolkit && nvidia-ctk runtime configure --runtime=docker && systemctl ' +
+          'restart docker',
         waitFor: 'gpu-runtime',
       };
 }

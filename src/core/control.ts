@@ -10,7 +10,11 @@ export const configApplied: Handler<EventOf<'configApplied'>> = (s, ev, inp) => 
   const abort: Action[] = s.pull?.active && s.pull.image !== t.image ? [{ type: 'abortPull' }] : [];
   const what = ev.what ?? `config ${ev.file}`;
   if (!ev.specChanged) {
-    const applied = log('info', 'config-reloaded', `${what} reloaded: supervisor settings applied, container untouched`);
+    const applied = log(
+      'info',
+      'config-reloaded',
+      `${what} reloaded: supervisor settings applied, container untouched`,
+    );
     // A wait on files, memory, the port or the token re-checks under the new settings at once.
     if (isWaiting(s) && s.wait.reason !== 'docker' && s.wait.reason !== 'image') {
       const r = reconcileNow(base, inp);
@@ -38,13 +42,21 @@ export const shutdown: Handler<EventOf<'shutdown'>> = (s, ev, inp) => {
   if (ev.handover) {
     const why = `handing over: container ${t.name} left as it is for the next supervisor to adopt`;
     const exit = { type: 'exit', code: HANDOVER_EXIT } as const;
-    return { state: enter(s, { phase: 'stopped' }, now), actions: [stopping, log('info', 'supervisor-stopped', why), exit] };
+    return {
+      state: enter(s, { phase: 'stopped' }, now),
+      actions: [stopping, log('info', 'supervisor-stopped', why), exit],
+    };
   }
   const id = containerOf(s);
   if (t.stopOnExit && id) {
-    return { state: enter(s, { phase: 'stopping' }, now), actions: [stopping, { type: 'stopContainer', id, timeout: t.stopTimeout }] };
+    return {
+      state: enter(s, { phase: 'stopping' }, now),
+      actions: [stopping, { type: 'stopContainer', id, timeout: t.stopTimeout }],
+    };
   }
-  const why = t.stopOnExit ? 'no container to stop' : `leaving container ${t.name} running (container.stopOnExit is false)`;
+  const why = t.stopOnExit
+    ? 'no container to stop'
+    : `leaving container ${t.name} running (container.stopOnExit is false)`;
   const said = log('info', 'supervisor-stopped', `stopped: ${why}`);
   return { state: enter(s, { phase: 'stopped' }, now), actions: [stopping, said, { type: 'exit', code: 0 }] };
 };
@@ -58,7 +70,10 @@ export const containerStopped: Handler<EventOf<'containerStopped'>> = (s, _ev, i
 export const restartRequested: Handler<EventOf<'restartRequested'>> = (s, ev, inp) => {
   // Through the same graceful path as any restart; not a failure, so no backoff and no count.
   if (isWaiting(s, 'docker')) {
-    return { state: s, actions: [log('warn', 'job-skipped', `restart asked by ${ev.by}: not now, waiting for Docker`)] };
+    return {
+      state: s,
+      actions: [log('warn', 'job-skipped', `restart asked by ${ev.by}: not now, waiting for Docker`)],
+    };
   }
   const r = reconcileNow(s, inp, containerOf(s));
   const msg = `restarting ${inp.settings.name}, as asked by ${ev.by} (graceful stop first)`;

@@ -20,7 +20,9 @@ export const encodingsChanged: Handler<EventOf<'encodingsChanged'>> = (s, ev, in
   if (!isRunning(base)) return still(base);
   if (!ev.ok) {
     // vLLM read them at start: it keeps serving, but its next start would fail until they are back.
-    const msg = `${ev.detail}; the model keeps serving (it read them at start), but it cannot start again until they are back`;
+    const msg =
+      `${ev.detail}; the model keeps serving (it read them at start), but it cannot start again until they ` +
+      `are back`;
     return { state: base, actions: [log('warn', 'encodings-changed', msg)] };
   }
   const inputs = base.run.inputs;
@@ -30,7 +32,9 @@ export const encodingsChanged: Handler<EventOf<'encodingsChanged'>> = (s, ev, in
     return still({ ...base, run: { ...base.run, inputs: { ...inputs, encodings: ev.fingerprint } } });
   }
   if (!t.restartOnEncodings) {
-    const msg = 'the tiktoken files changed; the model keeps the ones it loaded until its next start (encodings.restartOnChange is false)';
+    const msg =
+      'the tiktoken files changed; the model keeps the ones it loaded until its next start ' +
+      '(encodings.restartOnChange is false)';
     return { state: base, actions: [log('warn', 'encodings-changed', msg)] };
   }
   const r = reconcileNow(base, inp, base.run.containerId);

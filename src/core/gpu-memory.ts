@@ -39,7 +39,15 @@ export interface MemoryInput {
 
 export type MemoryVerdict =
   | { status: 'ok'; detail: string }
-  | { status: 'short'; detail: string; remedy: string; freeGiB: number; totalGiB: number; needGiB: number; unified: boolean }
+  | {
+      status: 'short';
+      detail: string;
+      remedy: string;
+      freeGiB: number;
+      totalGiB: number;
+      needGiB: number;
+      unified: boolean;
+    }
   /** Cannot tell (no nvidia-smi, it failed, ids not found): the check is skipped with a warning. */
   | { status: 'unknown'; detail: string };
 
@@ -52,7 +60,8 @@ export function tensorParallelOf(extraArgs: readonly string[]): number {
     const a = extraArgs[i] ?? '';
     const eq = /^(?:--tensor-parallel-size|-tp)=(\d+)$/.exec(a);
     if (eq) return Math.max(1, Number(eq[1]));
-    if ((a === '--tensor-parallel-size' || a === '-tp') && /^\d+$/.test(extraArgs[i + 1] ?? '')) return Math.max(1, Number(extraArgs[i + 1]));
+    if ((a === '--tensor-parallel-size' || a === '-tp') && /^\d+$/.test(extraArgs[i + 1] ?? ''))
+      return Math.max(1, Number(extraArgs[i + 1]));
   }
   return 1;
 }
@@ -67,7 +76,9 @@ export function selectGpus(rows: readonly GpuRow[], gpus: Gpus): GpuRow[] | { mi
   const missing: string[] = [];
   for (const id of gpus) {
     const s = String(id);
-    const row = sorted.find((r) => (/^\d+$/.test(s) ? r.index === Number(s) : r.uuid !== undefined && r.uuid.startsWith(s)));
+    const row = sorted.find((r) =>
+      /^\d+$/.test(s) ? r.index === Number(s) : r.uuid !== undefined && r.uuid.startsWith(s),
+    );
     if (row) picked.push(row);
     else missing.push(s);
   }
@@ -93,7 +104,9 @@ function holders(apps: readonly AppRow[], gpu: GpuRow | undefined): string {
   const mine = apps.filter((a) => !gpu?.uuid || !a.gpuUuid || a.gpuUuid === gpu.uuid);
   if (mine.length === 0) return '';
   const byUse = [...mine].sort((a, b) => (b.usedMiB ?? 0) - (a.usedMiB ?? 0));
-  const shown = byUse.slice(0, 3).map((a) => `${a.name} (pid ${a.pid}${a.usedMiB !== undefined ? `, ${f1(gib(a.usedMiB))} GiB` : ''})`);
+  const shown = byUse
+    .slice(0, 3)
+    .map((a) => `${a.name} (pid ${a.pid}${a.usedMiB !== undefined ? `, ${f1(gib(a.usedMiB))} GiB` : ''})`);
   const more = byUse.length > 3 ? ` and ${byUse.length - 3} more` : '';
   return `, held by ${shown.join(', ')}${more}`;
 }
@@ -105,10 +118,16 @@ function gpuName(g: GpuRow): string {
 export function checkGpuMemory(inp: MemoryInput): MemoryVerdict {
   if (inp.gpus === 'none') return { status: 'ok', detail: 'no GPU requested (container.gpus: none)' };
   const { smi } = inp;
-  if (smi.kind === 'missing') return { status: 'unknown', detail: 'nvidia-smi not found on this host: GPU memory not checked before start' };
-  if (smi.kind === 'failed') return { status: 'unknown', detail: `nvidia-smi failed (${smi.code === null ? 'no exit code' : `exit ${smi.code}`}): ${smi.message}` };
+  if (smi.kind === 'missing')
+    return { status: 'unknown', detail: 'nvidia-smi not found on this host: GPU memory not checked before start' };
+  if (smi.kind === 'failed')
+    return {
+      status: 'unknown',
+      detail: `nvidia-smi failed (${smi.code === null ? 'no exit code' : `exit ${smi.code}`}): ${smi.message}`,
+    };
   const sel = selectGpus(smi.gpus, inp.gpus);
-  if (!Array.isArray(sel)) return { status: 'unknown', detail: `nvidia-smi lists no GPU ${sel.missing.join(', ')} (container.gpus)` };
+  if (!Array.isArray(sel))
+    return { status: 'unknown', detail: `nvidia-smi lists no GPU ${sel.missing.join(', ')} (container.gpus)` };
   if (sel.length === 0) return { status: 'unknown', detail: 'nvidia-smi lists no GPU' };
   const used = sel.slice(0, inp.tensorParallel);
   const oks: string[] = [];
@@ -124,14 +143,19 @@ function discrete(g: GpuRow, inp: MemoryInput): MemoryVerdict {
   const total = gib(g.totalMiB ?? 0);
   const free = gib(g.freeMiB ?? 0);
   const need = total * inp.utilization;
-  const nums = `${f1(free)} of ${f1(total)} GiB free on ${gpuName(g)}, ${f1(need)} GiB needed (gpuMemoryUtilization ${inp.utilization})`;
+  const nums =
+    `${f1(free)} of ${f1(total)} GiB free on ${gpuName(g)}, ${f1(need)} GiB needed (gpuMemoryUtilization ` +
+    `${inp.utilization})`;
   if (free >= need) return { status: 'ok', detail: nums };
   const fit = fittingUtilization(free, total);
   const smi = inp.smi.kind === 'ok' ? inp.smi.apps : [];
   return {
     status: 'short',
     detail: `${nums}${holders(smi, g)}`,
-    remedy: `stop what holds the memory (nvidia-smi lists it)${fit !== undefined ? `, or set model.gpuMemoryUtilization to ${fit}` : ''}; the model starts as soon as enough is free`,
+    remedy:
+      `stop what holds the memory (nvidia-smi lists ` +
+      `it)${fit !== undefined ? `, or set model.gpuMemoryUtilization to ${fit}` : ''}; the model starts as soon as ` +
+      `enough is free`,
     freeGiB: free,
     totalGiB: total,
     needGiB: need,
@@ -143,21 +167,33 @@ function discrete(g: GpuRow, inp: MemoryInput): MemoryVerdict {
 function unified(g: GpuRow, inp: MemoryInput): MemoryVerdict {
   const m = parseMeminfo(inp.meminfo ?? '');
   if (m.totalKiB === undefined || m.availableKiB === undefined) {
-    return { status: 'unknown', detail: `${gpuName(g)} reports no memory figures and /proc/meminfo could not be read: GPU memory not checked` };
+    return {
+      status: 'unknown',
+      detail: `${gpuName(g)} reports no memory figures and /proc/meminfo could not be read: GPU memory not checked`,
+    };
   }
   const total = m.totalKiB / 1048576;
   const free = m.availableKiB / 1048576;
   const need = total * inp.utilization;
-  const nums = `${f1(free)} of ${f1(total)} GiB available (unified memory, /proc/meminfo), ${f1(need)} GiB needed (gpuMemoryUtilization ${inp.utilization})`;
+  const nums =
+    `${f1(free)} of ${f1(total)} GiB available (unified memory, /proc/meminfo), ${f1(need)} GiB needed ` +
+    `(gpuMemoryUtilization ${inp.utilization})`;
   if (free >= need) return { status: 'ok', detail: nums };
   const cache = m.cachedKiB !== undefined ? m.cachedKiB / 1048576 : 0;
   const fit = fittingUtilization(free, total);
   const smi = inp.smi.kind === 'ok' ? inp.smi.apps : [];
-  const dropCache = cache >= 1 ? `drop the page cache (${f1(cache)} GiB; it competes with CUDA for the same memory): \`sync; echo 3 > /proc/sys/vm/drop_caches\`; ` : '';
+  const dropCache =
+    cache >= 1
+      ? `drop the page cache (${f1(cache)} GiB; it competes with CUDA for the same memory): \`sync; echo 3 > ` +
+        `/proc/sys/vm/drop_caches\`; `
+      : '';
   return {
     status: 'short',
     detail: `${nums}${holders(smi, g)}`,
-    remedy: `${dropCache}stop other large processes${fit !== undefined ? `, or set model.gpuMemoryUtilization to ${fit}` : ''}; the model starts as soon as enough is free`,
+    remedy:
+      `${dropCache}stop other large ` +
+      `processes${fit !== undefined ? `, or set model.gpuMemoryUtilization to ${fit}` : ''}; the model starts as ` +
+      `soon as enough is free`,
     freeGiB: free,
     totalGiB: total,
     needGiB: need,

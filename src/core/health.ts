@@ -48,11 +48,18 @@ function startupProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step
   const { now, settings: t } = inp;
   const p = s.run.probes;
   if (ev.ok) {
-    const probes = { ...p, live: true, lastError: undefined, due: { readiness: now, liveness: now + t.livenessPeriod } };
+    const probes = {
+      ...p,
+      live: true,
+      lastError: undefined,
+      due: { readiness: now, liveness: now + t.livenessPeriod },
+    };
     return still({ ...s, run: { ...s.run, probes } });
   }
   if (budgetSpent(s, inp)) {
-    const why = `start-up took longer than health.startup.timeout (${fmt(t.startupTimeout)}); last /health: ${ev.error ?? 'no answer'}`;
+    const why =
+      `start-up took longer than health.startup.timeout (${fmt(t.startupTimeout)}); last /health: ` +
+      `${ev.error ?? 'no answer'}`;
     return fail(s, inp, why, { cause: 'start-up timeout', stillRunning: s.run.containerId });
   }
   return still({ ...s, run: { ...s.run, probes: { ...p, lastError: ev.error } } });
@@ -66,7 +73,10 @@ function livenessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Ste
   const what = `liveness probe failed (${failures} of ${t.failureThreshold}): ${ev.error ?? 'failed'}`;
   const said = log('warn', 'health-failed', what, { failures });
   if (failures >= t.failureThreshold) {
-    const f = fail(s, inp, `${what}; restarting the container`, { cause: `liveness: ${ev.error ?? 'failed'}`, stillRunning: s.run.containerId });
+    const f = fail(s, inp, `${what}; restarting the container`, {
+      cause: `liveness: ${ev.error ?? 'failed'}`,
+      stillRunning: s.run.containerId,
+    });
     return { state: f.state, actions: [said, ...f.actions] };
   }
   return { state: phaseOfRun(s, { ...p, failures, lastError: ev.error }, now), actions: [said] };
@@ -77,10 +87,18 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
   const p = s.run.probes;
   if (ev.ok) {
     const first = !p.servedOnce;
-    const probes = { ...p, ready: true, servedOnce: true, servingSince: p.servingSince ?? now, lastError: p.failures ? p.lastError : undefined };
+    const probes = {
+      ...p,
+      ready: true,
+      servedOnce: true,
+      servingSince: p.servingSince ?? now,
+      lastError: p.failures ? p.lastError : undefined,
+    };
     const next = phaseOfRun(s, probes, now);
     const took = ` after ${fmt(now - s.run.startedAt)}`;
-    const ready = log('info', 'container-ready', `serving ${t.servedName} on port ${t.port}${took}`, { containerId: s.run.containerId });
+    const ready = log('info', 'container-ready', `serving ${t.servedName} on port ${t.port}${took}`, {
+      containerId: s.run.containerId,
+    });
     return { state: next, actions: first ? [ready] : [] };
   }
   if (!p.servedOnce && budgetSpent(s, inp)) {
@@ -89,7 +107,10 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
   }
   const next = phaseOfRun(s, { ...p, ready: false, lastError: ev.error }, now);
   const lost = p.ready && p.servedOnce;
-  return { state: next, actions: lost ? [log('warn', 'health-failed', `not ready: ${ev.error ?? 'readiness probe failed'}`)] : [] };
+  return {
+    state: next,
+    actions: lost ? [log('warn', 'health-failed', `not ready: ${ev.error ?? 'readiness probe failed'}`)] : [],
+  };
 }
 
 /** A running model's tick: a clean slate after resetAfter of serving, and the probes that are due. */
@@ -123,6 +144,7 @@ export function runWake(s: RunningState, t: Settings): number[] {
     const at = p.due[kind];
     if (at !== undefined && !p.inflight[kind]) times.push(at);
   }
-  if (s.phase === 'serving' && s.history.restarts > 0 && p.servingSince !== undefined) times.push(p.servingSince + t.resetAfter);
+  if (s.phase === 'serving' && s.history.restarts > 0 && p.servingSince !== undefined)
+    times.push(p.servingSince + t.resetAfter);
   return times;
 }

@@ -9,7 +9,10 @@ const DAY = 24 * 60 * 60 * 1000;
 export const scheduled: Handler<EventOf<'scheduled'>> = (s, ev, inp) => {
   const { now, settings: t } = inp;
   const job = ev.job;
-  const skip = (why: string): Step => ({ state: s, actions: [log('debug', 'job-skipped', `${job} skipped: ${why}`, { job })] });
+  const skip = (why: string): Step => ({
+    state: s,
+    actions: [log('debug', 'job-skipped', `${job} skipped: ${why}`, { job })],
+  });
   const up = s.phase === 'serving' || (job === 'deepProbe' && s.phase === 'unhealthy');
   if (!up || !isRunning(s)) return skip(`the model is ${s.phase}, not serving`);
   if (s.run.probes.inflight.deep) return skip('a deep probe is running');
@@ -18,10 +21,14 @@ export const scheduled: Handler<EventOf<'scheduled'>> = (s, ev, inp) => {
     return { state: { ...s, run }, actions: [{ type: 'probe', kind: 'deep', epoch: s.epoch, timeout: t.deepTimeout }] };
   }
   const last = s.history.lastMaintenance;
-  if (last !== undefined && now - last < DAY) return skip(`the last one was ${fmt(now - last)} ago (at most one a day)`);
+  if (last !== undefined && now - last < DAY)
+    return skip(`the last one was ${fmt(now - last)} ago (at most one a day)`);
   const r = reconcileNow({ ...s, history: { ...s.history, lastMaintenance: now } }, inp, s.run.containerId);
   const msg = `planned maintenance restart of ${t.name} (schedule.maintenanceRestart; graceful stop first)`;
-  return { state: r.state, actions: [log('info', 'container-restarting', msg, { reason: 'maintenance' }), persist(r.state, t), ...r.actions] };
+  return {
+    state: r.state,
+    actions: [log('info', 'container-restarting', msg, { reason: 'maintenance' }), persist(r.state, t), ...r.actions],
+  };
 };
 
 /** A deep probe's result: remembered (and saved), and failures in a row restart the container. */
@@ -38,7 +45,10 @@ export function deepProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): 
   const what = `deep probe failed (${n} of ${t.deepFailureThreshold}): ${detail}`;
   const said = log('warn', 'health-failed', what, { deepFailures: n });
   if (n >= t.deepFailureThreshold) {
-    const f = fail(base, inp, `${what}; restarting the container`, { cause: `deep probe: ${detail}`, stillRunning: s.run.containerId });
+    const f = fail(base, inp, `${what}; restarting the container`, {
+      cause: `deep probe: ${detail}`,
+      stillRunning: s.run.containerId,
+    });
     return { state: f.state, actions: [said, ...f.actions] };
   }
   const next: State = { ...base, run: { ...base.run, probes: { ...probes, deepFailures: n } } };

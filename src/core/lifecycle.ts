@@ -22,13 +22,19 @@ export const boot: Handler<EventOf<'boot'>> = (s, ev, inp) => {
   // A record describes one container (name and spec); for any other it says nothing.
   const owner = p.container;
   if (owner && (owner.name !== t.name || owner.spec !== t.specHash)) {
-    const why = owner.name !== t.name ? `container ${owner.name}` : `an earlier spec of ${owner.name} (${owner.spec.slice(0, 12)})`;
+    const why =
+      owner.name !== t.name
+        ? `container ${owner.name}`
+        : `an earlier spec of ${owner.name} (${owner.spec.slice(0, 12)})`;
     const msg = `the state record is about ${why}, not this one: restart counts start from zero`;
     return { state: s, actions: [log('info', 'state-record', msg), look] };
   }
   const { restartAt, container: _c, ...history } = p;
   const owed: Owed | undefined = restartAt === undefined ? undefined : { at: restartAt };
-  return { state: { ...common(s), history, phase: 'starting', resync: true, ...(owed ? { owed } : {}) }, actions: [look] };
+  return {
+    state: { ...common(s), history, phase: 'starting', resync: true, ...(owed ? { owed } : {}) },
+    actions: [look],
+  };
 };
 
 /** A state that decides from scratch at the next look: boot, or Docker lost or back. */
@@ -49,7 +55,9 @@ export const observed: Handler<EventOf<'observed'>> = (s, ev, inp) => {
     // Boot or Docker back: a running container is handed to reconcile (which adopts it when
     // its spec is right); a pending backoff from before is honoured; anything else starts now.
     // An answer while waiting for Docker is Docker back, whether the event stream said so or a re-check found it.
-    const back = isWaiting(s, 'docker') ? [log('info', 'docker-back', 'the Docker engine is back; looking at the container')] : [];
+    const back = isWaiting(s, 'docker')
+      ? [log('info', 'docker-back', 'the Docker engine is back; looking at the container')]
+      : [];
     const owed = owedOf(s);
     if (seen.kind !== 'running' && owed && owed.at > now) {
       return { state: enter(s, { phase: restartPhase(s, inp.settings), restart: owed }, now), actions: back };
@@ -69,14 +77,24 @@ function seenWhileRunning(s: RunningState, seen: Seen, inp: Input): Step {
     if (seen.id !== run.containerId) return reconcileNow(s, inp);
     // Started again behind our back (`docker restart`): a new load, with its own budget, not a failure.
     if (seen.startedAt > run.startedAt + 1000) {
-      const next = enter(s, { phase: 'loading', run: { ...run, startedAt: seen.startedAt, probes: newProbes(now) } }, now);
+      const next = enter(
+        s,
+        { phase: 'loading', run: { ...run, startedAt: seen.startedAt, probes: newProbes(now) } },
+        now,
+      );
       const msg = `container ${t.name} was restarted outside the supervisor; following its new start`;
-      return { state: next, actions: [log('warn', 'container-started', msg, { containerId: seen.id, outcome: 'restarted outside' })] };
+      return {
+        state: next,
+        actions: [log('warn', 'container-started', msg, { containerId: seen.id, outcome: 'restarted outside' })],
+      };
     }
     return still(s);
   }
   if (seen.kind === 'absent') {
-    return fail(s, inp, `container ${t.name} was removed`, { cause: 'removed', exit: { code: null, oom: false, tail: [] } });
+    return fail(s, inp, `container ${t.name} was removed`, {
+      cause: 'removed',
+      exit: { code: null, oom: false, tail: [] },
+    });
   }
   if (seen.id !== run.containerId) return reconcileNow(s, inp);
   const exit = { ...seen.exit, tail: exitTail(seen.exit.tail) };
@@ -85,7 +103,11 @@ function seenWhileRunning(s: RunningState, seen: Seen, inp: Input): Step {
   // The exit text already says "OOM-killed"; an unrecognised failure has nothing to add.
   const known = d.code !== 'unknown' && d.code !== 'oom-killed';
   const cause = known ? `${exitText(exit)}, ${d.code}` : exitText(exit);
-  return fail(s, inp, `container exited (${exitText(exit)})`, { cause, exit, ...(d.code === 'unknown' ? {} : { diagnosis: d }) });
+  return fail(s, inp, `container exited (${exitText(exit)})`, {
+    cause,
+    exit,
+    ...(d.code === 'unknown' ? {} : { diagnosis: d }),
+  });
 }
 
 export const reconciled: Handler<EventOf<'reconciled'>> = (s, ev, inp) => {
@@ -125,16 +147,27 @@ function imageMissing(s: State, inp: Input): Step {
   return { state: { ...r.state, wait }, actions: r.actions };
 }
 
-export const prereqMissing: Handler<EventOf<'prereqMissing'>> = (s, ev, inp) => waitFor(s, inp, ev.waitFor, ev.message, ev.fix);
+export const prereqMissing: Handler<EventOf<'prereqMissing'>> = (s, ev, inp) =>
+  waitFor(s, inp, ev.waitFor, ev.message, ev.fix);
 
 export const engineLost: Handler<EventOf<'engineLost'>> = (s, ev, inp) => {
   const { now, settings: t } = inp;
-  if (isWaiting(s, 'docker')) return { state: { ...s, wait: { ...s.wait, recheckAt: s.wait.recheckAt ?? now + t.recheck } }, actions: [] };
+  if (isWaiting(s, 'docker'))
+    return { state: { ...s, wait: { ...s.wait, recheckAt: s.wait.recheckAt ?? now + t.recheck } }, actions: [] };
   // The event watcher says when Docker is back; the re-check covers a lost answer with the stream up.
   const owed = s.phase === 'backoff' || s.phase === 'crashloop' ? s.restart : owedOf(s);
-  const wait = { reason: 'docker' as const, detail: ev.message, recheckAt: now + t.recheck, resync: true, ...(owed ? { owed } : {}) };
+  const wait = {
+    reason: 'docker' as const,
+    detail: ev.message,
+    recheckAt: now + t.recheck,
+    resync: true,
+    ...(owed ? { owed } : {}),
+  };
   const next = enter(s, { phase: 'waiting', wait }, now);
-  return { state: next, actions: [log('warn', 'docker-lost', `lost the Docker engine (${ev.message}); waiting for it to come back`)] };
+  return {
+    state: next,
+    actions: [log('warn', 'docker-lost', `lost the Docker engine (${ev.message}); waiting for it to come back`)],
+  };
 };
 
 export const engineBack: Handler<EventOf<'engineBack'>> = (s) => {

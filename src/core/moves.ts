@@ -4,7 +4,16 @@ import type { Settings } from '../config/settings.js';
 import { backoffDelay } from './backoff.js';
 import { diagnose, type Diagnosis } from './diagnose.js';
 import { log, type Action, type Input, type Step } from './events.js';
-import { enter, isRunning, isWaiting, type DiagnosisRecord, type ExitInfo, type Phase, type RunInputs, type State } from './state.js';
+import {
+  enter,
+  isRunning,
+  isWaiting,
+  type DiagnosisRecord,
+  type ExitInfo,
+  type Phase,
+  type RunInputs,
+  type State,
+} from './state.js';
 import { persisted } from './state.js';
 import { CREDENTIAL_WAITS, waitLabel, type WaitReason } from './wait.js';
 
@@ -48,12 +57,20 @@ export function fail(s: State, inp: Input, reason: string, opts: FailOptions): S
   const delay = backoffDelay(restarts, t.backoff, inp.random);
   const phase = restarts >= t.crashLoopAfter ? 'crashloop' : 'backoff';
   const said = diagnosisLog(s, opts.diagnosis, now);
-  const history = { ...s.history, restarts, totalRestarts: s.history.totalRestarts + 1, lastFailure: reason, cause: opts.cause };
+  const history = {
+    ...s.history,
+    restarts,
+    totalRestarts: s.history.totalRestarts + 1,
+    lastFailure: reason,
+    cause: opts.cause,
+  };
   if (opts.exit) history.lastExit = opts.exit;
   if (said.record) history.diagnosis = said.record;
   const restart = opts.stillRunning ? { at: now + delay, stopFirst: opts.stillRunning } : { at: now + delay };
   const next = enter({ ...s, history }, { phase, restart }, now);
-  const msg = `${reason}; restart ${restarts} in ${fmt(delay)}${phase === 'crashloop' ? ' (crash loop)' : ''}${lastLines(opts.exit)}`;
+  const msg =
+    `${reason}; restart ${restarts} in ` +
+    `${fmt(delay)}${phase === 'crashloop' ? ' (crash loop)' : ''}${lastLines(opts.exit)}`;
   const fields: Record<string, unknown> = { restartCount: restarts, delayMs: delay, state: phase };
   if (opts.exit) {
     fields['exitCode'] = opts.exit.code;
@@ -81,7 +98,11 @@ export const persist = (s: State, t: Settings): Action => ({ type: 'persist', re
  * The diagnosis of a failure, said once at priority err (journalctl -p err), and again only
  * when it changes: a crash loop repeats its restart line, not the explanation.
  */
-function diagnosisLog(s: State, d: Diagnosis | undefined, now: number): { record?: DiagnosisRecord; actions: Action[] } {
+function diagnosisLog(
+  s: State,
+  d: Diagnosis | undefined,
+  now: number,
+): { record?: DiagnosisRecord; actions: Action[] } {
   if (!d) return { actions: [] };
   const record: DiagnosisRecord = { code: d.code, summary: d.summary, remedy: d.remedy, at: now };
   const before = s.history.diagnosis;
@@ -119,32 +140,59 @@ export function blockOn(s: State, inp: Input, d: Diagnosis, exit: ExitInfo | und
   const { now, settings: t } = inp;
   const what = d.waitFor ?? 'config';
   const said = diagnosisLog(s, d, now);
-  const blocked = CREDENTIAL_WAITS.has(what) ? ((isRunning(s) ? s.run.inputs : undefined) ?? currentInputs(t)) : undefined;
+  const blocked = CREDENTIAL_WAITS.has(what)
+    ? ((isRunning(s) ? s.run.inputs : undefined) ?? currentInputs(t))
+    : undefined;
   // The files looked right to the preflight, yet vLLM could not load them (a mount, a format):
   // only a change of the files or the config ends this wait, not a timer that would restart it.
   const every = what === 'encodings' ? undefined : recheckOf(what, t, blocked);
   const history = { ...s.history, lastFailure: d.summary, cause: d.code };
   if (said.record) history.diagnosis = said.record;
   if (exit) history.lastExit = exit;
-  const wait = { reason: what, detail: d.summary, ...(every === undefined ? {} : { recheckAt: now + every }), ...(blocked ? { blocked } : {}) };
+  const wait = {
+    reason: what,
+    detail: d.summary,
+    ...(every === undefined ? {} : { recheckAt: now + every }),
+    ...(blocked ? { blocked } : {}),
+  };
   const next = enter({ ...s, history }, { phase: 'waiting', wait }, now);
   const waiting = isWaiting(s, what)
     ? []
-    : [log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${d.summary}; not restarting until it changes`, { diagnosis: d.code })];
+    : [
+        log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${d.summary}; not restarting until it changes`, {
+          diagnosis: d.code,
+        }),
+      ];
   return { state: next, actions: [...said.actions, ...waiting, persist(next, t)] };
 }
 
 /** A prerequisite is missing: wait for it, re-checked each period; one line when the wait begins. */
-export function waitFor(s: State, inp: Input, what: WaitReason, detail: string, fix?: string, extra: Action[] = []): Step {
+export function waitFor(
+  s: State,
+  inp: Input,
+  what: WaitReason,
+  detail: string,
+  fix?: string,
+  extra: Action[] = [],
+): Step {
   const { now, settings: t } = inp;
   if (isWaiting(s, what)) {
     const every = recheckOf(what, t, s.wait.blocked);
     const { recheckAt: _r, ...rest } = s.wait;
-    return { state: { ...s, wait: { ...rest, detail, ...(every === undefined ? {} : { recheckAt: now + every }) } }, actions: extra };
+    return {
+      state: { ...s, wait: { ...rest, detail, ...(every === undefined ? {} : { recheckAt: now + every }) } },
+      actions: extra,
+    };
   }
   const every = recheckOf(what, t, undefined);
-  const next = enter(s, { phase: 'waiting', wait: { reason: what, detail, ...(every === undefined ? {} : { recheckAt: now + every }) } }, now);
-  const line = log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${detail}${fix ? `; fix: ${fix}` : ''}`, { waitingFor: what });
+  const next = enter(
+    s,
+    { phase: 'waiting', wait: { reason: what, detail, ...(every === undefined ? {} : { recheckAt: now + every }) } },
+    now,
+  );
+  const line = log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${detail}${fix ? `; fix: ${fix}` : ''}`, {
+    waitingFor: what,
+  });
   return { state: next, actions: [line, ...extra] };
 }
 

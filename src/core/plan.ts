@@ -2,10 +2,10 @@
 import type { Comparison } from '../container/same.js';
 
 export type Observation =
-  | { kind: 'absent' }
-  | { kind: 'present'; id: string; running: boolean; comparison: Comparison; tokenSame: boolean };
+  { kind: 'absent' } | { kind: 'present'; id: string; running: boolean; comparison: Comparison; tokenSame: boolean };
 
-export type Step = { op: 'create' } | { op: 'start'; id: string } | { op: 'stop'; id: string } | { op: 'remove'; id: string };
+export type Step =
+  { op: 'create' } | { op: 'start'; id: string } | { op: 'stop'; id: string } | { op: 'remove'; id: string };
 
 export type Outcome = 'adopted' | 'started' | 'created' | 'recreated';
 
@@ -18,19 +18,32 @@ export interface Plan {
 
 export function planReconcile(obs: Observation): Plan {
   if (obs.kind === 'absent') {
-    return { outcome: 'created', reason: 'no container with this name', steps: [{ op: 'create' }, { op: 'start', id: '' }] };
+    return {
+      outcome: 'created',
+      reason: 'no container with this name',
+      steps: [{ op: 'create' }, { op: 'start', id: '' }],
+    };
   }
   const { id, running, comparison, tokenSame } = obs;
   const replace = (reason: string): Plan => ({
     outcome: 'recreated',
     reason,
-    steps: [...(running ? [{ op: 'stop' as const, id }] : []), { op: 'remove', id }, { op: 'create' }, { op: 'start', id: '' }],
+    steps: [
+      ...(running ? [{ op: 'stop' as const, id }] : []),
+      { op: 'remove', id },
+      { op: 'create' },
+      { op: 'start', id: '' },
+    ],
   });
   if (!comparison.same) return replace(`spec differs: ${comparison.differences.join('; ')}`);
   if (running) {
     // A running container with the right spec is adopted as is, even with an older token:
     // the model is loaded, and a restart would cost minutes of service for nothing.
-    return { outcome: 'adopted', reason: comparison.byLabel ? 'spec hash matches' : 'spec matches field by field', steps: [] };
+    return {
+      outcome: 'adopted',
+      reason: comparison.byLabel ? 'spec hash matches' : 'spec matches field by field',
+      steps: [],
+    };
   }
   if (!tokenSame) return replace('stopped, and the HF token changed since it was created');
   return { outcome: 'started', reason: 'stopped with the desired spec', steps: [{ op: 'start', id }] };

@@ -31,6 +31,20 @@ export function describePull(s: PullSummary): string {
   return `${bytes}, ${s.layersDone} of ${s.layers} layers`;
 }
 
+const NOT_FOUND =
+  /manifest unknown|manifest for \S+ not found|name unknown|not found: manifest|repository does not exist|\b404\b/i;
+const REFUSED = new RegExp(
+  [
+    'unauthorized',
+    'authentication required',
+    'no basic auth credentials',
+    'denied',
+    '\\b40[13]\\b',
+    'incorrect username or password',
+  ].join('|'),
+  'i',
+);
+
 export type PullFailureKind = 'not-found' | 'auth' | 'network';
 
 /**
@@ -38,8 +52,8 @@ export type PullFailureKind = 'not-found' | 'auth' | 'network';
  * anything else (refused connections, timeouts, a registry restarting) is retried with backoff.
  */
 export function classifyPullError(message: string): PullFailureKind {
-  if (/manifest unknown|manifest for \S+ not found|name unknown|not found: manifest|repository does not exist|\b404\b/i.test(message)) return 'not-found';
-  if (/unauthorized|authentication required|no basic auth credentials|denied|\b401\b|\b403\b|incorrect username or password/i.test(message)) return 'auth';
+  if (NOT_FOUND.test(message)) return 'not-found';
+  if (REFUSED.test(message)) return 'auth';
   return 'network';
 }
 
@@ -54,7 +68,9 @@ export const pullProgress: Handler<EventOf<'pullProgress'>> = (s, ev, inp) => {
   const text = describePull(ev.summary);
   const logNow = now - pull.loggedAt >= LOG_EVERY_MS;
   const next: State = { ...s, pull: { ...pull, shownAt: now, layers, loggedAt: logNow ? now : pull.loggedAt } };
-  const shown = isWaiting(next, 'image') ? { ...next, wait: { ...next.wait, detail: `pulling ${t.image}: ${text}` } } : next;
+  const shown = isWaiting(next, 'image')
+    ? { ...next, wait: { ...next.wait, detail: `pulling ${t.image}: ${text}` } }
+    : next;
   return { state: shown, actions: logNow ? [log('info', 'waiting', `pulling ${ev.image}: ${text}`)] : [] };
 };
 
@@ -82,10 +98,14 @@ export const pullFailed: Handler<EventOf<'pullFailed'>> = (s, ev, inp) => {
     kind === 'not-found'
       ? `${t.image} does not exist in its registry (${ev.message}); check container.image`
       : kind === 'auth'
-        ? `the registry refused access to ${t.image} (${ev.message}); run \`docker login ${registry}\` as root (container.registryAuth)`
+        ? `the registry refused access to ${t.image} (${ev.message}); run \`docker login ${registry}\` as root ` +
+          `(container.registryAuth)`
         : `pulling ${t.image} failed (${ev.message})`;
   const wait = { ...base.wait, detail: `${why}; next try in ${fmt(delay)}`, recheckAt: now + delay };
   const level = kind === 'network' ? 'warn' : 'error';
   const msg = `image pull failed (attempt ${n}): ${why}; next try in ${fmt(delay)}`;
-  return { state: { ...base, pull: { ...pull, failures: n }, wait }, actions: [log(level, 'waiting', msg, { pullFailure: kind })] };
+  return {
+    state: { ...base, pull: { ...pull, failures: n }, wait },
+    actions: [log(level, 'waiting', msg, { pullFailure: kind })],
+  };
 };

@@ -4,15 +4,7 @@ import type { Diagnosis } from './diagnose.js';
 import type { WaitReason } from './wait.js';
 
 export type Phase =
-  | 'waiting'
-  | 'starting'
-  | 'loading'
-  | 'serving'
-  | 'unhealthy'
-  | 'backoff'
-  | 'crashloop'
-  | 'stopping'
-  | 'stopped';
+  'waiting' | 'starting' | 'loading' | 'serving' | 'unhealthy' | 'backoff' | 'crashloop' | 'stopping' | 'stopped';
 export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'deep';
 export type PeriodicProbe = Exclude<ProbeKind, 'deep'>;
 export type Job = 'deepProbe' | 'maintenanceRestart';

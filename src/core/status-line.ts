@@ -22,11 +22,15 @@ function phaseLine(s: State, now: number, t: Settings): string {
     }
     case 'serving': {
       const since = s.run.probes.servingSince ?? s.since;
-      return `serving ${t.servedName} on port ${t.port} for ${fmt(now - since)}${restarts ? ` (${restarts} recent restarts)` : ''}`;
+      return (
+        `serving ${t.servedName} on port ${t.port} for ` +
+        `${fmt(now - since)}${restarts ? ` (${restarts} recent restarts)` : ''}`
+      );
     }
     case 'unhealthy': {
       const p = s.run.probes;
-      if (p.failures > 0) return `unhealthy: ${p.failures} of ${t.failureThreshold} liveness failures (${p.lastError ?? 'failed'})`;
+      if (p.failures > 0)
+        return `unhealthy: ${p.failures} of ${t.failureThreshold} liveness failures (${p.lastError ?? 'failed'})`;
       return `unhealthy: not ready (${p.lastError ?? 'readiness probe failed'})`;
     }
     case 'backoff':

@@ -18,7 +18,10 @@ function phaseTick(s: State, inp: Input): Step {
     const r = reconcileNow(s, inp, s.restart.stopFirst);
     const why = s.history.lastFailure ? `: ${s.history.lastFailure}` : '';
     const msg = `restarting container ${t.name} (restart ${s.history.restarts})${why}`;
-    return { state: r.state, actions: [log('info', 'container-restarting', msg, { restartCount: s.history.restarts }), ...r.actions] };
+    return {
+      state: r.state,
+      actions: [log('info', 'container-restarting', msg, { restartCount: s.history.restarts }), ...r.actions],
+    };
   }
   if (s.phase === 'waiting') {
     // Re-check in place: the phase (and how long it has lasted) holds until something changes.

@@ -38,7 +38,9 @@ for (const name of Object.keys(SIGNATURES) as PropName[]) {
   });
 }
 SupervisorInterface.configureMembers({
-  properties: Object.fromEntries(Object.entries(SIGNATURES).map(([k, signature]) => [k, { signature, access: 'read' as const }])),
+  properties: Object.fromEntries(
+    Object.entries(SIGNATURES).map(([k, signature]) => [k, { signature, access: 'read' as const }]),
+  ),
   methods: { Restart: {}, Reload: {} },
 });
 
@@ -106,7 +108,9 @@ export class BusService {
       // The library reports a lost connection as 'error' on the bus, or only as 'end' on its stream.
       const lost = (why: string) => this.lost(b, why);
       b.on('error', (err: Error) => lost(err.message ?? String(err)));
-      (b as unknown as { _connection?: NodeJS.EventEmitter })._connection?.on('end', () => lost('the bus closed the connection'));
+      (b as unknown as { _connection?: NodeJS.EventEmitter })._connection?.on('end', () =>
+        lost('the bus closed the connection'),
+      );
       await new Promise<void>((resolve, reject) => {
         b.once('connect', resolve);
         b.once('error', reject);
@@ -124,7 +128,10 @@ export class BusService {
       this.attempts = 0;
       this.log.log(this.saidDown ? 'info' : 'debug', `on the system bus as ${BUS_NAME}`);
       this.saidDown = false;
-      if (this.handlers.dockerUnit) await this.followDocker(bus).catch((err: Error) => this.log.log('debug', `not following docker.service through systemd: ${err.message}`));
+      if (this.handlers.dockerUnit)
+        await this.followDocker(bus).catch((err: Error) =>
+          this.log.log('debug', `not following docker.service through systemd: ${err.message}`),
+        );
     } catch (err) {
       // A connection that got this far but not the name is closed, not left open at each retry.
       if (bus && bus !== this.bus) close(bus);
@@ -144,10 +151,15 @@ export class BusService {
     this.drop();
     // One line when the bus goes away, not one per attempt; supervision goes on without it. A host
     // without a system bus at all (a container, a test) is told once, quietly.
-    if (!this.saidDown) this.log.log(this.everUp ? 'warn' : 'info', `${why}; D-Bus status is unavailable until it is back (retrying)`);
+    if (!this.saidDown)
+      this.log.log(this.everUp ? 'warn' : 'info', `${why}; D-Bus status is unavailable until it is back (retrying)`);
     this.saidDown = true;
     this.attempts++;
-    const delay = backoffDelay(this.attempts, { initialDelay: this.delays.first, multiplier: 2, maxDelay: this.delays.max, jitter: 0 }, 0.5);
+    const delay = backoffDelay(
+      this.attempts,
+      { initialDelay: this.delays.first, multiplier: 2, maxDelay: this.delays.max, jitter: 0 },
+      0.5,
+    );
     this.log.log('debug', `D-Bus: attempt ${this.attempts} failed (${why}); next in ${delay}ms`);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.connect(), delay);

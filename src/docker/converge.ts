@@ -27,7 +27,11 @@ const MAX_ROUNDS = 8;
 /** A lost race waits 50-250 ms before looking again, so two losers do not collide in step. */
 const RACE_WAIT = { initialDelay: 150, multiplier: 1, maxDelay: 250, jitter: 2 / 3 };
 
-export async function observe(engine: ContainerEngine, spec: ContainerSpec, token: string | undefined): Promise<Observation> {
+export async function observe(
+  engine: ContainerEngine,
+  spec: ContainerSpec,
+  token: string | undefined,
+): Promise<Observation> {
   const c = await engine.inspect(spec.name);
   if (!c) return { kind: 'absent' };
   const quick = sameSpec(spec, c);
@@ -40,7 +44,12 @@ export async function observe(engine: ContainerEngine, spec: ContainerSpec, toke
  * make a second create fail; whoever loses a race looks again and adopts what the winner made
  * (and says so: an adopted container is a load it did not start).
  */
-export async function convergeContainer(engine: ContainerEngine, spec: ContainerSpec, token: string | undefined, opts: ConvergeOptions): Promise<ConvergeResult> {
+export async function convergeContainer(
+  engine: ContainerEngine,
+  spec: ContainerSpec,
+  token: string | undefined,
+  opts: ConvergeOptions,
+): Promise<ConvergeResult> {
   let lost = false;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const obs = await observe(engine, spec, token);
@@ -53,17 +62,30 @@ export async function convergeContainer(engine: ContainerEngine, spec: Container
     opts.onPlan?.(plan.outcome, plan.reason);
     try {
       const id = await run(engine, spec, plan.steps, opts);
-      return { outcome: plan.outcome, reason: lost ? `${plan.reason}, after a race with another process` : plan.reason, id };
+      return {
+        outcome: plan.outcome,
+        reason: lost ? `${plan.reason}, after a race with another process` : plan.reason,
+        id,
+      };
     } catch (err) {
       if (!(err instanceof Raced)) throw err;
       lost = true;
       await new Promise((r) => setTimeout(r, backoffDelay(round, RACE_WAIT, Math.random())));
     }
   }
-  throw new DockerFailed('reconcile', undefined, `another process kept changing container ${spec.name}; is a second supervisor running?`);
+  throw new DockerFailed(
+    'reconcile',
+    undefined,
+    `another process kept changing container ${spec.name}; is a second supervisor running?`,
+  );
 }
 
-async function run(engine: ContainerEngine, spec: ContainerSpec, steps: Step[], opts: ConvergeOptions): Promise<string> {
+async function run(
+  engine: ContainerEngine,
+  spec: ContainerSpec,
+  steps: Step[],
+  opts: ConvergeOptions,
+): Promise<string> {
   let created = '';
   let checked = false;
   for (const step of steps) {

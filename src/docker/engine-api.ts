@@ -29,7 +29,12 @@ export interface ContainerEngine {
   gpuSupport(): Promise<GpuSupport>;
   /** Names of running containers that publish this host port. */
   publishers(port: number): Promise<string[]>;
-  pull(image: string, auth: Record<string, string> | undefined, onEvent: (ev: PullEvent) => void, signal: AbortSignal): Promise<void>;
+  pull(
+    image: string,
+    auth: Record<string, string> | undefined,
+    onEvent: (ev: PullEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
   /** The last lines of the container's log (stdout and stderr interleaved). */
   logTail(id: string, lines: number): Promise<string>;
   /** A stream of JSON event records (Docker's /events) for containers with this name. */

@@ -15,17 +15,27 @@ interface HttpError {
   message?: string;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EACCES', 'EHOSTUNREACH']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EACCES',
+  'EHOSTUNREACH',
+]);
 
 function detail(err: HttpError): string {
-  return (err.json?.message ?? err.message ?? String(err)).trim();
+  return (err.json?.message ?? err.message ?? 'no detail given').trim();
 }
 
 /** A hung dockerd must not hold the supervisor's operations forever. */
 const CALL_TIMEOUT_MS = 30_000;
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  return withDeadline(p, ms, () => Object.assign(new Error(`no answer within ${Math.round(ms / 1000)}s`), { code: 'ETIMEDOUT' }));
+  return withDeadline(p, ms, () =>
+    Object.assign(new Error(`no answer within ${Math.round(ms / 1000)}s`), { code: 'ETIMEDOUT' }),
+  );
 }
 
 /** Container actions the event stream reports; the supervisor looks after each. */
@@ -91,7 +101,10 @@ export class Engine implements ContainerEngine {
   /** Creates the container; a name already taken is `Raced`, a missing image `ImageMissing`. */
   async create(spec: ContainerSpec): Promise<string> {
     try {
-      const c = await within(this.docker.createContainer({ name: spec.name, ...spec.body } as Docker.ContainerCreateOptions), CALL_TIMEOUT_MS);
+      const c = await within(
+        this.docker.createContainer({ name: spec.name, ...spec.body } as Docker.ContainerCreateOptions),
+        CALL_TIMEOUT_MS,
+      );
       return c.id;
     } catch (err) {
       throw translate('create', err, spec.body.Image);
@@ -110,7 +123,10 @@ export class Engine implements ContainerEngine {
   /** Graceful stop: SIGTERM, then SIGKILL after `timeoutMs`. Already stopped is fine. */
   async stop(id: string, timeoutMs: number): Promise<void> {
     try {
-      await within(this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) }), timeoutMs + CALL_TIMEOUT_MS);
+      await within(
+        this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(timeoutMs / 1000)) }),
+        timeoutMs + CALL_TIMEOUT_MS,
+      );
     } catch (err) {
       // Already stopped (304) or already gone (404): either way it is not running.
       if ((err as HttpError).statusCode === 304 || (err as HttpError).statusCode === 404) return;
@@ -171,10 +187,15 @@ export class Engine implements ContainerEngine {
    * Pulls an image, telling `onEvent` each progress record as Docker sends it. Resolves when
    * the pull is complete; rejects with `PullFailed` (the engine's words) or when `signal` aborts.
    */
-  async pull(image: string, auth: Record<string, string> | undefined, onEvent: (ev: PullEvent) => void, signal: AbortSignal): Promise<void> {
+  async pull(
+    image: string,
+    auth: Record<string, string> | undefined,
+    onEvent: (ev: PullEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     let stream: NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
     try {
-      stream = (await within(this.docker.pull(image, auth ? { authconfig: auth } : {}), CALL_TIMEOUT_MS)) as typeof stream;
+      stream = await within(this.docker.pull(image, auth ? { authconfig: auth } : {}), CALL_TIMEOUT_MS);
     } catch (err) {
       const e = translate('pull', err);
       if (e instanceof EngineUnreachable) throw e;
@@ -190,7 +211,8 @@ export class Engine implements ContainerEngine {
       signal.addEventListener('abort', abort, { once: true });
       onJsonLines(stream, (rec) => {
         const ev = rec as PullEvent;
-        if (ev.error || ev.errorDetail?.message) failed ??= (ev.errorDetail?.message ?? ev.error ?? 'pull failed').trim();
+        if (ev.error || ev.errorDetail?.message)
+          failed ??= (ev.errorDetail?.message ?? ev.error ?? 'pull failed').trim();
         else onEvent(ev);
       });
       stream.on('error', (err: Error) => {
@@ -207,13 +229,18 @@ export class Engine implements ContainerEngine {
 
   /** Docker's event stream for the containers with this name (a prefix match on old engines). */
   events(name: string): Promise<NodeJS.ReadableStream> {
-    return this.docker.getEvents({ filters: { type: ['container'], container: [name], event: EVENT_ACTIONS } }) as Promise<NodeJS.ReadableStream>;
+    return this.docker.getEvents({
+      filters: { type: ['container'], container: [name], event: EVENT_ACTIONS },
+    });
   }
 
   /** The last lines of the container's log (stdout and stderr interleaved), for diagnosis. */
   async logTail(id: string, lines: number): Promise<string> {
     try {
-      const buf = (await within(this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false }), CALL_TIMEOUT_MS)) as unknown as Buffer;
+      const buf = await within(
+        this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false }),
+        CALL_TIMEOUT_MS,
+      );
       return demux(buf);
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return '';

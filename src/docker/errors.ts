@@ -4,7 +4,10 @@ export class EngineUnreachable extends Error {
   override name = 'EngineUnreachable';
   constructor(detail: string) {
     const socket = (process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
-    super(`the Docker engine does not answer (${detail}); check \`systemctl status docker\` and that this user may use ${socket}`);
+    super(
+      `the Docker engine does not answer (${detail}); check \`systemctl status docker\` and that this user may use ` +
+        `${socket}`,
+    );
   }
 }
 
@@ -22,7 +25,11 @@ export class Raced extends Error {
 
 export class DockerFailed extends Error {
   override name = 'DockerFailed';
-  constructor(what: string, readonly statusCode: number | undefined, detail: string) {
+  constructor(
+    what: string,
+    readonly statusCode: number | undefined,
+    detail: string,
+  ) {
     super(`docker ${what} failed${statusCode ? ` (HTTP ${statusCode})` : ''}: ${detail}`);
   }
 }
@@ -30,7 +37,10 @@ export class DockerFailed extends Error {
 /** A pull that did not complete, in the engine's (or registry's) words. */
 export class PullFailed extends Error {
   override name = 'PullFailed';
-  constructor(detail: string, readonly aborted = false) {
+  constructor(
+    detail: string,
+    readonly aborted = false,
+  ) {
     super(detail);
   }
 }

@@ -54,7 +54,10 @@ export class ContainerEvents {
     // opening the stream has its own deadline, after which it counts as an outage and is retried.
     const opening = this.engine.events(this.name) as Promise<Stream>;
     let late = false;
-    opening.then((st) => late && st.destroy?.(), () => undefined);
+    opening.then(
+      (st) => late && st.destroy?.(),
+      () => undefined,
+    );
     try {
       const what = `no answer to the event stream request within ${this.delays.open / 1000}s`;
       stream = await withDeadline(opening, this.delays.open, () => new Error(what));
@@ -78,7 +81,12 @@ export class ContainerEvents {
       this.on.back();
     }
     onJsonLines(stream, (rec) => {
-      const e = rec as { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+      const e = rec as {
+        Action?: string;
+        status?: string;
+        id?: string;
+        Actor?: { ID?: string; Attributes?: Record<string, string> };
+      };
       // Name filters match by prefix on old engines: check the exact name.
       const actor = e.Actor;
       if (actor?.Attributes?.['name'] !== undefined && actor.Attributes['name'] !== this.name) return;
@@ -103,7 +111,11 @@ export class ContainerEvents {
       this.on.lost(message);
     }
     this.retry++;
-    const delay = backoffDelay(this.retry, { initialDelay: this.delays.first, multiplier: 2, maxDelay: this.delays.max, jitter: 0 }, 0.5);
+    const delay = backoffDelay(
+      this.retry,
+      { initialDelay: this.delays.first, multiplier: 2, maxDelay: this.delays.max, jitter: 0 },
+      0.5,
+    );
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }

@@ -65,7 +65,10 @@ export function authFor(image: string, configJson: string | undefined): Record<s
     return undefined;
   }
   const host = registryOf(image);
-  const keys = host === 'docker.io' ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [host, `https://${host}`, `http://${host}`];
+  const keys =
+    host === 'docker.io'
+      ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io']
+      : [host, `https://${host}`, `http://${host}`];
   for (const [k, v] of Object.entries(cfg.auths ?? {})) {
     const bare = k.replace(/\/+$/, '').replace(/\/v[12]$/, '');
     if (!keys.includes(k) && !keys.includes(bare)) continue;

@@ -15,14 +15,21 @@ export async function sha256File(path: string): Promise<string | undefined> {
   }
 }
 
-export type FetchOutcome = { file: string; result: 'present' | 'fetched'; bytes?: number } | { file: string; result: 'failed'; error: string };
+export type FetchOutcome =
+  { file: string; result: 'present' | 'fetched'; bytes?: number } | { file: string; result: 'failed'; error: string };
 
 /**
  * One file: kept when already right; else downloaded to a hidden partial file in the same
  * directory, checked, fsynced and renamed over the real name. A failed or wrong download never
  * leaves anything under the real name.
  */
-export async function fetchEncoding(dir: string, enc: Encoding, baseUrl: string, verify: boolean, timeoutMs = 120_000): Promise<FetchOutcome> {
+export async function fetchEncoding(
+  dir: string,
+  enc: Encoding,
+  baseUrl: string,
+  verify: boolean,
+  timeoutMs = 120_000,
+): Promise<FetchOutcome> {
   const dest = join(dir, enc.file);
   const have = await sha256File(dest);
   if (have !== undefined && (!verify || have === enc.sha256)) return { file: enc.file, result: 'present' };
@@ -48,7 +55,11 @@ export async function fetchEncoding(dir: string, enc: Encoding, baseUrl: string,
     const got = h.digest('hex');
     if (verify && got !== enc.sha256) {
       await rm(partial, { force: true });
-      return { file: enc.file, result: 'failed', error: `${url}: SHA-256 ${got} is not tiktoken's ${enc.sha256} (a wrong or damaged file; nothing was written)` };
+      return {
+        file: enc.file,
+        result: 'failed',
+        error: `${url}: SHA-256 ${got} is not tiktoken's ${enc.sha256} (a wrong or damaged file; nothing was written)`,
+      };
     }
     await rename(partial, dest);
     return { file: enc.file, result: 'fetched', bytes };

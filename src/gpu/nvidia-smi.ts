@@ -33,7 +33,10 @@ function columnName(h: string): string {
  * nvidia-smi's output, so a plain split is right.
  */
 export function parseCsv(text: string, fields: readonly string[]): Array<Record<string, string>> {
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '');
   if (lines.length === 0) return [];
   const first = (lines[0] ?? '').split(',').map(columnName);
   const hasHeader = first.some((c) => fields.includes(c));
@@ -66,8 +69,10 @@ export function parseGpus(text: string): GpuRow[] {
     if (total !== undefined) row.totalMiB = total;
     if (used !== undefined) row.usedMiB = used;
     if (free !== undefined) row.freeMiB = free;
-    // A query without memory.free: total minus used (a little more than nvidia-smi's free, which leaves out reserved memory).
-    else if (total !== undefined && used !== undefined && r['memory.free'] === undefined) row.freeMiB = Math.max(0, total - used);
+    // A query without memory.free: total minus used (a little more than nvidia-smi's free, which leaves out
+    // reserved memory).
+    else if (total !== undefined && used !== undefined && r['memory.free'] === undefined)
+      row.freeMiB = Math.max(0, total - used);
     return row;
   });
 }
@@ -88,17 +93,30 @@ export function parseApps(text: string): AppRow[] {
 
 /** nvidia-smi's own message, first line, for a failure (it writes errors to stdout). */
 export function smiFailure(code: number | null, stdout: string, stderr: string): SmiAnswer {
-  const message = `${stdout}\n${stderr}`.split('\n').map((l) => l.trim()).find((l) => l) ?? `exit ${code}`;
+  const message =
+    `${stdout}\n${stderr}`
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l) ?? `exit ${code}`;
   return { kind: 'failed', code, message };
 }
 
-function run(bin: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; enoent: boolean }> {
+function run(
+  bin: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string; enoent: boolean }> {
   return new Promise((resolve) => {
     execFile(bin, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
       const enoent = e?.code === 'ENOENT';
       const code = e ? (typeof e.code === 'number' ? e.code : null) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) || (e && !enoent && code === null ? e.message : ''), enoent });
+      resolve({
+        code,
+        stdout: String(stdout),
+        stderr: String(stderr) || (e && !enoent && code === null ? e.message : ''),
+        enoent,
+      });
     });
   });
 }

@@ -15,7 +15,14 @@ interface Answer {
 const MAX_BODY = 1 << 20;
 
 /** One request with a hard deadline covering connect, headers and body; a fresh connection each time. */
-function httpRequest(host: string, port: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+function httpRequest(
+  host: string,
+  port: number,
+  method: 'GET' | 'POST',
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string | number> = { accept: 'application/json', connection: 'close' };
@@ -37,7 +44,10 @@ function httpRequest(host: string, port: number, method: 'GET' | 'POST', path: s
       });
     });
     // A server that accepts and never answers (a hung vLLM) must not hold the probe forever.
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error('timeout'), { code: 'PROBE_TIMEOUT' })), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error('timeout'), { code: 'PROBE_TIMEOUT' })),
+      timeoutMs,
+    );
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -50,7 +60,13 @@ export function httpGet(host: string, port: number, path: string, timeoutMs: num
   return httpRequest(host, port, 'GET', path, undefined, timeoutMs);
 }
 
-export function httpPostJson(host: string, port: number, path: string, body: unknown, timeoutMs: number): Promise<Answer> {
+export function httpPostJson(
+  host: string,
+  port: number,
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+): Promise<Answer> {
   return httpRequest(host, port, 'POST', path, body, timeoutMs);
 }
 
@@ -78,7 +94,12 @@ export async function probeHealth(host: string, port: number, timeoutMs: number)
   }
 }
 
-export async function probeModels(host: string, port: number, servedName: string, timeoutMs: number): Promise<ProbeResult> {
+export async function probeModels(
+  host: string,
+  port: number,
+  servedName: string,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   let a: Answer;
   try {
     a = await httpGet(host, port, '/v1/models', timeoutMs);
@@ -105,14 +126,26 @@ export function probeHost(bindAddress: string): string {
  * What the guide's verification does, in one go: /health answers, /v1/models lists the model,
  * and one small chat completion is answered, all within `timeoutMs`.
  */
-export async function deepProbe(host: string, port: number, servedName: string, timeoutMs: number): Promise<ProbeResult & { detail: string }> {
+export async function deepProbe(
+  host: string,
+  port: number,
+  servedName: string,
+  timeoutMs: number,
+): Promise<ProbeResult & { detail: string }> {
   const t0 = Date.now();
   const left = () => Math.max(1, timeoutMs - (Date.now() - t0));
   const health = await probeHealth(host, port, left());
-  if (!health.ok) return { ok: false, error: `/health: ${health.error ?? 'failed'}`, detail: `/health: ${health.error ?? 'failed'}` };
+  if (!health.ok)
+    return { ok: false, error: `/health: ${health.error ?? 'failed'}`, detail: `/health: ${health.error ?? 'failed'}` };
   const models = await probeModels(host, port, servedName, left());
-  if (!models.ok) return { ok: false, error: models.error ?? '/v1/models failed', detail: models.error ?? '/v1/models failed' };
-  const ask = { model: servedName, messages: [{ role: 'user', content: 'Reply with the single word: ok' }], max_tokens: 16, temperature: 0 };
+  if (!models.ok)
+    return { ok: false, error: models.error ?? '/v1/models failed', detail: models.error ?? '/v1/models failed' };
+  const ask = {
+    model: servedName,
+    messages: [{ role: 'user', content: 'Reply with the single word: ok' }],
+    max_tokens: 16,
+    temperature: 0,
+  };
   let a: Answer;
   try {
     a = await httpPostJson(host, port, '/v1/chat/completions', ask, left());
@@ -120,13 +153,24 @@ export async function deepProbe(host: string, port: number, servedName: string, 
     const why = `chat completion: ${describe(err, timeoutMs)}`;
     return { ok: false, error: why, detail: why };
   }
-  if (a.status < 200 || a.status >= 300) return { ok: false, error: `chat completion: HTTP ${a.status}`, detail: `chat completion: HTTP ${a.status}` };
+  if (a.status < 200 || a.status >= 300)
+    return { ok: false, error: `chat completion: HTTP ${a.status}`, detail: `chat completion: HTTP ${a.status}` };
   try {
-    const choice = (JSON.parse(a.body) as { choices?: Array<{ message?: { content?: unknown; reasoning_content?: unknown } }> }).choices?.[0]?.message;
-    if (!choice || (typeof choice.content !== 'string' && typeof choice.reasoning_content !== 'string')) throw new Error('no message');
+    const choice = (
+      JSON.parse(a.body) as { choices?: Array<{ message?: { content?: unknown; reasoning_content?: unknown } }> }
+    ).choices?.[0]?.message;
+    if (!choice || (typeof choice.content !== 'string' && typeof choice.reasoning_content !== 'string'))
+      throw new Error('no message');
   } catch {
-    return { ok: false, error: 'chat completion: no answer in the reply', detail: 'chat completion: no answer in the reply' };
+    return {
+      ok: false,
+      error: 'chat completion: no answer in the reply',
+      detail: 'chat completion: no answer in the reply',
+    };
   }
   const ms = Date.now() - t0;
-  return { ok: true, detail: `health, models and a chat completion answered in ${ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`}` };
+  return {
+    ok: true,
+    detail: `health, models and a chat completion answered in ${ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`}`,
+  };
 }

@@ -40,9 +40,13 @@ export function createLogger(opts: LoggerOptions): Logger {
     f && secrets.length ? (JSON.parse(scrub(JSON.stringify(f))) as Record<string, unknown>) : f;
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
   const format = resolveFormat(opts.format, opts.env);
-  const json: Pino | undefined = format === 'json'
-    ? pino({ level: opts.level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => write(s) })
-    : undefined;
+  const json: Pino | undefined =
+    format === 'json'
+      ? pino(
+          { level: opts.level, base: null, timestamp: pino.stdTimeFunctions.isoTime },
+          { write: (s: string) => write(s) },
+        )
+      : undefined;
   let journalBroken = false;
   return {
     format,
@@ -61,13 +65,20 @@ export function createLogger(opts: LoggerOptions): Logger {
       }
       if (format === 'journal') {
         const { event, ...rest } = f ?? {};
-        const err = sendToJournal({ priority: PRIORITY[level], message: m, event: typeof event === 'string' ? event : undefined, fields: rest }, 'gptoss-supervisor', opts.journalSocket);
+        const err = sendToJournal(
+          { priority: PRIORITY[level], message: m, event: typeof event === 'string' ? event : undefined, fields: rest },
+          'gptoss-supervisor',
+          opts.journalSocket,
+        );
         if (!err) {
           journalBroken = false;
           return;
         }
         // The stream on stderr still reaches the journal; <N> sets the priority there.
-        if (!journalBroken) write(`<4>journal socket unavailable (${err}); logging to stderr without structured fields until it is back\n`);
+        if (!journalBroken)
+          write(
+            `<4>journal socket unavailable (${err}); logging to stderr without structured fields until it is back\n`,
+          );
         journalBroken = true;
         write(`<${PRIORITY[level]}>${m}\n`);
         return;

@@ -14,7 +14,11 @@ import type { EncodingFact, HuggingfaceFact, PortFact, RuntimeFact } from '../co
 /** The SHA-256 of a file (a cache may answer from what it knows of the same file). */
 export type Hasher = (path: string, st: Stats) => Promise<string | undefined>;
 
-export async function encodingFacts(dir: string, verify: boolean, hash: Hasher = (p) => sha256File(p)): Promise<EncodingFact[]> {
+export async function encodingFacts(
+  dir: string,
+  verify: boolean,
+  hash: Hasher = (p) => sha256File(p),
+): Promise<EncodingFact[]> {
   return Promise.all(
     ENCODINGS.map(async (e): Promise<EncodingFact> => {
       const path = join(dir, e.file);
@@ -26,7 +30,9 @@ export async function encodingFacts(dir: string, verify: boolean, hash: Hasher =
         if (st.size === 0) return { ...base, state: 'empty', size: 0 };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        return code === 'ENOENT' || code === 'ENOTDIR' ? { ...base, state: 'missing' } : { ...base, state: 'unreadable', error: code ?? String(err) };
+        return code === 'ENOENT' || code === 'ENOTDIR'
+          ? { ...base, state: 'missing' }
+          : { ...base, state: 'unreadable', error: code ?? String(err) };
       }
       const sha = await hash(path, st);
       if (sha === undefined) return { ...base, state: 'unreadable', error: 'read failed' };
@@ -80,7 +86,12 @@ function tryBind(port: number, host: string): Promise<'free' | NodeJS.ErrnoExcep
 }
 
 /** Who holds the host port: our container (fine), another container, another process, or nobody. */
-export async function portFact(engine: ContainerEngine, port: number, bindAddress: string, ours: string): Promise<PortFact> {
+export async function portFact(
+  engine: ContainerEngine,
+  port: number,
+  bindAddress: string,
+  ours: string,
+): Promise<PortFact> {
   const holders = await engine.publishers(port).catch(() => [] as string[]);
   if (holders.includes(ours)) return { state: 'ours' };
   if (holders.length) return { state: 'taken', holder: `container ${holders.join(', ')}` };
@@ -103,7 +114,8 @@ async function executableOnPath(name: string, path: string): Promise<string | un
   return undefined;
 }
 
-const HOOK_PATH = `${process.env['PATH'] ?? ''}${delimiter}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const HOOK_PATH = `${process.env['PATH'] ?? ''}${delimiter}${SYSTEM_PATH}`;
 
 /**
  * Can Docker give a container a GPU? Any one of: the nvidia runtime registered in daemon.json,

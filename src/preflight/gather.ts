@@ -30,14 +30,19 @@ const sandboxed = () => Boolean(process.env['INVOCATION_ID']);
 /** Stands for both files' contents: a change means vLLM would load different vocabularies. */
 export function encodingsFingerprint(files: readonly EncodingFact[]): string | undefined {
   if (files.some((f) => !f.sha256)) return undefined;
-  return createHash('sha256').update(files.map((f) => `${f.file}=${f.sha256}`).join('\n')).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(files.map((f) => `${f.file}=${f.sha256}`).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
   const [files, hf, port, memory] = await Promise.all([
-    inp.encodings ? inp.encodings.facts(c.paths.encodings, c.encodings.verify) : encodingFacts(c.paths.encodings, c.encodings.verify),
+    inp.encodings
+      ? inp.encodings.facts(c.paths.encodings, c.encodings.verify)
+      : encodingFacts(c.paths.encodings, c.encodings.verify),
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
     portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi) : Promise.resolve(undefined),
@@ -45,7 +50,11 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const facts: Facts = {
     encodings: { dir: c.paths.encodings, verify: c.encodings.verify, files },
     huggingface: { dir: c.paths.huggingface, fact: hf, modelId: c.model.id },
-    token: { ...(inp.tokenSource ? { source: inp.tokenSource } : {}), file: c.hfToken.file, modelCached: hf.modelCached },
+    token: {
+      ...(inp.tokenSource ? { source: inp.tokenSource } : {}),
+      file: c.hfToken.file,
+      modelCached: hf.modelCached,
+    },
     port: { port: c.container.port, fact: port },
   };
   if (memory) facts.gpuMemory = memory;
@@ -63,7 +72,11 @@ export async function preflight(inp: PreflightInput): Promise<{ results: CheckRe
     const rt = await runtimeFact(inp.engine).catch(() => undefined);
     if (rt) facts.gpuRuntime = rt;
   }
-  const results = evaluate(facts).map((r): CheckResult => (r.id === 'gpu-runtime' && r.status === 'fail' ? { id: r.id, status: 'warn', detail: r.detail, ...(r.fix ? { fix: r.fix } : {}) } : r));
+  const results = evaluate(facts).map((r): CheckResult =>
+    r.id === 'gpu-runtime' && r.status === 'fail'
+      ? { id: r.id, status: 'warn', detail: r.detail, ...(r.fix ? { fix: r.fix } : {}) }
+      : r,
+  );
   const b = blocker(results);
   if (b) throw new PrereqMissing(b);
   return { results, facts };
@@ -77,7 +90,7 @@ export async function allFacts(inp: PreflightInput): Promise<Facts> {
     version = await engine.version();
   } catch (err) {
     // Without Docker the rest of what Docker would tell cannot be checked.
-    const facts = await prestartFacts(inp).catch(() => ({}) as Facts);
+    const facts: Facts = await prestartFacts(inp).catch((): Facts => ({}));
     delete facts.port;
     return { ...facts, engine: { ok: false, message: (err as Error).message } };
   }
@@ -86,7 +99,11 @@ export async function allFacts(inp: PreflightInput): Promise<Facts> {
     c.container.gpus === 'none' ? Promise.resolve(undefined) : runtimeFact(engine),
     prestartFacts(inp),
   ]);
-  const facts: Facts = { engine: { ok: true, version: `Docker ${version}` }, image: { present, image: c.container.image }, ...rest };
+  const facts: Facts = {
+    engine: { ok: true, version: `Docker ${version}` },
+    image: { present, image: c.container.image },
+    ...rest,
+  };
   if (runtime) facts.gpuRuntime = runtime;
   return facts;
 }

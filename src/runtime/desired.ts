@@ -78,12 +78,19 @@ export class DesiredConfig {
     const res = await loadConfig(file);
     const token = res.ok ? await resolveToken(res.config.hfToken) : undefined;
     const missing = !res.ok && res.problems.length === 1 && /no such file/.test(res.problems[0]?.message ?? '');
-    const reread: Reread = res.ok ? { ok: true, text: res.text, token: token?.value, tokenFile: res.config.hfToken.file } : { ok: false, missing };
+    const reread: Reread = res.ok
+      ? { ok: true, text: res.text, token: token?.value, tokenFile: res.config.hfToken.file }
+      : { ok: false, missing };
     const verdict = judgeReload(why, reread, this.applied, this.missingSaid);
     this.missingSaid = verdict.kind === 'keep';
     switch (verdict.kind) {
       case 'keep':
-        if (verdict.say) log.log('warn', `config ${file} was deleted; still running on the last good config (restore the file to change it)`, { event: 'config-rejected' });
+        if (verdict.say)
+          log.log(
+            'warn',
+            `config ${file} was deleted; still running on the last good config (restore the file to change it)`,
+            { event: 'config-rejected' },
+          );
         return;
       case 'same':
         return;

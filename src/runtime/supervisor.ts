@@ -94,7 +94,11 @@ export class Supervisor {
       const renamed = next.spec.name !== before.spec.name;
       const specChanged = renamed || next.spec.hash !== before.spec.hash;
       if (renamed) {
-        this.deps.log.log('warn', `container.name changed from ${before.spec.name} to ${next.spec.name}; the old container is stopped (not removed)`);
+        this.deps.log.log(
+          'warn',
+          `container.name changed from ${before.spec.name} to ${next.spec.name}; the old container is stopped (not ` +
+            `removed)`,
+        );
         this.events.stop();
         this.events = this.follow(next.spec.name);
         this.events.start();
@@ -103,18 +107,28 @@ export class Supervisor {
       const enc = (c: Desired) => `${c.config.paths.encodings}:${c.config.encodings.verify}`;
       if (enc(next) !== enc(before)) await this.watchEncodings();
       this.jobs.set(next.config.schedule);
-      this.dispatch({ type: 'configApplied', specChanged, file: next.file, renamed, ...(change.what ? { what: change.what } : {}) });
+      this.dispatch({
+        type: 'configApplied',
+        specChanged,
+        file: next.file,
+        renamed,
+        ...(change.what ? { what: change.what } : {}),
+      });
     });
   }
 
-  /** An operator's restart (D-Bus Restart()): the same graceful path as every restart, after any operation under way. */
+  /** An operator's restart (D-Bus Restart()): the graceful path of every restart, after any operation under way. */
   requestRestart(by: string): void {
-    void this.op(async () => this.dispatch({ type: 'restartRequested', by }));
+    void this.op(() => this.dispatch({ type: 'restartRequested', by }));
   }
 
   /** systemd says docker.service is stopping or back (D-Bus): wait for it quietly, then resume with a look. */
   dockerUnit(state: 'down' | 'up', activeState: string): void {
-    if (state === 'down') this.dispatch({ type: 'engineLost', message: `docker.service is ${activeState} (systemctl stop or restart docker)` });
+    if (state === 'down')
+      this.dispatch({
+        type: 'engineLost',
+        message: `docker.service is ${activeState} (systemctl stop or restart docker)`,
+      });
     else this.dispatch({ type: 'engineBack' });
   }
 
@@ -126,7 +140,7 @@ export class Supervisor {
 
   /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */
   shutdown(signal: string, handover = false): void {
-    void this.op(async () => this.dispatch({ type: 'shutdown', signal, handover }));
+    void this.op(() => this.dispatch({ type: 'shutdown', signal, handover }));
   }
 
   dispatch(ev: Event): void {
@@ -135,7 +149,8 @@ export class Supervisor {
     if (r.state === this.state && r.actions.length === 0) return;
     const before = this.state.phase;
     this.state = r.state;
-    if (r.state.phase !== before) this.deps.log.log('debug', `state ${before} -> ${r.state.phase}`, { state: r.state.phase, event: ev.type });
+    if (r.state.phase !== before)
+      this.deps.log.log('debug', `state ${before} -> ${r.state.phase}`, { state: r.state.phase, event: ev.type });
     for (const a of r.actions) this.perform(a);
     this.publishStatus();
     this.arm();
@@ -164,7 +179,7 @@ export class Supervisor {
     this.timer = setTimeout(() => this.dispatch({ type: 'tick' }), Math.max(0, at - this.now()));
   }
 
-  private op(fn: () => Promise<void>): Promise<void> {
+  private op(fn: () => void | Promise<void>): Promise<void> {
     const next = this.ops.then(fn).catch((err: unknown) => {
       // A bug in an operation must not wedge the queue; say what happened and carry on.
       this.deps.log.log('error', `internal error: ${(err as Error).stack ?? String(err)}`);
@@ -195,14 +210,17 @@ export class Supervisor {
       }
       case 'probe': {
         const run = this.deps.probe ?? probe;
-        void run(a.kind, this.d, a.timeout).then((r) => this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r }));
+        void run(a.kind, this.d, a.timeout).then((r) =>
+          this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r }),
+        );
         return;
       }
       case 'persist':
         if (store) {
           // Log tails and failure texts go into the record: never a secret with them.
           const record = JSON.parse(log.scrub(JSON.stringify(a.record))) as typeof a.record;
-          const failed = (err: unknown) => log.log('warn', `cannot save the restart count in ${store.file}: ${(err as Error).message}`);
+          const failed = (err: unknown) =>
+            log.log('warn', `cannot save the restart count in ${store.file}: ${(err as Error).message}`);
           void this.op(() => store.save(record).catch(failed));
         }
         return;
@@ -211,7 +229,9 @@ export class Supervisor {
         return;
       case 'stopContainer':
         void this.op(async () => {
-          await engine.stop(a.id, a.timeout).catch((err: unknown) => log.log('warn', `stopping ${this.d.spec.name}: ${(err as Error).message}`));
+          await engine
+            .stop(a.id, a.timeout)
+            .catch((err: unknown) => log.log('warn', `stopping ${this.d.spec.name}: ${(err as Error).message}`));
           this.dispatch({ type: 'containerStopped' });
         });
         return;

@@ -27,7 +27,8 @@ export class StateStore {
     }
     try {
       const r = JSON.parse(text) as Partial<Persisted>;
-      if (typeof r.restarts !== 'number' || typeof r.totalRestarts !== 'number') throw new Error('missing restart counts');
+      if (typeof r.restarts !== 'number' || typeof r.totalRestarts !== 'number')
+        throw new Error('missing restart counts');
       return { record: r as Persisted };
     } catch (err) {
       return { problem: `ignoring ${this.file} (${(err as Error).message}); the restart count starts from zero` };

@@ -20,12 +20,12 @@ export const MESSAGE_IDS: Record<string, string> = {
   'restart-scheduled': '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f23',
   'container-restarting': '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f24',
   'health-failed': '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f25',
-  'waiting': '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f26',
+  waiting: '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f26',
   'docker-lost': '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f27',
   'docker-back': '0f4d2a9e7b6c4c1d8e3a5b2c9d0e1f28',
   'config-reloaded': 'b7e1c3d5a9f24e6b8c0d2e4f6a8b0c31',
   'config-rejected': 'b7e1c3d5a9f24e6b8c0d2e4f6a8b0c32',
-  'diagnosis': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e41',
+  diagnosis: 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e41',
   'image-pulled': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e42',
   'encodings-changed': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e43',
 };
@@ -45,7 +45,11 @@ export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /** camelCase -> CAMEL_CASE; journal field names are upper case, digits and _, not leading _. */
 export function fieldName(key: string): string {
-  const n = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/[^A-Za-z0-9_]/g, '_').toUpperCase().replace(/^_+/, '');
+  const n = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .toUpperCase()
+    .replace(/^_+/, '');
   return /^[0-9]/.test(n) ? `F_${n}` : n;
 }
 
@@ -91,6 +95,10 @@ export function journalFields(e: JournalEntry, identifier: string): Array<[strin
 }
 
 /** Sends to journald; returns the errno name when it could not (the caller falls back to stderr). */
-export function sendToJournal(e: JournalEntry, identifier = 'gptoss-supervisor', socket = JOURNAL_SOCKET): string | undefined {
+export function sendToJournal(
+  e: JournalEntry,
+  identifier = 'gptoss-supervisor',
+  socket = JOURNAL_SOCKET,
+): string | undefined {
   return sendDatagram(socket, encodeRecord(journalFields(e, identifier)));
 }

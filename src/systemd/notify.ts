@@ -22,7 +22,8 @@ export function notifierFromEnv(env: NodeJS.ProcessEnv = process.env, pid = proc
   const socket = env['NOTIFY_SOCKET'];
   const usec = Number(env['WATCHDOG_USEC'] ?? '');
   const wpid = env['WATCHDOG_PID'];
-  const watchdogIntervalMs = Number.isFinite(usec) && usec > 0 && (!wpid || Number(wpid) === pid) ? usec / 2000 : undefined;
+  const watchdogIntervalMs =
+    Number.isFinite(usec) && usec > 0 && (!wpid || Number(wpid) === pid) ? usec / 2000 : undefined;
   if (!socket) return { active: false, send: () => undefined, watchdogIntervalMs: undefined };
   return {
     active: true,

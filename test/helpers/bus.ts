@@ -20,7 +20,9 @@ export async function makeBus(): Promise<TestBus> {
   await chmod(dir, 0o755);
   const socket = join(dir, 'system_bus_socket');
   const config = join(dir, 'system.conf');
-  await writeFile(config, `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+  await writeFile(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>system</type>
   <auth>EXTERNAL</auth>
@@ -39,17 +41,21 @@ export async function makeBus(): Promise<TestBus> {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
   </policy>
   <include>${POLICY}</include>
 </busconfig>
-`);
+`,
+  );
   let child: ChildProcess | undefined;
   const address = `unix:path=${socket}`;
   return {
     address,
     async start() {
-      child = spawn('dbus-daemon', ['--nofork', '--nopidfile', `--config-file=${config}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = spawn('dbus-daemon', ['--nofork', '--nopidfile', `--config-file=${config}`], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
       for (let i = 0; i < 100; i++) {

@@ -39,10 +39,12 @@ export class Daemon {
         for (const w of this.waiters.splice(0)) w();
       }
     });
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-      resolve({ code, signal });
-      for (const w of this.waiters.splice(0)) w();
-    }));
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        resolve({ code, signal });
+        for (const w of this.waiters.splice(0)) w();
+      }),
+    );
   }
 
   /** Resolves with the first record (from `from` on) that matches; rejects after `ms`. */
@@ -51,7 +53,8 @@ export class Daemon {
     let i = from;
     for (;;) {
       for (; i < this.records.length; i++) if (pred(this.records[i]!)) return this.records[i]!;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`daemon exited while waiting for ${what}\n${this.tail()}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`daemon exited while waiting for ${what}\n${this.tail()}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${ms}ms waiting for ${what}\n${this.tail()}`);
       await new Promise<void>((r) => {
@@ -99,21 +102,33 @@ export async function writeConfig(config: unknown): Promise<string> {
   return file;
 }
 
-export function startDaemon(configFile: string, stateDir: string, env: NodeJS.ProcessEnv = {}, level: 'debug' | 'info' = 'debug'): Daemon {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', configFile, '--state-dir', stateDir, '--log-format', 'json', '--log-level', level], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+export function startDaemon(
+  configFile: string,
+  stateDir: string,
+  env: NodeJS.ProcessEnv = {},
+  level: 'debug' | 'info' = 'debug',
+): Daemon {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'run', '--config', configFile, '--state-dir', stateDir, '--log-format', 'json', '--log-level', level],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   return new Daemon(child);
 }
 
 /** POSTs JSON to the stand-in on the host's published port (its /standin/* controls). */
 export function postJson(port: number, path: string, body: unknown): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      },
+    );
     req.on('error', reject);
     req.end(JSON.stringify(body));
   });

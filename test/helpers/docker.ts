@@ -1,7 +1,7 @@
 // Test fixtures for the real Docker engine: unique names, free ports, temp dirs, the stand-in image.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,7 +51,10 @@ export async function makeDirs(opts: { encodings?: boolean } = {}): Promise<Dirs
   const encodings = join(root, 'encodings');
   const huggingface = join(root, 'huggingface');
   await mkdir(encodings);
-  await mkdir(join(huggingface, 'hub/models--openai--gpt-oss-120b/snapshots/0000000000000000000000000000000000000000'), { recursive: true });
+  await mkdir(
+    join(huggingface, 'hub/models--openai--gpt-oss-120b/snapshots/0000000000000000000000000000000000000000'),
+    { recursive: true },
+  );
   if (opts.encodings !== false) await writeGenuineEncodings(encodings);
   return { root, encodings, huggingface };
 }
@@ -59,9 +62,22 @@ export async function makeDirs(opts: { encodings?: boolean } = {}): Promise<Dirs
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> | T[K] : T[K] };
 
 /** The YAML-side config for one test: its own name, port and dirs, the stand-in image. */
-export function testConfigRaw(name: string, port: number, dirs: Dirs, over: DeepPartial<Record<string, unknown>> = {}): Record<string, unknown> {
+export function testConfigRaw(
+  name: string,
+  port: number,
+  dirs: Dirs,
+  over: DeepPartial<Record<string, unknown>> = {},
+): Record<string, unknown> {
   const base = {
-    container: { name, port, image: STANDIN, bindAddress: '127.0.0.1', ulimits: { memlock: TEST_MEMLOCK }, env: { STANDIN_LOAD_SECONDS: '1' }, stopTimeout: '5s' },
+    container: {
+      name,
+      port,
+      image: STANDIN,
+      bindAddress: '127.0.0.1',
+      ulimits: { memlock: TEST_MEMLOCK },
+      env: { STANDIN_LOAD_SECONDS: '1' },
+      stopTimeout: '5s',
+    },
     paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
     // Never the host's /etc/gptoss/hf_token: each test has its own (absent unless written).
     hfToken: { file: join(dirs.root, 'hf_token') },
@@ -70,7 +86,12 @@ export function testConfigRaw(name: string, port: number, dirs: Dirs, over: Deep
 }
 
 /** The same, parsed: what the supervisor works with. */
-export function testConfig(name: string, port: number, dirs: Dirs, over: DeepPartial<Record<string, unknown>> = {}): Config {
+export function testConfig(
+  name: string,
+  port: number,
+  dirs: Dirs,
+  over: DeepPartial<Record<string, unknown>> = {},
+): Config {
   return configSchema.parse(testConfigRaw(name, port, dirs, over));
 }
 
@@ -78,9 +99,10 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const av = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && av && typeof av === 'object' && !Array.isArray(av)
-      ? merge(av as Record<string, unknown>, v as Record<string, unknown>)
-      : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && av && typeof av === 'object' && !Array.isArray(av)
+        ? merge(av as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }

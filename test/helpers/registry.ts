@@ -14,7 +14,11 @@ export interface Registry {
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile(cmd, args, (err, out, errOut) => (err ? reject(new Error(`${cmd}: ${errOut || err.message}`)) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, (err, out, errOut) =>
+      err ? reject(new Error(`${cmd}: ${errOut || err.message}`)) : resolve(out),
+    ),
+  );
 }
 
 /** A registry storing into its own folder; `auth` protects it with a bcrypt htpasswd entry. */
@@ -29,14 +33,21 @@ export async function makeRegistry(auth?: { user: string; password: string }): P
     authBlock = `auth: { htpasswd: { realm: gptoss-test, path: ${join(dir, 'htpasswd')} } }\n`;
   }
   const cfg = join(dir, 'config.yml');
-  await writeFile(cfg, `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\nstorage: { filesystem: { rootdirectory: ${join(dir, 'data')} } }\nhttp: { addr: ${host}, secret: ${randomBytes(8).toString('hex')} }\n${authBlock}`);
+  await writeFile(
+    cfg,
+    `version: 0.1\nlog: { level: error, accesslog: { disabled: true } }\nstorage: { filesystem: { rootdirectory: ` +
+      `${join(dir, 'data')} } }\nhttp: { addr: ${host}, secret: ${randomBytes(8).toString('hex')} }\n${authBlock}`,
+  );
   let child: ChildProcess | undefined;
   return {
     host,
     async start() {
       child = spawn('docker-registry', ['serve', cfg], { stdio: 'ignore' });
       for (let i = 0; i < 100; i++) {
-        const up = await fetch(`http://${host}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
+        const up = await fetch(`http://${host}/v2/`).then(
+          (r) => r.status === 200 || r.status === 401,
+          () => false,
+        );
         if (up) return;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -57,7 +68,12 @@ export async function makeRegistry(auth?: { user: string; password: string }): P
  * Pushes an image with one layer of its own (random bytes, `mb` of them) on top of `base` to
  * `ref`, then deletes the local copy: pulling `ref` downloads that layer for real.
  */
-export async function pushFreshImage(base: string, ref: string, mb = 16, login?: { user: string; password: string }): Promise<void> {
+export async function pushFreshImage(
+  base: string,
+  ref: string,
+  mb = 16,
+  login?: { user: string; password: string },
+): Promise<void> {
   const ctx = await mkdtemp(join(tmpdir(), 'gptoss-img-'));
   await writeFile(join(ctx, 'blob'), randomBytes(mb * 1024 * 1024));
   await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY blob /blob\n`);

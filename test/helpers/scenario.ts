@@ -37,7 +37,12 @@ export async function setup(
   const port = await freePort();
   const dirs = await makeDirs(opts.encodings === false ? { encodings: false } : {});
   const stateDir = await mkdtemp(join(tmpdir(), 'gptoss-state-'));
-  const raw = testConfigRaw(name, port, dirs, { ...QUICK, ...over, health: { ...QUICK.health, ...(over['health'] as object) }, restart: { ...QUICK.restart, ...(over['restart'] as object) } });
+  const raw = testConfigRaw(name, port, dirs, {
+    ...QUICK,
+    ...over,
+    health: { ...QUICK.health, ...(over['health'] as object) },
+    restart: { ...QUICK.restart, ...(over['restart'] as object) },
+  });
   const configFile = await writeConfig(raw);
   const daemon = opts.start === false ? (undefined as unknown as Daemon) : startDaemon(configFile, stateDir, opts.env);
   if (daemon) running.push(daemon);

@@ -24,5 +24,6 @@ async function build(name: 'o200k_base' | 'cl100k_base'): Promise<Buffer> {
 }
 
 export async function writeGenuineEncodings(dir: string): Promise<void> {
-  for (const name of ['o200k_base', 'cl100k_base'] as const) await writeFile(join(dir, `${name}.tiktoken`), await genuineEncoding(name));
+  for (const name of ['o200k_base', 'cl100k_base'] as const)
+    await writeFile(join(dir, `${name}.tiktoken`), await genuineEncoding(name));
 }

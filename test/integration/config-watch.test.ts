@@ -109,7 +109,7 @@ test('a config that is a symlink: editing its target applies; pointing it elsewh
   }
 });
 
-test('invalid, then fixed: the located error shows in the status, the container keeps serving; the fix clears it', async (t) => {
+test('invalid, then fixed: the located error in the status, the model keeps serving; the fix clears it', async (t) => {
   const s = await serving('cfg-invalid');
   try {
     const mark = s.daemon.mark;

@@ -17,12 +17,18 @@ const README = new URL('../../../README.md', import.meta.url).pathname;
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) =>
-    execFile(cmd, args, { env: { ...process.env, ...env } }, (e, out, err) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err })),
+    execFile(cmd, args, { env: { ...process.env, ...env } }, (e, out, err) =>
+      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err }),
+    ),
   );
 }
-const cli = (bus: TestBus, ...args: string[]) => run(process.execPath, [CLI, ...args], { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
+const cli = (bus: TestBus, ...args: string[]) =>
+  run(process.execPath, [CLI, ...args], { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
 /** The same, as the unprivileged user nobody. */
-const cliAsNobody = (bus: TestBus, ...args: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
+const cliAsNobody = (bus: TestBus, ...args: string[]) =>
+  run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+    DBUS_SYSTEM_BUS_ADDRESS: bus.address,
+  });
 
 async function withBus<T>(fn: (bus: TestBus) => Promise<T>): Promise<T> {
   const bus = await makeBus();
@@ -39,14 +45,52 @@ test('introspection: the documented interface, read-only properties, two methods
     const s = await setup('dbus-intro', {}, { env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address } });
     try {
       await s.daemon.waitFor((r) => r.msg === 'on the system bus as org.gptoss.Supervisor1', 15_000);
-      const xml = (await run('busctl', ['--address', bus.address, 'call', 'org.gptoss.Supervisor1', '/org/gptoss/Supervisor1', 'org.freedesktop.DBus.Introspectable', 'Introspect'], {})).out;
-      const props = [...xml.matchAll(/<property name=\\"(\w+)\\" type=\\"([^\\]+)\\" access=\\"(\w+)\\"/g)].map((m) => [m[1], m[2], m[3]]);
-      t.deepEqual(props, Object.entries(SIGNATURES).map(([k, v]) => [k, v, 'read']));
-      t.deepEqual([...xml.matchAll(/<method name=\\"(\w+)\\"/g)].map((m) => m[1]).filter((m) => m === 'Restart' || m === 'Reload'), ['Restart', 'Reload']);
+      const xml = (
+        await run(
+          'busctl',
+          [
+            '--address',
+            bus.address,
+            'call',
+            'org.gptoss.Supervisor1',
+            '/org/gptoss/Supervisor1',
+            'org.freedesktop.DBus.Introspectable',
+            'Introspect',
+          ],
+          {},
+        )
+      ).out;
+      const props = [...xml.matchAll(/<property name=\\"(\w+)\\" type=\\"([^\\]+)\\" access=\\"(\w+)\\"/g)].map((m) => [
+        m[1],
+        m[2],
+        m[3],
+      ]);
+      t.deepEqual(
+        props,
+        Object.entries(SIGNATURES).map(([k, v]) => [k, v, 'read']),
+      );
+      t.deepEqual(
+        [...xml.matchAll(/<method name=\\"(\w+)\\"/g)]
+          .map((m) => m[1])
+          .filter((m) => m === 'Restart' || m === 'Reload'),
+        ['Restart', 'Reload'],
+      );
       // The README documents the same interface, property by property.
       const readme = await readFile(README, 'utf8');
-      for (const [k, v] of Object.entries(SIGNATURES)) t.true(readme.includes(`| \`${k}\` | \`${v}\` |`), `README documents ${k} (${v})`);
-      const ls = await run('busctl', ['--address', bus.address, 'introspect', 'org.gptoss.Supervisor1', '/org/gptoss/Supervisor1', 'org.gptoss.Supervisor1'], {});
+      for (const [k, v] of Object.entries(SIGNATURES))
+        t.true(readme.includes(`| \`${k}\` | \`${v}\` |`), `README documents ${k} (${v})`);
+      const ls = await run(
+        'busctl',
+        [
+          '--address',
+          bus.address,
+          'introspect',
+          'org.gptoss.Supervisor1',
+          '/org/gptoss/Supervisor1',
+          'org.gptoss.Supervisor1',
+        ],
+        {},
+      );
       t.regex(ls.out, /\.State +property +s +"\w+"/);
     } finally {
       await cleanup(s);
@@ -74,7 +118,8 @@ test('properties follow the state machine through a kill and restart, with Prope
       t.is(((await props['Get']?.('org.gptoss.Supervisor1', 'State')) as dbus.Variant).value, 'serving');
       await docker(['kill', s.name]);
       const end = Date.now() + 30_000;
-      while (Date.now() < end && !(states.includes('loading') && states.at(-1) === 'serving')) await new Promise((r) => setTimeout(r, 100));
+      while (Date.now() < end && !(states.includes('loading') && states.at(-1) === 'serving'))
+        await new Promise((r) => setTimeout(r, 100));
       t.deepEqual(states, ['backoff', 'starting', 'loading', 'serving']);
       t.is(seen['LastExitCode'], 137);
       t.is(seen['RestartCount'], 1);
@@ -99,7 +144,23 @@ test('Restart(): root restarts the container gracefully; another user is refused
       const nobody = await cliAsNobody(bus, 'restart');
       t.is(nobody.code, 5, nobody.err);
       t.regex(nobody.err, /refused: only root may do this \(run it with sudo\)/);
-      const raw = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'busctl', '--address', bus.address, 'call', 'org.gptoss.Supervisor1', '/org/gptoss/Supervisor1', 'org.gptoss.Supervisor1', 'Restart'], {});
+      const raw = await run(
+        'setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          'busctl',
+          '--address',
+          bus.address,
+          'call',
+          'org.gptoss.Supervisor1',
+          '/org/gptoss/Supervisor1',
+          'org.gptoss.Supervisor1',
+          'Restart',
+        ],
+        {},
+      );
       t.regex(raw.err, /Access denied|AccessDenied|not allowed/i);
       t.is((await brief(s.name)).StartedAt, before.StartedAt, 'nothing happened');
       const mark = s.daemon.mark;
@@ -143,7 +204,27 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
       const serving = await cli(bus, 'status', '--json');
       t.is(serving.code, 0);
       const j = JSON.parse(serving.out) as Record<string, unknown>;
-      t.deepEqual(Object.keys(j), ['state', 'statusText', 'stateSince', 'waitingFor', 'containerId', 'image', 'servedModel', 'endpoint', 'restartCount', 'totalRestarts', 'lastExitCode', 'lastExitOomKilled', 'diagnosis', 'diagnosisSummary', 'diagnosisRemedy', 'servingSince', 'configPath', 'configError', 'lastDeepProbe']);
+      t.deepEqual(Object.keys(j), [
+        'state',
+        'statusText',
+        'stateSince',
+        'waitingFor',
+        'containerId',
+        'image',
+        'servedModel',
+        'endpoint',
+        'restartCount',
+        'totalRestarts',
+        'lastExitCode',
+        'lastExitOomKilled',
+        'diagnosis',
+        'diagnosisSummary',
+        'diagnosisRemedy',
+        'servingSince',
+        'configPath',
+        'configError',
+        'lastDeepProbe',
+      ]);
       t.is(j['state'], 'serving');
       t.regex(String(j['servingSince']), /^\d{4}-\d\d-\d\dT/);
       t.is(j['endpoint'], `http://127.0.0.1:${s.port}/v1`);
@@ -170,7 +251,11 @@ test('the bus goes away: supervision goes on; it comes back: the service is ther
       await docker(['kill', s.name]);
       const sched = await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 10_000, mark);
       await s.daemon.waitState('serving', 30_000, s.daemon.after(sched));
-      t.is(s.daemon.records.filter((r) => /system bus/.test(r.msg) && r.level >= 40).length, 1, 'one line, not one per retry');
+      t.is(
+        s.daemon.records.filter((r) => /system bus/.test(r.msg) && r.level >= 40).length,
+        1,
+        'one line, not one per retry',
+      );
       await bus.start();
       await s.daemon.waitFor((r) => r.msg === 'on the system bus as org.gptoss.Supervisor1', 40_000, mark);
       const st = await cli(bus, 'status', '--json');

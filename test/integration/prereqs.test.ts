@@ -24,11 +24,19 @@ async function placeAtomically(dir: string, name: string, bytes: Buffer): Promis
   await rename(tmp, join(dir, name));
 }
 
+const DAMAGED = new RegExp(
+  'o200k_base\\.tiktoken is damaged or not the published file ' +
+    '\\(SHA-256 [0-9a-f]{12}\\.\\.\\., expected 446a9538cb6c\\.\\.\\.\\)',
+);
+
 test('encodings absent at start -> no container; they appear -> started within a second -> serving', async (t) => {
   const s = await setup('enc-absent', {}, { encodings: false });
   try {
     const wait = await s.daemon.waitFor((r) => r.event === 'waiting', 15_000, 0, 'the wait');
-    t.regex(wait.msg, /^waiting for encodings: .*o200k_base\.tiktoken is missing.*; fix: gptoss-supervisor fetch-encodings/);
+    t.regex(
+      wait.msg,
+      /^waiting for encodings: .*o200k_base\.tiktoken is missing.*; fix: gptoss-supervisor fetch-encodings/,
+    );
     await sleep(1500);
     t.is(await countNamed(s.name), 0, 'nothing created');
     t.is(s.daemon.events('restart-scheduled').length, 0, 'no restart loop');
@@ -45,7 +53,10 @@ test('encodings absent at start -> no container; they appear -> started within a
     const decided = await s.daemon.waitFor((r) => r.msg.startsWith('status: starting'), 5_000, mark);
     const started = await s.daemon.waitFor((r) => r.event === 'container-started', 5_000, mark);
     const took = Date.parse(decided['time'] as string) - t0;
-    t.log(`encodings complete -> start begun: ${took}ms; -> container started (Docker's create and start done): ${Date.parse(started['time'] as string) - t0}ms`);
+    t.log(
+      `encodings complete -> start begun: ${took}ms; -> container started (Docker's create and start done): ` +
+        `${Date.parse(started['time'] as string) - t0}ms`,
+    );
     t.true(took < 1000, `${took}ms`);
     await s.daemon.waitState('serving', 30_000, mark);
   } finally {
@@ -59,7 +70,7 @@ test('encodings corrupt (SHA-256 mismatch) -> a clear error, nothing started', a
     await writeFile(join(s.dirs.encodings, 'o200k_base.tiktoken'), 'IQ== 0\n');
     await placeAtomically(s.dirs.encodings, 'cl100k_base.tiktoken', await genuineEncoding('cl100k_base'));
     const wait = await s.daemon.waitFor((r) => r.event === 'waiting', 15_000);
-    t.regex(wait.msg, /o200k_base\.tiktoken is damaged or not the published file \(SHA-256 [0-9a-f]{12}\.\.\., expected 446a9538cb6c\.\.\.\)/);
+    t.regex(wait.msg, DAMAGED);
     const st = await s.daemon.waitFor((r) => r.msg.startsWith('status: waiting for encodings'), 5_000);
     t.regex(st.msg, /damaged/);
     await sleep(1000);
@@ -69,7 +80,7 @@ test('encodings corrupt (SHA-256 mismatch) -> a clear error, nothing started', a
   }
 });
 
-test('a file replaced while serving -> restarted to load it; removed while serving -> a warning, still serving', async (t) => {
+test('a file replaced while serving -> restarted to load it; removed while serving -> a warning only', async (t) => {
   // Custom files (verify: false), as a mirror or a patched vocabulary would be.
   const s = await setup('enc-change', { encodings: { verify: false } });
   try {
@@ -97,16 +108,37 @@ test('a file replaced while serving -> restarted to load it; removed while servi
 });
 
 // Each diagnosis from the stand-in printing vLLM's or huggingface_hub's real words.
-const diagnoses: Array<{ fail: string; env?: Record<string, string>; code: string; waits?: RegExp; restarts?: boolean }> = [
-  { fail: 'harmony', code: 'encodings', waits: /^status: waiting for encodings: the tokenizer could not load its vocabulary \(HarmonyError\)/ },
-  { fail: 'hf-401', code: 'hf-auth', waits: /^status: waiting for a valid HF token: Hugging Face refused the HF token for openai\/gpt-oss-120b/ },
-  { fail: 'hf-404', code: 'model-not-found', waits: /^status: waiting for a model the token can read: Hugging Face has no model openai\/gpt-oss-120b/ },
+const diagnoses: Array<{
+  fail: string;
+  env?: Record<string, string>;
+  code: string;
+  waits?: RegExp;
+  restarts?: boolean;
+}> = [
+  {
+    fail: 'harmony',
+    code: 'encodings',
+    waits: /^status: waiting for encodings: the tokenizer could not load its vocabulary \(HarmonyError\)/,
+  },
+  {
+    fail: 'hf-401',
+    code: 'hf-auth',
+    waits: /^status: waiting for a valid HF token: Hugging Face refused the HF token for openai\/gpt-oss-120b/,
+  },
+  {
+    fail: 'hf-404',
+    code: 'model-not-found',
+    waits: /^status: waiting for a model the token can read: Hugging Face has no model openai\/gpt-oss-120b/,
+  },
   { fail: 'free-memory', code: 'gpu-memory', restarts: true },
   { fail: 'cuda-oom', code: 'cuda-oom', restarts: true },
 ];
 for (const d of diagnoses) {
-  test(`stand-in ${d.fail} -> diagnosis ${d.code}${d.restarts ? ', restarted with backoff' : ', no restart loop'}`, async (t) => {
-    const s = await setup(`dx-${d.fail}`, { container: { env: { STANDIN_FAIL: d.fail, STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1', ...d.env } } });
+  const then = d.restarts ? 'restarted with backoff' : 'no restart loop';
+  test(`stand-in ${d.fail} -> diagnosis ${d.code}, ${then}`, async (t) => {
+    const s = await setup(`dx-${d.fail}`, {
+      container: { env: { STANDIN_FAIL: d.fail, STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1', ...d.env } },
+    });
     try {
       const dx = await s.daemon.waitFor((r) => r.event === 'diagnosis', 20_000, 0, 'a diagnosis');
       t.is(dx['diagnosis'], d.code);
@@ -127,14 +159,21 @@ for (const d of diagnoses) {
 }
 
 test('HF token refused -> waits; writing a new token retries at once', async (t) => {
-  const s = await setup('dx-token', { container: { env: { STANDIN_FAIL: 'hf-401', STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1' } } });
+  const s = await setup('dx-token', {
+    container: { env: { STANDIN_FAIL: 'hf-401', STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1' } },
+  });
   try {
     await s.daemon.waitFor((r) => r.msg.startsWith('status: waiting for a valid HF token'), 20_000);
     await sleep(800);
     t.is(s.daemon.events('container-started').length, 1, 'the re-check refuses the same token');
     const mark = s.daemon.mark;
     await writeFile(join(s.dirs.root, 'hf_token'), 'hf_NEWTOKEN_0123456789abcdefghijklmnop\n');
-    const r = await s.daemon.waitFor((x) => x.event === 'container-started', 5_000, mark, 'a new start with the new token');
+    const r = await s.daemon.waitFor(
+      (x) => x.event === 'container-started',
+      5_000,
+      mark,
+      'a new start with the new token',
+    );
     t.regex(s.daemon.events('config-reloaded', mark)[0]?.msg ?? '', /^HF token \(file .*hf_token\) reloaded/);
     t.truthy(r);
     t.false(s.daemon.stderr.join('\n').includes('hf_NEWTOKEN_0123456789abcdefghijklmnop'), 'the token is in no record');
@@ -144,7 +183,9 @@ test('HF token refused -> waits; writing a new token retries at once', async (t)
 });
 
 test('HarmonyError -> waits; the config edit that fixes it starts the model at once', async (t) => {
-  const s = await setup('dx-fix', { container: { env: { STANDIN_FAIL: 'harmony', STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1' } } });
+  const s = await setup('dx-fix', {
+    container: { env: { STANDIN_FAIL: 'harmony', STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '1' } },
+  });
   try {
     await s.daemon.waitFor((r) => r.msg.startsWith('status: waiting for encodings'), 20_000);
     const mark = s.daemon.mark;
@@ -165,7 +206,12 @@ test('port held by another process -> waiting for the port, named; freed -> serv
   const daemon = track(startDaemon(s.configFile, s.stateDir));
   try {
     const w = await daemon.waitFor((r) => r.event === 'waiting', 15_000);
-    t.regex(w.msg, new RegExp(`^waiting for the port: port ${s.port} is in use by another process; fix: stop it, or set container.port`));
+    t.regex(
+      w.msg,
+      new RegExp(
+        `^waiting for the port: port ${s.port} is in use by another process; fix: stop it, or set container.port`,
+      ),
+    );
     t.is(await countNamed(s.name), 0);
     await new Promise((r) => squatter.close(r));
     await daemon.waitState('serving', 30_000);
@@ -179,7 +225,18 @@ test('port held by another process -> waiting for the port, named; freed -> serv
 test('port held by another container -> its name is given', async (t) => {
   const s = await setup('port2', {}, { start: false });
   const other = `${s.name}-other`;
-  await docker(['run', '-d', '--name', other, '-p', `127.0.0.1:${s.port}:8000`, '--entrypoint', 'sleep', STANDIN, '600']);
+  await docker([
+    'run',
+    '-d',
+    '--name',
+    other,
+    '-p',
+    `127.0.0.1:${s.port}:8000`,
+    '--entrypoint',
+    'sleep',
+    STANDIN,
+    '600',
+  ]);
   const daemon = track(startDaemon(s.configFile, s.stateDir));
   try {
     const w = await daemon.waitFor((r) => r.event === 'waiting', 15_000);
@@ -191,13 +248,17 @@ test('port held by another container -> its name is given', async (t) => {
   }
 });
 
-test('GPU memory held by other processes (recorded H100 answers) -> waiting, holders named; freed -> serving', async (t) => {
+test('GPU memory held by others (recorded H100 answers) -> waiting, holders named; freed -> serving', async (t) => {
   const s = await setup('gpumem', {}, { start: false });
   // A stand-in for nvidia-smi that answers what the real one answered on an H100.
   const smiDir = join(s.dirs.root, 'smi');
   await mkdir(smiDir);
   const smi = join(smiDir, 'nvidia-smi');
-  await writeFile(smi, `#!/bin/sh\ncase "$1" in\n  --query-gpu=*) cat ${smiDir}/gpu.txt ;;\n  --query-compute-apps=*) cat ${smiDir}/apps.txt ;;\n  *) exit 2 ;;\nesac\n`);
+  await writeFile(
+    smi,
+    `#!/bin/sh\ncase "$1" in\n  --query-gpu=*) cat ${smiDir}/gpu.txt ;;\n  --query-compute-apps=*) cat ` +
+      `${smiDir}/apps.txt ;;\n  *) exit 2 ;;\nesac\n`,
+  );
   await chmod(smi, 0o755);
   await copyFile(join(FIXTURES, 'h100/held-gpu.txt'), join(smiDir, 'gpu.txt'));
   await copyFile(join(FIXTURES, 'h100/held-apps.txt'), join(smiDir, 'apps.txt'));
@@ -205,9 +266,16 @@ test('GPU memory held by other processes (recorded H100 answers) -> waiting, hol
   const daemon = track(startDaemon(file, s.stateDir));
   try {
     const st = await daemon.waitFor((r) => r.msg.startsWith('status: waiting for GPU memory'), 15_000);
-    t.is(st.msg, 'status: waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0 (NVIDIA H100 80GB HBM3), 67.7 GiB needed (gpuMemoryUtilization 0.85), held by python3 (pid 438, 30.6 GiB), python3 (pid 439, 12.6 GiB)');
+    t.is(
+      st.msg,
+      'status: waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0 (NVIDIA H100 80GB HBM3), 67.7 GiB needed ' +
+        '(gpuMemoryUtilization 0.85), held by python3 (pid 438, 30.6 GiB), python3 (pid 439, 12.6 GiB)',
+    );
     const w = daemon.events('waiting')[0];
-    t.regex(w?.msg ?? '', /fix: stop what holds the memory \(nvidia-smi lists it\), or set model\.gpuMemoryUtilization to 0\.44/);
+    t.regex(
+      w?.msg ?? '',
+      /fix: stop what holds the memory \(nvidia-smi lists it\), or set model\.gpuMemoryUtilization to 0\.44/,
+    );
     await sleep(1000);
     t.is(await countNamed(s.name), 0, 'no load that would fail after minutes');
     await copyFile(join(FIXTURES, 'h100/idle-gpu.txt'), join(smiDir, 'gpu.txt'));
@@ -228,10 +296,20 @@ test('image missing -> pulled from the registry with progress, then serving', as
   await pushFreshImage(STANDIN, image);
   const s = await setup('pull', { container: { image, registryAuth: '/nonexistent/config.json' } });
   try {
-    const progress = await s.daemon.waitFor((r) => /^status: waiting for image: pulling .*: [\d.]+ [kMG]?B( of [\d.]+ [kMG]?B)?, \d+ of \d+ layers$/.test(r.msg), 60_000, 0, 'pull progress');
+    const progress = await s.daemon.waitFor(
+      (r) =>
+        /^status: waiting for image: pulling .*: [\d.]+ [kMG]?B( of [\d.]+ [kMG]?B)?, \d+ of \d+ layers$/.test(r.msg),
+      60_000,
+      0,
+      'pull progress',
+    );
     t.log(progress.msg);
     const pulled = await s.daemon.waitFor((r) => r.event === 'image-pulled', 60_000);
-    t.regex(pulled.msg, /^pulled .* \(1[67]\.\d MB of 1[67]\.\d MB, (\d+) of \1 layers\)$/, 'the 16 MiB layer of its own, downloaded');
+    t.regex(
+      pulled.msg,
+      /^pulled .* \(1[67]\.\d MB of 1[67]\.\d MB, (\d+) of \1 layers\)$/,
+      'the 16 MiB layer of its own, downloaded',
+    );
     await s.daemon.waitState('serving', 30_000);
     t.truthy(await docker(['image', 'inspect', '-f', '{{.Id}}', image]));
   } finally {
@@ -250,7 +328,10 @@ test('registry down -> retried with backoff; it comes back -> pulled, serving', 
   const s = await setup('pull-retry', { container: { image, registryAuth: '/nonexistent/config.json' } });
   try {
     const f1 = await s.daemon.waitFor((r) => r['pullFailure'] === 'network', 30_000);
-    t.regex(f1.msg, /image pull failed \(attempt 1\): pulling .* failed \(.*(connection refused|dial tcp).*\); next try in 200ms/);
+    t.regex(
+      f1.msg,
+      /image pull failed \(attempt 1\): pulling .* failed \(.*(connection refused|dial tcp).*\); next try in 200ms/,
+    );
     await s.daemon.waitFor((r) => r['pullFailure'] === 'network' && /attempt 2/.test(r.msg), 30_000);
     await reg.start();
     await s.daemon.waitFor((r) => r.event === 'image-pulled', 60_000);
@@ -270,8 +351,14 @@ test('image not in the registry -> a clear error naming container.image', async 
   try {
     const f = await s.daemon.waitFor((r) => r['pullFailure'] === 'not-found', 30_000);
     t.is(f.level, 50);
-    t.regex(f.msg, new RegExp(`${image.replace(/[.:/]/g, '\\$&')} does not exist in its registry \\(.*\\); check container.image`));
-    const st = await s.daemon.waitFor((r) => r.msg.startsWith('status: waiting for image:') && /does not exist/.test(r.msg), 5_000);
+    t.regex(
+      f.msg,
+      new RegExp(`${image.replace(/[.:/]/g, '\\$&')} does not exist in its registry \\(.*\\); check container.image`),
+    );
+    const st = await s.daemon.waitFor(
+      (r) => r.msg.startsWith('status: waiting for image:') && /does not exist/.test(r.msg),
+      5_000,
+    );
     t.regex(st.msg, /next try in 2s/);
   } finally {
     await cleanup(s);
@@ -279,19 +366,32 @@ test('image not in the registry -> a clear error naming container.image', async 
   }
 });
 
-test('registry wants credentials -> refused without them (docker login named); with them in registryAuth -> pulled', async (t) => {
+test('registry wants credentials -> refused without (docker login named); in registryAuth -> pulled', async (t) => {
   const login = { user: 'gptoss', password: `pw-${Date.now()}` };
   const reg = await makeRegistry(login);
   await reg.start();
   const image = `${reg.host}/gptoss/private-standin:${Date.now()}`;
   await pushFreshImage(STANDIN, image, 4, login);
-  const s = await setup('pull-auth', { container: { image, registryAuth: '/nonexistent/config.json' } }, { start: false });
+  const s = await setup(
+    'pull-auth',
+    { container: { image, registryAuth: '/nonexistent/config.json' } },
+    { start: false },
+  );
   const authFile = join(s.dirs.root, 'docker-config.json');
-  const file = await writeConfig({ ...s.raw, container: { ...(s.raw['container'] as object), registryAuth: authFile } });
+  const file = await writeConfig({
+    ...s.raw,
+    container: { ...(s.raw['container'] as object), registryAuth: authFile },
+  });
   const daemon = track(startDaemon(file, s.stateDir));
   try {
     const f = await daemon.waitFor((r) => r['pullFailure'] === 'auth', 30_000);
-    t.regex(f.msg, new RegExp(`the registry refused access to .*; run \`docker login ${reg.host.replace(/[.]/g, '\\.')}\` as root \\(container.registryAuth\\)`));
+    t.regex(
+      f.msg,
+      new RegExp(
+        `the registry refused access to .*; run \`docker login ${reg.host.replace(/[.]/g, '\\.')}\` as root ` +
+          `\\(container.registryAuth\\)`,
+      ),
+    );
     await writeFile(authFile, dockerConfigJson(reg.host, login.user, login.password));
     await daemon.waitFor((r) => r.event === 'image-pulled', 30_000);
     await daemon.waitState('serving', 30_000);
@@ -308,16 +408,22 @@ test('doctor: one line per check, the fix under each failure, exit 6; all passin
   const s = await setup('doctor', { container: { gpus: 'none' } }, { start: false, encodings: false });
   const run = (file: string) =>
     new Promise<{ code: number; out: string }>((resolve) =>
-      execFile(process.execPath, [CLI, 'doctor', '--config', file], (err, out) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, out })),
+      execFile(process.execPath, [CLI, 'doctor', '--config', file], (err, out) =>
+        resolve({ code: err ? Number((err as { code?: number }).code) : 0, out }),
+      ),
     );
   const bad = await run(s.configFile);
   t.is(bad.code, 6, bad.out);
   t.regex(bad.out, /^✓ engine: the Docker engine answers \(Docker \S+\)$/m);
   t.regex(bad.out, /^✓ image: image gptoss-standin:test is present$/m);
-  t.regex(bad.out, /^✗ encodings: .*o200k_base\.tiktoken is missing.*\n {4}fix: gptoss-supervisor fetch-encodings --config /m);
+  t.regex(
+    bad.out,
+    /^✗ encodings: .*o200k_base\.tiktoken is missing.*\n {4}fix: gptoss-supervisor fetch-encodings --config /m,
+  );
   t.regex(bad.out, /^! hf-token: no HF token, but the model is in the cache/m);
   t.regex(bad.out, /^1 of \d+ checks failed$/m);
-  for (const n of ['o200k_base', 'cl100k_base'] as const) await writeFile(join(s.dirs.encodings, `${n}.tiktoken`), await genuineEncoding(n));
+  for (const n of ['o200k_base', 'cl100k_base'] as const)
+    await writeFile(join(s.dirs.encodings, `${n}.tiktoken`), await genuineEncoding(n));
   const good = await run(s.configFile);
   t.is(good.code, 0, good.out);
   t.regex(good.out, /^✓ encodings: o200k_base\.tiktoken and cl100k_base\.tiktoken in .*, SHA-256 verified$/m);

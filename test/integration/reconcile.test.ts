@@ -10,7 +10,18 @@ import { Engine } from '../../src/docker/engine.js';
 import { convergeContainer } from '../../src/docker/converge.js';
 import { ImageMissing } from '../../src/docker/errors.js';
 import { EXIT } from '../../src/cli/exit.js';
-import { brief, countNamed, docker, freePort, makeDirs, removeContainer, STANDIN, TEST_MEMLOCK, testConfig, uniqueName } from '../helpers/docker.js';
+import {
+  brief,
+  countNamed,
+  docker,
+  freePort,
+  makeDirs,
+  removeContainer,
+  STANDIN,
+  TEST_MEMLOCK,
+  testConfig,
+  uniqueName,
+} from '../helpers/docker.js';
 
 const engine = new Engine();
 const TOKEN = 'hf_test_token';
@@ -24,14 +35,47 @@ test.before(async () => {
 });
 
 /** The guide's exact flags (image, name and port made the test's own). */
-function guideArgs(verb: 'create' | 'run', name: string, port: number, image: string, opts: { memlock?: number; encodings?: string; huggingface?: string } = {}): string[] {
+function guideArgs(
+  verb: 'create' | 'run',
+  name: string,
+  port: number,
+  image: string,
+  opts: { memlock?: number; encodings?: string; huggingface?: string } = {},
+): string[] {
   return [
-    verb, ...(verb === 'run' ? ['-d'] : []),
-    '--gpus', 'all', '--ipc=host', '--ulimit', `memlock=${opts.memlock ?? -1}`, '--ulimit', 'stack=67108864',
-    '-p', `${port}:8000`, '-e', `HF_TOKEN=${TOKEN}`, '-e', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings',
-    '-v', `${opts.huggingface ?? '/vllm/huggingface'}:/root/.cache/huggingface`, '-v', `${opts.encodings ?? '/vllm/encodings'}:/etc/encodings:ro`,
-    '--name', name, image,
-    'vllm', 'serve', 'openai/gpt-oss-120b', '--quantization', 'mxfp4', '--gpu-memory-utilization', '0.85', '--max-model-len', '32768', '--served-model-name', 'gpt-oss-120b',
+    verb,
+    ...(verb === 'run' ? ['-d'] : []),
+    '--gpus',
+    'all',
+    '--ipc=host',
+    '--ulimit',
+    `memlock=${opts.memlock ?? -1}`,
+    '--ulimit',
+    'stack=67108864',
+    '-p',
+    `${port}:8000`,
+    '-e',
+    `HF_TOKEN=${TOKEN}`,
+    '-e',
+    'TIKTOKEN_ENCODINGS_BASE=/etc/encodings',
+    '-v',
+    `${opts.huggingface ?? '/vllm/huggingface'}:/root/.cache/huggingface`,
+    '-v',
+    `${opts.encodings ?? '/vllm/encodings'}:/etc/encodings:ro`,
+    '--name',
+    name,
+    image,
+    'vllm',
+    'serve',
+    'openai/gpt-oss-120b',
+    '--quantization',
+    'mxfp4',
+    '--gpu-memory-utilization',
+    '0.85',
+    '--max-model-len',
+    '32768',
+    '--served-model-name',
+    'gpt-oss-120b',
   ];
 }
 
@@ -58,8 +102,18 @@ test('parity: the default spec creates the same container as the guide command',
   // The CLI stores -v mounts in no particular order; what matters is the set.
   t.deepEqual([...(a.HostConfig.Binds ?? [])].sort(), [...(b.HostConfig.Binds ?? [])].sort());
   t.deepEqual(a.HostConfig.DeviceRequests, b.HostConfig.DeviceRequests);
-  const raw = (await docker(['inspect', '--format', '{{json .HostConfig.RestartPolicy}} {{json .Config.ExposedPorts}}', mine]));
-  const rawGuide = (await docker(['inspect', '--format', '{{json .HostConfig.RestartPolicy}} {{json .Config.ExposedPorts}}', guide]));
+  const raw = await docker([
+    'inspect',
+    '--format',
+    '{{json .HostConfig.RestartPolicy}} {{json .Config.ExposedPorts}}',
+    mine,
+  ]);
+  const rawGuide = await docker([
+    'inspect',
+    '--format',
+    '{{json .HostConfig.RestartPolicy}} {{json .Config.ExposedPorts}}',
+    guide,
+  ]);
   t.is(raw, rawGuide);
   // And the comparison used for adoption agrees, field by field (the guide container has no labels).
   const imageEnv = await engine.imageEnv(b.Image);
@@ -95,11 +149,20 @@ test('a container made by hand with the guide command is adopted as is', async (
   const port = await freePort();
   const dirs = await makeDirs();
   t.teardown(() => removeContainer(name));
-  await docker(guideArgs('run', name, port, STANDIN, { memlock: TEST_MEMLOCK, encodings: dirs.encodings, huggingface: dirs.huggingface }));
+  await docker(
+    guideArgs('run', name, port, STANDIN, {
+      memlock: TEST_MEMLOCK,
+      encodings: dirs.encodings,
+      huggingface: dirs.huggingface,
+    }),
+  );
   const before = await brief(name);
   t.true(before.Running);
   // The guide's own values, but for the test's name, port, dirs and the memlock this machine allows.
-  const cfg = configSchema.parse({ container: { name, port, image: STANDIN, ulimits: { memlock: TEST_MEMLOCK } }, paths: { encodings: dirs.encodings, huggingface: dirs.huggingface } });
+  const cfg = configSchema.parse({
+    container: { name, port, image: STANDIN, ulimits: { memlock: TEST_MEMLOCK } },
+    paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
+  });
   const res = await ensure(cfg);
   t.is(res.outcome, 'adopted', res.reason);
   t.is(res.reason, 'spec matches field by field');
@@ -182,11 +245,17 @@ test('the image is missing -> a clear error, nothing created', async (t) => {
   t.teardown(() => removeContainer(name));
   const cfg = testConfig(name, await freePort(), await makeDirs(), { container: { image: 'gptoss-no-such-image:0' } });
   const err = await t.throwsAsync(ensure(cfg), { instanceOf: ImageMissing });
-  t.is(err?.message, 'image gptoss-no-such-image:0 is not on this host; pull it with `docker pull gptoss-no-such-image:0`');
+  t.is(
+    err?.message,
+    'image gptoss-no-such-image:0 is not on this host; pull it with `docker pull gptoss-no-such-image:0`',
+  );
   t.is(await countNamed(name), 0);
 });
 
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const main = new URL('../../src/cli/main.js', import.meta.url).pathname;
   return new Promise((resolve) => {
     execFile(process.execPath, [main, ...args], { env }, (err, stdout, stderr) => {
@@ -202,7 +271,10 @@ test('CLI ensure: exit 2 when it changed something, 0 when already right, 8 with
   const port = await freePort();
   const file = join(dirs.root, 'config.yaml');
   const env = { ...process.env, HF_TOKEN: 'hf_cli_secret' };
-  const yaml = (image: string) => `container:\n  name: ${name}\n  image: ${image}\n  port: ${port}\n  bindAddress: 127.0.0.1\n  ulimits: {memlock: ${TEST_MEMLOCK}}\n  stopTimeout: 5s\npaths:\n  encodings: ${dirs.encodings}\n  huggingface: ${dirs.huggingface}\n`;
+  const yaml = (image: string) =>
+    `container:\n  name: ${name}\n  image: ${image}\n  port: ${port}\n  bindAddress: 127.0.0.1\n  ulimits: {memlock: ` +
+    `${TEST_MEMLOCK}}\n  stopTimeout: 5s\npaths:\n  encodings: ${dirs.encodings}\n  huggingface: ` +
+    `${dirs.huggingface}\n`;
   await writeFile(file, yaml(STANDIN));
   const first = await cli(['ensure', '--config', file], env);
   t.is(first.code, 2, first.stderr);
@@ -219,7 +291,14 @@ test('CLI ensure: exit 2 when it changed something, 0 when already right, 8 with
 });
 
 test('CLI ensure: an unreachable engine is exit 7 with what to check', async (t) => {
-  const res = await cli(['ensure', '--config', new URL('../../../etc/gptoss/config.yaml', import.meta.url).pathname], { ...process.env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
+  const res = await cli(['ensure', '--config', new URL('../../../etc/gptoss/config.yaml', import.meta.url).pathname], {
+    ...process.env,
+    DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+  });
   t.is(res.code, EXIT.engine);
-  t.regex(res.stderr, /the Docker engine does not answer \(ENOENT on ping\); check `systemctl status docker` and that this user may use \/nonexistent\/docker\.sock/);
+  t.regex(
+    res.stderr,
+    /the Docker engine does not answer \(ENOENT on ping\); check `systemctl status docker` and that this user may use /,
+  );
+  t.regex(res.stderr, /that this user may use \/nonexistent\/docker\.sock/);
 });

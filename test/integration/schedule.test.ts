@@ -25,7 +25,9 @@ test('deep probe: passes on a healthy model; never runs while it loads', async (
 });
 
 test('deep probe: /health fine but chat completions fail -> restarted after the threshold', async (t) => {
-  const s = await setup('deep-fail', { schedule: { deepProbe: { cron: '* * * * * *', timeout: '2s', failureThreshold: 2 } } });
+  const s = await setup('deep-fail', {
+    schedule: { deepProbe: { cron: '* * * * * *', timeout: '2s', failureThreshold: 2 } },
+  });
   try {
     await s.daemon.waitState('serving', 30_000);
     const before = await brief(s.name);
@@ -35,7 +37,11 @@ test('deep probe: /health fine but chat completions fail -> restarted after the 
     t.regex(first.msg, /^deep probe failed \(1 of 2\): chat completion: HTTP 500$/);
     const sched = await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 10_000, mark);
     t.regex(sched.msg, /deep probe failed \(2 of 2\): chat completion: HTTP 500; restarting the container/);
-    t.is(s.daemon.events('health-failed', mark).filter((r) => r.msg.startsWith('liveness')).length, 0, '/health never failed');
+    t.is(
+      s.daemon.events('health-failed', mark).filter((r) => r.msg.startsWith('liveness')).length,
+      0,
+      '/health never failed',
+    );
     await s.daemon.waitState('serving', 30_000, s.daemon.after(sched));
     t.not((await brief(s.name)).StartedAt, before.StartedAt);
   } finally {
@@ -44,7 +50,9 @@ test('deep probe: /health fine but chat completions fail -> restarted after the 
 });
 
 test('deep probe: a hung completion counts as a failure within the timeout', async (t) => {
-  const s = await setup('deep-hang', { schedule: { deepProbe: { cron: '*/2 * * * * *', timeout: '1s', failureThreshold: 3 } } });
+  const s = await setup('deep-hang', {
+    schedule: { deepProbe: { cron: '*/2 * * * * *', timeout: '1s', failureThreshold: 3 } },
+  });
   try {
     await s.daemon.waitState('serving', 30_000);
     const mark = s.daemon.mark;
@@ -57,7 +65,9 @@ test('deep probe: a hung completion counts as a failure within the timeout', asy
 });
 
 test('maintenance restart: a planned graceful restart, then none again within a day', async (t) => {
-  const s = await setup('maint', { schedule: { deepProbe: { cron: '' }, maintenanceRestart: { cron: '*/2 * * * * *' } } });
+  const s = await setup('maint', {
+    schedule: { deepProbe: { cron: '' }, maintenanceRestart: { cron: '*/2 * * * * *' } },
+  });
   try {
     await s.daemon.waitState('serving', 30_000);
     const before = await brief(s.name);
@@ -67,7 +77,13 @@ test('maintenance restart: a planned graceful restart, then none again within a 
     const after = await brief(s.name);
     t.is(after.Id, before.Id);
     t.not(after.StartedAt, before.StartedAt);
-    const skip = await s.daemon.waitFor((x) => x.event === 'job-skipped' && /maintenanceRestart skipped: the last one was .* ago \(at most one a day\)/.test(x.msg), 10_000, s.daemon.after(r));
+    const skip = await s.daemon.waitFor(
+      (x) =>
+        x.event === 'job-skipped' &&
+        /maintenanceRestart skipped: the last one was .* ago \(at most one a day\)/.test(x.msg),
+      10_000,
+      s.daemon.after(r),
+    );
     t.truthy(skip);
     t.is(s.daemon.events('container-restarting').length, 1);
     t.is(s.daemon.events('restart-scheduled').length, 0, 'not a failure');

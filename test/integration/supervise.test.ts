@@ -1,4 +1,5 @@
 // The daemon against the real engine and the stand-in image: exits, health, backoff, signals, Docker restarts.
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
@@ -30,19 +31,38 @@ test('killed -> restarted, and serving again', async (t) => {
 test('exits at once repeatedly -> growing delays up to the cap, then the crash loop state', async (t) => {
   const s = await setup('loop', { container: { env: { STANDIN_FAIL: 'exit:3', STANDIN_LOAD_SECONDS: '0.2' } } });
   try {
-    await s.daemon.waitFor((r) => r.event === 'restart-scheduled' && r['restartCount'] === 5, 30_000, 0, 'five restarts');
+    await s.daemon.waitFor(
+      (r) => r.event === 'restart-scheduled' && r['restartCount'] === 5,
+      30_000,
+      0,
+      'five restarts',
+    );
     const sched = s.daemon.events('restart-scheduled');
-    t.deepEqual(sched.slice(0, 5).map((r) => r['delayMs']), [200, 400, 800, 1600, 2000]);
-    t.deepEqual(sched.slice(0, 5).map((r) => r['state']), ['backoff', 'backoff', 'crashloop', 'crashloop', 'crashloop']);
+    t.deepEqual(
+      sched.slice(0, 5).map((r) => r['delayMs']),
+      [200, 400, 800, 1600, 2000],
+    );
+    t.deepEqual(
+      sched.slice(0, 5).map((r) => r['state']),
+      ['backoff', 'backoff', 'crashloop', 'crashloop', 'crashloop'],
+    );
     t.true(sched.every((r) => r['exitCode'] === 3));
     t.regex(sched[0]!.msg, /container exited \(exit 3\); restart 1 in 200ms; last log: .*STANDIN_FAIL=exit:3/);
-    const status = await s.daemon.waitFor((r) => r.msg.startsWith('status: crash loop: restart'), 5_000, 0, 'crash loop status');
+    const status = await s.daemon.waitFor(
+      (r) => r.msg.startsWith('status: crash loop: restart'),
+      5_000,
+      0,
+      'crash loop status',
+    );
     t.regex(status.msg, /^status: crash loop: restart \d+ in \d.*\(exit 3\)$/);
     // One warning/error line per restart, not a flood; the preflight's warnings (no nvidia-smi, no
     // token but a cached model) are said once, not at every start.
     const loud = s.daemon.records.filter((r) => r.level >= 40 && r.event !== 'restart-scheduled');
     const preflight = loud.filter((r) => r.msg.startsWith('preflight: '));
-    t.deepEqual(loud.filter((r) => !preflight.includes(r)).map((r) => r.msg), []);
+    t.deepEqual(
+      loud.filter((r) => !preflight.includes(r)).map((r) => r.msg),
+      [],
+    );
     t.is(new Set(preflight.map((r) => r.msg)).size, preflight.length, 'each preflight warning once');
   } finally {
     await cleanup(s);
@@ -57,7 +77,9 @@ test('the restart count survives a supervisor restart (state directory)', async 
     let saved = { restarts: 0 };
     for (let i = 0; i < 50 && saved.restarts < 3; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      saved = (JSON.parse(await readFile(join(s.stateDir, 'state.json'), 'utf8').catch(() => '{"restarts":0}')) as { restarts: number });
+      saved = JSON.parse(await readFile(join(s.stateDir, 'state.json'), 'utf8').catch(() => '{"restarts":0}')) as {
+        restarts: number;
+      };
     }
     await s.daemon.stop('SIGKILL');
     saved = JSON.parse(await readFile(join(s.stateDir, 'state.json'), 'utf8')) as { restarts: number };
@@ -105,24 +127,41 @@ test('/health hangs (connection accepted, no answer) -> restarted', async (t) =>
 });
 
 test('slow start inside the startup budget -> not restarted', async (t) => {
-  const s = await setup('slow', { container: { env: { STANDIN_LOAD_SECONDS: '5' } }, health: { startup: { period: '300ms', timeout: '15s' } } });
+  const s = await setup('slow', {
+    container: { env: { STANDIN_LOAD_SECONDS: '5' } },
+    health: { startup: { period: '300ms', timeout: '15s' } },
+  });
   try {
     const ready = await s.daemon.waitFor((r) => r.event === 'container-ready', 30_000);
     t.regex(ready.msg, /serving gpt-oss-120b on port \d+ after [5-9]s/);
     t.is(s.daemon.events('restart-scheduled').length, 0);
-    t.true(s.daemon.records.some((r) => /^status: loading gpt-oss-120b: \ds of 15s$/.test(r.msg)), 'the status counts the budget');
+    t.true(
+      s.daemon.records.some((r) => /^status: loading gpt-oss-120b: \ds of 15s$/.test(r.msg)),
+      'the status counts the budget',
+    );
   } finally {
     await cleanup(s);
   }
 });
 
 test('startup budget exceeded -> restarted', async (t) => {
-  const s = await setup('budget', { container: { env: { STANDIN_LOAD_SECONDS: '60' } }, health: { startup: { period: '300ms', timeout: '2s' } } });
+  const s = await setup('budget', {
+    container: { env: { STANDIN_LOAD_SECONDS: '60' } },
+    health: { startup: { period: '300ms', timeout: '2s' } },
+  });
   try {
     const r = await s.daemon.waitFor((x) => x.event === 'restart-scheduled', 20_000);
-    t.regex(r.msg, /start-up took longer than health\.startup\.timeout \(2s\); last \/health: connection (refused|reset)/);
+    t.regex(
+      r.msg,
+      /start-up took longer than health\.startup\.timeout \(2s\); last \/health: connection (refused|reset)/,
+    );
     await s.daemon.waitFor((x) => x.event === 'container-restarting', 10_000);
-    const restarted = await s.daemon.waitFor((x) => x.event === 'container-started' && /started/.test(x.msg), 20_000, 0, 'the start after the stop');
+    const restarted = await s.daemon.waitFor(
+      (x) => x.event === 'container-started' && /started/.test(x.msg),
+      20_000,
+      0,
+      'the start after the stop',
+    );
     t.truthy(restarted);
   } finally {
     await cleanup(s);
@@ -167,7 +206,6 @@ test('SIGTERM -> container stopped gracefully within the timeout, exit 0', async
 });
 
 async function logsOf(name: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => execFile('docker', ['logs', name], (_e, out, err) => resolve(`${out}${err}`)));
 }
 
@@ -191,7 +229,7 @@ test('container removed by hand -> recreated', async (t) => {
     const mark = s.daemon.mark;
     await docker(['rm', '-f', s.name]);
     const r = await s.daemon.waitFor((x) => x.event === 'restart-scheduled', 10_000, mark);
-    t.regex(r.msg, /was removed|container exited \(exit 137\)/, "seen as removed, or as killed on its way out");
+    t.regex(r.msg, /was removed|container exited \(exit 137\)/, 'seen as removed, or as killed on its way out');
     await s.daemon.waitState('serving', 30_000, s.daemon.after(r));
     t.not((await brief(s.name)).Id, before.Id);
   } finally {
@@ -215,9 +253,10 @@ test('dockerd restarted under a running supervisor -> supervision resumes', asyn
 });
 
 async function restartDockerd(): Promise<void> {
-  const { execFile } = await import('node:child_process');
   const root = new URL('../../../', import.meta.url).pathname;
   await new Promise<void>((resolve, reject) =>
-    execFile('bash', [join(root, 'scripts/docker-engine.sh'), '--restart'], { cwd: root }, (err, _o, e) => (err ? reject(new Error(e || err.message)) : resolve())),
+    execFile('bash', [join(root, 'scripts/docker-engine.sh'), '--restart'], { cwd: root }, (err, _o, e) =>
+      err ? reject(new Error(e || err.message)) : resolve(),
+    ),
   );
 }

@@ -25,21 +25,35 @@ function ts() {
   const p = (n) => String(n).padStart(2, '0');
   return `${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
-function out(line) { process.stdout.write(line + '\n'); }
-function err(line) { process.stderr.write(line + '\n'); }
+function out(line) {
+  process.stdout.write(line + '\n');
+}
+function err(line) {
+  process.stderr.write(line + '\n');
+}
 const API = `(APIServer pid=${PID}) `;
 const ENG = `(EngineCore_0 pid=${ENGINE_PID}) `;
-function info(src, msg, who = API) { out(`${who}INFO ${ts()} [${src}] ${msg}`); }
-function warn(src, msg, who = API) { out(`${who}WARNING ${ts()} [${src}] ${msg}`); }
-function error(src, msg, who = API) { err(`${who}ERROR ${ts()} [${src}] ${msg}`); }
-function uvi(msg) { out(`${API}INFO:     ${msg}`); }
+function info(src, msg, who = API) {
+  out(`${who}INFO ${ts()} [${src}] ${msg}`);
+}
+function warn(src, msg, who = API) {
+  out(`${who}WARNING ${ts()} [${src}] ${msg}`);
+}
+function error(src, msg, who = API) {
+  err(`${who}ERROR ${ts()} [${src}] ${msg}`);
+}
+function uvi(msg) {
+  out(`${API}INFO:     ${msg}`);
+}
 
 let exiting = false;
 function exitAfterFlush(code) {
   if (exiting) return;
   exiting = true;
   let pending = 2;
-  const done = () => { if (--pending === 0) process.exit(code); };
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
   process.stdout.write('', done);
   process.stderr.write('', done);
   setTimeout(() => process.exit(code), 1000).unref();
@@ -64,7 +78,11 @@ function pyRepr(v) {
   if (Array.isArray(v)) return '[' + v.map(pyRepr).join(', ') + ']';
   return `'${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
-class PyFloat { constructor(v) { this.v = v; } }
+class PyFloat {
+  constructor(v) {
+    this.v = v;
+  }
+}
 
 function parseHumanInt(s) {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(String(s));
@@ -75,7 +93,10 @@ function parseHumanInt(s) {
 
 // Returns {cmd, model, opts, nonDefault} or null when it already exited.
 function parseArgs(argv) {
-  if (argv.length === 0) { usageError('the following arguments are required: subparser'); return null; }
+  if (argv.length === 0) {
+    usageError('the following arguments are required: subparser');
+    return null;
+  }
   const [cmd, ...rest] = argv;
   if (cmd === '-h' || cmd === '--help') {
     out(USAGE);
@@ -84,9 +105,15 @@ function parseArgs(argv) {
     exitAfterFlush(0);
     return null;
   }
-  if (cmd === '-v' || cmd === '--version') { out(VLLM_VERSION); exitAfterFlush(0); return null; }
+  if (cmd === '-v' || cmd === '--version') {
+    out(VLLM_VERSION);
+    exitAfterFlush(0);
+    return null;
+  }
   if (cmd !== 'serve') {
-    usageError(`argument subparser: invalid choice: '${cmd}' (choose from 'chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch')`);
+    usageError(
+      `argument subparser: invalid choice: '${cmd}' (choose from 'chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch')`,
+    );
     return null;
   }
   const opts = { port: 8000, host: undefined };
@@ -100,10 +127,16 @@ function parseArgs(argv) {
       exitAfterFlush(0);
       return null;
     }
-    if (!a.startsWith('--') || a === '--') { positionals.push(a); continue; }
+    if (!a.startsWith('--') || a === '--') {
+      positionals.push(a);
+      continue;
+    }
     let value;
     const eq = a.indexOf('=');
-    if (eq > 0) { value = a.slice(eq + 1); a = a.slice(0, eq); }
+    if (eq > 0) {
+      value = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
     const name = a.slice(2);
     const key = name.replace(/-/g, '_');
     const takeValue = () => {
@@ -114,40 +147,72 @@ function parseArgs(argv) {
     };
     switch (name) {
       case 'model': {
-        const v = takeValue(); if (v === undefined) return null;
-        opts.model = v; nonDefault.model = v; break;
+        const v = takeValue();
+        if (v === undefined) return null;
+        opts.model = v;
+        nonDefault.model = v;
+        break;
       }
       case 'port': {
-        const v = takeValue(); if (v === undefined) return null;
-        if (!/^\d+$/.test(v)) { usageError(`argument --port: invalid int value: '${v}'`); return null; }
-        opts.port = Number(v); if (opts.port !== 8000) nonDefault.port = opts.port; break;
+        const v = takeValue();
+        if (v === undefined) return null;
+        if (!/^\d+$/.test(v)) {
+          usageError(`argument --port: invalid int value: '${v}'`);
+          return null;
+        }
+        opts.port = Number(v);
+        if (opts.port !== 8000) nonDefault.port = opts.port;
+        break;
       }
       case 'host': {
-        const v = takeValue(); if (v === undefined) return null;
-        opts.host = v; nonDefault.host = v; break;
+        const v = takeValue();
+        if (v === undefined) return null;
+        opts.host = v;
+        nonDefault.host = v;
+        break;
       }
       case 'gpu-memory-utilization': {
-        const v = takeValue(); if (v === undefined) return null;
+        const v = takeValue();
+        if (v === undefined) return null;
         const f = Number(v);
-        if (!Number.isFinite(f)) { usageError(`argument --gpu-memory-utilization: invalid float value: '${v}'`); return null; }
-        opts.gpuMemoryUtilization = f; nonDefault.gpu_memory_utilization = new PyFloat(f); break;
+        if (!Number.isFinite(f)) {
+          usageError(`argument --gpu-memory-utilization: invalid float value: '${v}'`);
+          return null;
+        }
+        opts.gpuMemoryUtilization = f;
+        nonDefault.gpu_memory_utilization = new PyFloat(f);
+        break;
       }
       case 'max-model-len': {
-        const v = takeValue(); if (v === undefined) return null;
+        const v = takeValue();
+        if (v === undefined) return null;
         const n = parseHumanInt(v);
-        if (!Number.isFinite(n)) { usageError(`argument --max-model-len: Invalid value '${v}'`); return null; }
-        opts.maxModelLen = n; nonDefault.max_model_len = n; break;
+        if (!Number.isFinite(n)) {
+          usageError(`argument --max-model-len: Invalid value '${v}'`);
+          return null;
+        }
+        opts.maxModelLen = n;
+        nonDefault.max_model_len = n;
+        break;
       }
       case 'quantization': {
-        const v = takeValue(); if (v === undefined) return null;
-        opts.quantization = v; nonDefault.quantization = v; break;
+        const v = takeValue();
+        if (v === undefined) return null;
+        opts.quantization = v;
+        nonDefault.quantization = v;
+        break;
       }
       case 'served-model-name': {
         const names = [];
         if (value !== undefined) names.push(value);
         else while (i + 1 < rest.length && !rest[i + 1].startsWith('--')) names.push(rest[++i]);
-        if (names.length === 0) { usageError('argument --served-model-name: expected at least one argument'); return null; }
-        opts.servedModelNames = names; nonDefault.served_model_name = names; break;
+        if (names.length === 0) {
+          usageError('argument --served-model-name: expected at least one argument');
+          return null;
+        }
+        opts.servedModelNames = names;
+        nonDefault.served_model_name = names;
+        break;
       }
       default: {
         // Unknown flags are accepted and echoed: `--flag value` or boolean `--flag`.
@@ -208,11 +273,20 @@ function main({ opts, nonDefault }) {
   let server = null;
   const timers = new Set();
   const later = (seconds, fn) => {
-    const t = setTimeout(() => { timers.delete(t); fn(); }, Math.max(0, seconds * 1000));
+    const t = setTimeout(
+      () => {
+        timers.delete(t);
+        fn();
+      },
+      Math.max(0, seconds * 1000),
+    );
     timers.add(t);
     return t;
   };
-  const clearAll = () => { for (const t of timers) clearTimeout(t); timers.clear(); };
+  const clearAll = () => {
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+  };
 
   // ------------------------------------------------------------ signals ---
   const hung = new Set();
@@ -254,10 +328,12 @@ function main({ opts, nonDefault }) {
     if (server) server.close();
     // stdout and stderr are separate pipes that docker copies independently;
     // let the last stdout lines land first so the error really is the tail.
-    process.stdout.write('', () => setTimeout(() => {
-      for (const l of lines) err(l);
-      exitAfterFlush(code);
-    }, 50));
+    process.stdout.write('', () =>
+      setTimeout(() => {
+        for (const l of lines) err(l);
+        exitAfterFlush(code);
+      }, 50),
+    );
   }
   const engineTraceback = (inner) => [
     `${ENG}ERROR ${ts()} [core.py:700] EngineCore failed to start.`,
@@ -284,22 +360,23 @@ function main({ opts, nonDefault }) {
   ];
 
   const failures = {
-    harmony: () => die([
-      ...apiPrefix,
-      `${API}  File "${SITE}/vllm/entrypoints/openai/api_server.py", line 1941, in run_server_worker`,
-      `${API}    await init_app_state(engine_client, vllm_config, app.state, args)`,
-      `${API}  File "${SITE}/vllm/entrypoints/openai/api_server.py", line 1682, in init_app_state`,
-      `${API}    state.openai_serving_chat = OpenAIServingChat(`,
-      `${API}  File "${SITE}/vllm/entrypoints/openai/serving_chat.py", line 116, in __init__`,
-      `${API}    get_stop_tokens_for_assistant_actions())`,
-      `${API}  File "${SITE}/vllm/entrypoints/harmony_utils.py", line 47, in get_encoding`,
-      `${API}    _harmony_encoding = load_harmony_encoding(`,
-      `${API}                        ^^^^^^^^^^^^^^^^^^^^^^`,
-      `${API}  File "${SITE}/openai_harmony/__init__.py", line 689, in load_harmony_encoding`,
-      `${API}    inner: _PyHarmonyEncoding = _load_harmony_encoding(name)`,
-      `${API}                                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^`,
-      'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file',
-    ]),
+    harmony: () =>
+      die([
+        ...apiPrefix,
+        `${API}  File "${SITE}/vllm/entrypoints/openai/api_server.py", line 1941, in run_server_worker`,
+        `${API}    await init_app_state(engine_client, vllm_config, app.state, args)`,
+        `${API}  File "${SITE}/vllm/entrypoints/openai/api_server.py", line 1682, in init_app_state`,
+        `${API}    state.openai_serving_chat = OpenAIServingChat(`,
+        `${API}  File "${SITE}/vllm/entrypoints/openai/serving_chat.py", line 116, in __init__`,
+        `${API}    get_stop_tokens_for_assistant_actions())`,
+        `${API}  File "${SITE}/vllm/entrypoints/harmony_utils.py", line 47, in get_encoding`,
+        `${API}    _harmony_encoding = load_harmony_encoding(`,
+        `${API}                        ^^^^^^^^^^^^^^^^^^^^^^`,
+        `${API}  File "${SITE}/openai_harmony/__init__.py", line 689, in load_harmony_encoding`,
+        `${API}    inner: _PyHarmonyEncoding = _load_harmony_encoding(name)`,
+        `${API}                                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^`,
+        'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file',
+      ]),
     'free-memory': () => {
       const want = (gpuUtil * totalGiB).toFixed(2);
       const fmt = (x) => (Math.round(x * 10) / 10).toFixed(1);
@@ -317,7 +394,8 @@ function main({ opts, nonDefault }) {
       ]);
     },
     'cuda-oom': () => {
-      const msg = 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 119.70 GiB of which 1.02 GiB is free. Including non-PyTorch memory, this process has 116.61 GiB memory in use. Of the allocated memory 113.92 GiB is allocated by PyTorch, and 1.31 GiB is reserved by PyTorch but unallocated.';
+      const msg =
+        'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 119.70 GiB of which 1.02 GiB is free. Including non-PyTorch memory, this process has 116.61 GiB memory in use. Of the allocated memory 113.92 GiB is allocated by PyTorch, and 1.31 GiB is reserved by PyTorch but unallocated.';
       die([
         ...engineTraceback([
           `  File "${SITE}/vllm/v1/worker/gpu_model_runner.py", line 2853, in _dummy_run`,
@@ -369,7 +447,12 @@ function main({ opts, nonDefault }) {
   // ----------------------------------------------------- startup banner ---
   out(`INFO ${ts()} [__init__.py:216] Automatically detected platform cuda.`);
   info('api_server.py:1896', `vLLM API server version ${VLLM_VERSION}`);
-  info('utils.py:328', `non-default args: {${Object.entries(nonDefault).map(([k, v]) => `'${k}': ${pyRepr(v)}`).join(', ')}}`);
+  info(
+    'utils.py:328',
+    `non-default args: {${Object.entries(nonDefault)
+      .map(([k, v]) => `'${k}': ${pyRepr(v)}`)
+      .join(', ')}}`,
+  );
 
   // Injected failures decided at start.
   let crashAfter = null;
@@ -401,7 +484,10 @@ function main({ opts, nonDefault }) {
     failAt = { at: fastFail ? 0 : loadSeconds * 0.1, fn: failures['free-memory'] };
   }
   if (gpuUtil <= 0 || gpuUtil > 1) {
-    failAt = { at: 0, fn: () => die([...apiPrefix, `ValueError: GPU memory utilization must be within (0, 1]. Got ${gpuUtil}.`]) };
+    failAt = {
+      at: 0,
+      fn: () => die([...apiPrefix, `ValueError: GPU memory utilization must be within (0, 1]. Got ${gpuUtil}.`]),
+    };
   }
   // Missing tiktoken encodings: the real failure happens when harmony loads,
   // i.e. after the model has been loaded. Checked at that point.
@@ -412,14 +498,25 @@ function main({ opts, nonDefault }) {
       try {
         const st = fs.statSync(path.join(base, f));
         if (!st.isFile() || st.size === 0) return false;
-      } catch { return false; }
+      } catch {
+        return false;
+      }
     }
     return true;
   }
   const harmonyAt = fastFail ? 0 : loadSeconds / 2;
   if (!failAt || failAt.at > harmonyAt) {
     const prev = failAt;
-    failAt = { at: harmonyAt, fn: () => { if (!encodingsOk()) failures.harmony(); else if (prev) later(prev.at - harmonyAt, () => { if (state === 'loading') prev.fn(); }); } };
+    failAt = {
+      at: harmonyAt,
+      fn: () => {
+        if (!encodingsOk()) failures.harmony();
+        else if (prev)
+          later(prev.at - harmonyAt, () => {
+            if (state === 'loading') prev.fn();
+          });
+      },
+    };
   }
 
   // ------------------------------------------------------ loading script ---
@@ -430,36 +527,94 @@ function main({ opts, nonDefault }) {
   at(0.0, () => info('config.py:723', 'Resolved architecture: GptOssForCausalLM'));
   at(0.0, () => info('config.py:1669', `Using max model len ${maxModelLen}`));
   at(0.0, () => info('config.py:2400', 'Chunked prefill is enabled with max_num_batched_tokens=8192.'));
-  at(0.02, () => info('core.py:74', `Initializing a V1 LLM engine (v${VLLM_VERSION}) with config: model='${model}', speculative_config=None, tokenizer='${model}', skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, trust_remote_code=False, dtype=torch.bfloat16, max_seq_len=${maxModelLen}, download_dir=None, load_format=auto, tensor_parallel_size=1, pipeline_parallel_size=1, quantization=${opts.quantization ?? 'mxfp4'}, enforce_eager=False, kv_cache_dtype=auto, device_config=cuda, served_model_name=${servedName}, enable_prefix_caching=True, chunked_prefill_enabled=True`, ENG));
-  at(0.05, () => info('parallel_state.py:1134', 'rank 0 in world size 1 is assigned as DP rank 0, PP rank 0, TP rank 0, EP rank 0', ENG));
+  at(0.02, () =>
+    info(
+      'core.py:74',
+      `Initializing a V1 LLM engine (v${VLLM_VERSION}) with config: model='${model}', speculative_config=None, tokenizer='${model}', skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, trust_remote_code=False, dtype=torch.bfloat16, max_seq_len=${maxModelLen}, download_dir=None, load_format=auto, tensor_parallel_size=1, pipeline_parallel_size=1, quantization=${opts.quantization ?? 'mxfp4'}, enforce_eager=False, kv_cache_dtype=auto, device_config=cuda, served_model_name=${servedName}, enable_prefix_caching=True, chunked_prefill_enabled=True`,
+      ENG,
+    ),
+  );
+  at(0.05, () =>
+    info(
+      'parallel_state.py:1134',
+      'rank 0 in world size 1 is assigned as DP rank 0, PP rank 0, TP rank 0, EP rank 0',
+      ENG,
+    ),
+  );
   at(0.08, () => info('gpu_model_runner.py:1953', `Starting to load model ${model}...`, ENG));
   at(0.09, () => info('cuda.py:328', 'Using Triton backend on V1 engine.', ENG));
-  at(0.10, () => info('weight_utils.py:296', 'Using model weights format [\'*.safetensors\']', ENG));
+  at(0.1, () => info('weight_utils.py:296', "Using model weights format ['*.safetensors']", ENG));
   for (let s = 0; s <= shards; s++) {
     const pct = Math.floor((s / shards) * 100);
-    at(0.10 + 0.35 * (s / shards), () => err(`${ENG}Loading safetensors checkpoint shards: ${String(pct).padStart(3)}% Completed | ${s}/${shards} [00:${String(2 * s).padStart(2, '0')}<00:${String(2 * (shards - s)).padStart(2, '0')},  1.79s/it]`));
+    at(0.1 + 0.35 * (s / shards), () =>
+      err(
+        `${ENG}Loading safetensors checkpoint shards: ${String(pct).padStart(3)}% Completed | ${s}/${shards} [00:${String(2 * s).padStart(2, '0')}<00:${String(2 * (shards - s)).padStart(2, '0')},  1.79s/it]`,
+      ),
+    );
   }
   at(0.46, () => info('default_loader.py:262', 'Loading weights took 26.94 seconds', ENG));
   at(0.47, () => info('gpu_model_runner.py:2007', 'Model loading took 65.97 GiB and 28.311904 seconds', ENG));
-  at(0.50, () => info('backends.py:548', "Using cache directory: /root/.cache/vllm/torch_compile_cache/2b7e1a9c0f/rank_0_0/backbone for vLLM's torch.compile", ENG));
+  at(0.5, () =>
+    info(
+      'backends.py:548',
+      "Using cache directory: /root/.cache/vllm/torch_compile_cache/2b7e1a9c0f/rank_0_0/backbone for vLLM's torch.compile",
+      ENG,
+    ),
+  );
   at(0.52, () => info('backends.py:559', 'Dynamo bytecode transform time: 9.87 s', ENG));
   at(0.58, () => info('backends.py:194', 'Cache the graph for dynamic shape for later use', ENG));
   at(0.62, () => info('monitor.py:34', 'torch.compile takes 23.1 s in total', ENG));
-  at(0.64, () => info('gpu_worker.py:276', `Available KV cache memory: ${Math.max(1, gpuUtil * totalGiB - 70.3).toFixed(2)} GiB`, ENG));
+  at(0.64, () =>
+    info(
+      'gpu_worker.py:276',
+      `Available KV cache memory: ${Math.max(1, gpuUtil * totalGiB - 70.3).toFixed(2)} GiB`,
+      ENG,
+    ),
+  );
   at(0.65, () => info('kv_cache_utils.py:849', 'GPU KV cache size: 410,544 tokens', ENG));
-  at(0.65, () => info('kv_cache_utils.py:853', `Maximum concurrency for ${maxModelLen.toLocaleString('en-US')} tokens per request: ${(410544 / maxModelLen).toFixed(2)}x`, ENG));
+  at(0.65, () =>
+    info(
+      'kv_cache_utils.py:853',
+      `Maximum concurrency for ${maxModelLen.toLocaleString('en-US')} tokens per request: ${(410544 / maxModelLen).toFixed(2)}x`,
+      ENG,
+    ),
+  );
   for (let s = 0; s <= 4; s++) {
-    at(0.66 + 0.2 * (s / 4), () => err(`${ENG}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round(67 * s / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`));
+    at(0.66 + 0.2 * (s / 4), () =>
+      err(
+        `${ENG}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round((67 * s) / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`,
+      ),
+    );
   }
   at(0.88, () => info('gpu_model_runner.py:2708', 'Graph capturing finished in 12 secs, took 0.84 GiB', ENG));
-  at(0.90, () => info('core.py:214', 'init engine (profile, create kv cache, warmup model) took 45.02 seconds', ENG));
-  at(0.93, () => info('loggers.py:142', 'Engine 000: vllm cache_config_info with initialization after num_gpu_blocks is: 25659'));
-  at(0.95, () => info('serving_responses.py:120', 'Using default chat sampling params from model: {\'temperature\': 1.0, \'top_p\': 1.0}'));
-  at(0.97, () => warn('serving_chat.py:112', '"auto" tool choice has been enabled please note that while the parallel_tool_calls client option is preset for compatibility reasons, it will be ignored.'));
+  at(0.9, () => info('core.py:214', 'init engine (profile, create kv cache, warmup model) took 45.02 seconds', ENG));
+  at(0.93, () =>
+    info('loggers.py:142', 'Engine 000: vllm cache_config_info with initialization after num_gpu_blocks is: 25659'),
+  );
+  at(0.95, () =>
+    info(
+      'serving_responses.py:120',
+      "Using default chat sampling params from model: {'temperature': 1.0, 'top_p': 1.0}",
+    ),
+  );
+  at(0.97, () =>
+    warn(
+      'serving_chat.py:112',
+      '"auto" tool choice has been enabled please note that while the parallel_tool_calls client option is preset for compatibility reasons, it will be ignored.',
+    ),
+  );
 
-  for (const [t, fn] of script) later(t, () => { if (state === 'loading') fn(); });
-  if (failAt) later(failAt.at, () => { if (state === 'loading') failAt.fn(); });
-  later(L, () => { if (state === 'loading') startServing(); });
+  for (const [t, fn] of script)
+    later(t, () => {
+      if (state === 'loading') fn();
+    });
+  if (failAt)
+    later(failAt.at, () => {
+      if (state === 'loading') failAt.fn();
+    });
+  later(L, () => {
+    if (state === 'loading') startServing();
+  });
 
   // ------------------------------------------------------------- modes ---
   const VALID = {
@@ -468,12 +623,20 @@ function main({ opts, nonDefault }) {
     models: /^(ok|empty|hang|\d{3})$/,
   };
   const mode = { health: 'ok', chat: 'ok', models: 'ok' };
-  for (const [k, e] of [['health', 'STANDIN_HEALTH'], ['chat', 'STANDIN_CHAT'], ['models', 'STANDIN_MODELS']]) {
+  for (const [k, e] of [
+    ['health', 'STANDIN_HEALTH'],
+    ['chat', 'STANDIN_CHAT'],
+    ['models', 'STANDIN_MODELS'],
+  ]) {
     if (env[e] && VALID[k].test(env[e])) mode[k] = env[e];
   }
   function effectiveMode() {
     let fileMode = null;
-    try { fileMode = JSON.parse(fs.readFileSync(controlFile, 'utf8')); } catch { /* absent or invalid */ }
+    try {
+      fileMode = JSON.parse(fs.readFileSync(controlFile, 'utf8'));
+    } catch {
+      /* absent or invalid */
+    }
     if (!fileMode || typeof fileMode !== 'object') return mode;
     const m = { ...mode };
     for (const k of Object.keys(VALID)) {
@@ -487,7 +650,11 @@ function main({ opts, nonDefault }) {
 
   function sendJson(res, status, obj, headers = {}) {
     const body = JSON.stringify(obj);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...headers,
+    });
     res.end(body);
   }
   function vllmError(res, status, type, message) {
@@ -499,7 +666,9 @@ function main({ opts, nonDefault }) {
   }
   function access(req, status) {
     const addr = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '-';
-    uvi(`${addr}:${req.socket.remotePort} - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${http.STATUS_CODES[status] ?? ''}`);
+    uvi(
+      `${addr}:${req.socket.remotePort} - "${req.method} ${req.url} HTTP/${req.httpVersion}" ${status} ${http.STATUS_CODES[status] ?? ''}`,
+    );
   }
   function readBody(req) {
     return new Promise((resolve) => {
@@ -522,20 +691,43 @@ function main({ opts, nonDefault }) {
       res.writeHead(code, { 'content-length': 0 });
       return res.end();
     }
-    if (p === '/ping' && req.method === 'GET') { res.writeHead(200, { 'content-length': 0 }); return res.end(); }
+    if (p === '/ping' && req.method === 'GET') {
+      res.writeHead(200, { 'content-length': 0 });
+      return res.end();
+    }
     if (p === '/version' && req.method === 'GET') return sendJson(res, 200, { version: VLLM_VERSION });
     if (p === '/v1/models' && req.method === 'GET') {
       if (m.models === 'hang') return hang(req, res);
       if (/^\d{3}$/.test(m.models)) return vllmError(res, Number(m.models), 'InternalServerError', 'injected failure');
       const created = Math.floor(started / 1000);
-      const data = m.models === 'empty' ? [] : servedNames.map((id) => ({
-        id, object: 'model', created, owned_by: 'vllm', root: model, parent: null, max_model_len: maxModelLen,
-        permission: [{
-          id: `modelperm-${crypto.randomBytes(16).toString('hex')}`, object: 'model_permission', created,
-          allow_create_engine: false, allow_sampling: true, allow_logprobs: true, allow_search_indices: false,
-          allow_view: true, allow_fine_tuning: false, organization: '*', group: null, is_blocking: false,
-        }],
-      }));
+      const data =
+        m.models === 'empty'
+          ? []
+          : servedNames.map((id) => ({
+              id,
+              object: 'model',
+              created,
+              owned_by: 'vllm',
+              root: model,
+              parent: null,
+              max_model_len: maxModelLen,
+              permission: [
+                {
+                  id: `modelperm-${crypto.randomBytes(16).toString('hex')}`,
+                  object: 'model_permission',
+                  created,
+                  allow_create_engine: false,
+                  allow_sampling: true,
+                  allow_logprobs: true,
+                  allow_search_indices: false,
+                  allow_view: true,
+                  allow_fine_tuning: false,
+                  organization: '*',
+                  group: null,
+                  is_blocking: false,
+                },
+              ],
+            }));
       return sendJson(res, 200, { object: 'list', data });
     }
     if (p === '/metrics' && req.method === 'GET') {
@@ -561,7 +753,10 @@ function main({ opts, nonDefault }) {
         `vllm:request_success_total{${lbl},finished_reason="stop"} ${stats.ok.toFixed(1)}`,
         '',
       ].join('\n');
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
       return res.end(body);
     }
     if (p === '/v1/chat/completions' && req.method === 'POST') {
@@ -571,31 +766,56 @@ function main({ opts, nonDefault }) {
         req.socket.on('close', () => stats.running--);
         return hang(req, res);
       }
-      if (/^\d{3}$/.test(m.chat)) return vllmError(res, Number(m.chat), 'InternalServerError', 'EngineCore encountered an issue. See stack trace (above) for the root cause.');
+      if (/^\d{3}$/.test(m.chat))
+        return vllmError(
+          res,
+          Number(m.chat),
+          'InternalServerError',
+          'EngineCore encountered an issue. See stack trace (above) for the root cause.',
+        );
       let body;
-      try { body = JSON.parse(raw); } catch { return vllmError(res, 400, 'BadRequestError', 'Invalid JSON body'); }
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return vllmError(res, 400, 'BadRequestError', 'Invalid JSON body');
+      }
       if (!body || !Array.isArray(body.messages) || body.messages.length === 0) {
-        return vllmError(res, 400, 'BadRequestError', "[{'type': 'missing', 'loc': ('body', 'messages'), 'msg': 'Field required'}]");
+        return vllmError(
+          res,
+          400,
+          'BadRequestError',
+          "[{'type': 'missing', 'loc': ('body', 'messages'), 'msg': 'Field required'}]",
+        );
       }
       if (body.model !== undefined && body.model !== null && !servedNames.includes(body.model)) {
         return vllmError(res, 404, 'NotFoundError', `The model \`${body.model}\` does not exist.`);
       }
-      const promptText = body.messages.map((x) => (typeof x?.content === 'string' ? x.content : JSON.stringify(x?.content ?? ''))).join(' ');
+      const promptText = body.messages
+        .map((x) => (typeof x?.content === 'string' ? x.content : JSON.stringify(x?.content ?? '')))
+        .join(' ');
       const promptTokens = 60 + promptText.split(/\s+/).filter(Boolean).length;
       let words = (env.STANDIN_REPLY || 'Hello! I am the gpt-oss stand-in, and I am up.').split(' ');
       let finish = 'stop';
       const maxTok = body.max_completion_tokens ?? body.max_tokens;
-      if (Number.isInteger(maxTok) && maxTok > 0 && maxTok < words.length) { words = words.slice(0, maxTok); finish = 'length'; }
+      if (Number.isInteger(maxTok) && maxTok > 0 && maxTok < words.length) {
+        words = words.slice(0, maxTok);
+        finish = 'length';
+      }
       const content = words.join(' ');
       const reasoning = 'The user greets; reply briefly.';
       const completionTokens = words.length + 7;
-      stats.prompt += promptTokens; stats.gen += completionTokens; stats.ok++;
+      stats.prompt += promptTokens;
+      stats.gen += completionTokens;
+      stats.ok++;
       const id = `chatcmpl-${crypto.randomBytes(16).toString('hex')}`;
       const created = Math.floor(Date.now() / 1000);
       const modelName = body.model ?? servedName;
       if (body.stream === true) {
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-        const chunk = (delta, fin = null) => res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: fin }] })}\n\n`);
+        const chunk = (delta, fin = null) =>
+          res.write(
+            `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: fin }] })}\n\n`,
+          );
         chunk({ role: 'assistant', content: '' });
         chunk({ reasoning_content: reasoning });
         words.forEach((w, i) => chunk({ content: (i ? ' ' : '') + w }));
@@ -604,26 +824,55 @@ function main({ opts, nonDefault }) {
         return res.end();
       }
       return sendJson(res, 200, {
-        id, object: 'chat.completion', created, model: modelName,
-        choices: [{
-          index: 0,
-          message: { role: 'assistant', content, refusal: null, annotations: null, audio: null, function_call: null, tool_calls: [], reasoning_content: reasoning },
-          logprobs: null, finish_reason: finish, stop_reason: null,
-        }],
-        service_tier: null, system_fingerprint: null,
-        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: null },
-        prompt_logprobs: null, kv_transfer_params: null,
+        id,
+        object: 'chat.completion',
+        created,
+        model: modelName,
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content,
+              refusal: null,
+              annotations: null,
+              audio: null,
+              function_call: null,
+              tool_calls: [],
+              reasoning_content: reasoning,
+            },
+            logprobs: null,
+            finish_reason: finish,
+            stop_reason: null,
+          },
+        ],
+        service_tier: null,
+        system_fingerprint: null,
+        usage: {
+          prompt_tokens: promptTokens,
+          total_tokens: promptTokens + completionTokens,
+          completion_tokens: completionTokens,
+          prompt_tokens_details: null,
+        },
+        prompt_logprobs: null,
+        kv_transfer_params: null,
       });
     }
     if (p === '/standin/mode') {
-      if (req.method === 'GET') return sendJson(res, 200, { ...m, file: fs.existsSync(controlFile) ? controlFile : null });
+      if (req.method === 'GET')
+        return sendJson(res, 200, { ...m, file: fs.existsSync(controlFile) ? controlFile : null });
       if (req.method === 'POST' || req.method === 'PUT') {
         let body;
-        try { body = JSON.parse((await readBody(req)) || '{}'); } catch { return sendJson(res, 400, { error: 'invalid JSON' }); }
+        try {
+          body = JSON.parse((await readBody(req)) || '{}');
+        } catch {
+          return sendJson(res, 400, { error: 'invalid JSON' });
+        }
         if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'expected a JSON object' });
         for (const [k, v] of Object.entries(body)) {
           if (!(k in VALID)) return sendJson(res, 400, { error: `unknown key ${k}; expected health, chat, models` });
-          if (typeof v !== 'string' || !VALID[k].test(v)) return sendJson(res, 400, { error: `invalid value for ${k}: ${JSON.stringify(v)}` });
+          if (typeof v !== 'string' || !VALID[k].test(v))
+            return sendJson(res, 400, { error: `invalid value for ${k}: ${JSON.stringify(v)}` });
         }
         Object.assign(mode, body);
         info('standin', `mode set to ${JSON.stringify(mode)}`);
@@ -632,7 +881,11 @@ function main({ opts, nonDefault }) {
     }
     if (p === '/standin/exit' && req.method === 'POST') {
       let body = {};
-      try { body = JSON.parse((await readBody(req)) || '{}') || {}; } catch { /* defaults */ }
+      try {
+        body = JSON.parse((await readBody(req)) || '{}') || {};
+      } catch {
+        /* defaults */
+      }
       const code = Number.isInteger(body.code) ? body.code & 0xff : 1;
       sendJson(res, 202, { exiting: code });
       setTimeout(() => engineDied(code), Math.max(0, Number(body.delaySeconds) || 0) * 1000);
@@ -644,9 +897,12 @@ function main({ opts, nonDefault }) {
   function engineDied(code) {
     if (exiting || state === 'stopping' || state === 'dead') return;
     error('core_client.py:564', 'EngineCore died unexpectedly, shutting down client.');
-    die([
-      `${API}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`,
-    ], code);
+    die(
+      [
+        `${API}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`,
+      ],
+      code,
+    );
     for (const s of hung) s.destroy();
   }
 
@@ -668,7 +924,8 @@ function main({ opts, nonDefault }) {
       if (state !== 'loading') return;
       state = 'serving';
       info('launcher.py:36', 'Available routes are:');
-      for (const r of ['/health', '/ping', '/version', '/v1/models', '/v1/chat/completions', '/metrics']) info('launcher.py:44', `Route: ${r}, Methods: ${r === '/v1/chat/completions' ? 'POST' : 'GET'}`);
+      for (const r of ['/health', '/ping', '/version', '/v1/models', '/v1/chat/completions', '/metrics'])
+        info('launcher.py:44', `Route: ${r}, Methods: ${r === '/v1/chat/completions' ? 'POST' : 'GET'}`);
       uvi(`Started server process [${PID}]`);
       uvi('Waiting for application startup.');
       uvi('Application startup complete.');
@@ -684,11 +941,19 @@ function main({ opts, nonDefault }) {
     for (const f of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
       try {
         const s = fs.readFileSync(f, 'utf8').trim();
-        if (s !== 'max') { limit = Number(s); break; }
-      } catch { /* next */ }
+        if (s !== 'max') {
+          limit = Number(s);
+          break;
+        }
+      } catch {
+        /* next */
+      }
     }
     if (!(limit < 64 * 1024 ** 3) && env.STANDIN_OOM_UNSAFE !== '1') {
-      error('standin', 'STANDIN_FAIL=oom-kill needs a container memory limit (docker run --memory 256m --memory-swap 256m); refusing and exiting 3');
+      error(
+        'standin',
+        'STANDIN_FAIL=oom-kill needs a container memory limit (docker run --memory 256m --memory-swap 256m); refusing and exiting 3',
+      );
       exitAfterFlush(3);
       return;
     }

@@ -14,8 +14,25 @@ function problems(r: LoadResult): string[] {
 
 test('every default is the guide value', (t) => {
   const c = defaultConfig();
-  t.deepEqual(c.model, { id: 'openai/gpt-oss-120b', servedName: 'gpt-oss-120b', quantization: 'mxfp4', gpuMemoryUtilization: 0.85, maxModelLen: 32768, extraArgs: [] });
-  t.like(c.container, { name: 'vllm-gpt-oss', image: 'nvcr.io/nvidia/vllm:25.09-py3', port: 8000, bindAddress: '', gpus: 'all', ipc: 'host', env: {}, stopTimeout: 30_000, stopOnExit: true });
+  t.deepEqual(c.model, {
+    id: 'openai/gpt-oss-120b',
+    servedName: 'gpt-oss-120b',
+    quantization: 'mxfp4',
+    gpuMemoryUtilization: 0.85,
+    maxModelLen: 32768,
+    extraArgs: [],
+  });
+  t.like(c.container, {
+    name: 'vllm-gpt-oss',
+    image: 'nvcr.io/nvidia/vllm:25.09-py3',
+    port: 8000,
+    bindAddress: '',
+    gpus: 'all',
+    ipc: 'host',
+    env: {},
+    stopTimeout: 30_000,
+    stopOnExit: true,
+  });
   t.deepEqual(c.container.ulimits, { memlock: -1, stack: 67108864 });
   t.deepEqual(c.paths, { encodings: '/vllm/encodings', huggingface: '/vllm/huggingface' });
   t.deepEqual(c.hfToken, { credential: 'hf_token', file: '/etc/gptoss/hf_token', env: 'HF_TOKEN' });
@@ -24,11 +41,26 @@ test('every default is the guide value', (t) => {
     liveness: { period: 10_000, timeout: 5_000, failureThreshold: 3 },
     readiness: { period: 10_000, timeout: 5_000 },
   });
-  t.deepEqual(c.restart, { initialDelay: 10_000, multiplier: 2, maxDelay: 300_000, jitter: 0.1, resetAfter: 600_000, crashLoopAfter: 3 });
+  t.deepEqual(c.restart, {
+    initialDelay: 10_000,
+    multiplier: 2,
+    maxDelay: 300_000,
+    jitter: 0.1,
+    resetAfter: 600_000,
+    crashLoopAfter: 3,
+  });
   t.deepEqual(c.notify, { ready: 'serving' });
 });
 
-const sameAsDefaults = ['', '\n\n', '# only a comment\n', '---\n', 'model: {}\n', 'model:\n', 'container: ~\nhealth:\n  startup:\n'];
+const sameAsDefaults = [
+  '',
+  '\n\n',
+  '# only a comment\n',
+  '---\n',
+  'model: {}\n',
+  'model:\n',
+  'container: ~\nhealth:\n  startup:\n',
+];
 for (const text of sameAsDefaults) {
   test(`${JSON.stringify(text)} means all defaults`, (t) => {
     const r = parseConfig(text, F);
@@ -44,7 +76,11 @@ test('the shipped config is valid and equals the defaults', async (t) => {
 });
 
 test('values given replace defaults; ulimits merge', (t) => {
-  const r = parseConfig('model:\n  gpuMemoryUtilization: 0.8\ncontainer:\n  gpus: [0, "GPU-abc"]\n  ulimits: {memlock: 8388608, nofile: {soft: 1024, hard: 4096}}\n  env: {A: 1, B: true}\n  stopTimeout: 1m30s\n', F);
+  const r = parseConfig(
+    'model:\n  gpuMemoryUtilization: 0.8\ncontainer:\n  gpus: [0, "GPU-abc"]\n  ulimits: {memlock: 8388608, nofile: ' +
+      '{soft: 1024, hard: 4096}}\n  env: {A: 1, B: true}\n  stopTimeout: 1m30s\n',
+    F,
+  );
   t.true(r.ok, problems(r).join('\n'));
   if (!r.ok) return;
   t.is(r.config.model.gpuMemoryUtilization, 0.8);
@@ -56,35 +92,172 @@ test('values given replace defaults; ulimits merge', (t) => {
 
 // One row per rule: the text, and the exact located line(s) it must produce.
 const bad: [string, string, string[]][] = [
-  ['typo suggests the nearest key', 'model:\n  gpuMemoryUtilisation: 0.8\n', [`${F}:2:3: model.gpuMemoryUtilisation: unknown key in model; did you mean "gpuMemoryUtilization"?`]],
-  ['unknown top-level key', 'modle:\n  id: x\n', [`${F}:1:1: modle: unknown key at the top level; did you mean "model"?`]],
-  ['unknown key with no near match lists the known ones', 'paths:\n  zzz: /x\n', [`${F}:2:3: paths.zzz: unknown key in paths; known keys here: encodings, huggingface`]],
-  ['utilization above 1', 'model:\n  gpuMemoryUtilization: 1.5\n', [`${F}:2:25: model.gpuMemoryUtilization: must be at most 1 (it is a fraction of GPU memory, e.g. 0.85); got 1.5`]],
-  ['utilization 0', 'model:\n  gpuMemoryUtilization: 0\n', [`${F}:2:25: model.gpuMemoryUtilization: must be above 0 (it is a fraction of GPU memory, e.g. 0.85); got 0`]],
-  ['utilization as text', 'model:\n  gpuMemoryUtilization: high\n', [`${F}:2:25: model.gpuMemoryUtilization: expected a number between 0 and 1, e.g. 0.85; got "high"`]],
-  ['maxModelLen not whole', 'model:\n  maxModelLen: 1.5\n', [`${F}:2:16: model.maxModelLen: expected a whole number; got 1.5`]],
-  ['forbidden flag', 'model:\n  extraArgs: ["--trust-remote-code"]\n', [`${F}:2:15: model.extraArgs.0: --trust-remote-code is refused: gpt-oss needs no remote code; running it would execute code from the model repository; remove it`]],
-  ['forbidden flag with =', 'model:\n  extraArgs:\n    - --enable-auto-tool-choice=true\n', [`${F}:3:7: model.extraArgs.0: --enable-auto-tool-choice is refused: gpt-oss enables tool use by itself; this flag breaks it; remove it`]],
-  ['owned flag', 'model:\n  extraArgs: ["--max-num-seqs", "64", "--quantization", "fp8"]\n', [`${F}:2:39: model.extraArgs.2: --quantization is set by model.quantization; set that key instead of repeating the flag`]],
-  ['bad container name', 'container:\n  name: "vllm gpt"\n', [`${F}:2:9: container.name: is not a valid container name: use letters, digits, "_", "." and "-", starting with a letter or digit, at least 2 characters; got "vllm gpt"`]],
+  [
+    'typo suggests the nearest key',
+    'model:\n  gpuMemoryUtilisation: 0.8\n',
+    [`${F}:2:3: model.gpuMemoryUtilisation: unknown key in model; did you mean "gpuMemoryUtilization"?`],
+  ],
+  [
+    'unknown top-level key',
+    'modle:\n  id: x\n',
+    [`${F}:1:1: modle: unknown key at the top level; did you mean "model"?`],
+  ],
+  [
+    'unknown key with no near match lists the known ones',
+    'paths:\n  zzz: /x\n',
+    [`${F}:2:3: paths.zzz: unknown key in paths; known keys here: encodings, huggingface`],
+  ],
+  [
+    'utilization above 1',
+    'model:\n  gpuMemoryUtilization: 1.5\n',
+    [`${F}:2:25: model.gpuMemoryUtilization: must be at most 1 (it is a fraction of GPU memory, e.g. 0.85); got 1.5`],
+  ],
+  [
+    'utilization 0',
+    'model:\n  gpuMemoryUtilization: 0\n',
+    [`${F}:2:25: model.gpuMemoryUtilization: must be above 0 (it is a fraction of GPU memory, e.g. 0.85); got 0`],
+  ],
+  [
+    'utilization as text',
+    'model:\n  gpuMemoryUtilization: high\n',
+    [`${F}:2:25: model.gpuMemoryUtilization: expected a number between 0 and 1, e.g. 0.85; got "high"`],
+  ],
+  [
+    'maxModelLen not whole',
+    'model:\n  maxModelLen: 1.5\n',
+    [`${F}:2:16: model.maxModelLen: expected a whole number; got 1.5`],
+  ],
+  [
+    'forbidden flag',
+    'model:\n  extraArgs: ["--trust-remote-code"]\n',
+    [
+      `${F}:2:15: model.extraArgs.0: --trust-remote-code is refused: gpt-oss needs no remote code; running it would ` +
+        `execute code from the model repository; remove it`,
+    ],
+  ],
+  [
+    'forbidden flag with =',
+    'model:\n  extraArgs:\n    - --enable-auto-tool-choice=true\n',
+    [
+      `${F}:3:7: model.extraArgs.0: --enable-auto-tool-choice is refused: gpt-oss enables tool use by itself; this ` +
+        `flag breaks it; remove it`,
+    ],
+  ],
+  [
+    'owned flag',
+    'model:\n  extraArgs: ["--max-num-seqs", "64", "--quantization", "fp8"]\n',
+    [
+      `${F}:2:39: model.extraArgs.2: --quantization is set by model.quantization; set that key instead of repeating ` +
+        `the flag`,
+    ],
+  ],
+  [
+    'bad container name',
+    'container:\n  name: "vllm gpt"\n',
+    [
+      `${F}:2:9: container.name: is not a valid container name: use letters, digits, "_", "." and "-", starting with ` +
+        `a letter or digit, at least 2 characters; got "vllm gpt"`,
+    ],
+  ],
   ['port out of range', 'container:\n  port: 70000\n', [`${F}:2:9: container.port: must be 1-65535; got 70000`]],
-  ['bad bind address', 'container:\n  bindAddress: localhost\n', [`${F}:2:16: container.bindAddress: expected an IP address such as 127.0.0.1, or "" for all interfaces; got "localhost"`]],
-  ['bad gpus', 'container:\n  gpus: some\n', [`${F}:2:9: container.gpus: expected "all", "none", a GPU count such as 1, or a list of device ids such as [0, 1]; got "some"`]],
-  ['ipc not host', 'container:\n  ipc: private\n', [`${F}:2:8: container.ipc: must be "host": vLLM shares memory between its processes through the host IPC namespace (the guide forbids dropping --ipc=host); got "private"`]],
-  ['unknown ulimit', 'container:\n  ulimits: {memlok: -1}\n', [`${F}:2:21: container.ulimits.memlok: unknown ulimit "memlok"; known: core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack`]],
-  ['managed env', 'container:\n  env:\n    TIKTOKEN_ENCODINGS_BASE: /x\n', [`${F}:3:30: container.env.TIKTOKEN_ENCODINGS_BASE: TIKTOKEN_ENCODINGS_BASE is managed by the supervisor: it must point at the read-only mount of paths.encodings; remove it`]],
-  ['duration without unit', 'container:\n  stopTimeout: 30\n', [`${F}:2:16: container.stopTimeout: expected a duration such as 30s, 10m or 1h; got 30`]],
-  ['duration with bad unit', 'restart:\n  maxDelay: 5 minutes\n', [`${F}:2:13: restart.maxDelay: "5 minutes" is not a duration; write it like 30s, 10m, 1h or 1m30s`]],
-  ['probe period too short', 'health:\n  liveness:\n    period: 0s\n', [`${F}:3:13: health.liveness.period: must be at least 100ms; got "0s"`]],
-  ['crashLoopAfter zero', 'restart:\n  crashLoopAfter: 0\n', [`${F}:2:19: restart.crashLoopAfter: must be at least 1; got 0`]],
-  ['maxDelay below initialDelay', 'restart:\n  initialDelay: 1m\n  maxDelay: 30s\n', [`${F}:3:13: restart.maxDelay: must not be shorter than restart.initialDelay`]],
-  ['relative path', 'paths:\n  encodings: vllm/encodings\n', [`${F}:2:14: paths.encodings: must be an absolute path (starting with /); got "vllm/encodings"`]],
+  [
+    'bad bind address',
+    'container:\n  bindAddress: localhost\n',
+    [
+      `${F}:2:16: container.bindAddress: expected an IP address such as 127.0.0.1, or "" for all interfaces; got ` +
+        `"localhost"`,
+    ],
+  ],
+  [
+    'bad gpus',
+    'container:\n  gpus: some\n',
+    [
+      `${F}:2:9: container.gpus: expected "all", "none", a GPU count such as 1, or a list of device ids such as [0, ` +
+        `1]; got "some"`,
+    ],
+  ],
+  [
+    'ipc not host',
+    'container:\n  ipc: private\n',
+    [
+      `${F}:2:8: container.ipc: must be "host": vLLM shares memory between its processes through the host IPC ` +
+        `namespace (the guide forbids dropping --ipc=host); got "private"`,
+    ],
+  ],
+  [
+    'unknown ulimit',
+    'container:\n  ulimits: {memlok: -1}\n',
+    [
+      `${F}:2:21: container.ulimits.memlok: unknown ulimit "memlok"; known: core, cpu, data, fsize, locks, memlock, ` +
+        `msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack`,
+    ],
+  ],
+  [
+    'managed env',
+    'container:\n  env:\n    TIKTOKEN_ENCODINGS_BASE: /x\n',
+    [
+      `${F}:3:30: container.env.TIKTOKEN_ENCODINGS_BASE: TIKTOKEN_ENCODINGS_BASE is managed by the supervisor: it ` +
+        `must point at the read-only mount of paths.encodings; remove it`,
+    ],
+  ],
+  [
+    'duration without unit',
+    'container:\n  stopTimeout: 30\n',
+    [`${F}:2:16: container.stopTimeout: expected a duration such as 30s, 10m or 1h; got 30`],
+  ],
+  [
+    'duration with bad unit',
+    'restart:\n  maxDelay: 5 minutes\n',
+    [`${F}:2:13: restart.maxDelay: "5 minutes" is not a duration; write it like 30s, 10m, 1h or 1m30s`],
+  ],
+  [
+    'probe period too short',
+    'health:\n  liveness:\n    period: 0s\n',
+    [`${F}:3:13: health.liveness.period: must be at least 100ms; got "0s"`],
+  ],
+  [
+    'crashLoopAfter zero',
+    'restart:\n  crashLoopAfter: 0\n',
+    [`${F}:2:19: restart.crashLoopAfter: must be at least 1; got 0`],
+  ],
+  [
+    'maxDelay below initialDelay',
+    'restart:\n  initialDelay: 1m\n  maxDelay: 30s\n',
+    [`${F}:3:13: restart.maxDelay: must not be shorter than restart.initialDelay`],
+  ],
+  [
+    'relative path',
+    'paths:\n  encodings: vllm/encodings\n',
+    [`${F}:2:14: paths.encodings: must be an absolute path (starting with /); got "vllm/encodings"`],
+  ],
   ['section that is a list', 'model: [1, 2]\n', [`${F}:1:8: model: expected an object; got a list`]],
-  ['top level a list', '- model\n', [`${F}:1:1: the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a single value`]],
-  ['top level a scalar', 'hello\n', [`${F}:1:1: the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a single value`]],
-  ['duplicate key', 'model:\n  id: a\n  id: b\n', [`${F}:3:3: this key appears twice in the same mapping; keep one (the second would silently win)`]],
+  [
+    'top level a list',
+    '- model\n',
+    [
+      `${F}:1:1: the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a ` +
+        `single value`,
+    ],
+  ],
+  [
+    'top level a scalar',
+    'hello\n',
+    [
+      `${F}:1:1: the top level must be a mapping of sections (model:, container:, paths:, ...), not a list or a ` +
+        `single value`,
+    ],
+  ],
+  [
+    'duplicate key',
+    'model:\n  id: a\n  id: b\n',
+    [`${F}:3:3: this key appears twice in the same mapping; keep one (the second would silently win)`],
+  ],
   ['tab indentation', 'model:\n\tid: a\n', [`${F}:2:1: YAML does not allow tabs for indentation; indent with spaces`]],
-  ['null value for a setting', 'container:\n  port:\n', [`${F}:2:8: container.port: expected a port number; got null (an empty value)`]],
+  [
+    'null value for a setting',
+    'container:\n  port:\n',
+    [`${F}:2:8: container.port: expected a port number; got null (an empty value)`],
+  ],
 ];
 for (const [name, text, want] of bad) {
   test(`rejects: ${name}`, (t) => {
@@ -96,7 +269,10 @@ test('every problem is reported at once, in file order', (t) => {
   const text = 'model:\n  gpuMemoryUtilization: 2\n  maxModelLen: 0\ncontainer:\n  port: 0\n  nmae: x\n';
   const p = problems(parseConfig(text, F));
   t.is(p.length, 4);
-  t.deepEqual(p.map((l) => l.split(':').slice(1, 3).join(':')), ['2:25', '3:16', '5:9', '6:3']);
+  t.deepEqual(
+    p.map((l) => l.split(':').slice(1, 3).join(':')),
+    ['2:25', '3:16', '5:9', '6:3'],
+  );
 });
 
 test('YAML syntax errors are located, without a stack trace', (t) => {
@@ -108,7 +284,12 @@ test('YAML syntax errors are located, without a stack trace', (t) => {
 
 test('an alias bomb is refused quickly', (t) => {
   const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i < 10; i++) lines.push(`${'abcdefghij'[i]}: &${'abcdefghij'[i]} [${Array(10).fill(`*${'abcdefghij'[i - 1]}`).join(', ')}]`);
+  for (let i = 1; i < 10; i++)
+    lines.push(
+      `${'abcdefghij'[i]}: &${'abcdefghij'[i]} [${Array(10)
+        .fill(`*${'abcdefghij'[i - 1]}`)
+        .join(', ')}]`,
+    );
   const started = Date.now();
   const p = problems(parseConfig(`${lines.join('\n')}\n`, F));
   t.true(Date.now() - started < 1000);
@@ -118,7 +299,10 @@ test('an alias bomb is refused quickly', (t) => {
 
 test('a few aliases are fine but unknown keys still fail', (t) => {
   const p = problems(parseConfig('x: &t 5s\nhealth:\n  startup:\n    period: *t\n', F));
-  t.deepEqual(p, [`${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, hfToken, health, restart, schedule, notify`]);
+  t.deepEqual(p, [
+    `${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, hfToken, ` +
+      `health, restart, schedule, notify`,
+  ]);
 });
 
 async function tmp(): Promise<string> {
@@ -126,11 +310,35 @@ async function tmp(): Promise<string> {
 }
 
 const files: [string, (dir: string) => Promise<string>, RegExp][] = [
-  ['missing', async (d) => join(d, 'nope.yaml'), /:1:1: no such file; create it .* or pass --config PATH$/],
-  ['a directory', async (d) => d, /:1:1: is a directory, not a config file/],
-  ['binary', async (d) => { const f = join(d, 'b.yaml'); await writeFile(f, Buffer.from([0x6d, 0x3a, 0x00, 0xff, 0xfe])); return f; }, /:1:1: is not UTF-8 text/],
-  ['binary but valid UTF-8 with NUL', async (d) => { const f = join(d, 'n.yaml'); await writeFile(f, 'model:\n  id: a\0b\n'); return f; }, /:2:8: contains a NUL byte/],
-  ['huge', async (d) => { const f = join(d, 'h.yaml'); await writeFile(f, `# ${'x'.repeat(2 * 1024 * 1024)}\n`); return f; }, /:1:1: is \d+ bytes, over the 1048576-byte limit/],
+  ['missing', (d) => Promise.resolve(join(d, 'nope.yaml')), /:1:1: no such file; create it .* or pass --config PATH$/],
+  ['a directory', (d) => Promise.resolve(d), /:1:1: is a directory, not a config file/],
+  [
+    'binary',
+    async (d) => {
+      const f = join(d, 'b.yaml');
+      await writeFile(f, Buffer.from([0x6d, 0x3a, 0x00, 0xff, 0xfe]));
+      return f;
+    },
+    /:1:1: is not UTF-8 text/,
+  ],
+  [
+    'binary but valid UTF-8 with NUL',
+    async (d) => {
+      const f = join(d, 'n.yaml');
+      await writeFile(f, 'model:\n  id: a\0b\n');
+      return f;
+    },
+    /:2:8: contains a NUL byte/,
+  ],
+  [
+    'huge',
+    async (d) => {
+      const f = join(d, 'h.yaml');
+      await writeFile(f, `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+      return f;
+    },
+    /:1:1: is \d+ bytes, over the 1048576-byte limit/,
+  ],
 ];
 for (const [name, make, want] of files) {
   test(`a config file that is ${name} gets a located error`, async (t) => {
@@ -160,31 +368,60 @@ test('config path: --config, then GPTOSS_CONFIG, then /etc', (t) => {
 });
 
 test('schedule: cron expressions checked at load, located; empty turns a job off', (t) => {
-  const bad = parseConfig('schedule:\n  deepProbe:\n    cron: "61 * * * *"\n  maintenanceRestart:\n    cron: "0 4 * *"\n', F);
+  const bad = parseConfig(
+    'schedule:\n  deepProbe:\n    cron: "61 * * * *"\n  maintenanceRestart:\n    cron: "0 4 * *"\n',
+    F,
+  );
   t.false(bad.ok);
   t.deepEqual(problems(bad), [
-    '/etc/gptoss/config.yaml:3:11: schedule.deepProbe.cron: "61 * * * *" is not a cron expression (61 is an invalid expression for minute); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 * * * *"',
-    '/etc/gptoss/config.yaml:5:11: schedule.maintenanceRestart.cron: "0 4 * *" is not a cron expression (expected 5 or 6 fields but got 4); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 * * * *"',
+    '/etc/gptoss/config.yaml:3:11: schedule.deepProbe.cron: "61 * * * *" is not a cron expression (61 is an invalid ' +
+      'expression for minute); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 ' +
+      '* * * *"',
+    '/etc/gptoss/config.yaml:5:11: schedule.maintenanceRestart.cron: "0 4 * *" is not a cron expression (expected 5 ' +
+      'or 6 fields but got 4); write 5 fields (minute hour day month weekday), or 6 with seconds first, e.g. "*/15 ' +
+      '* * * *"',
   ]);
-  const off = parseConfig('schedule:\n  deepProbe:\n    cron: ""\n  maintenanceRestart:\n    cron: "*/30 * * * * *"\n', F);
+  const off = parseConfig(
+    'schedule:\n  deepProbe:\n    cron: ""\n  maintenanceRestart:\n    cron: "*/30 * * * * *"\n',
+    F,
+  );
   t.true(off.ok);
-  if (off.ok) t.deepEqual([off.config.schedule.deepProbe.cron, off.config.schedule.maintenanceRestart.cron], [null, '*/30 * * * * *']);
+  if (off.ok)
+    t.deepEqual(
+      [off.config.schedule.deepProbe.cron, off.config.schedule.maintenanceRestart.cron],
+      [null, '*/30 * * * * *'],
+    );
 });
 
-test('HF token: the credential, then the file, then the environment; a file edited since the credential was loaded wins', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-token-'));
-  // The credential as systemd would place it, beside the token file it was loaded from.
-  const cfg2 = { credential: 'hf_token.cred', file: join(dir, 'hf_token'), env: 'HF_TOKEN' };
-  await writeFile(join(dir, 'hf_token.cred'), 'hf_OLD\n');
-  const credEnv = { CREDENTIALS_DIRECTORY: dir, HF_TOKEN: 'hf_ENV' };
-  const cfg = cfg2;
-  t.deepEqual(await resolveToken(cfg2, credEnv), { value: 'hf_OLD', source: 'credential hf_token.cred' }, 'no file: the credential');
-  await writeFile(cfg.file, 'hf_OLD\n');
-  t.deepEqual(await resolveToken(cfg2, credEnv), { value: 'hf_OLD', source: 'credential hf_token.cred' }, 'the same in both: the credential');
-  await writeFile(cfg.file, 'hf_NEW\n');
-  t.deepEqual(await resolveToken(cfg2, credEnv), { value: 'hf_NEW', source: `file ${cfg.file} (changed since the service loaded credential hf_token.cred)` });
-  t.deepEqual(await resolveToken(cfg2, { HF_TOKEN: 'hf_ENV' }), { value: 'hf_NEW', source: `file ${cfg.file}` });
-  await writeFile(cfg.file, '\n');
-  t.deepEqual(await resolveToken(cfg2, { HF_TOKEN: 'hf_ENV' }), { value: 'hf_ENV', source: 'environment HF_TOKEN' });
-  t.is(await resolveToken(cfg2, {}), undefined);
-});
+test(
+  'HF token: the credential, then the file, then the environment; a file edited since the credential was loaded ' +
+    'wins',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'gptoss-token-'));
+    // The credential as systemd would place it, beside the token file it was loaded from.
+    const cfg2 = { credential: 'hf_token.cred', file: join(dir, 'hf_token'), env: 'HF_TOKEN' };
+    await writeFile(join(dir, 'hf_token.cred'), 'hf_OLD\n');
+    const credEnv = { CREDENTIALS_DIRECTORY: dir, HF_TOKEN: 'hf_ENV' };
+    const cfg = cfg2;
+    t.deepEqual(
+      await resolveToken(cfg2, credEnv),
+      { value: 'hf_OLD', source: 'credential hf_token.cred' },
+      'no file: the credential',
+    );
+    await writeFile(cfg.file, 'hf_OLD\n');
+    t.deepEqual(
+      await resolveToken(cfg2, credEnv),
+      { value: 'hf_OLD', source: 'credential hf_token.cred' },
+      'the same in both: the credential',
+    );
+    await writeFile(cfg.file, 'hf_NEW\n');
+    t.deepEqual(await resolveToken(cfg2, credEnv), {
+      value: 'hf_NEW',
+      source: `file ${cfg.file} (changed since the service loaded credential hf_token.cred)`,
+    });
+    t.deepEqual(await resolveToken(cfg2, { HF_TOKEN: 'hf_ENV' }), { value: 'hf_NEW', source: `file ${cfg.file}` });
+    await writeFile(cfg.file, '\n');
+    t.deepEqual(await resolveToken(cfg2, { HF_TOKEN: 'hf_ENV' }), { value: 'hf_ENV', source: 'environment HF_TOKEN' });
+    t.is(await resolveToken(cfg2, {}), undefined);
+  },
+);

@@ -7,7 +7,12 @@ import type { Event } from '../../src/core/events.js';
 import { initialState, type State } from '../../src/core/state.js';
 import { step } from '../../src/core/step.js';
 
-const ctx = { image: 'nvcr.io/nvidia/vllm:25.09-py3', servedName: 'gpt-oss-120b', endpoint: 'http://127.0.0.1:8000/v1', configPath: '/etc/gptoss/config.yaml' };
+const ctx = {
+  image: 'nvcr.io/nvidia/vllm:25.09-py3',
+  servedName: 'gpt-oss-120b',
+  endpoint: 'http://127.0.0.1:8000/v1',
+  configPath: '/etc/gptoss/config.yaml',
+};
 
 function run(events: Event[], now = 1_700_000_000_000): State {
   let s = initialState(now);
@@ -20,8 +25,10 @@ test('every documented property has a value of its D-Bus type', (t) => {
   t.deepEqual(Object.keys(p), Object.keys(SIGNATURES));
   for (const [k, sig] of Object.entries(SIGNATURES)) {
     const v = (p as unknown as Record<string, unknown>)[k];
-    const want = ({ s: 'string', t: 'bigint', u: 'number', i: 'number', b: 'boolean', '(tbs)': 'object' } as Record<string, string>)[sig];
-    t.is(typeof v as string, want ?? '?', k);
+    const want = (
+      { s: 'string', t: 'bigint', u: 'number', i: 'number', b: 'boolean', '(tbs)': 'object' } as Record<string, string>
+    )[sig];
+    t.is(String(typeof v), want ?? '?', k);
   }
   t.is(p.LastExitCode, -1);
   t.deepEqual(p.LastDeepProbe, [0n, false, '']);
@@ -32,7 +39,18 @@ test('an exit and its diagnosis show; only what changed is sent', (t) => {
     { type: 'boot' },
     { type: 'observed', seen: { kind: 'absent' } },
     { type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0 },
-    { type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: ['torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.'] } } },
+    {
+      type: 'observed',
+      seen: {
+        kind: 'exited',
+        id: 'c1',
+        exit: {
+          code: 1,
+          oom: false,
+          tail: ['torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.'],
+        },
+      },
+    },
   ]);
   const p = propsOf(s, 'backoff: restart 1 in 10s (exit 1, cuda-oom)', ctx);
   t.is(p.State, 'backoff');

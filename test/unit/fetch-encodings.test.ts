@@ -14,7 +14,8 @@ type Mode = 'genuine' | 'wrong' | 'cut';
 
 async function serve(mode: Mode): Promise<{ server: Server; url: string }> {
   const files = new Map<string, Buffer>();
-  for (const e of ENCODINGS) files.set(`/${e.file}`, await genuineEncoding(e.file.replace('.tiktoken', '') as 'o200k_base'));
+  for (const e of ENCODINGS)
+    files.set(`/${e.file}`, await genuineEncoding(e.file.replace('.tiktoken', '') as 'o200k_base'));
   const server = createServer((req, res) => {
     const body = files.get(req.url ?? '');
     if (!body) return void res.writeHead(404).end();
@@ -42,7 +43,10 @@ async function cli(dir: string, args: string[]): Promise<{ code: number; out: st
   });
 }
 
-const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+const sha = async (p: string) =>
+  createHash('sha256')
+    .update(await readFile(p))
+    .digest('hex');
 
 test('genuine files are fetched, verified against the published SHA-256, and kept on a second run', async (t) => {
   const { server, url } = await serve('genuine');

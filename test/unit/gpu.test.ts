@@ -1,20 +1,47 @@
 // The GPU-memory check on real nvidia-smi answers (test/fixtures/nvidia-smi/SOURCES.md says where each comes from).
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { checkGpuMemory, parseMeminfo, selectGpus, tensorParallelOf, type MemoryInput } from '../../src/core/gpu-memory.js';
+import {
+  checkGpuMemory,
+  parseMeminfo,
+  selectGpus,
+  tensorParallelOf,
+  type MemoryInput,
+} from '../../src/core/gpu-memory.js';
 import { parseApps, parseGpus, smiFailure, type SmiAnswer } from '../../src/gpu/nvidia-smi.js';
 
 const FIX = new URL('../../../test/fixtures/nvidia-smi/', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, FIX), 'utf8');
-const ok = (gpu: string, apps?: string): SmiAnswer => ({ kind: 'ok', gpus: parseGpus(read(gpu)), apps: apps ? parseApps(read(apps)) : [] });
-const input = (smi: SmiAnswer, over: Partial<MemoryInput> = {}): MemoryInput => ({ smi, gpus: 'all', utilization: 0.85, tensorParallel: 1, ...over });
+const ok = (gpu: string, apps?: string): SmiAnswer => ({
+  kind: 'ok',
+  gpus: parseGpus(read(gpu)),
+  apps: apps ? parseApps(read(apps)) : [],
+});
+const input = (smi: SmiAnswer, over: Partial<MemoryInput> = {}): MemoryInput => ({
+  smi,
+  gpus: 'all',
+  utilization: 0.85,
+  tensorParallel: 1,
+  ...over,
+});
 
 /** A GB10-sized /proc/meminfo: 119.7 GiB total. */
 const meminfo = (availGiB: number, cachedGiB: number) =>
-  `MemTotal:       125513240 kB\nMemFree:         ${Math.round(availGiB * 0.5 * 1048576)} kB\nMemAvailable:   ${Math.round(availGiB * 1048576)} kB\nBuffers:          120000 kB\nCached:         ${Math.round(cachedGiB * 1048576)} kB\n`;
+  `MemTotal:       125513240 kB\nMemFree:         ${Math.round(availGiB * 0.5 * 1048576)} kB\nMemAvailable:   ` +
+  `${Math.round(availGiB * 1048576)} kB\nBuffers:          120000 kB\nCached:         ` +
+  `${Math.round(cachedGiB * 1048576)} kB\n`;
 
 test('H100 idle: parsed by header, units stripped', (t) => {
-  t.deepEqual(parseGpus(read('h100/idle-gpu.txt')), [{ index: 0, uuid: 'GPU-8650bab8-0c43-2b05-3362-e15b1e40d499', name: 'NVIDIA H100 80GB HBM3', totalMiB: 81559, usedMiB: 0, freeMiB: 81079 }]);
+  t.deepEqual(parseGpus(read('h100/idle-gpu.txt')), [
+    {
+      index: 0,
+      uuid: 'GPU-8650bab8-0c43-2b05-3362-e15b1e40d499',
+      name: 'NVIDIA H100 80GB HBM3',
+      totalMiB: 81559,
+      usedMiB: 0,
+      freeMiB: 81079,
+    },
+  ]);
   t.deepEqual(parseApps(read('h100/idle-apps.txt')), []);
 });
 
@@ -24,12 +51,16 @@ test('H100 idle: 0.85 fits', (t) => {
   t.regex(v.detail, /^79\.2 of 79\.6 GiB free on GPU 0 \(NVIDIA H100 80GB HBM3\), 67\.7 GiB needed/);
 });
 
-test('H100 with two processes holding 42 GiB: short, the holders named, biggest first, and a utilization that fits', (t) => {
+test('H100, two processes holding 42 GiB: short, the holders named, biggest first, a utilization that fits', (t) => {
   const smi = ok('h100/held-gpu.txt', 'h100/held-apps.txt');
   const v = checkGpuMemory(input(smi));
   t.is(v.status, 'short');
   if (v.status !== 'short') return;
-  t.is(v.detail, '36.0 of 79.6 GiB free on GPU 0 (NVIDIA H100 80GB HBM3), 67.7 GiB needed (gpuMemoryUtilization 0.85), held by python3 (pid 438, 30.6 GiB), python3 (pid 439, 12.6 GiB)');
+  t.is(
+    v.detail,
+    '36.0 of 79.6 GiB free on GPU 0 (NVIDIA H100 80GB HBM3), 67.7 GiB needed (gpuMemoryUtilization 0.85), held by ' +
+      'python3 (pid 438, 30.6 GiB), python3 (pid 439, 12.6 GiB)',
+  );
   t.regex(v.remedy, /gpuMemoryUtilization to 0\.44/);
   t.false(v.unified);
   t.is(checkGpuMemory(input(smi, { utilization: 0.44 })).status, 'ok', 'the suggested value passes');
@@ -49,7 +80,11 @@ test('GB10 (unified memory): nvidia-smi says [N/A]; /proc/meminfo decides, and t
   t.is(short.status, 'short');
   if (short.status !== 'short') return;
   t.true(short.unified);
-  t.regex(short.detail, /^80\.0 of 119\.7 GiB available \(unified memory, \/proc\/meminfo\), 101\.7 GiB needed .*held by VLLM::EngineCore \(pid 400721, 94\.3 GiB\)/);
+  t.regex(
+    short.detail,
+    /^80\.0 of 119\.7 GiB available \(unified memory, \/proc\/meminfo\), 101\.7 GiB needed .*held by VLLM::EngineCore/,
+  );
+  t.regex(short.detail, /held by VLLM::EngineCore \(pid 400721, 94\.3 GiB\)/);
   t.regex(short.remedy, /drop the page cache \(30\.0 GiB.*echo 3 > \/proc\/sys\/vm\/drop_caches/);
   t.is(checkGpuMemory(input(smi, { meminfo: meminfo(110, 5) })).status, 'ok');
   t.is(checkGpuMemory(input(smi)).status, 'unknown', 'no meminfo: cannot tell, not a failure');
@@ -74,7 +109,12 @@ test('eight H200s: gpus all uses GPU 0; a count, ids and tensor parallelism pick
   t.regex(tp.detail, /on GPU 2, .*held by python3 \(pid 1425258/);
   const missing = checkGpuMemory(input(smi, { gpus: [9] }));
   t.deepEqual([missing.status, missing.detail], ['unknown', 'nvidia-smi lists no GPU 9 (container.gpus)']);
-  t.deepEqual(parseApps(read('h200x8/apps.txt')).at(-1), { gpuUuid: 'GPU-28780eb0-24d5-1f13-59b8-ae5c23617a72', pid: 1758887, name: '[Not Found]', usedMiB: 58060 });
+  t.deepEqual(parseApps(read('h200x8/apps.txt')).at(-1), {
+    gpuUuid: 'GPU-28780eb0-24d5-1f13-59b8-ae5c23617a72',
+    pid: 1758887,
+    name: '[Not Found]',
+    usedMiB: 58060,
+  });
 });
 
 test('two RTX 5090: a count of 2 with tensor parallelism 2 checks both', (t) => {
@@ -83,7 +123,13 @@ test('two RTX 5090: a count of 2 with tensor parallelism 2 checks both', (t) => 
   t.is(checkGpuMemory(input(smi, { gpus: 2, tensorParallel: 2, utilization: 0.9 })).status, 'short');
 });
 
-const errorRows: Array<[string, number]> = [['no-driver', 9], ['version-mismatch', 18], ['nvml-missing', 12], ['blocked', 17], ['no-devices', 6]];
+const errorRows: Array<[string, number]> = [
+  ['no-driver', 9],
+  ['version-mismatch', 18],
+  ['nvml-missing', 12],
+  ['blocked', 17],
+  ['no-devices', 6],
+];
 for (const [name, rc] of errorRows) {
   test(`nvidia-smi failing (${name}, exit ${rc}): a warning with its own words, never a block`, (t) => {
     const text = read(`errors/${name}.txt`);
@@ -105,7 +151,14 @@ test('no nvidia-smi, or no GPU wanted', (t) => {
 });
 
 test('tensor parallel size from extraArgs, every spelling', (t) => {
-  const rows: Array<[string[], number]> = [[[], 1], [['--tensor-parallel-size', '4'], 4], [['--tensor-parallel-size=2'], 2], [['-tp', '8'], 8], [['-tp=2'], 2], [['--max-num-seqs', '4'], 1]];
+  const rows: Array<[string[], number]> = [
+    [[], 1],
+    [['--tensor-parallel-size', '4'], 4],
+    [['--tensor-parallel-size=2'], 2],
+    [['-tp', '8'], 8],
+    [['-tp=2'], 2],
+    [['--max-num-seqs', '4'], 1],
+  ];
   for (const [args, n] of rows) t.is(tensorParallelOf(args), n, args.join(' '));
 });
 
@@ -114,5 +167,9 @@ test('selectGpus and meminfo parsing', (t) => {
   t.deepEqual(selectGpus(rows, 'all'), [{ index: 0, uuid: 'GPU-a' }, { index: 1 }]);
   t.deepEqual(selectGpus(rows, 1), [{ index: 0, uuid: 'GPU-a' }]);
   t.deepEqual(selectGpus(rows, ['1']), [{ index: 1 }]);
-  t.deepEqual(parseMeminfo('MemTotal: 100 kB\nMemAvailable: 40 kB\nCached: 7 kB\n'), { totalKiB: 100, availableKiB: 40, cachedKiB: 7 });
+  t.deepEqual(parseMeminfo('MemTotal: 100 kB\nMemAvailable: 40 kB\nCached: 7 kB\n'), {
+    totalKiB: 100,
+    availableKiB: 40,
+    cachedKiB: 7,
+  });
 });

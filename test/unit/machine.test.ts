@@ -77,7 +77,15 @@ const logs = (a: Action[]) => a.filter((x): x is Extract<Action, { type: 'log' }
 
 test('backoff: doubles from the initial delay up to the cap, jitter within bounds', (t) => {
   const p = { initialDelay: 10 * SEC, multiplier: 2, maxDelay: 5 * MIN, jitter: 0.1 };
-  const rows: Array<[number, number]> = [[1, 10], [2, 20], [3, 40], [4, 80], [5, 160], [6, 300], [9, 300]];
+  const rows: Array<[number, number]> = [
+    [1, 10],
+    [2, 20],
+    [3, 40],
+    [4, 80],
+    [5, 160],
+    [6, 300],
+    [9, 300],
+  ];
   for (const [n, s] of rows) t.is(backoffDelay(n, p, 0.5), s * SEC, `attempt ${n}`);
   t.is(backoffDelay(1, p, 0), 9 * SEC);
   t.is(backoffDelay(1, p, 0.999999), 11 * SEC);
@@ -117,10 +125,16 @@ test('start-up budget spent -> backoff, the still-running container is stopped f
   const a = d.probe('startup', false, 'connection refused');
   t.is(d.state.phase, 'backoff');
   t.deepEqual(types(a), ['log', 'persist']);
-  t.regex(logs(a)[0]!.msg, /start-up took longer than health\.startup\.timeout \(15m\); last \/health: connection refused; restart 1 in 10s/);
+  t.regex(
+    logs(a)[0]!.msg,
+    /start-up took longer than health\.startup\.timeout \(15m\); last \/health: connection refused; restart 1 in 10s/,
+  );
   t.is(d.status(), 'backoff: restart 1 in 10s (start-up timeout)');
   d.at(15 * MIN + 10 * SEC);
-  t.deepEqual(d.tick().filter((x) => x.type === 'reconcile'), [{ type: 'reconcile', stopFirst: 'c1' }]);
+  t.deepEqual(
+    d.tick().filter((x) => x.type === 'reconcile'),
+    [{ type: 'reconcile', stopFirst: 'c1' }],
+  );
   t.is(d.state.phase, 'starting');
 });
 
@@ -152,7 +166,10 @@ test('liveness: failures below the threshold are unhealthy, a success heals, the
   const a = d.probe('liveness', false, 'HTTP 500');
   t.is(d.state.phase, 'backoff');
   t.is(d.v.stopFirst, 'c1');
-  t.deepEqual(logs(a).map((l) => l.event), ['health-failed', 'restart-scheduled']);
+  t.deepEqual(
+    logs(a).map((l) => l.event),
+    ['health-failed', 'restart-scheduled'],
+  );
   t.is(d.status(), 'backoff: restart 1 in 10s (liveness: HTTP 500)');
 });
 
@@ -181,20 +198,41 @@ test('exits in a row: growing delays to the cap, then the crash loop state; one 
   const delays: number[] = [];
   let now = 0;
   for (let i = 1; i <= 8; i++) {
-    const a = d.at(now).send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: i === 4, tail: ['a', 'b', 'Error: boom'] } } });
+    const a = d.at(now).send({
+      type: 'observed',
+      seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: i === 4, tail: ['a', 'b', 'Error: boom'] } },
+    });
     const restart = logs(a).filter((l) => l.event === 'restart-scheduled');
     t.is(restart.length, 1, 'one line per restart');
     // Besides, the diagnosis, only when it is new: the OOM kill of run 4.
-    t.deepEqual(logs(a).filter((l) => l.event !== 'restart-scheduled').map((l) => l.event), i === 4 ? ['diagnosis'] : []);
+    t.deepEqual(
+      logs(a)
+        .filter((l) => l.event !== 'restart-scheduled')
+        .map((l) => l.event),
+      i === 4 ? ['diagnosis'] : [],
+    );
     delays.push((d.v.restartAt ?? 0) - now);
     t.is(d.state.phase, i >= 3 ? 'crashloop' : 'backoff');
-    if (i === 4) t.regex(restart[0]!.msg, /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: Error: boom$/);
+    if (i === 4)
+      t.regex(
+        restart[0]!.msg,
+        /container exited \(exit 1, OOM-killed\); restart 4 in 1m20s \(crash loop\); last log: Error: boom$/,
+      );
     now = d.v.restartAt ?? now;
     d.at(now).tick();
-    d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: 'stopped with the desired spec', startedAt: now });
+    d.send({
+      type: 'reconciled',
+      id: 'c1',
+      outcome: 'started',
+      reason: 'stopped with the desired spec',
+      startedAt: now,
+    });
     now += 1000;
   }
-  t.deepEqual(delays.map((x) => x / SEC), [10, 20, 40, 80, 160, 300, 300, 300]);
+  t.deepEqual(
+    delays.map((x) => x / SEC),
+    [10, 20, 40, 80, 160, 300, 300, 300],
+  );
   t.is(d.v.totalRestarts, 8);
 });
 
@@ -254,7 +292,10 @@ test('docker restart behind our back: a new load with its own budget, not a fail
   const d = new Driver().booted('c1').serving();
   d.at(5 * MIN);
   const a = d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 5 * MIN - 200 } });
-  t.deepEqual(logs(a).map((l) => l.level), ['warn']);
+  t.deepEqual(
+    logs(a).map((l) => l.level),
+    ['warn'],
+  );
   t.is(d.state.phase, 'loading');
   t.is(d.v.restarts, 0);
   t.is(d.v.startedAt, 5 * MIN - 200);
@@ -289,13 +330,20 @@ test('stale probe results (an older run) are dropped', (t) => {
 test('Docker lost: one line, waiting; back: observe and reconcile (adopt)', (t) => {
   const d = new Driver().booted('c1').serving();
   const a = d.send({ type: 'engineLost', message: 'event stream ended' });
-  t.deepEqual(logs(a).map((l) => l.event), ['docker-lost']);
+  t.deepEqual(
+    logs(a).map((l) => l.event),
+    ['docker-lost'],
+  );
   t.deepEqual(d.send({ type: 'engineLost', message: 'again' }), [], 'no storm');
   t.is(d.status(), 'waiting for docker: event stream ended');
   t.deepEqual(d.send({ type: 'tick' }), []);
   t.deepEqual(types(d.send({ type: 'engineBack' })), ['observe']);
   const back = d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } });
-  t.deepEqual(logs(back).map((l) => l.event), ['docker-back'], 'the answer is what says Docker is back');
+  t.deepEqual(
+    logs(back).map((l) => l.event),
+    ['docker-back'],
+    'the answer is what says Docker is back',
+  );
   t.deepEqual(back.at(-1), { type: 'reconcile' });
 });
 
@@ -320,39 +368,68 @@ test('image missing: one pull, its progress in the status line, then a start at 
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  const a = d.send({ type: 'reconcileFailed', kind: 'image', message: 'image nvcr.io/nvidia/vllm:25.09-py3 is not on this host' });
-  t.deepEqual(a.filter((x) => x.type === 'pull'), [{ type: 'pull', image: 'nvcr.io/nvidia/vllm:25.09-py3' }]);
+  const a = d.send({
+    type: 'reconcileFailed',
+    kind: 'image',
+    message: 'image nvcr.io/nvidia/vllm:25.09-py3 is not on this host',
+  });
+  t.deepEqual(
+    a.filter((x) => x.type === 'pull'),
+    [{ type: 'pull', image: 'nvcr.io/nvidia/vllm:25.09-py3' }],
+  );
   t.is(wakeAt(d.state, S), undefined, 'no re-check while the pull runs');
-  d.send({ type: 'pullProgress', image: IMG, summary: { layers: 31, layersDone: 12, bytes: 3.2e9, totalBytes: 9.8e9 } });
+  d.send({
+    type: 'pullProgress',
+    image: IMG,
+    summary: { layers: 31, layersDone: 12, bytes: 3.2e9, totalBytes: 9.8e9 },
+  });
   t.is(d.status(), 'waiting for image: pulling nvcr.io/nvidia/vllm:25.09-py3: 3.2 GB of 9.8 GB, 12 of 31 layers');
-  t.deepEqual(d.send({ type: 'reconcileFailed', kind: 'image', message: 'again' }).filter((x) => x.type === 'pull'), [], 'never two pulls');
+  t.deepEqual(
+    d.send({ type: 'reconcileFailed', kind: 'image', message: 'again' }).filter((x) => x.type === 'pull'),
+    [],
+    'never two pulls',
+  );
   const done = d.send({ type: 'pulled', image: IMG });
-  t.deepEqual(logs(done).map((l) => l.event), ['image-pulled']);
+  t.deepEqual(
+    logs(done).map((l) => l.event),
+    ['image-pulled'],
+  );
   t.deepEqual(done.at(-1), { type: 'reconcile' });
   t.is(d.state.phase, 'starting');
 });
 
-test('pull failures: network errors back off and retry; not found and refused credentials wait long, with a clear line', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  const n1 = d.send({ type: 'pullFailed', image: IMG, message: 'dial tcp 127.0.0.1:5000: connect: connection refused' }, 0.5);
-  t.is(logs(n1)[0]?.level, 'warn');
-  t.is(wakeAt(d.state, S), 10 * SEC, 'first retry after restart.initialDelay');
-  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
-  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  d.send({ type: 'pullFailed', image: IMG, message: 'EOF' }, 0.5);
-  t.is(wakeAt(d.state, S), 30 * SEC, 'then doubling');
-  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  const nf = d.send({ type: 'pullFailed', image: IMG, message: 'manifest unknown' });
-  t.is(logs(nf)[0]?.level, 'error');
-  t.regex(d.status(), /does not exist in its registry \(manifest unknown\); check container.image; next try in 5m$/);
-  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
-  d.send({ type: 'pullFailed', image: IMG, message: 'unauthorized: authentication required' });
-  t.regex(d.status(), /refused access .*docker login nvcr.io/);
-  t.deepEqual(d.send({ type: 'pullFailed', image: IMG, message: 'aborted', aborted: true }), [], 'an aborted pull says nothing');
-});
+test(
+  'pull failures: network errors back off and retry; not found and refused credentials wait long, with a clear ' +
+    'line',
+  (t) => {
+    const d = new Driver();
+    d.send({ type: 'boot' });
+    d.send({ type: 'observed', seen: { kind: 'absent' } });
+    d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+    const n1 = d.send(
+      { type: 'pullFailed', image: IMG, message: 'dial tcp 127.0.0.1:5000: connect: connection refused' },
+      0.5,
+    );
+    t.is(logs(n1)[0]?.level, 'warn');
+    t.is(wakeAt(d.state, S), 10 * SEC, 'first retry after restart.initialDelay');
+    t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
+    d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+    d.send({ type: 'pullFailed', image: IMG, message: 'EOF' }, 0.5);
+    t.is(wakeAt(d.state, S), 30 * SEC, 'then doubling');
+    d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+    const nf = d.send({ type: 'pullFailed', image: IMG, message: 'manifest unknown' });
+    t.is(logs(nf)[0]?.level, 'error');
+    t.regex(d.status(), /does not exist in its registry \(manifest unknown\); check container.image; next try in 5m$/);
+    d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+    d.send({ type: 'pullFailed', image: IMG, message: 'unauthorized: authentication required' });
+    t.regex(d.status(), /refused access .*docker login nvcr.io/);
+    t.deepEqual(
+      d.send({ type: 'pullFailed', image: IMG, message: 'aborted', aborted: true }),
+      [],
+      'an aborted pull says nothing',
+    );
+  },
+);
 
 test('a start that Docker refuses is a failure with backoff', (t) => {
   const d = new Driver();
@@ -367,19 +444,37 @@ test('a start refused because the port is taken: wait for the port, no restart l
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  const a = d.send({ type: 'reconcileFailed', kind: 'docker', message: 'docker start failed (HTTP 500): Bind for 0.0.0.0:8000 failed: port is already allocated' });
+  const a = d.send({
+    type: 'reconcileFailed',
+    kind: 'docker',
+    message: 'docker start failed (HTTP 500): Bind for 0.0.0.0:8000 failed: port is already allocated',
+  });
   t.is(d.state.phase, 'waiting');
   t.is(d.v.waitingFor, 'port');
-  t.deepEqual(logs(a).map((l) => [l.level, l.event]), [['error', 'diagnosis'], ['warn', 'waiting']]);
+  t.deepEqual(
+    logs(a).map((l) => [l.level, l.event]),
+    [
+      ['error', 'diagnosis'],
+      ['warn', 'waiting'],
+    ],
+  );
   t.is(d.v.restarts, 0, 'not counted as a restart');
-  t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }], 're-checked each period (the preflight looks at the port)');
+  t.deepEqual(
+    d.at(10 * SEC).tick(),
+    [{ type: 'reconcile' }],
+    're-checked each period (the preflight looks at the port)',
+  );
 });
 
 test('shutdown: stop the container and exit 0; stopOnExit false leaves it running', (t) => {
   const d = new Driver().booted('c1').serving();
   t.deepEqual(types(d.send({ type: 'shutdown', signal: 'SIGTERM' })), ['log', 'stopContainer']);
   t.is(d.status(), 'stopping vllm-gpt-oss (up to 30s)');
-  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 0, oom: false, tail: [] } } }), [], 'our own stop is not a failure');
+  t.deepEqual(
+    d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 0, oom: false, tail: [] } } }),
+    [],
+    'our own stop is not a failure',
+  );
   t.deepEqual(types(d.send({ type: 'containerStopped' })), ['log', 'exit']);
   t.is(d.state.phase, 'stopped');
 
@@ -400,7 +495,11 @@ test('shutdown while waiting with no container: exit at once', (t) => {
 test('every phase has a one-line status', (t) => {
   const d = new Driver();
   t.is(d.status(), 'starting vllm-gpt-oss');
-  const run = { containerId: 'c1', startedAt: 0, probes: { live: false, ready: false, servedOnce: false, failures: 0, deepFailures: 0, due: {}, inflight: {} } };
+  const run = {
+    containerId: 'c1',
+    startedAt: 0,
+    probes: { live: false, ready: false, servedOnce: false, failures: 0, deepFailures: 0, due: {}, inflight: {} },
+  };
   const variants: Variant[] = [
     { phase: 'waiting', wait: { reason: 'docker', detail: '' } },
     { phase: 'starting', resync: false },
@@ -422,7 +521,11 @@ test('reload: settings only -> in place; spec changed -> reconcile (recreate); r
   t.deepEqual(types(a), ['log']);
   t.is(d.state.phase, 'serving');
   d.send({ type: 'configRejected', error: '/etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key' });
-  t.is(d.status(), 'config invalid: /etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key; serving gpt-oss-120b on port 8000 for 0s');
+  t.is(
+    d.status(),
+    'config invalid: /etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key; serving gpt-oss-120b on port ' +
+      '8000 for 0s',
+  );
   const b = d.send({ type: 'configApplied', specChanged: true, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(types(b), ['log', 'reconcile']);
   t.is(d.v.configError, undefined);
@@ -462,28 +565,58 @@ test('a renamed container: the old one is stopped first', (t) => {
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
 });
 
-const exited = (id: string, tail: string[], code = 1) => ({ type: 'observed' as const, seen: { kind: 'exited' as const, id, exit: { code, oom: false, tail } } });
-const HARMONY = 'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file';
+const exited = (id: string, tail: string[], code = 1) => ({
+  type: 'observed' as const,
+  seen: { kind: 'exited' as const, id, exit: { code, oom: false, tail } },
+});
+const HARMONY =
+  'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file';
 
 test('a preflight failure waits, re-checks each period, and starts at once when the files appear', (t) => {
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  const a = d.send({ type: 'prereqMissing', waitFor: 'encodings', message: '/vllm/encodings/o200k_base.tiktoken is missing', fix: 'gptoss-supervisor fetch-encodings' });
-  t.deepEqual(logs(a).map((l) => l.msg), ['waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing; fix: gptoss-supervisor fetch-encodings']);
+  const a = d.send({
+    type: 'prereqMissing',
+    waitFor: 'encodings',
+    message: '/vllm/encodings/o200k_base.tiktoken is missing',
+    fix: 'gptoss-supervisor fetch-encodings',
+  });
+  t.deepEqual(
+    logs(a).map((l) => l.msg),
+    ['waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing; fix: gptoss-supervisor fetch-encodings'],
+  );
   t.is(d.status(), 'waiting for encodings: /vllm/encodings/o200k_base.tiktoken is missing');
   t.is(d.v.restarts, 0);
   t.deepEqual(d.at(10 * SEC).tick(), [{ type: 'reconcile' }]);
-  t.deepEqual(d.send({ type: 'prereqMissing', waitFor: 'encodings', message: 'still missing' }), [], 'no new line while the wait goes on');
+  t.deepEqual(
+    d.send({ type: 'prereqMissing', waitFor: 'encodings', message: 'still missing' }),
+    [],
+    'no new line while the wait goes on',
+  );
   d.at(11 * SEC);
-  t.deepEqual(d.send({ type: 'encodingsChanged', ok: false, detail: 'o200k_base.tiktoken is damaged' }), [], 'a partial download does not start anything');
-  t.deepEqual(d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }), [{ type: 'reconcile' }], 'complete and verified: at once');
+  t.deepEqual(
+    d.send({ type: 'encodingsChanged', ok: false, detail: 'o200k_base.tiktoken is damaged' }),
+    [],
+    'a partial download does not start anything',
+  );
+  t.deepEqual(
+    d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }),
+    [{ type: 'reconcile' }],
+    'complete and verified: at once',
+  );
 });
 
 test('HarmonyError exit: diagnosed at err, no restart loop, waits for the encodings', (t) => {
   const d = new Driver().booted('c1');
   const a = d.send(exited('c1', ['Traceback (most recent call last):', HARMONY]));
-  t.deepEqual(logs(a).map((l) => [l.level, l.event]), [['error', 'diagnosis'], ['warn', 'waiting']]);
+  t.deepEqual(
+    logs(a).map((l) => [l.level, l.event]),
+    [
+      ['error', 'diagnosis'],
+      ['warn', 'waiting'],
+    ],
+  );
   t.is(logs(a)[0]?.fields?.['diagnosis'], 'encodings');
   t.is(d.state.phase, 'waiting');
   t.is(d.v.waitingFor, 'encodings');
@@ -497,26 +630,55 @@ test('token refused (401): waits; the same token and model are never tried again
   const d = new Driver({ ...S, tokenFingerprint: 'tok1' });
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' } });
-  d.send(exited('c1', ['huggingface_hub.errors.GatedRepoError: 401 Client Error: Unauthorized for url: x', 'Invalid credentials in Authorization header']));
+  d.send({
+    type: 'reconciled',
+    id: 'c1',
+    outcome: 'created',
+    reason: '',
+    startedAt: 0,
+    inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' },
+  });
+  d.send(
+    exited('c1', [
+      'huggingface_hub.errors.GatedRepoError: 401 Client Error: Unauthorized for url: x',
+      'Invalid credentials in Authorization header',
+    ]),
+  );
   t.is(d.v.waitingFor, 'hf-token');
   t.regex(d.status(), /^waiting for a valid HF token: Hugging Face refused the HF token/);
-  t.deepEqual(d.v.blocked, { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' }, 'the refused inputs are remembered');
+  t.deepEqual(
+    d.v.blocked,
+    { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' },
+    'the refused inputs are remembered',
+  );
   t.is(wakeAt(d.state, d.t), undefined, 'no periodic retry: the same token would be refused again');
   const same = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(types(same), ['log'], 'a reload that leaves token and model as they were starts nothing');
   t.is(d.v.waitingFor, 'hf-token');
   d.t = { ...d.t, tokenFingerprint: 'tok2' };
-  const a = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml', what: 'HF token (file /etc/gptoss/hf_token)' });
+  const a = d.send({
+    type: 'configApplied',
+    specChanged: false,
+    file: '/etc/gptoss/config.yaml',
+    what: 'HF token (file /etc/gptoss/hf_token)',
+  });
   t.regex(logs(a)[0]?.msg ?? '', /^HF token \(file \/etc\/gptoss\/hf_token\) reloaded/);
   t.deepEqual(a.at(-1), { type: 'reconcile' });
 });
 
 test('model not found (404) waits for a config change; the edit retries at once', (t) => {
   const d = new Driver().booted('c1');
-  d.send(exited('c1', ['huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: x.']));
+  d.send(
+    exited('c1', [
+      'huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: x.',
+    ]),
+  );
   t.is(d.v.waitingFor, 'model');
-  t.deepEqual(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).filter((x) => x.type === 'reconcile'), [], 'the same model.id is not tried again');
+  t.deepEqual(
+    d.send({ type: 'configApplied', specChanged: true, file: 'f' }).filter((x) => x.type === 'reconcile'),
+    [],
+    'the same model.id is not tried again',
+  );
   d.t = { ...d.t, modelId: 'openai/gpt-oss-20b' };
   const a = d.send({ type: 'configApplied', specChanged: true, file: 'f' });
   t.is(a.at(-1)?.type, 'reconcile');
@@ -532,7 +694,12 @@ test('bad vllm flags wait for a config change only: no periodic retry', (t) => {
 
 test('free GPU memory too low at start-up: restart with backoff, the diagnosis says what fits', (t) => {
   const d = new Driver().booted('c1');
-  const a = d.send(exited('c1', ['ValueError: Free memory on device (39.6/119.7 GiB) on startup is less than desired GPU memory utilization (0.85, 101.74 GiB). Decrease GPU memory utilization or reduce GPU memory used by other processes.']));
+  const a = d.send(
+    exited('c1', [
+      'ValueError: Free memory on device (39.6/119.7 GiB) on startup is less than desired GPU memory utilization ' +
+        '(0.85, 101.74 GiB). Decrease GPU memory utilization or reduce GPU memory used by other processes.',
+    ]),
+  );
   t.is(d.state.phase, 'backoff');
   t.regex(logs(a)[0]?.msg ?? '', /^diagnosis gpu-memory: .*gpuMemoryUtilization to 0\.32/);
   t.is(d.status(), 'backoff: restart 1 in 10s (exit 1, gpu-memory)');
@@ -542,11 +709,29 @@ test('the encodings change while serving: restart to load them (when they really
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { model: 'm', encodings: 'f1' } });
+  d.send({
+    type: 'reconciled',
+    id: 'c1',
+    outcome: 'created',
+    reason: '',
+    startedAt: 0,
+    inputs: { model: 'm', encodings: 'f1' },
+  });
   d.serving();
-  t.deepEqual(d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }), [], 'touched, same content: nothing');
-  const gone = d.send({ type: 'encodingsChanged', ok: false, detail: '/vllm/encodings/o200k_base.tiktoken is missing' });
-  t.deepEqual(logs(gone).map((l) => [l.level, l.event]), [['warn', 'encodings-changed']]);
+  t.deepEqual(
+    d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }),
+    [],
+    'touched, same content: nothing',
+  );
+  const gone = d.send({
+    type: 'encodingsChanged',
+    ok: false,
+    detail: '/vllm/encodings/o200k_base.tiktoken is missing',
+  });
+  t.deepEqual(
+    logs(gone).map((l) => [l.level, l.event]),
+    [['warn', 'encodings-changed']],
+  );
   t.is(d.state.phase, 'serving', 'removed while serving: keep serving');
   const r = d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' });
   t.deepEqual(r.at(-1), { type: 'reconcile', stopFirst: 'c1' }, 'graceful stop, then start the same container');
@@ -554,17 +739,35 @@ test('the encodings change while serving: restart to load them (when they really
   const off = new Driver({ ...S, restartOnEncodings: false });
   off.send({ type: 'boot' });
   off.send({ type: 'observed', seen: { kind: 'absent' } });
-  off.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0, inputs: { model: 'm', encodings: 'f1' } });
+  off.send({
+    type: 'reconciled',
+    id: 'c1',
+    outcome: 'created',
+    reason: '',
+    startedAt: 0,
+    inputs: { model: 'm', encodings: 'f1' },
+  });
   off.serving();
-  t.deepEqual(types(off.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' })), ['log'], 'restartOnChange false: a warning only');
+  t.deepEqual(
+    types(off.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' })),
+    ['log'],
+    'restartOnChange false: a warning only',
+  );
 });
 
 test('a config edit while waiting for memory or the port re-checks at once', (t) => {
   const d = new Driver();
   d.send({ type: 'boot' });
   d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({ type: 'prereqMissing', waitFor: 'gpu-memory', message: '36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)' });
-  t.is(d.status(), 'waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)');
+  d.send({
+    type: 'prereqMissing',
+    waitFor: 'gpu-memory',
+    message: '36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)',
+  });
+  t.is(
+    d.status(),
+    'waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)',
+  );
   t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
 });
 
@@ -578,10 +781,23 @@ test('scheduled deep probe: only while serving, never two at once; failures in a
   const a = d.send({ type: 'scheduled', job: 'deepProbe' });
   t.deepEqual(a, [{ type: 'probe', kind: 'deep', epoch: d.state.epoch, timeout: 60 * SEC }]);
   t.deepEqual(types(d.send({ type: 'scheduled', job: 'deepProbe' })), ['log'], 'not while one runs');
-  t.deepEqual(types(d.send({ type: 'scheduled', job: 'maintenanceRestart' })), ['log'], 'no maintenance restart during a deep probe');
+  t.deepEqual(
+    types(d.send({ type: 'scheduled', job: 'maintenanceRestart' })),
+    ['log'],
+    'no maintenance restart during a deep probe',
+  );
   d.at(MIN);
-  const f1 = d.send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: false, error: 'chat completion: HTTP 500' });
-  t.deepEqual(logs(f1).map((l) => l.msg), ['deep probe failed (1 of 2): chat completion: HTTP 500']);
+  const f1 = d.send({
+    type: 'probed',
+    kind: 'deep',
+    epoch: d.state.epoch,
+    ok: false,
+    error: 'chat completion: HTTP 500',
+  });
+  t.deepEqual(
+    logs(f1).map((l) => l.msg),
+    ['deep probe failed (1 of 2): chat completion: HTTP 500'],
+  );
   t.deepEqual(d.v.lastDeep, { at: MIN, ok: false, detail: 'chat completion: HTTP 500' });
   t.is(d.state.phase, 'serving');
   d.send({ type: 'scheduled', job: 'deepProbe' });
@@ -597,12 +813,21 @@ test('scheduled maintenance restart: graceful, not a failure, at most one a day'
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
   t.is(d.v.restarts, 0);
   t.is(d.v.lastMaintenance, 3 * MIN);
-  t.true(a.some((x) => x.type === 'persist'), 'remembered across supervisor restarts');
+  t.true(
+    a.some((x) => x.type === 'persist'),
+    'remembered across supervisor restarts',
+  );
   d.send({ type: 'reconciled', id: 'c1', outcome: 'started', reason: '', startedAt: 3 * MIN });
   d.serving();
   const skip = d.at(20 * 60 * MIN).send({ type: 'scheduled', job: 'maintenanceRestart' });
   t.regex(logs(skip)[0]?.msg ?? '', /skipped: the last one was 19h57m ago \(at most one a day\)/);
-  t.is(d.at(24 * 60 * MIN + 3 * MIN).send({ type: 'scheduled', job: 'maintenanceRestart' }).at(-1)?.type, 'reconcile');
+  t.is(
+    d
+      .at(24 * 60 * MIN + 3 * MIN)
+      .send({ type: 'scheduled', job: 'maintenanceRestart' })
+      .at(-1)?.type,
+    'reconcile',
+  );
 });
 
 test('an operator restart (D-Bus Restart()): graceful, not counted', (t) => {
@@ -615,8 +840,18 @@ test('an operator restart (D-Bus Restart()): graceful, not counted', (t) => {
 
 test('the restart line quotes the log lines that say what went wrong, else the last ones', (t) => {
   const d = new Driver().booted('c1');
-  const a = d.send(exited('c1', ['ERROR 11-25 [standin] STANDIN_FAIL=exit:3: exiting with code 3', 'INFO banner 1', 'INFO banner 2', 'INFO banner 3']));
-  t.regex(logs(a).find((l) => l.event === 'restart-scheduled')?.msg ?? '', /last log: ERROR 11-25 \[standin\] STANDIN_FAIL=exit:3: exiting with code 3$/);
+  const a = d.send(
+    exited('c1', [
+      'ERROR 11-25 [standin] STANDIN_FAIL=exit:3: exiting with code 3',
+      'INFO banner 1',
+      'INFO banner 2',
+      'INFO banner 3',
+    ]),
+  );
+  t.regex(
+    logs(a).find((l) => l.event === 'restart-scheduled')?.msg ?? '',
+    /last log: ERROR 11-25 \[standin\] STANDIN_FAIL=exit:3: exiting with code 3$/,
+  );
   const e = new Driver().booted('c1');
   const b = e.send(exited('c1', ['one', 'two', 'three', 'four']));
   t.regex(logs(b).find((l) => l.event === 'restart-scheduled')?.msg ?? '', /last log: two \| three \| four$/);

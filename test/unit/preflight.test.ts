@@ -5,33 +5,62 @@ import { join } from 'node:path';
 import test from 'ava';
 import { classifyPullError, describePull, type PullFailureKind } from '../../src/core/pull.js';
 import { authFor, PullProgress, registryOf } from '../../src/docker/pull-progress.js';
-import { blocker, checkEncodings, checkHuggingface, checkPort, checkToken, evaluate, type Facts } from '../../src/core/checks.js';
+import {
+  blocker,
+  checkEncodings,
+  checkHuggingface,
+  checkPort,
+  checkToken,
+  evaluate,
+  type Facts,
+} from '../../src/core/checks.js';
 import { encodingFacts, huggingfaceFact, modelCacheDir } from '../../src/preflight/facts.js';
 import { encodingsFingerprint } from '../../src/preflight/gather.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';
 
-test('encodings: genuine files verify; a damaged one, an empty one and a missing one each say so, with the fix', async (t) => {
+test('encodings: genuine files verify; a damaged, an empty and a missing one each say so, with the fix', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
-  t.deepEqual((await encodingFacts(dir, true)).map((f) => f.state), ['missing', 'missing']);
+  t.deepEqual(
+    (await encodingFacts(dir, true)).map((f) => f.state),
+    ['missing', 'missing'],
+  );
   const missing = checkEncodings({ dir, verify: true, files: await encodingFacts(dir, true) });
   t.is(missing.status, 'fail');
   t.is(missing.waitFor, 'encodings');
   t.is(missing.fix, 'gptoss-supervisor fetch-encodings');
   await writeGenuineEncodings(dir);
   const good = await encodingFacts(dir, true);
-  t.deepEqual(good.map((f) => f.state), ['ok', 'ok']);
+  t.deepEqual(
+    good.map((f) => f.state),
+    ['ok', 'ok'],
+  );
   t.is(checkEncodings({ dir, verify: true, files: good }).status, 'pass');
   const fp = encodingsFingerprint(good);
   t.regex(fp ?? '', /^[0-9a-f]{16}$/);
   await writeFile(join(dir, 'o200k_base.tiktoken'), 'IQ== 0\n');
   await writeFile(join(dir, 'cl100k_base.tiktoken'), '');
   const bad = await encodingFacts(dir, true);
-  t.deepEqual(bad.map((f) => f.state), ['mismatch', 'empty']);
+  t.deepEqual(
+    bad.map((f) => f.state),
+    ['mismatch', 'empty'],
+  );
   const r = checkEncodings({ dir, verify: true, files: bad }, 'gptoss-supervisor fetch-encodings --config /x.yaml');
-  t.regex(r.detail, /o200k_base\.tiktoken is damaged or not the published file \(SHA-256 [0-9a-f]{12}\.\.\., expected 446a9538cb6c\.\.\.\); .*cl100k_base\.tiktoken is empty/);
-  t.regex(r.fix ?? '', /^gptoss-supervisor fetch-encodings --config \/x\.yaml \(replaces damaged files; for custom files set encodings\.verify: false\)$/);
+  t.regex(
+    r.detail,
+    /o200k_base\.tiktoken is damaged or not the published file \(SHA-256 [0-9a-f]{12}\.\.\., expected 446a9538cb6c/,
+  );
+  t.regex(r.detail, /expected 446a9538cb6c\.\.\.\); .*cl100k_base\.tiktoken is empty/);
+  t.regex(
+    r.fix ?? '',
+    /^gptoss-supervisor fetch-encodings --config \/x\.yaml \(replaces damaged files; for custom files set /,
+  );
+  t.regex(r.fix ?? '', /for custom files set encodings\.verify: false\)$/);
   const custom = await encodingFacts(dir, false);
-  t.deepEqual(custom.map((f) => f.state), ['ok', 'empty'], 'verify: false accepts any content, not an empty file');
+  t.deepEqual(
+    custom.map((f) => f.state),
+    ['ok', 'empty'],
+    'verify: false accepts any content, not an empty file',
+  );
   t.not(encodingsFingerprint(custom), fp, 'different content, different fingerprint');
 });
 
@@ -50,7 +79,10 @@ test('model cache folder: missing, a file, fine; the model counts as cached once
 });
 
 test('HF token: present passes; absent warns when the model is cached, fails when it must be downloaded', (t) => {
-  t.is(checkToken({ source: 'file /etc/gptoss/hf_token', file: '/etc/gptoss/hf_token', modelCached: false }).status, 'pass');
+  t.is(
+    checkToken({ source: 'file /etc/gptoss/hf_token', file: '/etc/gptoss/hf_token', modelCached: false }).status,
+    'pass',
+  );
   t.is(checkToken({ file: '/etc/gptoss/hf_token', modelCached: true }).status, 'warn');
   const f = checkToken({ file: '/etc/gptoss/hf_token', modelCached: false });
   t.deepEqual([f.status, f.waitFor], ['fail', 'hf-token']);
@@ -74,18 +106,32 @@ test('evaluate: the operator order; the first blocking failure is what the daemo
     gpuMemory: { status: 'unknown', detail: 'nvidia-smi not found' },
   };
   const res = evaluate(facts);
-  t.deepEqual(res.map((r) => [r.id, r.status]), [['engine', 'pass'], ['image', 'fail'], ['gpu-runtime', 'fail'], ['hf-token', 'warn'], ['port', 'pass'], ['gpu-memory', 'warn']]);
+  t.deepEqual(
+    res.map((r) => [r.id, r.status]),
+    [
+      ['engine', 'pass'],
+      ['image', 'fail'],
+      ['gpu-runtime', 'fail'],
+      ['hf-token', 'warn'],
+      ['port', 'pass'],
+      ['gpu-memory', 'warn'],
+    ],
+  );
   t.is(blocker(res)?.id, 'image');
   t.regex(res[2]?.fix ?? '', /nvidia-ctk runtime configure --runtime=docker/);
 });
 
-test('pull progress: bytes and layers from Docker\'s records', (t) => {
+test("pull progress: bytes and layers from Docker's records", (t) => {
   const p = new PullProgress();
   t.is(describePull(p.summary()), 'starting');
   p.add({ status: 'Pulling from nvidia/vllm', id: '25.09-py3' });
   p.add({ status: 'Pulling fs layer', id: 'aaaaaaaaaaaa' });
   p.add({ status: 'Pulling fs layer', id: 'bbbbbbbbbbbb' });
-  p.add({ status: 'Downloading', id: 'aaaaaaaaaaaa', progressDetail: { current: 1_500_000_000, total: 3_000_000_000 } });
+  p.add({
+    status: 'Downloading',
+    id: 'aaaaaaaaaaaa',
+    progressDetail: { current: 1_500_000_000, total: 3_000_000_000 },
+  });
   p.add({ status: 'Downloading', id: 'bbbbbbbbbbbb', progressDetail: { current: 200_000_000, total: 6_800_000_000 } });
   t.is(describePull(p.summary()), '1.7 GB of 9.8 GB, 0 of 2 layers');
   p.add({ status: 'Download complete', id: 'aaaaaaaaaaaa' });
@@ -96,7 +142,11 @@ test('pull progress: bytes and layers from Docker\'s records', (t) => {
 
 const pullErrors: Array<[string, PullFailureKind]> = [
   ['manifest for localhost:5000/x:1 not found: manifest unknown: manifest unknown', 'not-found'],
-  ['pull access denied for nosuch/image, repository does not exist or may require \'docker login\': denied: requested access to the resource is denied', 'not-found'],
+  [
+    "pull access denied for nosuch/image, repository does not exist or may require 'docker login': denied: requested " +
+      'access to the resource is denied',
+    'not-found',
+  ],
   ['Head "http://127.0.0.1:5000/v2/gptoss/vllm/manifests/t": no basic auth credentials', 'auth'],
   ['unauthorized: authentication required', 'auth'],
   ['Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused', 'network'],
@@ -107,13 +157,31 @@ for (const [msg, kind] of pullErrors) {
   test(`pull error "${msg.slice(0, 50)}..." is ${kind}`, (t) => t.is(classifyPullError(msg), kind));
 }
 
-test('registry credentials from a docker config.json, matched to the image\'s registry', (t) => {
-  const cfg = JSON.stringify({ auths: { 'nvcr.io': { auth: Buffer.from('$oauthtoken:nvapi-secret').toString('base64') }, 'https://index.docker.io/v1/': { auth: Buffer.from('me:pw').toString('base64') }, 'localhost:5000': { username: 'u', password: 'p' } } });
-  t.deepEqual(authFor('nvcr.io/nvidia/vllm:25.09-py3', cfg), { username: '$oauthtoken', password: 'nvapi-secret', serveraddress: 'nvcr.io' });
+test("registry credentials from a docker config.json, matched to the image's registry", (t) => {
+  const cfg = JSON.stringify({
+    auths: {
+      'nvcr.io': { auth: Buffer.from('$oauthtoken:nvapi-secret').toString('base64') },
+      'https://index.docker.io/v1/': { auth: Buffer.from('me:pw').toString('base64') },
+      'localhost:5000': { username: 'u', password: 'p' },
+    },
+  });
+  t.deepEqual(authFor('nvcr.io/nvidia/vllm:25.09-py3', cfg), {
+    username: '$oauthtoken',
+    password: 'nvapi-secret',
+    serveraddress: 'nvcr.io',
+  });
   t.deepEqual(authFor('library/ubuntu:24.04', cfg), { username: 'me', password: 'pw', serveraddress: 'docker.io' });
   t.deepEqual(authFor('localhost:5000/x', cfg), { username: 'u', password: 'p', serveraddress: 'localhost:5000' });
   t.is(authFor('ghcr.io/x/y', cfg), undefined);
   t.is(authFor('nvcr.io/x', 'not json'), undefined);
   t.is(authFor('nvcr.io/x', undefined), undefined);
-  t.deepEqual([registryOf('nvcr.io/nvidia/vllm:1'), registryOf('ubuntu'), registryOf('127.0.0.1:5000/a/b'), registryOf('gptoss/vllm')], ['nvcr.io', 'docker.io', '127.0.0.1:5000', 'docker.io']);
+  t.deepEqual(
+    [
+      registryOf('nvcr.io/nvidia/vllm:1'),
+      registryOf('ubuntu'),
+      registryOf('127.0.0.1:5000/a/b'),
+      registryOf('gptoss/vllm'),
+    ],
+    ['nvcr.io', 'docker.io', '127.0.0.1:5000', 'docker.io'],
+  );
 });

@@ -12,13 +12,28 @@ function guideContainer(): Inspected {
     State: { Status: 'running', Running: true, ExitCode: 0, OOMKilled: false, StartedAt: '', FinishedAt: '' },
     Config: {
       Image: 'nvcr.io/nvidia/vllm:25.09-py3',
-      Cmd: ['vllm', 'serve', 'openai/gpt-oss-120b', '--quantization', 'mxfp4', '--gpu-memory-utilization', '0.85', '--max-model-len', '32768', '--served-model-name', 'gpt-oss-120b'],
+      Cmd: [
+        'vllm',
+        'serve',
+        'openai/gpt-oss-120b',
+        '--quantization',
+        'mxfp4',
+        '--gpu-memory-utilization',
+        '0.85',
+        '--max-model-len',
+        '32768',
+        '--served-model-name',
+        'gpt-oss-120b',
+      ],
       Env: ['HF_TOKEN=tok', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings', 'PATH=/usr/bin', 'CUDA_VERSION=13.0'],
       Labels: { 'com.nvidia.build': '1' },
     },
     HostConfig: {
       IpcMode: 'host',
-      Ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }],
+      Ulimits: [
+        { Name: 'memlock', Soft: -1, Hard: -1 },
+        { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+      ],
       PortBindings: { '8000/tcp': [{ HostIp: '', HostPort: '8000' }] },
       Binds: ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings:ro'],
       DeviceRequests: [{ Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }],
@@ -41,21 +56,111 @@ test('the hash label is a fast path', (t) => {
 });
 
 const edits: [string, (c: Inspected) => void, string][] = [
-  ['utilization typed 0.80 matches 0.8', (c) => { c.Config.Cmd![6] = '0.850'; }, ''],
-  ['rw mode spelled out', (c) => { c.HostConfig.Binds = ['/vllm/huggingface:/root/.cache/huggingface:rw', '/vllm/encodings:/etc/encodings:ro']; }, ''],
-  ['port bound on 0.0.0.0', (c) => { c.HostConfig.PortBindings = { '8000/tcp': [{ HostIp: '0.0.0.0', HostPort: '8000' }] }; }, ''],
-  ['token differs (not drift)', (c) => { c.Config.Env![0] = 'HF_TOKEN=other'; }, ''],
-  ['utilization changed', (c) => { c.Config.Cmd![6] = '0.80'; }, 'command: vllm serve openai/gpt-oss-120b --quantization mxfp4 --gpu-memory-utilization 0.80'],
-  ['image changed', (c) => { c.Config.Image = 'vllm:old'; }, 'image: vllm:old (want nvcr.io/nvidia/vllm:25.09-py3)'],
-  ['ipc dropped', (c) => { c.HostConfig.IpcMode = 'private'; }, 'ipc: private (want host)'],
-  ['ulimit missing', (c) => { c.HostConfig.Ulimits = [{ Name: 'stack', Soft: 67108864, Hard: 67108864 }]; }, 'ulimit memlock=-1 missing'],
-  ['encodings writable', (c) => { c.HostConfig.Binds = ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings']; }, 'volume /vllm/encodings:/etc/encodings:ro missing; volume /vllm/encodings:/etc/encodings not wanted'],
-  ['tiktoken env missing', (c) => { c.Config.Env = ['HF_TOKEN=tok', 'PATH=/usr/bin']; }, 'env TIKTOKEN_ENCODINGS_BASE=/etc/encodings missing'],
-  ['extra env', (c) => { c.Config.Env!.push('VLLM_DEBUG=1'); }, 'env VLLM_DEBUG=1 not wanted'],
-  ['secret-looking extra env is not printed', (c) => { c.Config.Env!.push('API_KEY=abc'); }, 'env API_KEY=(hidden) not wanted'],
-  ['image env overridden', (c) => { c.Config.Env![2] = 'PATH=/x'; }, 'env PATH=/x not wanted'],
-  ['other port', (c) => { c.HostConfig.PortBindings = { '8000/tcp': [{ HostIp: '', HostPort: '8001' }] }; }, 'port 8000:8000 missing; port 8001:8000 not wanted'],
-  ['no gpus', (c) => { c.HostConfig.DeviceRequests = null; }, 'gpus auto/gpu/count=-1 missing'],
+  [
+    'utilization typed 0.80 matches 0.8',
+    (c) => {
+      c.Config.Cmd![6] = '0.850';
+    },
+    '',
+  ],
+  [
+    'rw mode spelled out',
+    (c) => {
+      c.HostConfig.Binds = ['/vllm/huggingface:/root/.cache/huggingface:rw', '/vllm/encodings:/etc/encodings:ro'];
+    },
+    '',
+  ],
+  [
+    'port bound on 0.0.0.0',
+    (c) => {
+      c.HostConfig.PortBindings = { '8000/tcp': [{ HostIp: '0.0.0.0', HostPort: '8000' }] };
+    },
+    '',
+  ],
+  [
+    'token differs (not drift)',
+    (c) => {
+      c.Config.Env![0] = 'HF_TOKEN=other';
+    },
+    '',
+  ],
+  [
+    'utilization changed',
+    (c) => {
+      c.Config.Cmd![6] = '0.80';
+    },
+    'command: vllm serve openai/gpt-oss-120b --quantization mxfp4 --gpu-memory-utilization 0.80',
+  ],
+  [
+    'image changed',
+    (c) => {
+      c.Config.Image = 'vllm:old';
+    },
+    'image: vllm:old (want nvcr.io/nvidia/vllm:25.09-py3)',
+  ],
+  [
+    'ipc dropped',
+    (c) => {
+      c.HostConfig.IpcMode = 'private';
+    },
+    'ipc: private (want host)',
+  ],
+  [
+    'ulimit missing',
+    (c) => {
+      c.HostConfig.Ulimits = [{ Name: 'stack', Soft: 67108864, Hard: 67108864 }];
+    },
+    'ulimit memlock=-1 missing',
+  ],
+  [
+    'encodings writable',
+    (c) => {
+      c.HostConfig.Binds = ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings'];
+    },
+    'volume /vllm/encodings:/etc/encodings:ro missing; volume /vllm/encodings:/etc/encodings not wanted',
+  ],
+  [
+    'tiktoken env missing',
+    (c) => {
+      c.Config.Env = ['HF_TOKEN=tok', 'PATH=/usr/bin'];
+    },
+    'env TIKTOKEN_ENCODINGS_BASE=/etc/encodings missing',
+  ],
+  [
+    'extra env',
+    (c) => {
+      c.Config.Env!.push('VLLM_DEBUG=1');
+    },
+    'env VLLM_DEBUG=1 not wanted',
+  ],
+  [
+    'secret-looking extra env is not printed',
+    (c) => {
+      c.Config.Env!.push('API_KEY=abc');
+    },
+    'env API_KEY=(hidden) not wanted',
+  ],
+  [
+    'image env overridden',
+    (c) => {
+      c.Config.Env![2] = 'PATH=/x';
+    },
+    'env PATH=/x not wanted',
+  ],
+  [
+    'other port',
+    (c) => {
+      c.HostConfig.PortBindings = { '8000/tcp': [{ HostIp: '', HostPort: '8001' }] };
+    },
+    'port 8000:8000 missing; port 8001:8000 not wanted',
+  ],
+  [
+    'no gpus',
+    (c) => {
+      c.HostConfig.DeviceRequests = null;
+    },
+    'gpus auto/gpu/count=-1 missing',
+  ],
 ];
 for (const [name, edit, want] of edits) {
   test(`compare: ${name}`, (t) => {
@@ -70,7 +175,10 @@ for (const [name, edit, want] of edits) {
 
 test('a bind address in config is compared', (t) => {
   const s = buildSpec(configSchema.parse({ container: { bindAddress: '127.0.0.1' } }), 'tok');
-  t.deepEqual(sameSpec(s, guideContainer(), IMAGE_ENV).differences, ['port 127.0.0.1:8000:8000 missing', 'port 8000:8000 not wanted']);
+  t.deepEqual(sameSpec(s, guideContainer(), IMAGE_ENV).differences, [
+    'port 127.0.0.1:8000:8000 missing',
+    'port 8000:8000 not wanted',
+  ]);
 });
 
 const tokens: [string[], string | undefined, boolean][] = [

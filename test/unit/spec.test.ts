@@ -8,14 +8,34 @@ test('the default spec is the guide command', (t) => {
   const { name, body } = buildSpec(defaultConfig(), 'hf_secret');
   t.is(name, 'vllm-gpt-oss');
   t.is(body.Image, 'nvcr.io/nvidia/vllm:25.09-py3');
-  t.deepEqual(body.Cmd, ['vllm', 'serve', 'openai/gpt-oss-120b', '--quantization', 'mxfp4', '--gpu-memory-utilization', '0.85', '--max-model-len', '32768', '--served-model-name', 'gpt-oss-120b']);
+  t.deepEqual(body.Cmd, [
+    'vllm',
+    'serve',
+    'openai/gpt-oss-120b',
+    '--quantization',
+    'mxfp4',
+    '--gpu-memory-utilization',
+    '0.85',
+    '--max-model-len',
+    '32768',
+    '--served-model-name',
+    'gpt-oss-120b',
+  ]);
   t.deepEqual(body.Env, ['HF_TOKEN=hf_secret', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings']);
   t.deepEqual(body.ExposedPorts, { '8000/tcp': {} });
   t.is(body.HostConfig.IpcMode, 'host');
-  t.deepEqual(body.HostConfig.Ulimits, [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }]);
+  t.deepEqual(body.HostConfig.Ulimits, [
+    { Name: 'memlock', Soft: -1, Hard: -1 },
+    { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+  ]);
   t.deepEqual(body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '', HostPort: '8000' }] });
-  t.deepEqual(body.HostConfig.Binds, ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings:ro']);
-  t.deepEqual(body.HostConfig.DeviceRequests, [{ Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }]);
+  t.deepEqual(body.HostConfig.Binds, [
+    '/vllm/huggingface:/root/.cache/huggingface',
+    '/vllm/encodings:/etc/encodings:ro',
+  ]);
+  t.deepEqual(body.HostConfig.DeviceRequests, [
+    { Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} },
+  ]);
   t.deepEqual(body.HostConfig.RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
 });
 
@@ -36,7 +56,11 @@ test('the hash ignores the token value and label order, but not the spec', (t) =
 
 test('a supervisor-only setting does not change the hash', (t) => {
   const base = buildSpec(defaultConfig(), 'a').hash;
-  const tuned = configSchema.parse({ container: { stopTimeout: '2m', stopOnExit: false }, health: { liveness: { failureThreshold: 9 } }, restart: { maxDelay: '1h' } });
+  const tuned = configSchema.parse({
+    container: { stopTimeout: '2m', stopOnExit: false },
+    health: { liveness: { failureThreshold: 9 } },
+    restart: { maxDelay: '1h' },
+  });
   t.is(buildSpec(tuned, 'a').hash, base);
 });
 
@@ -57,7 +81,14 @@ for (const [input, want] of gpus) {
 test('config maps into the body', (t) => {
   const c = configSchema.parse({
     model: { extraArgs: ['--max-num-seqs', '64'] },
-    container: { name: 'x1', image: 'img:1', port: 9000, bindAddress: '127.0.0.1', ulimits: { memlock: 8388608 }, env: { FOO: 'bar' } },
+    container: {
+      name: 'x1',
+      image: 'img:1',
+      port: 9000,
+      bindAddress: '127.0.0.1',
+      ulimits: { memlock: 8388608 },
+      env: { FOO: 'bar' },
+    },
     paths: { encodings: '/e', huggingface: '/h' },
   });
   const { body } = buildSpec(c, undefined);
@@ -71,12 +102,25 @@ test('config maps into the body', (t) => {
 test('render prints every flag of the guide, one per line', (t) => {
   const out = renderDockerRun(buildSpec(defaultConfig(), MASK), 'credential hf_token');
   for (const line of [
-    'docker run -d \\', '  --name vllm-gpt-oss \\', '  --gpus all \\', '  --ipc=host \\', '  --ulimit memlock=-1 \\',
-    '  --ulimit stack=67108864 \\', '  -p 8000:8000 \\', '  -e HF_TOKEN=******** \\', '  -e TIKTOKEN_ENCODINGS_BASE=/etc/encodings \\',
-    '  -v /vllm/huggingface:/root/.cache/huggingface \\', '  -v /vllm/encodings:/etc/encodings:ro \\',
-    '  nvcr.io/nvidia/vllm:25.09-py3 \\', '  vllm serve openai/gpt-oss-120b \\', '  --quantization mxfp4 \\',
-    '  --gpu-memory-utilization 0.85 \\', '  --max-model-len 32768 \\', '  --served-model-name gpt-oss-120b',
-  ]) t.true(out.split('\n').includes(line), `missing line: ${line}\n${out}`);
+    'docker run -d \\',
+    '  --name vllm-gpt-oss \\',
+    '  --gpus all \\',
+    '  --ipc=host \\',
+    '  --ulimit memlock=-1 \\',
+    '  --ulimit stack=67108864 \\',
+    '  -p 8000:8000 \\',
+    '  -e HF_TOKEN=******** \\',
+    '  -e TIKTOKEN_ENCODINGS_BASE=/etc/encodings \\',
+    '  -v /vllm/huggingface:/root/.cache/huggingface \\',
+    '  -v /vllm/encodings:/etc/encodings:ro \\',
+    '  nvcr.io/nvidia/vllm:25.09-py3 \\',
+    '  vllm serve openai/gpt-oss-120b \\',
+    '  --quantization mxfp4 \\',
+    '  --gpu-memory-utilization 0.85 \\',
+    '  --max-model-len 32768 \\',
+    '  --served-model-name gpt-oss-120b',
+  ])
+    t.true(out.split('\n').includes(line), `missing line: ${line}\n${out}`);
   t.true(out.includes('# HF_TOKEN: from credential hf_token, value hidden'));
 });
 
@@ -87,7 +131,9 @@ test('render never shows a token, even if the spec was built with one', (t) => {
 });
 
 test('render quotes for the shell and shows device ids and a bind address', (t) => {
-  const c = configSchema.parse({ container: { gpus: [0, 1], bindAddress: '127.0.0.1', env: { GREETING: "it's here" } } });
+  const c = configSchema.parse({
+    container: { gpus: [0, 1], bindAddress: '127.0.0.1', env: { GREETING: "it's here" } },
+  });
   const out = renderDockerRun(buildSpec(c, undefined));
   t.true(out.includes(`  --gpus '"device=0,1"' \\`));
   t.true(out.includes('  -p 127.0.0.1:8000:8000 \\'));

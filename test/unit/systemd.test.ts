@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { extendDue, readyDue } from '../../src/core/ready.js';
-import { socketAddress } from '../../src/systemd/dgram.js';
+import { sendDatagram, socketAddress } from '../../src/systemd/dgram.js';
 import { encodeRecord, fieldName, journalFields, MESSAGE_IDS } from '../../src/systemd/journal.js';
 import { formatNotify, notifierFromEnv } from '../../src/systemd/notify.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -9,10 +13,13 @@ test('notify: one field per line, STATUS kept on one line', (t) => {
   t.is(formatNotify({ READY: 1, STATUS: 'a\nb' }).toString(), 'READY=1\nSTATUS=a b');
 });
 
-test('notify: outside systemd it is inactive; the watchdog interval is half of WATCHDOG_USEC, for our pid only', (t) => {
+test('notify: outside systemd it is inactive; the watchdog interval is half of WATCHDOG_USEC, our pid only', (t) => {
   t.false(notifierFromEnv({}).active);
   t.is(notifierFromEnv({ NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '60000000' }, 5).watchdogIntervalMs, 30_000);
-  t.is(notifierFromEnv({ NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '60000000', WATCHDOG_PID: '4' }, 5).watchdogIntervalMs, undefined);
+  t.is(
+    notifierFromEnv({ NOTIFY_SOCKET: '/run/x', WATCHDOG_USEC: '60000000', WATCHDOG_PID: '4' }, 5).watchdogIntervalMs,
+    undefined,
+  );
 });
 
 test('abstract socket names start with a NUL byte', (t) => {
@@ -21,10 +28,16 @@ test('abstract socket names start with a NUL byte', (t) => {
 });
 
 const readyRows: Array<[string, string, boolean]> = [
-  ['serving', 'starting', false], ['serving', 'loading', false], ['serving', 'serving', true],
-  ['serving', 'backoff', true], ['serving', 'crashloop', true], ['serving', 'waiting', true],
-  ['started', 'starting', true], ['started', 'loading', true],
-  ['serving', 'stopping', false], ['started', 'stopped', false],
+  ['serving', 'starting', false],
+  ['serving', 'loading', false],
+  ['serving', 'serving', true],
+  ['serving', 'backoff', true],
+  ['serving', 'crashloop', true],
+  ['serving', 'waiting', true],
+  ['started', 'starting', true],
+  ['started', 'loading', true],
+  ['serving', 'stopping', false],
+  ['started', 'stopped', false],
 ];
 for (const [mode, phase, want] of readyRows) {
   test(`READY=1 with notify.ready ${mode} in ${phase}: ${want}`, (t) => {
@@ -40,10 +53,18 @@ test('start-up is extended only while a load is under way', (t) => {
 test('journal fields: names upper-cased, the MESSAGE_ID of the event, values as strings', (t) => {
   t.is(fieldName('restartCount'), 'RESTART_COUNT');
   t.is(fieldName('containerId'), 'CONTAINER_ID');
-  const f = journalFields({ priority: 4, message: 'm', event: 'restart-scheduled', fields: { exitCode: 137, oomKilled: false } }, 'gptoss-supervisor');
+  const f = journalFields(
+    { priority: 4, message: 'm', event: 'restart-scheduled', fields: { exitCode: 137, oomKilled: false } },
+    'gptoss-supervisor',
+  );
   t.deepEqual(Object.fromEntries(f), {
-    MESSAGE: 'm', PRIORITY: '4', SYSLOG_IDENTIFIER: 'gptoss-supervisor', GPTOSS_EVENT: 'restart-scheduled',
-    MESSAGE_ID: MESSAGE_IDS['restart-scheduled'], EXIT_CODE: '137', OOM_KILLED: 'false',
+    MESSAGE: 'm',
+    PRIORITY: '4',
+    SYSLOG_IDENTIFIER: 'gptoss-supervisor',
+    GPTOSS_EVENT: 'restart-scheduled',
+    MESSAGE_ID: MESSAGE_IDS['restart-scheduled'],
+    EXIT_CODE: '137',
+    OOM_KILLED: 'false',
   });
 });
 
@@ -72,26 +93,30 @@ test('the logger scrubs secrets from messages and fields', (t) => {
 
 test('under systemd with a dead journal socket: <N> priority prefixes on stderr', (t) => {
   const lines: string[] = [];
-  const log = createLogger({ format: 'journal', level: 'info', write: (l) => lines.push(l), journalSocket: '/nonexistent/socket' });
+  const log = createLogger({
+    format: 'journal',
+    level: 'info',
+    write: (l) => lines.push(l),
+    journalSocket: '/nonexistent/socket',
+  });
   log.log('error', 'boom');
   t.is(lines.at(-1), '<3>boom\n');
 });
 
 test('a datagram reaches an abstract socket and a path socket (python3 listens)', async (t) => {
-  const { spawn } = await import('node:child_process');
-  const { sendDatagram } = await import('../../src/systemd/dgram.js');
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'gptoss-dgram-'));
   for (const addr of [`@gptoss-test-${process.pid}`, join(dir, 'notify')]) {
-    const py = spawn('python3', ['-c', [
-      'import socket,sys',
-      's=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-      `a=sys.argv[1]; s.bind("\\0"+a[1:] if a.startswith("@") else a)`,
-      'print("bound", flush=True)',
-      's.settimeout(10); print(s.recv(4096).decode(), flush=True)',
-    ].join('\n'), addr]);
+    const py = spawn('python3', [
+      '-c',
+      [
+        'import socket,sys',
+        's=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        `a=sys.argv[1]; s.bind("\\0"+a[1:] if a.startswith("@") else a)`,
+        'print("bound", flush=True)',
+        's.settimeout(10); print(s.recv(4096).decode(), flush=True)',
+      ].join('\n'),
+      addr,
+    ]);
     let out = '';
     py.stdout.on('data', (c: Buffer) => (out += c.toString()));
     await new Promise<void>((resolve) => {

@@ -53,10 +53,21 @@ export async function reconcile(ctx: ReconcileContext, stopFirst: string | undef
     const res = await convergeContainer(engine, spec, token, {
       stopTimeoutMs: settings.stopTimeout,
       // A recreate stops the old container first (up to stopTimeout): say so before, not after.
-      onPlan: (outcome, reason) => log.log(outcome === 'recreated' ? 'info' : 'debug', `${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome}: ${reason}`),
+      onPlan: (outcome, reason) =>
+        log.log(
+          outcome === 'recreated' ? 'info' : 'debug',
+          `${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome}: ${reason}`,
+        ),
       beforeStart: async () => {
-        const { results, facts } = await preflight({ config, engine, tokenSource: desired.tokenSource, encodings: ctx.encodings, gpuRuntime: ctx.gpuRuntime });
-        for (const r of results) if (r.status === 'warn') ctx.warnOnce(`${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
+        const { results, facts } = await preflight({
+          config,
+          engine,
+          tokenSource: desired.tokenSource,
+          encodings: ctx.encodings,
+          gpuRuntime: ctx.gpuRuntime,
+        });
+        for (const r of results)
+          if (r.status === 'warn') ctx.warnOnce(`${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
         encodings = encodingsFingerprint(facts.encodings?.files ?? []);
       },
     });
@@ -71,7 +82,12 @@ export async function reconcile(ctx: ReconcileContext, stopFirst: string | undef
   } catch (err) {
     if (err instanceof PrereqMissing) {
       const r = err.result;
-      return { type: 'prereqMissing', waitFor: r.waitFor ?? 'config', message: r.detail, ...(r.fix ? { fix: r.fix } : {}) };
+      return {
+        type: 'prereqMissing',
+        waitFor: r.waitFor ?? 'config',
+        message: r.detail,
+        ...(r.fix ? { fix: r.fix } : {}),
+      };
     }
     const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
     return { type: 'reconcileFailed', kind, message: (err as Error).message };

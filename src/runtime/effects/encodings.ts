@@ -41,7 +41,13 @@ export async function lookAtEncodings(cache: EncodingsCache, dir: string, verify
   const r = checkEncodings({ dir, verify, files });
   const fingerprint = encodingsFingerprint(files);
   const sizes = files.map((f) => f.size ?? -1);
-  return { type: 'encodingsChanged', ok: r.status === 'pass', detail: r.detail, sizes, ...(fingerprint ? { fingerprint } : {}) };
+  return {
+    type: 'encodingsChanged',
+    ok: r.status === 'pass',
+    detail: r.detail,
+    sizes,
+    ...(fingerprint ? { fingerprint } : {}),
+  };
 }
 
 /** Follows the tiktoken files in `dir`: appearing, replaced, removed. */

@@ -37,10 +37,15 @@ export class Puller {
     const creds = auth ? ` (credentials for ${auth['serveraddress']} from ${registryAuth})` : '';
     this.log.log('info', `pulling ${image}: it is not on this host${creds}`, { event: 'waiting' });
     try {
-      await this.engine.pull(image, auth, (ev) => {
-        progress.add(ev);
-        this.emit({ type: 'pullProgress', image, summary: progress.summary() });
-      }, signal);
+      await this.engine.pull(
+        image,
+        auth,
+        (ev) => {
+          progress.add(ev);
+          this.emit({ type: 'pullProgress', image, summary: progress.summary() });
+        },
+        signal,
+      );
       this.emit({ type: 'pulled', image, summary: progress.summary() });
     } catch (err) {
       const message = (err as Error).message;
