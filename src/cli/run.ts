@@ -83,6 +83,20 @@ function startLine({ config: c, file }: Loaded, stateDir: string, tokenSource: s
   return `supervising ${what}; config ${file}; state ${stateDir}; HF token from ${tokenSource ?? 'nowhere (none set)'}`;
 }
 
+/** A handle for a bug report: its kind, and where it leads when it is a socket or a timer. */
+function describeHandle(h: object): string {
+  const x = h as {
+    constructor: { name: string };
+    remoteAddress?: string;
+    _idleTimeout?: number;
+    _httpMessage?: { method?: string; path?: string };
+    _host?: string;
+  };
+  const req = x._httpMessage ? `${x._httpMessage.method} ${x._httpMessage.path}` : undefined;
+  const where = x.remoteAddress ?? req ?? x._host ?? (x._idleTimeout !== undefined ? `${x._idleTimeout}ms` : '');
+  return `${x.constructor.name}${where ? ` ${where}` : ''}`;
+}
+
 /** The daemon's pieces, wired: the desired config, the supervisor, systemd, D-Bus, signals. */
 async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise<number> {
   const notifier = notifierFromEnv();
@@ -115,6 +129,7 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
     store: new StateStore(stateDir),
     onStatus: (line, state) => bridge.status(line, state.phase),
     onState: (state, line) => bus.update(propsOf(state, log.scrub(line), shown)),
+    dockerUnitState: () => bus.dockerState(),
   });
   log.log('info', startLine(loaded, stateDir, token?.source), { event: 'supervisor-started' });
   if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
@@ -141,5 +156,12 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
   bus.stop();
   bridge.stop();
   signals.off();
+  // Supervision is over: a handle something left open (a bug) must not keep the process, and the
+  // unit, in "deactivating" until systemd kills it. Say so, then exit anyway.
+  setTimeout(() => {
+    const open = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map(describeHandle);
+    log.log('warn', `still running 2s after supervision stopped (left open: ${open.join(', ')}); exiting now`);
+    process.exit(code);
+  }, 2000).unref();
   return code;
 }

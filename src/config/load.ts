@@ -4,6 +4,9 @@ import { isAlias, isMap, isPair, isScalar, LineCounter, parseDocument, visit, ty
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { nearest } from './suggest.js';
+import { unclosed } from './yaml-errors.js';
+
+type LineCol = { line: number; col: number };
 
 export const DEFAULT_CONFIG_PATH = '/etc/gptoss/config.yaml';
 /** A config is a few KiB; anything this large is the wrong file, and reading it would be the attack. */
@@ -99,13 +102,7 @@ export function parseConfig(text: string, file: string): LoadResult {
     const pos = lines.linePos(offset ?? 0);
     return { line: pos.line, col: pos.col };
   };
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      file,
-      problems: doc.errors.map((e) => ({ file, ...at(e.pos[0]), key: '', message: yamlHint(e.code, e.message) })),
-    };
-  }
+  if (doc.errors.length > 0) return { ok: false, file, problems: syntaxProblems(doc, text, file, at) };
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null))
     return validate({}, doc, file, at, text);
   if (!isMap(doc.contents)) {
@@ -191,6 +188,34 @@ function show(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
   return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : typeof v;
+}
+
+/**
+ * Syntax errors, located. A bracket or quote that never closes is reported by the parser at the
+ * end of the file (a line that may not exist): point at where it opened instead, and say where
+ * the file ends.
+ */
+function syntaxProblems(doc: Document, text: string, file: string, at: (o: number | undefined) => LineCol): Problem[] {
+  const open = unclosed(text)[0];
+  const lastLine = text.replace(/\n$/, '').split('\n').length;
+  return doc.errors.map((e, i) => {
+    const hint = yamlHint(e.code, e.message);
+    if (i === 0 && open) {
+      return {
+        file,
+        ...at(open.offset),
+        key: '',
+        message: `${hint}: ${open.what} is never closed (the file ends at line ${lastLine})`,
+      };
+    }
+    const pos = at(e.pos[0]);
+    return {
+      file,
+      ...(pos.line > lastLine ? at(Math.max(0, text.replace(/\n$/, '').length - 1)) : pos),
+      key: '',
+      message: hint,
+    };
+  });
 }
 
 function yamlHint(code: string, message: string): string {

@@ -2,6 +2,7 @@
 // and Reload(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
 import dbus from 'dbus-next';
 import { backoffDelay } from '../core/backoff.js';
+import { withDeadline } from '../util/deadline.js';
 import type { Logger } from '../log/logger.js';
 import { BUS_NAME, changedProps, INTERFACE, OBJECT_PATH, SIGNATURES, type PropName, type Props } from './props.js';
 
@@ -57,6 +58,8 @@ export class BusService {
   private props: Props | undefined;
   private timer: NodeJS.Timeout | undefined;
   private attempts = 0;
+  /** Asks systemd for docker.service's ActiveState; set once docker.service is followed. */
+  private dockerActive: (() => Promise<string>) | undefined;
   private stopped = false;
   private saidDown = false;
   private everUp = false;
@@ -84,6 +87,16 @@ export class BusService {
     if (!this.iface) return;
     this.iface.props = next;
     if (Object.keys(changed).length) Interface.emitPropertiesChanged(this.iface, changed, []);
+  }
+
+  /**
+   * docker.service's ActiveState now (`active`, `deactivating`, ...), or undefined when systemd
+   * cannot be asked: it tells a `systemctl stop docker` from an engine that died by itself.
+   */
+  async dockerState(): Promise<string | undefined> {
+    const ask = this.dockerActive;
+    if (!ask || !this.bus) return undefined;
+    return withDeadline(ask(), 1000, () => new Error('no answer')).catch(() => undefined);
   }
 
   stop(): void {
@@ -175,7 +188,10 @@ export class BusService {
     const path = (await manager['LoadUnit']?.('docker.service')) as string;
     const unit = await bus.getProxyObject('org.freedesktop.systemd1', path);
     const props = unit.getInterface('org.freedesktop.DBus.Properties');
-    let last = ((await props['Get']?.('org.freedesktop.systemd1.Unit', 'ActiveState')) as dbus.Variant<string>).value;
+    const activeState = async () =>
+      ((await props['Get']?.('org.freedesktop.systemd1.Unit', 'ActiveState')) as dbus.Variant<string>).value;
+    this.dockerActive = activeState;
+    let last = await activeState();
     props.on('PropertiesChanged', (iface: string, changed: Record<string, dbus.Variant>) => {
       if (iface !== 'org.freedesktop.systemd1.Unit' || !changed['ActiveState']) return;
       const now = String(changed['ActiveState'].value);

@@ -56,6 +56,7 @@ export class DesiredConfig {
   private missingSaid = false;
   private watcher: FileWatcher | undefined;
   private watchedToken = '';
+  private stopped = false;
 
   constructor(private readonly o: DesiredOptions) {
     this.current = desiredOf(o.config, o.file, o.token);
@@ -69,11 +70,13 @@ export class DesiredConfig {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.watcher?.stop();
   }
 
   /** `why`: 'signal' (SIGHUP, systemctl reload, D-Bus Reload()) always reloads; 'watch' only on a real change. */
   async reload(why: 'signal' | 'watch'): Promise<void> {
+    if (this.stopped) return;
     const { file, log } = this.o;
     const res = await loadConfig(file);
     const token = res.ok ? await resolveToken(res.config.hfToken) : undefined;
@@ -93,6 +96,7 @@ export class DesiredConfig {
           );
         return;
       case 'same':
+        log.log('debug', `config ${file} saved without a change: nothing to apply`, { event: 'config-unchanged' });
         return;
       case 'reject': {
         if (res.ok) return;
@@ -117,6 +121,8 @@ export class DesiredConfig {
 
   private async watch(): Promise<void> {
     await this.watcher?.stop();
+    // A reload that was under way when supervision stopped must not leave a new watcher running.
+    if (this.stopped) return;
     this.watchedToken = this.applied.tokenFile;
     this.watcher = new FileWatcher({
       files: [this.o.file, this.applied.tokenFile],

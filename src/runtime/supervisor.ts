@@ -27,6 +27,8 @@ export interface SupervisorDeps {
   onState?: (state: State, line: string) => void;
   now?: () => number;
   random?: () => number;
+  /** docker.service's state from systemd (D-Bus), to say why the engine went away. */
+  dockerUnitState?: () => Promise<string | undefined>;
   /** The probes; tests without a model answer them. */
   probe?: (kind: Extract<Action, { type: 'probe' }>['kind'], d: Desired, timeout: number) => Promise<ProbeOutcome>;
 }
@@ -88,6 +90,8 @@ export class Supervisor {
    */
   reload(change: Change): Promise<void> {
     return this.op(async () => {
+      // A reload that lands after the shutdown changes nothing: no watcher, timer or job is started again.
+      if (this.exited) return;
       if ('error' in change) return this.dispatch({ type: 'configRejected', error: change.error });
       const next = change.desired;
       const before = this.d;
@@ -146,7 +150,13 @@ export class Supervisor {
   dispatch(ev: Event): void {
     if (this.exited) return;
     const r = step(this.state, ev, { now: this.now(), random: this.random(), settings: this.d.settings });
-    if (r.state === this.state && r.actions.length === 0) return;
+    this.note(ev, r.state, r.actions);
+    if (r.state === this.state && r.actions.length === 0) {
+      // Nothing changed (pull progress between two status updates, a stale probe): nothing to publish.
+      // A timer may fire a moment before its time by Date.now(): a tick always re-arms.
+      if (ev.type === 'tick') this.arm();
+      return;
+    }
     const before = this.state.phase;
     this.state = r.state;
     if (r.state.phase !== before)
@@ -156,12 +166,33 @@ export class Supervisor {
     this.arm();
   }
 
+  /**
+   * One debug line per event that is not routine (ticks, probes, pull progress): what the machine
+   * made of it. It proves the supervisor looked, where what it decided was to do nothing.
+   */
+  private note(ev: Event, next: State, actions: Action[]): void {
+    if (ev.type === 'tick' || ev.type === 'probed' || ev.type === 'pullProgress') return;
+    const did = actions.filter((a) => a.type !== 'log').map((a) => a.type);
+    const msg = `${ev.type} handled: ${this.state.phase} -> ${next.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
+    this.deps.log.log('debug', msg, { event: 'handled', handled: ev.type, state: next.phase });
+  }
+
   private follow(name: string): ContainerEvents {
     return new ContainerEvents(this.deps.engine, name, {
       change: () => void this.op(async () => this.dispatch(await look(this.deps.engine, this.d.spec.name))),
-      lost: (message) => this.dispatch({ type: 'engineLost', message }),
+      lost: (message) => void this.engineLost(message),
       back: () => this.dispatch({ type: 'engineBack' }),
     });
+  }
+
+  /**
+   * The event stream broke. When systemd is stopping docker.service, that is the reason to give (the
+   * stream's own error, "aborted", says nothing), whichever of the two was heard first.
+   */
+  private async engineLost(message: string): Promise<void> {
+    const unit = await this.deps.dockerUnitState?.();
+    const why = unit && unit !== 'active' ? `docker.service is ${unit} (systemctl stop or restart docker)` : message;
+    this.dispatch({ type: 'engineLost', message: why });
   }
 
   private publishStatus(): void {

@@ -4,7 +4,9 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import dbus from 'dbus-next';
-import { SIGNATURES } from '../../src/dbus/props.js';
+import { BUS_NAME, SIGNATURES } from '../../src/dbus/props.js';
+import { BusService } from '../../src/dbus/service.js';
+import { createLogger } from '../../src/log/logger.js';
 import { makeBus, type TestBus } from '../helpers/bus.js';
 import { CLI } from '../helpers/daemon.js';
 import { brief, docker } from '../helpers/docker.js';
@@ -120,7 +122,9 @@ test('properties follow the state machine through a kill and restart, with Prope
       const end = Date.now() + 30_000;
       while (Date.now() < end && !(states.includes('loading') && states.at(-1) === 'serving'))
         await new Promise((r) => setTimeout(r, 100));
-      t.deepEqual(states, ['backoff', 'starting', 'loading', 'serving']);
+      // A liveness probe may fail before Docker's die event arrives (a busy machine): unhealthy first.
+      const legitimate = states[0] === 'unhealthy' ? states.slice(1) : states;
+      t.deepEqual(legitimate, ['backoff', 'starting', 'loading', 'serving'], states.join(' -> '));
       t.is(seen['LastExitCode'], 137);
       t.is(seen['RestartCount'], 1);
       t.is(seen['TotalRestarts'], 1);
@@ -263,6 +267,44 @@ test('the bus goes away: supervision goes on; it comes back: the service is ther
       t.is((JSON.parse(st.out) as { totalRestarts: number }).totalRestarts, 1);
     } finally {
       await cleanup(s);
+    }
+  });
+});
+
+test('the name held by another process: each retry closes its own connection (none leaks)', async (t) => {
+  await withBus(async (bus) => {
+    const holder = dbus.sessionBus({ busAddress: bus.address });
+    holder.on('error', () => undefined);
+    const attempts: number[] = [];
+    const log = createLogger({
+      format: 'json',
+      level: 'debug',
+      write: (l) => {
+        const n = /^D-Bus: attempt (\d+) failed/.exec((JSON.parse(l) as { msg: string }).msg)?.[1];
+        if (n) attempts.push(Number(n));
+      },
+    });
+    const svc = new BusService(
+      log,
+      { restart: () => undefined, reload: () => Promise.resolve() },
+      { connect: () => dbus.sessionBus({ busAddress: bus.address }), retry: { first: 50, max: 50 } },
+    );
+    try {
+      t.is(await holder.requestName(BUS_NAME, dbus.NameFlag.DO_NOT_QUEUE), dbus.RequestNameReply.PRIMARY_OWNER);
+      svc.start();
+      const end = Date.now() + 15_000;
+      while ((attempts.at(-1) ?? 0) < 8) {
+        if (Date.now() > end) return t.fail(`8 refused attempts expected; saw ${attempts.length}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const bo = await holder.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus');
+      const names = (await bo.getInterface('org.freedesktop.DBus')['ListNames']?.()) as string[];
+      const connections = names.filter((n) => n.startsWith(':'));
+      // The holder, and at most the one attempt under way: not one per attempt.
+      t.true(connections.length <= 2, `${connections.length} connections after ${attempts.length} attempts`);
+    } finally {
+      svc.stop();
+      holder.disconnect();
     }
   });
 });

@@ -15,7 +15,6 @@ import { genuineEncoding } from '../helpers/tiktoken.js';
 test.afterEach.always(stopAll);
 
 const FIXTURES = new URL('../../../test/fixtures/nvidia-smi/', import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Writes a file the way fetch-encodings does: a hidden partial file, renamed into place. */
 async function placeAtomically(dir: string, name: string, bytes: Buffer): Promise<void> {
@@ -37,27 +36,36 @@ test('encodings absent at start -> no container; they appear -> started within a
       wait.msg,
       /^waiting for encodings: .*o200k_base\.tiktoken is missing.*; fix: gptoss-supervisor fetch-encodings/,
     );
-    await sleep(1500);
+    // A re-check (health.startup.period later) that still finds them missing: still nothing started.
+    await s.daemon.waitFor(
+      (r) => r.event === 'handled' && r['handled'] === 'prereqMissing',
+      5_000,
+      s.daemon.after(wait),
+    );
     t.is(await countNamed(s.name), 0, 'nothing created');
     t.is(s.daemon.events('restart-scheduled').length, 0, 'no restart loop');
     // A download in progress: half a file under the real name, then the rest. It must not start.
     const o200k = await genuineEncoding('o200k_base');
     await writeFile(join(s.dirs.encodings, 'o200k_base.tiktoken'), o200k.subarray(0, o200k.length >> 1));
+    const looked = s.daemon.mark;
     await placeAtomically(s.dirs.encodings, 'cl100k_base.tiktoken', await genuineEncoding('cl100k_base'));
-    await sleep(1000);
+    const seen = await s.daemon.waitFor(
+      (r) => r.event === 'handled' && r['handled'] === 'encodingsChanged',
+      5_000,
+      looked,
+    );
+    t.is(seen.state, 'waiting', 'it looked at the files, and waits on');
     t.is(await countNamed(s.name), 0, 'a half-written file starts nothing');
     const mark = s.daemon.mark;
-    const t0 = Date.now();
     await placeAtomically(s.dirs.encodings, 'o200k_base.tiktoken', o200k);
-    // The start is decided by the file event, not by the next re-check; Docker's create and start follow.
-    const decided = await s.daemon.waitFor((r) => r.msg.startsWith('status: starting'), 5_000, mark);
-    const started = await s.daemon.waitFor((r) => r.event === 'container-started', 5_000, mark);
-    const took = Date.parse(decided['time'] as string) - t0;
-    t.log(
-      `encodings complete -> start begun: ${took}ms; -> container started (Docker's create and start done): ` +
-        `${Date.parse(started['time'] as string) - t0}ms`,
+    // The start is decided by the file event, not by the next re-check (how soon: npm run bench).
+    const decided = await s.daemon.waitFor(
+      (r) => r.event === 'handled' && r['handled'] !== 'prereqMissing',
+      5_000,
+      mark,
     );
-    t.true(took < 1000, `${took}ms`);
+    t.is(decided['handled'], 'encodingsChanged');
+    t.is(decided.state, 'starting');
     await s.daemon.waitState('serving', 30_000, mark);
   } finally {
     await cleanup(s);
@@ -73,8 +81,8 @@ test('encodings corrupt (SHA-256 mismatch) -> a clear error, nothing started', a
     t.regex(wait.msg, DAMAGED);
     const st = await s.daemon.waitFor((r) => r.msg.startsWith('status: waiting for encodings'), 5_000);
     t.regex(st.msg, /damaged/);
-    await sleep(1000);
-    t.is(await countNamed(s.name), 0);
+    await s.daemon.waitFor((r) => r.event === 'handled' && r['handled'] === 'prereqMissing', 5_000, s.daemon.after(st));
+    t.is(await countNamed(s.name), 0, 'a re-check later: still nothing started');
   } finally {
     await cleanup(s);
   }
@@ -98,8 +106,8 @@ test('a file replaced while serving -> restarted to load it; removed while servi
     mark = s.daemon.mark;
     await rm(join(s.dirs.encodings, 'o200k_base.tiktoken'));
     const w = await s.daemon.waitFor((x) => x.event === 'encodings-changed', 10_000, mark);
+    // The warning is the decision: the model keeps serving.
     t.regex(w.msg, /o200k_base\.tiktoken is missing; the model keeps serving/);
-    await sleep(1500);
     t.is((await brief(s.name)).StartedAt, after.StartedAt, 'not restarted');
     t.is(s.daemon.events('container-restarting', mark).length, 0);
   } finally {
@@ -149,7 +157,7 @@ for (const d of diagnoses) {
         return;
       }
       await s.daemon.waitFor((r) => d.waits!.test(r.msg), 5_000, 0, 'the waiting status');
-      await sleep(1500);
+      // The waiting state is the decision: a wait for a change has no timer, so nothing follows by itself.
       t.is(s.daemon.events('restart-scheduled').length, 0, 'a restart cannot fix it: none');
       t.is(s.daemon.events('container-started').length, 1, 'started once only');
     } finally {
@@ -164,8 +172,11 @@ test('HF token refused -> waits; writing a new token retries at once', async (t)
   });
   try {
     await s.daemon.waitFor((r) => r.msg.startsWith('status: waiting for a valid HF token'), 20_000);
-    await sleep(800);
-    t.is(s.daemon.events('container-started').length, 1, 'the re-check refuses the same token');
+    const asked = s.daemon.mark;
+    s.daemon.child.kill('SIGHUP');
+    const h = await s.daemon.waitFor((r) => r.event === 'handled' && r['handled'] === 'configApplied', 10_000, asked);
+    t.is(h.state, 'waiting', 'a reload with the same token: still waiting');
+    t.is(s.daemon.events('container-started').length, 1, 'the same token is never tried again');
     const mark = s.daemon.mark;
     await writeFile(join(s.dirs.root, 'hf_token'), 'hf_NEWTOKEN_0123456789abcdefghijklmnop\n');
     const r = await s.daemon.waitFor(
@@ -276,8 +287,8 @@ test('GPU memory held by others (recorded H100 answers) -> waiting, holders name
       w?.msg ?? '',
       /fix: stop what holds the memory \(nvidia-smi lists it\), or set model\.gpuMemoryUtilization to 0\.44/,
     );
-    await sleep(1000);
-    t.is(await countNamed(s.name), 0, 'no load that would fail after minutes');
+    await daemon.waitFor((r) => r.event === 'handled' && r['handled'] === 'prereqMissing', 5_000, daemon.after(st));
+    t.is(await countNamed(s.name), 0, 'no load that would fail after minutes, at the re-check either');
     await copyFile(join(FIXTURES, 'h100/idle-gpu.txt'), join(smiDir, 'gpu.txt'));
     await copyFile(join(FIXTURES, 'h100/idle-apps.txt'), join(smiDir, 'apps.txt'));
     await daemon.waitState('serving', 30_000);

@@ -282,7 +282,38 @@ test('YAML syntax errors are located, without a stack trace', (t) => {
   t.false(p.join('\n').includes('    at '));
 });
 
-test('an alias bomb is refused quickly', (t) => {
+const unclosedRows: [string, string, RegExp][] = [
+  [
+    'a quote',
+    'model:\n  id: "openai/gpt\ncontainer:\n  port: 1\n',
+    /:2:7: YAML syntax error: .*the quote " that opens here is never closed \(the file ends at line 4\)$/,
+  ],
+  [
+    'a single quote',
+    "model:\n  id: 'it''s\n",
+    /:2:7: .*the quote ' that opens here is never closed \(the file ends at line 2\)$/,
+  ],
+  [
+    'a list',
+    'model:\n  extraArgs: ["--a",\n  id: x\n',
+    /:2:14: .*the list "\[" that opens here is never closed \(the file ends at line 3\)$/,
+  ],
+  [
+    'a mapping on a 1-line file',
+    'model: {id: x\n',
+    /:1:8: .*the mapping "\{" that opens here is never closed \(the file ends at line 1\)$/,
+  ],
+];
+for (const [what, text, want] of unclosedRows) {
+  test(`a YAML syntax error for ${what} that never closes points at where it opened`, (t) => {
+    const p = problems(parseConfig(text, F));
+    t.regex(p[0] ?? '', want);
+    const lines = text.replace(/\n$/, '').split('\n').length;
+    for (const line of p) t.true(Number(/:(\d+):\d+: /.exec(line)?.[1]) <= lines, `${line}: a line the file has`);
+  });
+}
+
+test('an alias bomb is refused', (t) => {
   const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
   for (let i = 1; i < 10; i++)
     lines.push(
@@ -290,9 +321,8 @@ test('an alias bomb is refused quickly', (t) => {
         .fill(`*${'abcdefghij'[i - 1]}`)
         .join(', ')}]`,
     );
-  const started = Date.now();
+  // How quickly: npm run bench (config parse times).
   const p = problems(parseConfig(`${lines.join('\n')}\n`, F));
-  t.true(Date.now() - started < 1000);
   t.is(p.length, 1);
   t.regex(p[0] ?? '', /:2:\d+: expands YAML aliases more than 100 times \(an "alias bomb"\)/);
 });
@@ -343,9 +373,7 @@ const files: [string, (dir: string) => Promise<string>, RegExp][] = [
 for (const [name, make, want] of files) {
   test(`a config file that is ${name} gets a located error`, async (t) => {
     const d = await tmp();
-    const started = Date.now();
     const p = problems(await loadConfig(await make(d)));
-    t.true(Date.now() - started < 1000);
     t.is(p.length, 1);
     t.regex(p[0] ?? '', want);
   });

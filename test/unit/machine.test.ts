@@ -856,3 +856,61 @@ test('the restart line quotes the log lines that say what went wrong, else the l
   const b = e.send(exited('c1', ['one', 'two', 'three', 'four']));
   t.regex(logs(b).find((l) => l.event === 'restart-scheduled')?.msg ?? '', /last log: two \| three \| four$/);
 });
+
+test('a deep probe that passes is saved, so a restarted supervisor does not show an old failure', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.send({ type: 'scheduled', job: 'deepProbe' });
+  d.at(MIN).send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: false, error: 'chat completion: HTTP 500' });
+  d.send({ type: 'scheduled', job: 'deepProbe' });
+  const pass = d
+    .at(2 * MIN)
+    .send({ type: 'probed', kind: 'deep', epoch: d.state.epoch, ok: true, detail: 'answered in 1.2s' });
+  const saved = pass.filter((a): a is Extract<Action, { type: 'persist' }> => a.type === 'persist');
+  t.is(saved.length, 1, 'the pass is written to state.json');
+  t.deepEqual(saved[0]?.record.lastDeep, { at: 2 * MIN, ok: true, detail: 'answered in 1.2s' });
+  const next = new Driver();
+  next.send({ type: 'boot', persisted: saved[0]!.record });
+  t.deepEqual(next.v.lastDeep, { at: 2 * MIN, ok: true, detail: 'answered in 1.2s' });
+});
+
+test('a state record applies only to the container it describes (name and spec)', (t) => {
+  const mine = {
+    restarts: 4,
+    totalRestarts: 9,
+    restartAt: MIN,
+    cause: 'exit 1',
+    container: { name: S.name, spec: S.specHash },
+  };
+  const d = new Driver();
+  d.send({ type: 'boot', persisted: mine });
+  t.is(d.v.restarts, 4, 'its own record: counts carry on');
+  for (const [what, container] of [
+    ['another name', { name: 'vllm-other', spec: S.specHash }],
+    ['another spec', { name: S.name, spec: 'f'.repeat(64) }],
+  ] as const) {
+    const e = new Driver();
+    const a = e.send({ type: 'boot', persisted: { ...mine, container } });
+    t.is(e.v.restarts, 0, `${what}: counts start from zero`);
+    t.is(e.v.totalRestarts, 0, what);
+    t.is(e.v.cause, undefined, what);
+    t.deepEqual(
+      logs(a).map((l) => l.event),
+      ['state-record'],
+      `${what}: said once`,
+    );
+    e.send({ type: 'observed', seen: { kind: 'absent' } });
+    t.is(e.state.phase, 'starting', `${what}: no backoff owed`);
+  }
+  const saved = d.send({
+    type: 'observed',
+    seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } },
+  });
+  t.is(saved.length, 0, 'a pending backoff holds');
+  const written = new Driver().booted('c1');
+  const f = written.send({
+    type: 'observed',
+    seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } },
+  });
+  const rec = f.find((a): a is Extract<Action, { type: 'persist' }> => a.type === 'persist')?.record;
+  t.deepEqual(rec?.container, { name: S.name, spec: S.specHash }, 'each record names its container');
+});

@@ -1,0 +1,151 @@
+// The shell's own logic on a fake engine: the interpreter, reconcile races, reloads (real engine: test/integration).
+import test, { type ExecutionContext } from 'ava';
+import { configSchema } from '../../src/config/schema.js';
+import { buildSpec } from '../../src/container/spec.js';
+import { convergeContainer } from '../../src/docker/converge.js';
+import { createLogger } from '../../src/log/logger.js';
+import { desiredOf } from '../../src/runtime/desired.js';
+import { Supervisor } from '../../src/runtime/supervisor.js';
+import { FakeEngine } from '../helpers/fake-engine.js';
+import { freePort, makeDirs } from '../helpers/docker.js';
+
+const IMAGE = 'nvcr.io/nvidia/vllm:25.09-py3';
+
+interface Line {
+  msg: string;
+  event?: string;
+  state?: string;
+  outcome?: string;
+}
+
+async function world(t: ExecutionContext, over: Record<string, unknown> = {}) {
+  const dirs = await makeDirs();
+  const port = await freePort();
+  const raw = {
+    container: { port, bindAddress: '127.0.0.1', stopTimeout: '1s' },
+    paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
+    hfToken: { file: `${dirs.root}/hf_token` },
+    gpu: { checkMemory: false },
+    health: { startup: { period: '100ms' }, liveness: { period: '100ms' }, readiness: { period: '100ms' } },
+    restart: { initialDelay: '100ms', maxDelay: '200ms', jitter: 0 },
+    schedule: { deepProbe: { cron: null } },
+    ...over,
+  };
+  const config = configSchema.parse(raw);
+  const engine = new FakeEngine([IMAGE]);
+  const lines: Line[] = [];
+  const waiters: Array<() => void> = [];
+  const log = createLogger({
+    format: 'json',
+    level: 'debug',
+    write: (l) => {
+      lines.push(JSON.parse(l) as Line);
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  const desired = desiredOf(config, '/etc/gptoss/config.yaml', undefined);
+  const probes = { ok: true };
+  const sup = new Supervisor({
+    engine,
+    desired,
+    log,
+    store: undefined,
+    probe: () => Promise.resolve({ ok: probes.ok }),
+  });
+  t.teardown(async () => {
+    sup.shutdown('SIGTERM');
+    await sup.done;
+  });
+  /** The first log line from `from` on that matches; fails after `ms` saying what was seen. */
+  const waitFor = async (pred: (l: Line) => boolean, what: string, from = 0, ms = 5000): Promise<Line> => {
+    const end = Date.now() + ms;
+    for (let i = from; ;) {
+      for (; i < lines.length; i++) if (pred(lines[i]!)) return lines[i]!;
+      if (Date.now() > end) throw new Error(`no ${what} within ${ms}ms; saw:\n${lines.map((l) => l.msg).join('\n')}`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  };
+  const serving = (from = 0) => waitFor((l) => l.msg.startsWith('state ') && l.state === 'serving', 'serving', from);
+  return { engine, sup, lines, config, raw, desired, probes, waitFor, serving };
+}
+
+test('converge: a lost create race adopts the winner and says so (a fresh start-up budget follows)', async (t) => {
+  const w = await world(t);
+  const spec = w.desired.spec;
+  w.engine.beforeCreate = () => w.engine.put(spec, true);
+  const res = await convergeContainer(w.engine, spec, undefined, { stopTimeoutMs: 1000 });
+  t.is(res.outcome, 'adopted');
+  t.regex(res.reason, /another process started it first/);
+  t.deepEqual(
+    w.engine.calls.filter((c) => c.startsWith('create') || c.startsWith('start')),
+    [`create ${spec.name}`],
+  );
+});
+
+test('the shell: boots on an empty engine, creates, probes to serving; an exit restarts it', async (t) => {
+  const w = await world(t);
+  await w.sup.start();
+  await w.serving();
+  t.is(w.engine.boxes.size, 1);
+  const mark = w.lines.length;
+  w.engine.die(w.config.container.name, 1, ['RuntimeError: boom']);
+  const sched = await w.waitFor((l) => l.event === 'restart-scheduled', 'a restart', mark);
+  t.regex(sched.msg, /container exited \(exit 1\); restart 1 in 100ms; last log: RuntimeError: boom/);
+  await w.serving(mark);
+  t.is(w.engine.boxes.size, 1, 'the same container, started again');
+  w.sup.shutdown('SIGTERM');
+  t.is(await w.sup.done, 0, 'a clean stop');
+});
+
+test('the shell: losing a create race to another supervisor adopts its container with a fresh budget', async (t) => {
+  const w = await world(t);
+  w.engine.beforeCreate = () => w.engine.put(buildSpec(w.config, undefined), true);
+  await w.sup.start();
+  const started = await w.waitFor((l) => l.event === 'container-started', 'a start');
+  t.is(started.outcome, 'adopted');
+  await w.serving();
+});
+
+test('the shell: a reload with a new spec recreates the container (stopped first); settings only do not', async (t) => {
+  const w = await world(t);
+  await w.sup.start();
+  await w.serving();
+  const before = [...w.engine.boxes.keys()];
+  let mark = w.lines.length;
+  const same = configSchema.parse({ ...w.raw, health: { ...w.raw.health, liveness: { period: '200ms' } } });
+  await w.sup.reload({ desired: desiredOf(same, '/etc/gptoss/config.yaml', undefined) });
+  await w.waitFor((l) => l.event === 'config-reloaded' && /container untouched/.test(l.msg), 'settings applied', mark);
+  t.deepEqual([...w.engine.boxes.keys()], before);
+  mark = w.lines.length;
+  const other = configSchema.parse({ ...w.raw, model: { maxModelLen: 16384 } });
+  await w.sup.reload({ desired: desiredOf(other, '/etc/gptoss/config.yaml', undefined) });
+  await w.serving(mark);
+  const calls = w.engine.calls.join(' ');
+  t.regex(calls, /stop c1.*remove c1.*create vllm-gpt-oss.*start c2/);
+  t.deepEqual(w.engine.boxes.get([...w.engine.boxes.keys()][0]!)?.spec.body.Cmd.slice(-4, -2), [
+    '--max-model-len',
+    '16384',
+  ]);
+});
+
+test('the shell: Docker away while serving -> waiting for docker; back -> adopted, not restarted', async (t) => {
+  const w = await world(t);
+  await w.sup.start();
+  await w.serving();
+  const mark = w.lines.length;
+  w.engine.down = true;
+  w.sup.dockerUnit('down', 'deactivating');
+  await w.waitFor((l) => l.event === 'docker-lost', 'docker lost', mark);
+  w.engine.down = false;
+  w.sup.dockerUnit('up', 'active');
+  await w.waitFor((l) => l.event === 'docker-back', 'docker back', mark);
+  const adopted = await w.waitFor((l) => l.event === 'container-started', 'the look after', mark);
+  t.is(adopted.outcome, 'adopted');
+  t.false(
+    w.engine.calls.some((c) => c.startsWith('start ')) &&
+      w.engine.calls.filter((c) => c.startsWith('start ')).length > 1,
+  );
+});
