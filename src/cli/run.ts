@@ -83,6 +83,18 @@ function startLine({ config: c, file }: Loaded, stateDir: string, tokenSource: s
   return `supervising ${what}; config ${file}; state ${stateDir}; HF token from ${tokenSource ?? 'nowhere (none set)'}`;
 }
 
+/**
+ * Supervision is over: a handle something left open (a bug) must not keep the process, and the
+ * unit, in "deactivating" until systemd kills it. Say what was open, then exit anyway.
+ */
+function exitAnyway(log: Logger, code: number): void {
+  setTimeout(() => {
+    const open = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map(describeHandle);
+    log.log('warn', `still running 2s after supervision stopped (left open: ${open.join(', ')}); exiting now`);
+    process.exit(code);
+  }, 2000).unref();
+}
+
 /** A handle for a bug report: its kind, and where it leads when it is a socket or a timer. */
 function describeHandle(h: object): string {
   const x = h as {
@@ -156,12 +168,6 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
   bus.stop();
   bridge.stop();
   signals.off();
-  // Supervision is over: a handle something left open (a bug) must not keep the process, and the
-  // unit, in "deactivating" until systemd kills it. Say so, then exit anyway.
-  setTimeout(() => {
-    const open = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles().map(describeHandle);
-    log.log('warn', `still running 2s after supervision stopped (left open: ${open.join(', ')}); exiting now`);
-    process.exit(code);
-  }, 2000).unref();
+  exitAnyway(log, code);
   return code;
 }

@@ -259,7 +259,7 @@ async function restartDockerd(): Promise<void> {
   );
 }
 
-test('SIGTERM while a config edit is on its way: the edit is not applied after the stop, and it exits clean', async (t) => {
+test('SIGTERM while a config edit is on its way: not applied after the stop; the process exits clean', async (t) => {
   const s = await setup('term-edit');
   try {
     await s.daemon.waitState('serving', 30_000);
