@@ -151,7 +151,9 @@ install_text() {
   rm -f "$tmp"
   echo 1
 }
-bin_changed=$(printf '#!/bin/sh\n# gptoss-supervisor, installed by install.sh\nexec %s %s/dist/src/cli/main.js "$@"\n' "$run_node" "$PREFIX" | install_text 0755 "$BIN")
+# The daemon (run) gets its V8 memory flags (src/cli/node-flags.ts); Node refuses them in NODE_OPTIONS.
+daemon_flags=$("$run_node" "$PREFIX/dist/src/cli/node-flags.js")
+bin_changed=$(printf '#!/bin/sh\n# gptoss-supervisor, installed by install.sh\nmain=%s/dist/src/cli/main.js\nif [ "$1" = run ]; then exec %s %s "$main" "$@"; fi\nexec %s "$main" "$@"\n' "$PREFIX" "$run_node" "$daemon_flags" "$run_node" | install_text 0755 "$BIN")
 unit_changed=$(install_text 0644 "$UNIT_DIR/$UNIT" <"$src/units/$UNIT")
 # Who may own org.gptoss.Supervisor1 and call Restart()/Reload() (root); anyone may read its properties.
 policy_changed=$(install_text 0644 "$DBUS_POLICY" <"$src/etc/dbus-1/system.d/org.gptoss.Supervisor1.conf")

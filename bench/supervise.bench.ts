@@ -245,14 +245,38 @@ async function supervisorRestart(): Promise<{ trials: number; containerRestarts:
   }
 }
 
-async function idleCost(): Promise<{
-  seconds: number;
-  cpuSeconds: number;
-  rssMiB: { median: number; max: number };
-  peakRssMiB: number;
-}> {
+/** Where a process's resident memory is, from /proc/PID/smaps: the node binary's pages, anonymous memory, the rest. */
+async function residentBy(pid: number): Promise<{ nodeBinary: number; anonymous: number; other: number }> {
+  let where = '';
+  const out = { nodeBinary: 0, anonymous: 0, other: 0 };
+  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      where = m[1] ?? '';
+      continue;
+    }
+    if (!line.startsWith('Rss:')) continue;
+    const kib = Number(line.split(/\s+/)[1]);
+    if (where.endsWith('/node')) out.nodeBinary += kib;
+    else if (where === '' || where === '[heap]' || where.startsWith('[anon')) out.anonymous += kib;
+    else out.other += kib;
+  }
+  return { nodeBinary: r1(out.nodeBinary / 1024), anonymous: r1(out.anonymous / 1024), other: r1(out.other / 1024) };
+}
+
+/** `node -e` waiting a second: what any Node process costs here, for comparison. */
+async function baselineNodeMiB(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 3000)'], { stdio: 'ignore' });
+  await sleep(1000);
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${p.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  p.kill();
+  return r1(rss);
+}
+
+async function idleCost() {
   // Default probes (10s periods), the default log level, the file watchers and the deep-probe
-  // timer: what a GB10 box pays while the model serves.
+  // timer, the daemon's V8 flags: what a GB10 box pays while the model serves. JSON logs (pino
+  // loaded), a little more than the journal format under systemd.
   const b = await daemonFor(
     'bench-idle',
     { container: { env: { STANDIN_LOAD_SECONDS: '0.3' } }, health: { startup: { period: '200ms' } } },
@@ -284,8 +308,10 @@ async function idleCost(): Promise<{
     return {
       seconds: IDLE_S,
       cpuSeconds: Math.round((c1 - c0) * 100) / 100,
-      rssMiB: { median: Math.round(r.median), max: Math.round(r.max) },
+      rssMiB: { median: r1(r.median), max: r1(r.max) },
       peakRssMiB: Math.round(await mem('VmHWM:')),
+      residentMiB: await residentBy(pid),
+      baselineNodeMiB: await baselineNodeMiB(),
     };
   } finally {
     await b.d.stop('SIGKILL');
@@ -295,72 +321,114 @@ async function idleCost(): Promise<{
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
+type Row = [string, string, string];
+interface Section {
+  name: string;
+  run(): Promise<{ result: unknown; rows: Row[] }>;
+}
+
+const SECTIONS: Section[] = [
+  {
+    name: 'exit',
+    async run() {
+      const ours = stats(await exitDetectionOurs());
+      const always = stats(await exitDetectionDocker());
+      const note = `n=${ours.n}${ours.n < 100 ? ' (p99 is the max)' : ''}`;
+      return {
+        result: { supervisorMs: ours, restartAlwaysMs: always, measure: 'docker die event -> start event, backoff 0' },
+        rows: [
+          ['exit -> start, supervisor (median / p99)', `${r1(ours.median)} / ${r1(ours.p99)} ms`, note],
+          [
+            'exit -> start, --restart=always (median / p99)',
+            `${r1(always.median)} / ${r1(always.p99)} ms`,
+            `n=${always.n}, each after 10s up`,
+          ],
+        ],
+      };
+    },
+  },
+  {
+    name: 'hang',
+    async run() {
+      const hang = await hangDetection();
+      const h = stats(hang.ms);
+      const config =
+        `liveness period ${LIVENESS.periodMs}ms, timeout ${LIVENESS.timeoutMs}ms, failureThreshold ` +
+        `${LIVENESS.failureThreshold}, backoff 0`;
+      return {
+        result: { ...h, boundMs: hang.boundMs, config },
+        rows: [
+          [
+            'hang -> restart issued (median / max)',
+            `${r1(h.median)} / ${r1(h.max)} ms`,
+            `n=${h.n}, bound ${hang.boundMs} ms`,
+          ],
+        ],
+      };
+    },
+  },
+  {
+    name: 'handover',
+    async run() {
+      const sup = await supervisorRestart();
+      return {
+        result: sup,
+        rows: [
+          ['supervisor SIGKILL + start -> container restarts', String(sup.containerRestarts), `${sup.trials} trials`],
+        ],
+      };
+    },
+  },
+  {
+    name: 'idle',
+    async run() {
+      const idle = await idleCost();
+      return {
+        result: idle,
+        rows: [
+          [
+            `idle CPU over ${IDLE_S}s serving (default probes)`,
+            `${idle.cpuSeconds} s`,
+            `${r1((idle.cpuSeconds / IDLE_S) * 100)}% of a core`,
+          ],
+          [
+            `idle RSS over ${IDLE_S}s (median / max of 1s samples)`,
+            `${idle.rssMiB.median} / ${idle.rssMiB.max} MiB`,
+            `peak since start ${idle.peakRssMiB} MiB; \`node -e\` alone ${idle.baselineNodeMiB} MiB`,
+          ],
+          [
+            'idle RSS: node binary pages / anonymous (V8 heap, malloc) / libraries',
+            `${idle.residentMiB.nodeBinary} / ${idle.residentMiB.anonymous} / ${idle.residentMiB.other} MiB`,
+            'from /proc/PID/smaps at the end',
+          ],
+        ],
+      };
+    },
+  },
+];
+
 async function main(): Promise<void> {
   const engine = await docker(['version', '--format', '{{.Server.Version}}']);
-  process.stderr.write(`bench: engine ${engine}, ${KILLS} kills, idle ${IDLE_S}s\n`);
-  const ours = stats(await exitDetectionOurs());
-  process.stderr.write('bench: exit detection (supervisor) done\n');
-  const always = stats(await exitDetectionDocker());
-  process.stderr.write('bench: exit detection (--restart=always) done\n');
-  const hang = await hangDetection();
-  process.stderr.write('bench: hang detection done\n');
-  const sup = await supervisorRestart();
-  process.stderr.write('bench: supervisor restart done\n');
-  const idle = await idleCost();
-  const result = {
-    date: new Date().toISOString(),
-    engine,
-    node: process.version,
-    exitDetection: {
-      supervisorMs: ours,
-      restartAlwaysMs: always,
-      measure: 'docker die event -> start event, backoff 0',
-    },
-    hangDetection: {
-      ...stats(hang.ms),
-      boundMs: hang.boundMs,
-      config:
-        `liveness period ${LIVENESS.periodMs}ms, timeout ${LIVENESS.timeoutMs}ms, failureThreshold ` +
-        `${LIVENESS.failureThreshold}, backoff 0`,
-    },
-    supervisorRestart: sup,
-    idle,
-  };
-  const rows: Array<[string, string, string]> = [
-    [
-      'exit -> start, supervisor (median / p99)',
-      `${r1(ours.median)} / ${r1(ours.p99)} ms`,
-      `n=${ours.n}${ours.n < 100 ? ' (p99 is the max)' : ''}`,
-    ],
-    [
-      'exit -> start, --restart=always (median / p99)',
-      `${r1(always.median)} / ${r1(always.p99)} ms`,
-      `n=${always.n}, each after 10s up`,
-    ],
-    [
-      'hang -> restart issued (median / max)',
-      `${r1(stats(hang.ms).median)} / ${r1(stats(hang.ms).max)} ms`,
-      `n=${hang.ms.length}, bound ${hang.boundMs} ms`,
-    ],
-    ['supervisor SIGKILL + start -> container restarts', String(sup.containerRestarts), `${sup.trials} trials`],
-    [
-      `idle CPU over ${IDLE_S}s serving (default probes)`,
-      `${idle.cpuSeconds} s`,
-      `${r1((idle.cpuSeconds / IDLE_S) * 100)}% of a core`,
-    ],
-    [
-      `idle RSS over ${IDLE_S}s (median / max of 1s samples)`,
-      `${idle.rssMiB.median} / ${idle.rssMiB.max} MiB`,
-      `peak since start ${idle.peakRssMiB} MiB`,
-    ],
-  ];
+  const only = process.env['BENCH_ONLY']?.split(',');
+  const chosen = SECTIONS.filter((x) => !only || only.includes(x.name));
+  process.stderr.write(
+    `bench: engine ${engine}, ${KILLS} kills, idle ${IDLE_S}s; ${chosen.map((x) => x.name).join(', ')}\n`,
+  );
+  const result: Record<string, unknown> = { date: new Date().toISOString(), engine, node: process.version };
+  const rows: Row[] = [];
+  for (const section of chosen) {
+    const r = await section.run();
+    process.stderr.write(`bench: ${section.name} done\n`);
+    result[section.name] = r.result;
+    rows.push(...r.rows);
+  }
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   process.stdout.write(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  note\n`);
   for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
   const dir = new URL('../../bench/results/', import.meta.url).pathname;
   await mkdir(dir, { recursive: true });
-  const file = join(dir, 'supervise.json');
+  const file = join(dir, only ? `supervise-${only.join('-')}.json` : 'supervise.json');
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`written: ${file}\n`);
 }

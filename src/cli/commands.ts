@@ -1,21 +1,47 @@
-// The commands' table: what each takes, says and exits with.
+// The commands' table: each command's one-line summary, and its module, loaded only when it runs
+// (the daemon, `run`, never loads what the other commands need).
 import type { Command } from './command.js';
-import { doctorCommand } from './doctor.js';
-import { ensureCommand } from './ensure.js';
-import { fetchEncodingsCommand } from './fetch-encodings.js';
-import { renderCommand } from './render.js';
-import { runCommand } from './run.js';
-import { reloadCommand, restartCommand, statusCommand } from './daemon-client.js';
-import { validateCommand } from './validate.js';
 
-export const COMMANDS: Record<string, Command> = {
-  validate: validateCommand,
-  render: renderCommand,
-  ensure: ensureCommand,
-  run: runCommand,
-  'fetch-encodings': fetchEncodingsCommand,
-  doctor: doctorCommand,
-  status: statusCommand,
-  restart: restartCommand,
-  reload: reloadCommand,
+interface Entry {
+  summary: string;
+  load(): Promise<Command>;
+}
+
+export const COMMANDS: Record<string, Entry> = {
+  validate: {
+    summary: 'check the config file; every problem at once, as FILE:LINE:COL',
+    load: async () => (await import('./validate.js')).validateCommand,
+  },
+  render: {
+    summary: 'print the container as an equivalent `docker run` command (token hidden)',
+    load: async () => (await import('./render.js')).renderCommand,
+  },
+  ensure: {
+    summary: 'make the container exist and run with the configured spec, once, then exit',
+    load: async () => (await import('./ensure.js')).ensureCommand,
+  },
+  run: {
+    summary: 'supervise the container until stopped (what the systemd unit runs)',
+    load: async () => (await import('./run.js')).runCommand,
+  },
+  'fetch-encodings': {
+    summary: 'download the two tiktoken files into paths.encodings, verified',
+    load: async () => (await import('./fetch-encodings.js')).fetchEncodingsCommand,
+  },
+  doctor: {
+    summary: 'check every prerequisite (Docker, image, GPU runtime, encodings, cache, token, port, GPU memory)',
+    load: async () => (await import('./doctor.js')).doctorCommand,
+  },
+  status: {
+    summary: 'what the running daemon is doing (over D-Bus); exit 0 serving, 3 not, 4 no daemon',
+    load: async () => (await import('./daemon-client.js')).statusCommand,
+  },
+  restart: {
+    summary: 'restart the model container now, gracefully (root; over D-Bus)',
+    load: async () => (await import('./daemon-client.js')).restartCommand,
+  },
+  reload: {
+    summary: 're-read the config in the running daemon (root; over D-Bus), like systemctl reload',
+    load: async () => (await import('./daemon-client.js')).reloadCommand,
+  },
 };

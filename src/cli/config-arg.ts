@@ -1,5 +1,5 @@
 // Loads the config for a command, printing located problems when it is not valid.
-import { formatProblem, loadConfig, resolveConfigPath } from '../config/load.js';
+import { formatProblem, resolveConfigPath, type LoadResult } from '../config/problem.js';
 import type { Config } from '../config/schema.js';
 import { stderrIsJournal } from '../systemd/journal.js';
 
@@ -20,9 +20,16 @@ export interface Loaded {
   text: string;
 }
 
-export async function loadForCommand(flag: string | boolean | undefined): Promise<Loaded | undefined> {
+/**
+ * The config a command works with, or undefined after printing its problems. `read` is how it is
+ * read: in this process by default; the daemon reads it in a process of its own (config/isolated.ts).
+ */
+export async function loadForCommand(
+  flag: string | boolean | undefined,
+  read?: (file: string) => Promise<LoadResult>,
+): Promise<Loaded | undefined> {
   const file = resolveConfigPath(typeof flag === 'string' ? flag : undefined);
-  const res = await loadConfig(file);
+  const res = await (read ?? (await import('../config/load.js')).loadConfig)(file);
   if (res.ok) return { config: res.config, file, text: res.text };
   for (const p of res.problems) process.stderr.write(`${errLine(formatProblem(p))}\n`);
   const n = res.problems.length;

@@ -106,7 +106,6 @@ function failed(err: unknown, what: string): number {
 }
 
 export const statusCommand: Command = {
-  summary: 'what the running daemon is doing (over D-Bus); exit 0 serving, 3 not, 4 no daemon',
   help: `Usage: gptoss-supervisor status [--json]
 
 Asks the running supervisor (org.gptoss.Supervisor1 on the system bus, or the bus at
@@ -132,9 +131,8 @@ Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no 
   },
 };
 
-function callCommand(method: 'Restart' | 'Reload', summary: string, help: string): Command {
+function callCommand(method: 'Restart' | 'Reload', help: string): Command {
   return {
-    summary,
     help,
     options: {},
     async run() {
@@ -157,7 +155,6 @@ function callCommand(method: 'Restart' | 'Reload', summary: string, help: string
 
 export const restartCommand = callCommand(
   'Restart',
-  'restart the model container now, gracefully (root; over D-Bus)',
   `Usage: gptoss-supervisor restart
 
 Asks the running supervisor to restart the model container now, through the same graceful path
@@ -168,7 +165,6 @@ Only root may ask (the D-Bus policy). Exit codes: 0 asked, 4 no daemon answers, 
 
 export const reloadCommand = callCommand(
   'Reload',
-  're-read the config in the running daemon (root; over D-Bus), like systemctl reload',
   `Usage: gptoss-supervisor reload
 
 Asks the running supervisor to re-read its config, as \`systemctl reload gptoss-supervisor\` does.

@@ -16,7 +16,6 @@ export function formatResult(r: CheckResult): string {
 }
 
 export const doctorCommand: Command = {
-  summary: 'check every prerequisite (Docker, image, GPU runtime, encodings, cache, token, port, GPU memory)',
   help: `Usage: gptoss-supervisor doctor [--config PATH]
 
 Runs every check the deployment guide asks for, one line each:

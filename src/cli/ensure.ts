@@ -11,7 +11,6 @@ import { EXIT } from './exit.js';
 import { loadForCommand } from './config-arg.js';
 
 export const ensureCommand: Command = {
-  summary: 'make the container exist and run with the configured spec, once, then exit',
   help: `Usage: gptoss-supervisor ensure [--config PATH]
 
 One reconcile pass: a container with the configured name and spec ends up running.

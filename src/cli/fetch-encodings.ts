@@ -6,7 +6,6 @@ import { EXIT } from './exit.js';
 import { loadForCommand } from './config-arg.js';
 
 export const fetchEncodingsCommand: Command = {
-  summary: 'download the two tiktoken files into paths.encodings, verified',
   help: `Usage: gptoss-supervisor fetch-encodings [--config PATH] [--base-url URL] [--no-verify]
 
 Downloads o200k_base.tiktoken and cl100k_base.tiktoken into paths.encodings (/vllm/encodings).

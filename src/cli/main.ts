@@ -12,7 +12,7 @@ Keeps gpt-oss-120b serving under vLLM in Docker (container vllm-gpt-oss).
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(16)}${c.summary}`)
   .join('\n')}
 
 Options for every command:
@@ -39,7 +39,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${await version()}\n`);
     return EXIT.ok;
   }
-  const cmd: Command | undefined = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  const cmd: Command | undefined = await entry?.load();
   if (!cmd) return usage(`unknown command "${name}"`);
   let parsed;
   try {

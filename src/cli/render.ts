@@ -7,7 +7,6 @@ import { EXIT } from './exit.js';
 import { loadForCommand } from './config-arg.js';
 
 export const renderCommand: Command = {
-  summary: 'print the container as an equivalent `docker run` command (token hidden)',
   help: `Usage: gptoss-supervisor render [--config PATH]
 
 Prints the container the config describes as a \`docker run\` command, one flag per line.

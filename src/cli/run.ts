@@ -9,6 +9,7 @@ import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
 import { SystemdBridge } from '../systemd/bridge.js';
 import { dgramUnavailable, notifierFromEnv } from '../systemd/notify.js';
+import { readConfigIsolated } from '../config/isolated.js';
 import { resolveToken } from '../config/token.js';
 import type { Command } from './command.js';
 import { loadForCommand, type Loaded } from './config-arg.js';
@@ -30,7 +31,6 @@ function contextOf(d: Desired): Context {
 }
 
 export const runCommand: Command = {
-  summary: 'supervise the container until stopped (what the systemd unit runs)',
   help: `Usage: gptoss-supervisor run [--config PATH] [--state-dir DIR] [--log-format F] [--log-level LEVEL]
 
 Reconciles the container once (a healthy one is adopted, not restarted), then keeps it serving:
@@ -63,7 +63,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     const level = (values['log-level'] ?? 'info') as Level;
     if (!FORMATS.includes(format)) throw new UsageError(`--log-format must be one of ${FORMATS.join(', ')}`);
     if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
-    const loaded = await loadForCommand(values['config']);
+    const loaded = await loadForCommand(values['config'], readConfigIsolated);
     if (!loaded) return EXIT.config;
     const log = createLogger({ format, level });
     // A library's stray rejection must not take the model's supervision down with it.

@@ -4,7 +4,6 @@ import { EXIT, UsageError } from './exit.js';
 import { loadForCommand } from './config-arg.js';
 
 export const validateCommand: Command = {
-  summary: 'check the config file; every problem at once, as FILE:LINE:COL',
   help: `Usage: gptoss-supervisor validate [--config PATH] [--get KEY]
 
 Checks the config file and prints every problem as FILE:LINE:COL: KEY: what is wrong.

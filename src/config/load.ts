@@ -2,37 +2,18 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAlias, isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import type { LoadResult, Problem } from './problem.js';
+import { configSchema } from './schema.js';
 import { nearest } from './suggest.js';
+
+export { DEFAULT_CONFIG_PATH, formatProblem, resolveConfigPath, type LoadResult, type Problem } from './problem.js';
 import { unclosed } from './yaml-errors.js';
 
 type LineCol = { line: number; col: number };
 
-export const DEFAULT_CONFIG_PATH = '/etc/gptoss/config.yaml';
 /** A config is a few KiB; anything this large is the wrong file, and reading it would be the attack. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 const MAX_ALIASES = 100;
-
-export interface Problem {
-  file: string;
-  line: number;
-  col: number;
-  /** Dotted key path, empty for the file as a whole. */
-  key: string;
-  message: string;
-}
-
-export type LoadResult =
-  { ok: true; config: Config; file: string; text: string } | { ok: false; file: string; problems: Problem[] };
-
-export function formatProblem(p: Problem): string {
-  return `${p.file}:${p.line}:${p.col}: ${p.key ? `${p.key}: ` : ''}${p.message}`;
-}
-
-/** Where the config lives: `--config` first, then `GPTOSS_CONFIG`, then the system path. */
-export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag || env['GPTOSS_CONFIG'] || DEFAULT_CONFIG_PATH;
-}
 
 const whole = (file: string, message: string): LoadResult => ({
   ok: false,

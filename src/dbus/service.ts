@@ -1,5 +1,6 @@
 // The supervisor on the system bus: org.gptoss.Supervisor1 with read-only properties, Restart()
 // and Reload(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
+import '../util/lazy-deps.js';
 import dbus from 'dbus-next';
 import { backoffDelay } from '../core/backoff.js';
 import { withDeadline } from '../util/deadline.js';
@@ -7,6 +8,8 @@ import type { Logger } from '../log/logger.js';
 import { BUS_NAME, changedProps, INTERFACE, OBJECT_PATH, SIGNATURES, type PropName, type Props } from './props.js';
 
 const { Interface } = dbus.interface;
+const SYSTEMD = 'org.freedesktop.systemd1';
+const PROPS = 'org.freedesktop.DBus.Properties';
 
 export interface ServiceHandlers {
   restart(): void;
@@ -181,19 +184,36 @@ export class BusService {
 
   /** systemd's view of docker.service: a stop or restart is known before the engine is gone. */
   private async followDocker(bus: dbus.MessageBus): Promise<void> {
-    const sd = await bus.getProxyObject('org.freedesktop.systemd1', '/org/freedesktop/systemd1');
-    const manager = sd.getInterface('org.freedesktop.systemd1.Manager');
+    // Plain messages, not proxy objects: a proxy introspects its peer, which costs an XML parser.
+    const call = async (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
+      (await bus.call(new dbus.Message({ destination: SYSTEMD, path, interface: iface, member, signature, body })))
+        ?.body as unknown[];
     // Unit property signals are only sent while some client has subscribed.
-    await manager['Subscribe']?.();
-    const path = (await manager['LoadUnit']?.('docker.service')) as string;
-    const unit = await bus.getProxyObject('org.freedesktop.systemd1', path);
-    const props = unit.getInterface('org.freedesktop.DBus.Properties');
-    const activeState = async () =>
-      ((await props['Get']?.('org.freedesktop.systemd1.Unit', 'ActiveState')) as dbus.Variant<string>).value;
+    await call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'Subscribe');
+    const [path] = (await call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'LoadUnit', 's', [
+      'docker.service',
+    ])) as [string];
+    const activeState = async () => {
+      const [v] = (await call(path, PROPS, 'Get', 'ss', [`${SYSTEMD}.Unit`, 'ActiveState'])) as [dbus.Variant<string>];
+      return v.value;
+    };
+    const rule = `type='signal',sender='${SYSTEMD}',path='${path}',interface='${PROPS}',member='PropertiesChanged'`;
+    await bus.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus',
+        member: 'AddMatch',
+        signature: 's',
+        body: [rule],
+      }),
+    );
     this.dockerActive = activeState;
     let last = await activeState();
-    props.on('PropertiesChanged', (iface: string, changed: Record<string, dbus.Variant>) => {
-      if (iface !== 'org.freedesktop.systemd1.Unit' || !changed['ActiveState']) return;
+    bus.on('message', (msg: dbus.Message) => {
+      if (msg.type !== dbus.MessageType.SIGNAL || msg.path !== path || msg.member !== 'PropertiesChanged') return;
+      const [iface, changed] = msg.body as [string, Record<string, dbus.Variant>];
+      if (iface !== `${SYSTEMD}.Unit` || !changed['ActiveState']) return;
       const now = String(changed['ActiveState'].value);
       if (now === last) return;
       const was = last;

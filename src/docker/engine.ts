@@ -1,4 +1,5 @@
 // Thin adapter over dockerode: Engine API calls in, typed results and errors out. No policy here.
+import '../util/lazy-deps.js';
 import Docker from 'dockerode';
 import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';

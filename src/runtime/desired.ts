@@ -1,5 +1,6 @@
 // The desired config: loaded, its token resolved, watched (the file and the token file), reloads judged.
-import { formatProblem, loadConfig } from '../config/load.js';
+import { readConfigIsolated } from '../config/isolated.js';
+import { formatProblem } from '../config/problem.js';
 import type { Config } from '../config/schema.js';
 import { settingsOf, type Settings } from '../config/settings.js';
 import { resolveToken, type Token } from '../config/token.js';
@@ -78,7 +79,7 @@ export class DesiredConfig {
   async reload(why: 'signal' | 'watch'): Promise<void> {
     if (this.stopped) return;
     const { file, log } = this.o;
-    const res = await loadConfig(file);
+    const res = await readConfigIsolated(file);
     const token = res.ok ? await resolveToken(res.config.hfToken) : undefined;
     const missing = !res.ok && res.problems.length === 1 && /no such file/.test(res.problems[0]?.message ?? '');
     const reread: Reread = res.ok

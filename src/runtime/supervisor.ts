@@ -150,8 +150,8 @@ export class Supervisor {
   dispatch(ev: Event): void {
     if (this.exited) return;
     const r = step(this.state, ev, { now: this.now(), random: this.random(), settings: this.d.settings });
-    this.note(ev, r.state, r.actions);
     if (r.state === this.state && r.actions.length === 0) {
+      this.note(ev, this.state.phase, r.state, r.actions);
       // Nothing changed (pull progress between two status updates, a stale probe): nothing to publish.
       // A timer may fire a moment before its time by Date.now(): a tick always re-arms.
       if (ev.type === 'tick') this.arm();
@@ -162,6 +162,8 @@ export class Supervisor {
     if (r.state.phase !== before)
       this.deps.log.log('debug', `state ${before} -> ${r.state.phase}`, { state: r.state.phase, event: ev.type });
     for (const a of r.actions) this.perform(a);
+    // After the event's own log lines: what follows this line in the log came after the decision.
+    this.note(ev, before, r.state, r.actions);
     this.publishStatus();
     this.arm();
   }
@@ -170,10 +172,10 @@ export class Supervisor {
    * One debug line per event that is not routine (ticks, probes, pull progress): what the machine
    * made of it. It proves the supervisor looked, where what it decided was to do nothing.
    */
-  private note(ev: Event, next: State, actions: Action[]): void {
+  private note(ev: Event, was: State['phase'], next: State, actions: Action[]): void {
     if (ev.type === 'tick' || ev.type === 'probed' || ev.type === 'pullProgress') return;
     const did = actions.filter((a) => a.type !== 'log').map((a) => a.type);
-    const msg = `${ev.type} handled: ${this.state.phase} -> ${next.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
+    const msg = `${ev.type} handled: ${was} -> ${next.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
     this.deps.log.log('debug', msg, { event: 'handled', handled: ev.type, state: next.phase });
   }
 

@@ -5,6 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { DAEMON_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
@@ -110,7 +111,20 @@ export function startDaemon(
 ): Daemon {
   const child = spawn(
     process.execPath,
-    [CLI, 'run', '--config', configFile, '--state-dir', stateDir, '--log-format', 'json', '--log-level', level],
+    // As installed: the daemon's V8 flags (src/cli/node-flags.ts).
+    [
+      ...DAEMON_NODE_FLAGS,
+      CLI,
+      'run',
+      '--config',
+      configFile,
+      '--state-dir',
+      stateDir,
+      '--log-format',
+      'json',
+      '--log-level',
+      level,
+    ],
     {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
