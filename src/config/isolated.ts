@@ -14,20 +14,36 @@ const whole = (file: string, message: string): LoadResult => ({
   problems: [{ file, line: 1, col: 1, key: '', message }],
 });
 
-/** `loadConfig`, in a child process with a deadline and a memory cap. Never throws. */
-export function readConfigIsolated(file: string, timeoutMs = READ_TIMEOUT_MS): Promise<LoadResult> {
-  const args = [`--max-old-space-size=${READER_HEAP_MB}`, READER, file];
+type Answer = { ok: true; value: unknown } | { ok: false; timedOut: boolean; why: string };
+
+/** Runs the reader with `args`; its JSON answer, or why there is none. */
+function ask(args: string[], timeoutMs: number): Promise<Answer> {
+  const argv = [`--max-old-space-size=${READER_HEAP_MB}`, READER, ...args];
   return new Promise((resolve) => {
-    execFile(process.execPath, args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && (err as { killed?: boolean }).killed) {
-        return resolve(whole(file, `took longer than ${timeoutMs / 1000}s to read and check; is this the right file?`));
-      }
+    execFile(process.execPath, argv, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && (err as { killed?: boolean }).killed) return resolve({ ok: false, timedOut: true, why: 'timed out' });
       try {
-        resolve(JSON.parse(stdout) as LoadResult);
+        resolve({ ok: true, value: JSON.parse(stdout) as unknown });
       } catch {
         const why = (stderr.trim().split('\n').pop() ?? '') || (err?.message ?? 'no answer');
-        resolve(whole(file, `could not be read and checked (${why})`));
+        resolve({ ok: false, timedOut: false, why });
       }
     });
   });
+}
+
+/** `loadConfig`, in a child process with a deadline and a memory cap. Never throws. */
+export async function readConfigIsolated(file: string, timeoutMs = READ_TIMEOUT_MS): Promise<LoadResult> {
+  const a = await ask(['config', file], timeoutMs);
+  if (a.ok) return a.value as LoadResult;
+  if (a.timedOut)
+    return whole(file, `took longer than ${timeoutMs / 1000}s to read and check; is this the right file?`);
+  return whole(file, `could not be read and checked (${a.why})`);
+}
+
+/** The next `count` run times (ms) of each cron expression from now, later than `from`, as node-cron computes them. */
+export async function planRuns(exprs: readonly string[], from: number, count: number): Promise<number[][]> {
+  const a = await ask(['plan', String(from), String(count), ...exprs], READ_TIMEOUT_MS);
+  if (!a.ok) throw new Error(`cannot plan the scheduled jobs: ${a.why}`);
+  return a.value as number[][];
 }

@@ -1,12 +1,32 @@
-// The config reader's own process: parses and validates one config file, prints the result as JSON.
-// The daemon runs it (config/isolated.ts) so that the YAML parser and the schema library never
-// stay in its memory, and a hostile file can use up this process's time, not the daemon's.
+// The reader's own process: what interprets the operator's files, out of the daemon's memory. The
+// daemon runs it (config/isolated.ts), so that the YAML parser, the schema library and the cron
+// library (with the ICU data its time zones need) never stay in the daemon, and a hostile file uses
+// up this process's time, not the daemon's.
+//   reader-main.js config FILE               -> the LoadResult, as JSON
+//   reader-main.js plan FROM_MS COUNT EXPR.. -> for each cron expression, its next run times (ms)
+import cron from 'node-cron';
 import { loadConfig } from './load.js';
 
-const file = process.argv[2];
-if (!file) {
-  process.stderr.write('usage: reader-main.js CONFIG\n');
-  process.exitCode = 64;
+/** The next `count` runs of a cron expression after `from`, as node-cron computes them. */
+function nextRuns(expr: string, from: number, count: number): number[] {
+  const task = cron.createTask(expr, () => undefined);
+  try {
+    return task
+      .getNextRuns(count)
+      .map((d) => d.getTime())
+      .filter((t) => t > from);
+  } finally {
+    void task.destroy();
+  }
+}
+
+const [mode, ...args] = process.argv.slice(2);
+if (mode === 'config' && args[0]) {
+  process.stdout.write(`${JSON.stringify(await loadConfig(args[0]))}\n`);
+} else if (mode === 'plan' && args.length >= 2) {
+  const [from, count, ...exprs] = args;
+  process.stdout.write(`${JSON.stringify(exprs.map((e) => nextRuns(e, Number(from), Number(count))))}\n`);
 } else {
-  process.stdout.write(`${JSON.stringify(await loadConfig(file))}\n`);
+  process.stderr.write('usage: reader-main.js config FILE | plan FROM_MS COUNT EXPR...\n');
+  process.exitCode = 64;
 }

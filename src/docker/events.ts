@@ -5,8 +5,11 @@ import type { ContainerEngine } from './engine-api.js';
 import { onJsonLines } from './json-lines.js';
 
 export interface EventHandlers {
-  /** Something happened to a container with our name (die, oom, destroy, stop, start, create). */
-  change(action: string, id: string): void;
+  /**
+   * Something happened to a container with our name (die, oom, destroy, stop, start, create, kill),
+   * with the event's attributes (a die event's `exitCode`, a kill event's `signal`).
+   */
+  change(action: string, id: string, attributes: Record<string, string>): void;
   /** The stream broke or could not be opened; called once per outage. */
   lost(message: string): void;
   /** The stream is open again after an outage: events may have been missed. */
@@ -90,7 +93,7 @@ export class ContainerEvents {
       // Name filters match by prefix on old engines: check the exact name.
       const actor = e.Actor;
       if (actor?.Attributes?.['name'] !== undefined && actor.Attributes['name'] !== this.name) return;
-      this.on.change(e.Action ?? e.status ?? '', actor?.ID ?? e.id ?? '');
+      this.on.change(e.Action ?? e.status ?? '', actor?.ID ?? e.id ?? '', actor?.Attributes ?? {});
     });
     let ended = false;
     const end = (why: string) => {

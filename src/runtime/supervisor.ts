@@ -11,7 +11,7 @@ import type { StateStore } from '../state/store.js';
 import type { FileWatcher } from '../watch/watch.js';
 import { Jobs } from './cron.js';
 import type { Change, Desired } from './desired.js';
-import { look, reconcile, type ReconcileContext } from './effects/container.js';
+import { exitFromEvent, look, reconcile, type ReconcileContext } from './effects/container.js';
 import { EncodingsCache, lookAtEncodings, watchEncodings } from './effects/encodings.js';
 import { probe, type ProbeOutcome } from './effects/probe.js';
 import { Puller } from './effects/pull.js';
@@ -33,6 +33,8 @@ export interface SupervisorDeps {
   probe?: (kind: Extract<Action, { type: 'probe' }>['kind'], d: Desired, timeout: number) => Promise<ProbeOutcome>;
 }
 
+/** How long a kill or oom event explains a die that follows it. */
+const RECENT_EVENT_MS = 10_000;
 /** Docker's own share of a stop, and a little for us. */
 const STOP_SLACK_MS = 30_000;
 
@@ -44,6 +46,8 @@ export class Supervisor {
   private statusTimer: NodeJS.Timeout | undefined;
   /** Container operations run one at a time, in order; looks at Docker queue here too. */
   private ops: Promise<void> = Promise.resolve();
+  /** state.json writes, in order, beside the container operations (a restart does not wait for an fsync). */
+  private writes: Promise<void> = Promise.resolve();
   private events: ContainerEvents;
   private lastStatus = '';
   private exited = false;
@@ -53,8 +57,13 @@ export class Supervisor {
   private readonly puller: Puller;
   /** Preflight warnings already logged: each is said once, not at every start. */
   private readonly warned = new Set<string>();
-  private readonly jobs = new Jobs((job) => this.dispatch({ type: 'scheduled', job }));
+  private readonly jobs = new Jobs(
+    (job) => this.dispatch({ type: 'scheduled', job }),
+    (msg) => this.deps.log.log('warn', msg),
+  );
   private runtimeChecked = false;
+  /** Kill and oom events seen lately, by container: they tell how the next die came about. */
+  private readonly recentEvents = new Map<string, { at: number; killed: boolean; oom: boolean }>();
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -181,7 +190,7 @@ export class Supervisor {
 
   private follow(name: string): ContainerEvents {
     return new ContainerEvents(this.deps.engine, name, {
-      change: () => void this.op(async () => this.dispatch(await look(this.deps.engine, this.d.spec.name))),
+      change: (action, id, attributes) => this.containerEvent(action, id, attributes),
       lost: (message) => void this.engineLost(message),
       back: () => this.dispatch({ type: 'engineBack' }),
     });
@@ -195,6 +204,29 @@ export class Supervisor {
     const unit = await this.deps.dockerUnitState?.();
     const why = unit && unit !== 'active' ? `docker.service is ${unit} (systemctl stop or restart docker)` : message;
     this.dispatch({ type: 'engineLost', message: why });
+  }
+
+  /**
+   * A container event: look at Docker. A die that no kill asked for (the model's process ended by
+   * itself) is taken from the event, without waiting for Docker's inspect; any other change (our
+   * stop, an operator's `docker restart`, a removal) is looked at in full.
+   */
+  private containerEvent(action: string, id: string, attributes: Record<string, string>): void {
+    const now = this.now();
+    for (const [k, v] of this.recentEvents) if (now - v.at > RECENT_EVENT_MS) this.recentEvents.delete(k);
+    const recent = this.recentEvents.get(id) ?? { at: now, killed: false, oom: false };
+    this.recentEvents.set(id, {
+      at: now,
+      killed: recent.killed || action === 'kill',
+      oom: recent.oom || action === 'oom',
+    });
+    const code = Number(attributes['exitCode']);
+    const { engine } = this.deps;
+    if (action === 'die' && attributes['exitCode'] !== undefined && Number.isInteger(code) && !recent.killed) {
+      void this.op(async () => this.dispatch(await exitFromEvent(engine, id, code, recent.oom)));
+      return;
+    }
+    void this.op(async () => this.dispatch(await look(engine, this.d.spec.name)));
   }
 
   private publishStatus(): void {
@@ -254,7 +286,7 @@ export class Supervisor {
           const record = JSON.parse(log.scrub(JSON.stringify(a.record))) as typeof a.record;
           const failed = (err: unknown) =>
             log.log('warn', `cannot save the restart count in ${store.file}: ${(err as Error).message}`);
-          void this.op(() => store.save(record).catch(failed));
+          this.writes = this.writes.then(() => store.save(record).catch(failed));
         }
         return;
       case 'log':
@@ -315,7 +347,7 @@ export class Supervisor {
     this.puller.abort();
     void this.encodingsWatch?.stop();
     this.jobs.stop();
-    // Let queued writes (the state file) finish before saying we are done.
-    void this.ops.then(() => this.resolveDone(code));
+    // Let queued operations and writes (the state file) finish before saying we are done.
+    void Promise.all([this.ops, this.writes]).then(() => this.resolveDone(code));
   }
 }

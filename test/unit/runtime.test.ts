@@ -4,6 +4,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { buildSpec } from '../../src/container/spec.js';
 import { convergeContainer } from '../../src/docker/converge.js';
 import { createLogger } from '../../src/log/logger.js';
+import { planRuns } from '../../src/config/isolated.js';
+import { Jobs } from '../../src/runtime/cron.js';
 import { desiredOf } from '../../src/runtime/desired.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { FakeEngine } from '../helpers/fake-engine.js';
@@ -148,4 +150,29 @@ test('the shell: Docker away while serving -> waiting for docker; back -> adopte
     w.engine.calls.some((c) => c.startsWith('start ')) &&
       w.engine.calls.filter((c) => c.startsWith('start ')).length > 1,
   );
+});
+
+test('scheduled jobs: node-cron plans the run times in the reader process; the daemon only sets timers', async (t) => {
+  const from = Date.now();
+  const [quarter, seconds] = await planRuns(['*/15 * * * *', '*/2 * * * * *'], from, 3);
+  const minute = 60_000;
+  t.is(quarter?.length, 3);
+  t.true(
+    (quarter ?? []).every((x) => x > from && x % (15 * minute) === 0),
+    'on quarter hours, after now',
+  );
+  t.deepEqual(
+    quarter?.slice(1).map((x, i) => x - (quarter[i] ?? 0)),
+    [15 * minute, 15 * minute],
+  );
+  t.true(
+    (seconds ?? []).every((x, i) => x % 2000 === 0 && x > from && (i === 0 || x - (seconds?.[i - 1] ?? 0) === 2000)),
+  );
+  const fired: string[] = [];
+  const jobs = new Jobs((job) => fired.push(job));
+  t.teardown(() => jobs.stop());
+  jobs.set(configSchema.parse({ schedule: { deepProbe: { cron: '* * * * * *' } } }).schedule);
+  const end = Date.now() + 10_000;
+  while (fired.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  t.deepEqual(fired.slice(0, 2), ['deepProbe', 'deepProbe'], 'fired each second');
 });
