@@ -62,7 +62,8 @@ if [ "$uninstall" = 1 ]; then
     say "stopping and disabling $UNIT (the model container is stopped gracefully, not removed)"
     systemctl disable --now "$UNIT" >/dev/null 2>&1 || true
   fi
-  rm -f "$UNIT_DIR/$UNIT" "$BIN" "$DBUS_POLICY"
+  rm -f "$UNIT_DIR/$UNIT" "$UNIT_DIR/$UNIT.d/network.conf" "$BIN" "$DBUS_POLICY"
+  rmdir "$UNIT_DIR/$UNIT.d" 2>/dev/null || true
   rm -rf "$PREFIX" "$PREFIX.new" "$PREFIX.old" /var/lib/gptoss-supervisor
   systemctl daemon-reload
   systemctl reset-failed "$UNIT" >/dev/null 2>&1 || true
@@ -99,10 +100,11 @@ fi
 # Build when never built, or when the sources are newer than the build (a `git pull` since).
 if [ ! -f "$src/dist/src/cli/main.js" ] || [ ! -f "$src/build/Release/unixdgram.node" ] || [ ! -d "$src/node_modules" ] \
    || [ -n "$(find "$src/src" "$src/package-lock.json" "$src/binding.gyp" -newer "$src/dist/src/cli/main.js" -print -quit 2>/dev/null)" ]; then
-  say "building (npm ci, tsc)"
+  say "building (npm ci without install scripts, the native addon, tsc)"
   command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
   command -v make >/dev/null && command -v g++ >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3 >/dev/null
-  (cd "$src" && npm ci --no-audit --no-fund --loglevel=error && npx tsc -p tsconfig.json)
+  # A checkout may belong to someone else: nothing a dependency ships runs as root (--ignore-scripts).
+  bash "$src/scripts/build.sh"
 fi
 
 # ---------------------------------------------------------------- stage the app
@@ -175,11 +177,13 @@ elif ! cmp -s "$shipped" "$ETC/config.yaml"; then
   other="the shipped config"; [ -z "$config_src" ] || other="--config $config_src"
   say "kept your $ETC/config.yaml; $other differs and is in $ETC/config.yaml.new (compare: diff -u $ETC/config.yaml $ETC/config.yaml.new)"
 fi
-if ! "$BIN" validate --config "$ETC/config.yaml" >/dev/null 2>"$ETC/.validate.err"; then
-  cat "$ETC/.validate.err" >&2; rm -f "$ETC/.validate.err"
+# Its problems go to a private temporary file (they may quote what was pasted into the config).
+validate_err=$(umask 077 && mktemp)
+if ! "$BIN" validate --config "$ETC/config.yaml" >/dev/null 2>"$validate_err"; then
+  cat "$validate_err" >&2; rm -f "$validate_err"
   die "$ETC/config.yaml is not valid (above); fix it and run install.sh again"
 fi
-rm -f "$ETC/.validate.err"
+rm -f "$validate_err"
 
 store_token() ( umask 077; printf '%s\n' "$1" >"$ETC/hf_token.tmp"; chmod 0600 "$ETC/hf_token.tmp"; mv "$ETC/hf_token.tmp" "$ETC/hf_token" )
 if [ -n "$token_file" ]; then
@@ -194,7 +198,7 @@ elif [ ! -s "$ETC/hf_token" ] && [ -t 0 ]; then
   if [ -n "$tok" ]; then store_token "$tok"; say "stored the HF token in $ETC/hf_token (0600)"; fi
 fi
 [ -s "$ETC/hf_token" ] || warn "no HF token in $ETC/hf_token: fine when the model is already in the cache; else add one (--hf-token-file FILE)"
-# The unit's LoadCredential= fails the start when the file is missing; empty means "no token".
+# An empty file means "no token" (the unit's SetCredential= covers a missing one as well).
 [ -e "$ETC/hf_token" ] || install -m 0600 /dev/null "$ETC/hf_token"
 chmod 0600 "$ETC/hf_token"
 # The folders the config names (by default /vllm/encodings and /vllm/huggingface).
@@ -208,6 +212,20 @@ if [ "$fetch_enc" = 1 ]; then
     warn "could not fetch the encodings (above); the model cannot start without them. Retry: sudo gptoss-supervisor fetch-encodings"
   fi
 fi
+
+# The unit's IP firewall allows loopback (IPAddressAllow=localhost), where the probes go by default
+# (Docker's proxy answers there). A bindAddress that is another address is where the probes go
+# instead, and Docker forwards them to the container on its bridge network: both are allowed, in a
+# drop-in of our own.
+dropin="$UNIT_DIR/$UNIT.d/network.conf"
+bind=$("$BIN" validate --config "$ETC/config.yaml" --get container.bindAddress)
+case "$bind" in
+  ""|0.0.0.0|::|127.*|::1) if [ -f "$dropin" ]; then rm -f "$dropin"; unit_changed=1; fi ;;
+  *) bridge=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null || true)
+     [ -n "$bridge" ] || { bridge=172.17.0.0/16; warn "cannot ask Docker for its bridge network; allowing $bridge"; }
+     dropin_changed=$(printf '# Written by install.sh: probes go to container.bindAddress, forwarded to the bridge.\n[Service]\nIPAddressAllow=%s %s\n' "$bind" "$bridge" | install_text 0644 "$dropin")
+     [ "$dropin_changed" = 0 ] || unit_changed=1 ;;
+esac
 
 # ---------------------------------------------------------------- systemd
 if [ "$unit_changed" = 1 ] || [ "$app_changed" = 1 ]; then systemctl daemon-reload; fi

@@ -108,7 +108,8 @@ async function daemonFor(
   return { name, port, d: startDaemon(cfg, state, {}, level), cfg, state };
 }
 
-const NO_BACKOFF = { restart: { initialDelay: '0s', maxDelay: '0s', jitter: 0 } };
+// The shortest restart delay the config allows: Docker's own first delay.
+const NO_BACKOFF = { restart: { initialDelay: '100ms', maxDelay: '100ms', jitter: 0 } };
 const LIVENESS = { periodMs: 1000, timeoutMs: 1000, failureThreshold: 3 };
 const FAST_PROBES = {
   startup: { period: '200ms', timeout: '1m' },

@@ -11,12 +11,8 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "Node"
 source scripts/node24.sh
 echo "node $(node --version) at $(command -v node)" >&2
-step "dependencies"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
-step "build"
-npx tsc -p tsconfig.json
+step "dependencies and build (no install scripts; the native addon built explicitly)"
+bash scripts/build.sh
 step "lint and format (eslint with type-aware rules, prettier)"
 npm run --silent lint
 
@@ -44,4 +40,4 @@ fi
 npx ava --serial 'dist/test/integration/**/*.test.js'
 
 step "end-to-end tests (systemd as PID 1 in a container, install.sh, journal, watchdog)"
-npx ava --serial 'dist/test/e2e/**/*.test.js'
+npx ava --serial --concurrency 1 'dist/test/e2e/**/*.test.js'

@@ -1,6 +1,6 @@
 // `run`: the long-running daemon (the unit's ExecStart). Wiring only: each piece lives in its own room.
 import { probeHost } from '../health/probe.js';
-import { propsOf, type Context } from '../dbus/props.js';
+import { propsOf, scrubProps, type Context } from '../dbus/props.js';
 import { BusService } from '../dbus/service.js';
 import { Engine } from '../docker/engine.js';
 import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
@@ -140,7 +140,7 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
     log,
     store: new StateStore(stateDir),
     onStatus: (line, state) => bridge.status(line, state.phase),
-    onState: (state, line) => bus.update(propsOf(state, log.scrub(line), shown)),
+    onState: (state, line) => bus.update(scrubProps(propsOf(state, line, shown), (text) => log.scrub(text))),
     dockerUnitState: () => bus.dockerState(),
   });
   log.log('info', startLine(loaded, stateDir, token?.source), { event: 'supervisor-started' });

@@ -47,3 +47,12 @@ export async function planRuns(exprs: readonly string[], from: number, count: nu
   if (!a.ok) throw new Error(`cannot plan the scheduled jobs: ${a.why}`);
   return a.value as number[][];
 }
+
+/** A state record read and checked in the reader: absent, unreadable, wrong (with why), or the record. */
+export type StateRead =
+  { absent: true } | { unreadable: string } | { problem: string } | { record: import('../core/state.js').Persisted };
+
+export async function readStateIsolated(file: string): Promise<StateRead> {
+  const a = await ask(['state', file], READ_TIMEOUT_MS);
+  return a.ok ? (a.value as StateRead) : { unreadable: a.why };
+}

@@ -1,4 +1,5 @@
 // A config's problems, each located (`file:line:col: key: what, how to fix`), and where the config lives.
+import { hideTokenShapes } from '../util/token-shape.js';
 import type { Config } from './schema.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/gptoss/config.yaml';
@@ -15,7 +16,7 @@ export type LoadResult =
   { ok: true; config: Config; file: string; text: string } | { ok: false; file: string; problems: Problem[] };
 
 export function formatProblem(p: Problem): string {
-  return `${p.file}:${p.line}:${p.col}: ${p.key ? `${p.key}: ` : ''}${p.message}`;
+  return hideTokenShapes(`${p.file}:${p.line}:${p.col}: ${p.key ? `${p.key}: ` : ''}${p.message}`);
 }
 
 /** Where the config lives: `--config` first, then `GPTOSS_CONFIG`, then the system path. */

@@ -3,31 +3,11 @@ import { isIP } from 'node:net';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { DEFAULT_BASE_URL } from '../encodings/known.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { MANAGED_ENV, RISKY_ENV } from './guards.js';
+import { absolutePath, duration, extraArgs, gpus, httpUrl, imageRef, mountPath, positiveInt } from './schema-parts.js';
 
-/** `vllm serve` flags the config owns: a second copy in extraArgs would fight it. */
-export const OWNED_FLAGS: Readonly<Record<string, string>> = {
-  '--model': 'model.id',
-  '--quantization': 'model.quantization',
-  '-q': 'model.quantization',
-  '--gpu-memory-utilization': 'model.gpuMemoryUtilization',
-  '--max-model-len': 'model.maxModelLen',
-  '--served-model-name': 'model.servedName',
-  '--port': 'container.port',
-  '--host': 'container.bindAddress',
-};
-
-/** Flags the guide forbids for gpt-oss. */
-export const FORBIDDEN_FLAGS: Readonly<Record<string, string>> = {
-  '--trust-remote-code': 'gpt-oss needs no remote code; running it would execute code from the model repository',
-  '--enable-auto-tool-choice': 'gpt-oss enables tool use by itself; this flag breaks it',
-};
-
-/** Variables the supervisor sets in the container; `container.env` may not override them. */
-export const MANAGED_ENV: Readonly<Record<string, string>> = {
-  HF_TOKEN: 'the token comes from hfToken (a systemd credential, a file or the environment)',
-  TIKTOKEN_ENCODINGS_BASE: 'it must point at the read-only mount of paths.encodings',
-};
+export { MANAGED_ENV } from './guards.js';
+export { FORBIDDEN_FLAGS, OWNED_FLAGS } from './vllm-flags.js';
 
 export const ULIMIT_NAMES = [
   'core',
@@ -47,36 +27,6 @@ export const ULIMIT_NAMES = [
   'stack',
 ] as const;
 
-/** A duration in ms; `min` (ms) keeps periods and timeouts from turning into busy loops. */
-const duration = (fallback: string, min = 0) =>
-  z
-    .string({ error: 'expected a duration such as 30s, 10m or 1h' })
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write it like 30s, 10m, 1h or 1m30s` });
-        return z.NEVER;
-      }
-      if (ms < min) {
-        ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(min)}` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .prefault(fallback);
-
-const positiveInt = (fallback: number) =>
-  z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);
-
-const absolutePath = (fallback: string) =>
-  z
-    .string('expected an absolute path')
-    .refine((p) => p.startsWith('/'), 'must be an absolute path (starting with /)')
-    .refine((p) => !p.includes(':'), 'must not contain ":" (Docker uses it to separate bind-mount fields)')
-    .default(fallback);
-
-const flagName = (arg: string) => arg.split('=')[0] ?? arg;
-
 const model = z
   .strictObject({
     id: z.string().min(1, 'must not be empty').default('openai/gpt-oss-120b'),
@@ -88,32 +38,9 @@ const model = z
       .lte(1, 'must be at most 1 (it is a fraction of GPU memory, e.g. 0.85)')
       .default(0.85),
     maxModelLen: positiveInt(32768),
-    extraArgs: z
-      .array(z.string('expected a flag as a string, e.g. "--max-num-seqs=64"'))
-      .default([])
-      .superRefine((args, ctx) => {
-        args.forEach((arg, i) => {
-          const name = flagName(arg);
-          const forbidden = FORBIDDEN_FLAGS[name];
-          if (forbidden)
-            ctx.addIssue({ code: 'custom', path: [i], message: `${name} is refused: ${forbidden}; remove it` });
-          const owner = OWNED_FLAGS[name];
-          if (owner)
-            ctx.addIssue({
-              code: 'custom',
-              path: [i],
-              message: `${name} is set by ${owner}; set that key instead of repeating the flag`,
-            });
-        });
-      }),
+    extraArgs,
   })
   .prefault({});
-
-const gpus = z
-  .union([z.enum(['all', 'none']), z.int().min(1), z.array(z.union([z.string().min(1), z.int().min(0)])).min(1)], {
-    error: 'expected "all", "none", a GPU count such as 1, or a list of device ids such as [0, 1]',
-  })
-  .default('all');
 
 const ulimitValue = z.union([z.int().min(-1), z.strictObject({ soft: z.int().min(-1), hard: z.int().min(-1) })], {
   error: 'expected a whole number (-1 for unlimited) or { soft: N, hard: N }',
@@ -140,7 +67,7 @@ const env = z
   .default({})
   .superRefine((map, ctx) => {
     for (const name of Object.keys(map)) {
-      const why = MANAGED_ENV[name];
+      const why = Object.hasOwn(MANAGED_ENV, name) ? MANAGED_ENV[name] : undefined;
       if (why)
         ctx.addIssue({
           code: 'custom',
@@ -163,10 +90,7 @@ const container = z
           'least 2 characters',
       )
       .default('vllm-gpt-oss'),
-    image: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9._\-/:@]*$/i, 'is not an image reference such as nvcr.io/nvidia/vllm:25.09-py3')
-      .default('nvcr.io/nvidia/vllm:25.09-py3'),
+    image: imageRef('nvcr.io/nvidia/vllm:25.09-py3'),
     port: z.int('expected a port number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(8000),
     bindAddress: z
       .string()
@@ -182,20 +106,19 @@ const container = z
       .default('host'),
     ulimits,
     env,
-    stopTimeout: duration('30s'),
+    /** Variables of RISKY_ENV the operator means to set anyway (container.env may then carry them). */
+    allowEnv: z.array(z.string()).default([]),
+    stopTimeout: duration('30s', '1s', '1h'),
     stopOnExit: z.boolean().default(true),
     // `docker login` writes here; the supervisor sends its credentials for the image's registry when pulling.
-    registryAuth: z
-      .string()
-      .refine((p) => p.startsWith('/'), 'must be an absolute path')
-      .default('/root/.docker/config.json'),
+    registryAuth: absolutePath('/root/.docker/config.json'),
   })
   .prefault({});
 
 const paths = z
   .strictObject({
-    encodings: absolutePath('/vllm/encodings'),
-    huggingface: absolutePath('/vllm/huggingface'),
+    encodings: mountPath('/vllm/encodings'),
+    huggingface: mountPath('/vllm/huggingface'),
   })
   .prefault({});
 
@@ -203,13 +126,7 @@ const encodings = z
   .strictObject({
     verify: z.boolean().default(true),
     restartOnChange: z.boolean().default(true),
-    baseUrl: z
-      .string()
-      .refine(
-        (u) => /^https?:\/\/[^\s/]+/.test(u),
-        'expected an http(s) URL such as https://openaipublic.blob.core.windows.net/encodings/',
-      )
-      .default(DEFAULT_BASE_URL),
+    baseUrl: httpUrl(DEFAULT_BASE_URL),
   })
   .prefault({});
 
@@ -227,10 +144,7 @@ const hfToken = z
       .regex(/^[A-Za-z0-9_.-]+$/, 'is not a credential name')
       .default('hf_token'),
     // Read directly too: where systemd credentials do not work (some containers), the file still does.
-    file: z
-      .string()
-      .refine((p) => p.startsWith('/'), 'must be an absolute path')
-      .default('/etc/gptoss/hf_token'),
+    file: absolutePath('/etc/gptoss/hf_token'),
     env: z
       .string()
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'is not an environment variable name')
@@ -240,21 +154,30 @@ const hfToken = z
 
 const health = z
   .strictObject({
-    startup: z.strictObject({ period: duration('10s', 100), timeout: duration('15m', 100) }).prefault({}),
-    liveness: z
-      .strictObject({ period: duration('10s', 100), timeout: duration('5s', 100), failureThreshold: positiveInt(3) })
+    startup: z
+      .strictObject({ period: duration('10s', '100ms', '10m'), timeout: duration('15m', '1s', '24h') })
       .prefault({}),
-    readiness: z.strictObject({ period: duration('10s', 100), timeout: duration('5s', 100) }).prefault({}),
+    liveness: z
+      .strictObject({
+        period: duration('10s', '100ms', '1h'),
+        timeout: duration('5s', '100ms', '10m'),
+        failureThreshold: positiveInt(3),
+      })
+      .prefault({}),
+    readiness: z
+      .strictObject({ period: duration('10s', '100ms', '1h'), timeout: duration('5s', '100ms', '10m') })
+      .prefault({}),
   })
   .prefault({});
 
 const restart = z
   .strictObject({
-    initialDelay: duration('10s'),
+    // Not 0: a start that fails at once would be retried in a tight loop (Docker's own first delay is 100ms).
+    initialDelay: duration('10s', '100ms', '1h'),
     multiplier: z.number().min(1, 'must be at least 1 (1 keeps the delay constant)').default(2),
-    maxDelay: duration('5m'),
+    maxDelay: duration('5m', '100ms', '24h'),
     jitter: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0.1),
-    resetAfter: duration('10m'),
+    resetAfter: duration('10m', '1s', '7d'),
     crashLoopAfter: positiveInt(3),
   })
   .prefault({});
@@ -283,7 +206,7 @@ const schedule = z
     deepProbe: z
       .strictObject({
         cron: cronExpr.default('*/15 * * * *'),
-        timeout: duration('60s', 100),
+        timeout: duration('60s', '1s', '10m'),
         failureThreshold: positiveInt(2),
       })
       .prefault({}),
@@ -306,6 +229,13 @@ const notify = z
 export const configSchema = z
   .strictObject({ model, container, paths, encodings, gpu, hfToken, health, restart, schedule, notify })
   .superRefine((c, ctx) => {
+    for (const name of Object.keys(c.container.env)) {
+      const why = Object.hasOwn(RISKY_ENV, name) ? RISKY_ENV[name] : undefined;
+      if (why && !c.container.allowEnv.includes(name)) {
+        const message = `${name} is refused: ${why}; if that is what you mean, list it in container.allowEnv`;
+        ctx.addIssue({ code: 'custom', path: ['container', 'env', name], message });
+      }
+    }
     if (c.restart.maxDelay < c.restart.initialDelay) {
       ctx.addIssue({
         code: 'custom',

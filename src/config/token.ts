@@ -1,5 +1,5 @@
 // Finds the HF token: a systemd credential, else a file, else an environment variable. Never logs it.
-import { readFile } from 'node:fs/promises';
+import { readCapped } from '../util/read-capped.js';
 import { join } from 'node:path';
 import type { Config } from './schema.js';
 
@@ -10,13 +10,13 @@ export interface Token {
   source: string;
 }
 
+/** A token is ~40 characters; a file much larger is not one (and is not read in full). */
+const MAX_TOKEN_BYTES = 4096;
+
+/** The file's trimmed text; undefined when it is missing, empty, not a regular file or too large. */
 async function readTrimmed(path: string): Promise<string | undefined> {
-  try {
-    const v = (await readFile(path, 'utf8')).trim();
-    return v || undefined;
-  } catch {
-    return undefined;
-  }
+  const r = await readCapped(path, MAX_TOKEN_BYTES);
+  return r.ok ? r.data.toString('utf8').trim() || undefined : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 // The create body as a `docker run` command, one flag per line: what the operator reads is what runs.
 import { CONTAINER_PORT, type ContainerSpec } from './spec.js';
+import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenEntry } from './token-env.js';
 
 export const MASK = '********';
@@ -7,7 +8,7 @@ const MASKED_TOKEN = tokenEntry(MASK);
 
 /** Quotes a word for POSIX shells only when it needs it. */
 export function shellQuote(word: string): string {
-  if (word === MASKED_TOKEN) return word; // shown as is: a mask to read, not a value to run
+  if (word.includes(MASK)) return word; // shown as is: a mask to read, not a value to run
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -39,12 +40,17 @@ export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): stri
     for (const bind of binds)
       flags.push(['-p', `${bind.HostIp ? `${hostIp(bind.HostIp)}:` : ''}${bind.HostPort}:${inner}`]);
   }
-  for (const e of b.Env) flags.push(['-e', isTokenEntry(e) ? MASKED_TOKEN : e]);
+  for (const e of b.Env) {
+    const name = e.split('=')[0] ?? '';
+    flags.push(['-e', isTokenEntry(e) ? MASKED_TOKEN : isSecretEnv(name) ? `${name}=${MASK}` : e]);
+  }
   for (const v of h.Binds) flags.push(['-v', v]);
   for (const [k, v] of Object.entries(b.Labels)) flags.push(['--label', `${k}=${v}`]);
   const lines = ['docker run -d', ...flags.map((f) => `  ${f.map(shellQuote).join(' ')}`)];
   lines.push(`  ${shellQuote(b.Image)}`);
-  const [exe, sub, model, ...args] = b.Cmd;
+  const [exe, sub, model, ...rest] = b.Cmd;
+  // The values of secret flags (--api-key) are shown masked, as the token is.
+  const args = maskArgs(rest, MASK);
   lines.push(
     `  ${[exe, sub, model]
       .filter((w): w is string => w !== undefined)

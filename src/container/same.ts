@@ -1,5 +1,6 @@
 // Is this existing container the one we want? One answer for adopt, drift and tests alike.
 import { LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
+import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenIn } from './token-env.js';
 
 /** The fields of `docker inspect` that matter here (a subset of the Engine API's ContainerInspect). */
@@ -76,7 +77,9 @@ function sameArg(a: string, b: string): boolean {
 
 function diffCmd(have: string[], want: string[]): string[] {
   if (have.length === want.length && have.every((a, i) => sameArg(a, want[i] ?? ''))) return [];
-  return [`command: ${have.join(' ')} (want ${want.join(' ')})`];
+  // Drift is logged: the values of secret flags (--api-key) are not.
+  const show = (args: string[]) => maskArgs(args, '(hidden)').join(' ');
+  return [`command: ${show(have)} (want ${show(want)})`];
 }
 
 function diffEnv(have: string[], want: string[], imageEnv: readonly string[]): string[] {
@@ -89,8 +92,8 @@ function diffEnv(have: string[], want: string[], imageEnv: readonly string[]): s
 
 /** Env differences are logged: show names only, values could be secrets. */
 function hideValueOfSecretish(e: string): string {
-  const [name] = e.split('=');
-  return /(^|_)(TOKEN|SECRET|PASSWORD|KEY)(_|$)/i.test(name ?? '') ? `${name}=(hidden)` : e;
+  const [name = ''] = e.split('=');
+  return isSecretEnv(name) ? `${name}=(hidden)` : e;
 }
 
 function diffSet(what: string, have: string[], want: string[]): string[] {

@@ -3,7 +3,7 @@ import type { MemoryVerdict } from './gpu-memory.js';
 import type { WaitReason } from './wait.js';
 
 export type CheckId =
-  'engine' | 'image' | 'gpu-runtime' | 'encodings' | 'huggingface' | 'hf-token' | 'port' | 'gpu-memory';
+  'engine' | 'image' | 'gpu-runtime' | 'encodings' | 'huggingface' | 'hf-token' | 'port' | 'gpu-memory' | 'symlinks';
 
 export interface CheckResult {
   id: CheckId;
@@ -46,6 +46,8 @@ export interface Facts {
   token?: { source?: string; file: string; modelCached: boolean };
   port?: { port: number; fact: PortFact };
   gpuMemory?: MemoryVerdict;
+  /** Mounted paths (paths.*) that are symlinks, with where they point. */
+  symlinks?: Array<{ key: string; path: string; target: string }>;
 }
 
 export function checkEncodings(
@@ -205,6 +207,17 @@ export function checkMemory(v: MemoryVerdict): CheckResult {
   }
 }
 
+/** A mounted path that is a symlink: Docker mounts what it points to, which the config does not show. */
+export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResult {
+  const what = links.map((l) => `${l.key} (${l.path}) is a symlink to ${l.target}`).join('; ');
+  return {
+    id: 'symlinks',
+    status: 'warn',
+    detail: `${what}: Docker mounts what it points to`,
+    fix: 'set the path to the folder itself, so the config says what is mounted',
+  };
+}
+
 /** Every check the facts allow, in the order an operator fixes things. */
 export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   const out: CheckResult[] = [];
@@ -216,6 +229,7 @@ export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   if (f.token) out.push(checkToken(f.token));
   if (f.port) out.push(checkPort(f.port));
   if (f.gpuMemory) out.push(checkMemory(f.gpuMemory));
+  if (f.symlinks?.length) out.push(checkSymlinks(f.symlinks));
   return out;
 }
 

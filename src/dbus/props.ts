@@ -63,7 +63,9 @@ export interface Context {
   configPath: string;
 }
 
-const usec = (ms: number | undefined) => (ms === undefined ? 0n : BigInt(Math.round(ms)) * 1000n);
+/** Milliseconds as D-Bus time (µs); 0 for none, and for anything not a finite time. */
+const usec = (ms: number | undefined) =>
+  ms === undefined || !Number.isFinite(ms) || ms < 0 ? 0n : BigInt(Math.round(ms)) * 1000n;
 
 /** The HF token never reaches a property: nothing here reads it, and texts come from the scrubbed status. */
 export function propsOf(s: State, statusText: string, c: Context): Props {
@@ -96,6 +98,17 @@ export function propsOf(s: State, statusText: string, c: Context): Props {
 function same(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => same(v, b[i]));
   return a === b;
+}
+
+/** Every text of the properties passed through `scrub`: no property may carry a secret. */
+export function scrubProps(p: Props, scrub: (text: string) => string): Props {
+  const out = { ...p };
+  for (const k of Object.keys(SIGNATURES) as PropName[]) {
+    const v = out[k];
+    if (typeof v === 'string') (out as Record<string, unknown>)[k] = scrub(v);
+  }
+  out.LastDeepProbe = [p.LastDeepProbe[0], p.LastDeepProbe[1], scrub(p.LastDeepProbe[2])];
+  return out;
 }
 
 /** The properties whose values differ, for one PropertiesChanged signal. */

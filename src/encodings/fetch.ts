@@ -1,9 +1,9 @@
-// Downloads the tiktoken files into a directory: verified, and renamed into place only when whole.
-import { createHash } from 'node:crypto';
+// Downloads the tiktoken files into a directory: verified, size-capped, and renamed into place only when whole.
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Encoding } from './known.js';
+import { MAX_CUSTOM_ENCODING_BYTES, type Encoding } from './known.js';
 
 export async function sha256File(path: string): Promise<string | undefined> {
   try {
@@ -18,10 +18,28 @@ export async function sha256File(path: string): Promise<string | undefined> {
 export type FetchOutcome =
   { file: string; result: 'present' | 'fetched'; bytes?: number } | { file: string; result: 'failed'; error: string };
 
+/** Partial files being written, removed if the process is told to stop. */
+const partials = new Set<string>();
+let trapping = false;
+function removePartialsOnSignals(): void {
+  if (trapping) return;
+  trapping = true;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const p of partials) void rm(p, { force: true });
+      process.exitCode = 128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1);
+      setImmediate(() => process.exit());
+    });
+  }
+}
+
+class TooLarge extends Error {}
+
 /**
- * One file: kept when already right; else downloaded to a hidden partial file in the same
- * directory, checked, fsynced and renamed over the real name. A failed or wrong download never
- * leaves anything under the real name.
+ * One file: kept when already right; else downloaded to a hidden partial file with a random name,
+ * created exclusively (a planted file or symlink under that name is never followed), checked,
+ * fsynced and renamed over the real name. A download longer than the file can be is cut off. A
+ * failed or wrong download never leaves anything behind.
  */
 export async function fetchEncoding(
   dir: string,
@@ -34,18 +52,22 @@ export async function fetchEncoding(
   const have = await sha256File(dest);
   if (have !== undefined && (!verify || have === enc.sha256)) return { file: enc.file, result: 'present' };
   await mkdir(dir, { recursive: true });
-  const partial = join(dir, `.${enc.file}.partial-${process.pid}`);
+  const partial = join(dir, `.${enc.file}.${randomBytes(8).toString('hex')}.partial`);
   const url = new URL(enc.file, baseUrl).toString();
+  const cap = verify ? enc.size : MAX_CUSTOM_ENCODING_BYTES;
+  removePartialsOnSignals();
+  partials.add(partial);
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok || !res.body) return { file: enc.file, result: 'failed', error: `GET ${url}: HTTP ${res.status}` };
     const h = createHash('sha256');
-    const fh = await open(partial, 'w', 0o644);
+    const fh = await open(partial, 'wx', 0o644);
     let bytes = 0;
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        h.update(chunk);
         bytes += chunk.length;
+        if (bytes > cap) throw new TooLarge();
+        h.update(chunk);
         await fh.write(chunk);
       }
       await fh.sync();
@@ -54,18 +76,24 @@ export async function fetchEncoding(
     }
     const got = h.digest('hex');
     if (verify && got !== enc.sha256) {
-      await rm(partial, { force: true });
-      return {
-        file: enc.file,
-        result: 'failed',
-        error: `${url}: SHA-256 ${got} is not tiktoken's ${enc.sha256} (a wrong or damaged file; nothing was written)`,
-      };
+      const error = `${url}: SHA-256 ${got} is not tiktoken's ${enc.sha256} (a wrong or damaged file; nothing written)`;
+      return { file: enc.file, result: 'failed', error };
     }
     await rename(partial, dest);
     return { file: enc.file, result: 'fetched', bytes };
   } catch (err) {
-    await rm(partial, { force: true });
+    if (err instanceof TooLarge) {
+      const what = verify ? `the published file is ${enc.size} bytes` : `the limit for a custom file is ${cap} bytes`;
+      return {
+        file: enc.file,
+        result: 'failed',
+        error: `GET ${url}: more than ${cap} bytes (${what}); stopped, nothing was written`,
+      };
+    }
     const e = err as Error & { cause?: { code?: string; message?: string } };
     return { file: enc.file, result: 'failed', error: `GET ${url}: ${e.cause?.code ?? e.cause?.message ?? e.message}` };
+  } finally {
+    partials.delete(partial);
+    await rm(partial, { force: true });
   }
 }

@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import type { Logger as Pino, pino as PinoFactory } from 'pino';
 import { PRIORITY, sendToJournal, stderrIsJournal } from '../systemd/journal.js';
+import { hideTokenShapes } from '../util/token-shape.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'auto' | 'text' | 'json' | 'journal';
@@ -41,9 +42,9 @@ function loadPino(): typeof PinoFactory {
 
 export function createLogger(opts: LoggerOptions): Logger {
   const secrets: string[] = [];
-  const scrub = (text: string): string => secrets.reduce((t, s) => t.split(s).join('********'), text);
+  const scrub = (text: string): string => hideTokenShapes(secrets.reduce((t, s) => t.split(s).join('********'), text));
   const scrubFields = (f: Record<string, unknown> | undefined): Record<string, unknown> | undefined =>
-    f && secrets.length ? (JSON.parse(scrub(JSON.stringify(f))) as Record<string, unknown>) : f;
+    f ? (JSON.parse(scrub(JSON.stringify(f))) as Record<string, unknown>) : f;
   const write = opts.write ?? ((line: string) => process.stderr.write(line));
   const format = resolveFormat(opts.format, opts.env);
   const json: Pino | undefined =

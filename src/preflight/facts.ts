@@ -1,6 +1,6 @@
 // Looks at the host for the preflight checks: files, the port, Docker's GPU support, nvidia-smi.
 import { constants, type Stats } from 'node:fs';
-import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { access, lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -9,7 +9,7 @@ import { sha256File } from '../encodings/fetch.js';
 import { ENCODINGS } from '../encodings/known.js';
 import { checkGpuMemory, tensorParallelOf, type MemoryVerdict } from '../core/gpu-memory.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
-import type { EncodingFact, HuggingfaceFact, PortFact, RuntimeFact } from '../core/checks.js';
+import type { EncodingFact, Facts, HuggingfaceFact, PortFact, RuntimeFact } from '../core/checks.js';
 
 /** The SHA-256 of a file (a cache may answer from what it knows of the same file). */
 export type Hasher = (path: string, st: Stats) => Promise<string | undefined>;
@@ -135,6 +135,16 @@ export async function runtimeFact(engine: ContainerEngine): Promise<RuntimeFact>
   const hook = await executableOnPath('nvidia-container-runtime-hook', HOOK_PATH);
   if (hook) return { ok: true, via: hook };
   return { ok: false, runtimes: g.runtimes };
+}
+
+/** The mounted paths (paths.*) that are symlinks, with their targets. */
+export async function symlinkFacts(paths: Record<string, string>): Promise<NonNullable<Facts['symlinks']>> {
+  const out: NonNullable<Facts['symlinks']> = [];
+  for (const [key, path] of Object.entries(paths)) {
+    const st = await lstat(path).catch(() => undefined);
+    if (st?.isSymbolicLink()) out.push({ key: `paths.${key}`, path, target: await realpath(path).catch(() => '?') });
+  }
+  return out;
 }
 
 export async function gpuMemoryFact(config: Config, smiBin?: string): Promise<MemoryVerdict> {

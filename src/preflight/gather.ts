@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/checks.js';
-import { encodingFacts, gpuMemoryFact, huggingfaceFact, portFact, runtimeFact } from './facts.js';
+import { encodingFacts, gpuMemoryFact, huggingfaceFact, portFact, runtimeFact, symlinkFacts } from './facts.js';
 
 export interface PreflightInput {
   config: Config;
@@ -39,13 +39,14 @@ export function encodingsFingerprint(files: readonly EncodingFact[]): string | u
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
-  const [files, hf, port, memory] = await Promise.all([
+  const [files, hf, port, memory, symlinks] = await Promise.all([
     inp.encodings
       ? inp.encodings.facts(c.paths.encodings, c.encodings.verify)
       : encodingFacts(c.paths.encodings, c.encodings.verify),
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
     portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi) : Promise.resolve(undefined),
+    symlinkFacts({ encodings: c.paths.encodings, huggingface: c.paths.huggingface }),
   ]);
   const facts: Facts = {
     encodings: { dir: c.paths.encodings, verify: c.encodings.verify, files },
@@ -58,6 +59,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
     port: { port: c.container.port, fact: port },
   };
   if (memory) facts.gpuMemory = memory;
+  if (symlinks.length) facts.symlinks = symlinks;
   return facts;
 }
 

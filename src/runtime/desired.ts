@@ -4,6 +4,7 @@ import { formatProblem } from '../config/problem.js';
 import type { Config } from '../config/schema.js';
 import { settingsOf, type Settings } from '../config/settings.js';
 import { resolveToken, type Token } from '../config/token.js';
+import { isSecretEnv, secretArgValues } from '../config/vllm-flags.js';
 import { buildSpec, type ContainerSpec } from '../container/spec.js';
 import { judgeReload, type Applied, type Reread } from '../core/reload.js';
 import { probeHost } from '../health/probe.js';
@@ -35,6 +36,14 @@ export function desiredOf(config: Config, file: string, token: Token | undefined
   };
 }
 
+/** Values no record may show: the HF token, secret flags' values (--api-key), secret variables' values. */
+function secretsOf(config: Config, token: Token | undefined): string[] {
+  const env = Object.entries(config.container.env)
+    .filter(([k]) => isSecretEnv(k))
+    .map(([, v]) => v);
+  return [...(token ? [token.value] : []), ...secretArgValues(config.model.extraArgs), ...env];
+}
+
 /** A reload to apply: a new desired config (`what` names a token-only change), or a located error. */
 export type Change = { desired: Desired; what?: string } | { error: string };
 
@@ -62,7 +71,7 @@ export class DesiredConfig {
   constructor(private readonly o: DesiredOptions) {
     this.current = desiredOf(o.config, o.file, o.token);
     this.applied = { text: o.text, token: o.token?.value, tokenFile: o.config.hfToken.file };
-    o.log.secret(o.token?.value);
+    for (const s of secretsOf(o.config, o.token)) o.log.secret(s);
   }
 
   /** The config file (and a symlink's target), and the token file: edits apply by themselves. */
@@ -109,7 +118,7 @@ export class DesiredConfig {
       }
       case 'apply': {
         if (!res.ok) return;
-        log.secret(token?.value);
+        for (const s of secretsOf(res.config, token)) log.secret(s);
         this.current = desiredOf(res.config, file, token);
         this.applied = { text: res.text, token: token?.value, tokenFile: res.config.hfToken.file };
         const what = verdict.onlyToken ? `HF token (${token?.source ?? 'removed'})` : undefined;

@@ -1,5 +1,6 @@
 // The supervisor's memory across its own restarts: state.json in the state directory, written atomically.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { readStateIsolated } from '../config/isolated.js';
 import { join } from 'node:path';
 import type { Persisted } from '../core/state.js';
 
@@ -16,30 +17,32 @@ export class StateStore {
     this.file = join(dir, 'state.json');
   }
 
-  /** The saved record; undefined when there is none. A damaged file is reported, not fatal. */
+  /**
+   * The saved record; undefined when there is none. It is read and checked in full by the reader
+   * process; a record that does not fit is set aside (renamed, so it can be looked at) and
+   * supervision starts clean. Never fatal.
+   */
   async load(): Promise<{ record?: Persisted; problem?: string }> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      return { problem: `cannot read ${this.file}: ${(err as Error).message}` };
-    }
-    try {
-      const r = JSON.parse(text) as Partial<Persisted>;
-      if (typeof r.restarts !== 'number' || typeof r.totalRestarts !== 'number')
-        throw new Error('missing restart counts');
-      return { record: r as Persisted };
-    } catch (err) {
-      return { problem: `ignoring ${this.file} (${(err as Error).message}); the restart count starts from zero` };
-    }
+    const r = await readStateIsolated(this.file);
+    if ('absent' in r) return {};
+    if ('record' in r) return { record: r.record };
+    if ('unreadable' in r)
+      return { problem: `cannot read ${this.file} (${r.unreadable}); the restart count starts from zero` };
+    const aside = `${this.file}.bad-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const moved = await rename(this.file, aside).then(
+      () => `set aside as ${aside}`,
+      (err: Error) => `left in place (${err.message})`,
+    );
+    return {
+      problem: `${this.file} does not hold a state record (${r.problem}); ${moved}; the restart count starts from zero`,
+    };
   }
 
   /** Write to a temporary file, fsync, rename over: a crash leaves the old or the new record, never half. */
   async save(record: Persisted): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o755 });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(`${JSON.stringify({ ...record, savedAt: new Date().toISOString() }, null, 2)}\n`);
       await fh.sync();

@@ -1,16 +1,17 @@
 // fetch-encodings against a real HTTP server on loopback, with genuine (rebuilt) tiktoken files.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { fetchEncoding } from '../../src/encodings/fetch.js';
 import { ENCODINGS } from '../../src/encodings/known.js';
 import { genuineEncoding } from '../helpers/tiktoken.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
-type Mode = 'genuine' | 'wrong' | 'cut';
+type Mode = 'genuine' | 'wrong' | 'cut' | 'endless';
 
 async function serve(mode: Mode): Promise<{ server: Server; url: string }> {
   const files = new Map<string, Buffer>();
@@ -20,6 +21,13 @@ async function serve(mode: Mode): Promise<{ server: Server; url: string }> {
     const body = files.get(req.url ?? '');
     if (!body) return void res.writeHead(404).end();
     if (mode === 'wrong') return void res.writeHead(200).end(body.subarray(0, body.length - 10));
+    if (mode === 'endless') {
+      // The file, then more of it, forever: a download must stop at the size the file can be.
+      res.writeHead(200);
+      const more = () => void (!res.destroyed && res.write(body, () => setImmediate(more)));
+      more();
+      return;
+    }
     if (mode === 'cut') {
       res.writeHead(200, { 'content-length': String(body.length) });
       res.write(body.subarray(0, 100_000));
@@ -97,4 +105,36 @@ test('no server: a clear error naming the URL', async (t) => {
   const r = await cli(dir, ['--base-url', url]);
   t.is(r.code, 5);
   t.regex(r.out, /GET http:\/\/127\.0\.0\.1:\d+\/o200k_base\.tiktoken: ECONNREFUSED/);
+});
+
+test('an endless download is cut off at the published size; nothing is left behind', async (t) => {
+  const { server, url } = await serve('endless');
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  try {
+    const r = await cli(dir, ['--base-url', url]);
+    t.is(r.code, 5);
+    t.regex(r.out, /o200k_base\.tiktoken: GET .*: more than 3613922 bytes \(the published file is 3613922 bytes\)/);
+    t.deepEqual(await readdir(join(dir, 'enc')), []);
+    const custom = await cli(dir, ['--base-url', url, '--no-verify']);
+    t.regex(custom.out, /more than 67108864 bytes \(the limit for a custom file is 67108864 bytes\)/);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('a symlink planted where the partial file used to go is not followed', async (t) => {
+  const { server, url } = await serve('genuine');
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const victim = join(dir, 'victim');
+  await writeFile(victim, 'precious\n');
+  // The old, predictable name: .FILE.partial-PID (this process fetches, so the PID is ours).
+  for (const e of ENCODINGS) await symlink(victim, join(dir, `.${e.file}.partial-${process.pid}`));
+  try {
+    for (const e of ENCODINGS) t.is((await fetchEncoding(dir, e, url, true)).result, 'fetched');
+    t.is(await readFile(victim, 'utf8'), 'precious\n', 'the symlink target is untouched');
+    t.is(await sha(join(dir, 'o200k_base.tiktoken')), ENCODINGS[0]?.sha256 ?? '');
+  } finally {
+    server.close();
+  }
 });

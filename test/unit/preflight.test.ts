@@ -1,5 +1,5 @@
 // Preflight checks as pure functions, the pull's progress and errors, and the facts read from real files.
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -14,7 +14,7 @@ import {
   evaluate,
   type Facts,
 } from '../../src/core/checks.js';
-import { encodingFacts, huggingfaceFact, modelCacheDir } from '../../src/preflight/facts.js';
+import { encodingFacts, huggingfaceFact, modelCacheDir, symlinkFacts } from '../../src/preflight/facts.js';
 import { encodingsFingerprint } from '../../src/preflight/gather.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';
 
@@ -183,5 +183,19 @@ test("registry credentials from a docker config.json, matched to the image's reg
       registryOf('gptoss/vllm'),
     ],
     ['nvcr.io', 'docker.io', '127.0.0.1:5000', 'docker.io'],
+  );
+});
+
+test('a mounted path that is a symlink is a warning naming where it points (Docker mounts the target)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-link-'));
+  await mkdir(join(dir, 'real'));
+  await symlink(join(dir, 'real'), join(dir, 'hf'));
+  const links = await symlinkFacts({ encodings: dir, huggingface: join(dir, 'hf') });
+  t.deepEqual(links, [{ key: 'paths.huggingface', path: join(dir, 'hf'), target: join(dir, 'real') }]);
+  const r = evaluate({ symlinks: links });
+  t.is(r[0]?.status, 'warn');
+  t.regex(
+    r[0]?.detail ?? '',
+    /paths\.huggingface \(.*\/hf\) is a symlink to .*\/real: Docker mounts what it points to/,
   );
 });

@@ -1,5 +1,5 @@
 // Pulls an image in the background (minutes): every progress record goes to the state machine.
-import { readFile } from 'node:fs/promises';
+import { readCapped } from '../../util/read-capped.js';
 import type { Event } from '../../core/events.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 import { EngineUnreachable, PullFailed } from '../../docker/errors.js';
@@ -33,7 +33,9 @@ export class Puller {
 
   private async run(image: string, registryAuth: string, signal: AbortSignal): Promise<void> {
     const progress = new PullProgress();
-    const auth = authFor(image, await readFile(registryAuth, 'utf8').catch(() => undefined));
+    // docker's config.json: a few KiB; a FIFO or a huge file there is not read.
+    const file = await readCapped(registryAuth, 256 * 1024);
+    const auth = authFor(image, file.ok ? file.data.toString('utf8') : undefined);
     const creds = auth ? ` (credentials for ${auth['serveraddress']} from ${registryAuth})` : '';
     this.log.log('info', `pulling ${image}: it is not on this host${creds}`, { event: 'waiting' });
     try {
