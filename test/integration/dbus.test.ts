@@ -1,16 +1,17 @@
 // The D-Bus API on a real dbus-daemon (system bus rules, our policy file): introspection, properties
 // through a kill, Restart() as root and as another user, `status` in each state, the bus going away.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import test from 'ava';
 import dbus from 'dbus-next';
 import { BUS_NAME, SIGNATURES } from '../../src/dbus/props.js';
 import { BusService } from '../../src/dbus/service.js';
 import { createLogger } from '../../src/log/logger.js';
 import { makeBus, type TestBus } from '../helpers/bus.js';
-import { CLI } from '../helpers/daemon.js';
-import { brief, docker } from '../helpers/docker.js';
-import { cleanup, setup, stopAll } from '../helpers/scenario.js';
+import { CLI, startDaemon } from '../helpers/daemon.js';
+import { brief, docker, removeContainer } from '../helpers/docker.js';
+import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';
 
 test.afterEach.always(stopAll);
@@ -305,6 +306,34 @@ test('the name held by another process: each retry closes its own connection (no
     } finally {
       svc.stop();
       holder.disconnect();
+    }
+  });
+});
+
+test('a state file with wrong types: set aside, supervision starts clean, D-Bus properties read fine', async (t) => {
+  await withBus(async (bus) => {
+    const s = await setup('dbus-badstate', {}, { start: false });
+    const bad = { restarts: -1, totalRestarts: 1.5, lastDeep: { at: 'yesterday', ok: true, detail: 'x' } };
+    await writeFile(join(s.stateDir, 'state.json'), JSON.stringify(bad));
+    const d = track(startDaemon(s.configFile, s.stateDir, { DBUS_SYSTEM_BUS_ADDRESS: bus.address }));
+    try {
+      const aside = await d.waitFor((r) => /does not hold a state record/.test(r.msg), 15_000, 0, 'the set-aside line');
+      t.regex(aside.msg, /\(restarts: .*\); set aside as .*state\.json\.bad-.*; the restart count starts from zero/);
+      t.is(aside.level, 40);
+      await d.waitState('serving', 30_000);
+      await d.waitFor((r) => r.msg === 'on the system bus as org.gptoss.Supervisor1', 15_000);
+      const st = await cli(bus, 'status', '--json');
+      t.is(st.code, 0, st.err);
+      const json = JSON.parse(st.out) as { restartCount: number; lastDeepProbe: unknown };
+      t.is(json.restartCount, 0);
+      t.is(json.lastDeepProbe, null);
+      t.true(
+        (await readdir(s.stateDir)).some((f) => f.startsWith('state.json.bad-')),
+        'kept, to be looked at',
+      );
+    } finally {
+      await d.stop('SIGKILL');
+      await removeContainer(s.name);
     }
   });
 });
