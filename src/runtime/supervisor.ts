@@ -82,6 +82,8 @@ export class Supervisor {
   }
 
   async start(): Promise<void> {
+    // Say "starting" at once: reading the state record (in the reader process) takes a moment.
+    this.publishStatus();
     const loaded = this.deps.store ? await this.deps.store.load() : {};
     if (loaded.problem) this.deps.log.log('warn', loaded.problem);
     this.events.start();

@@ -71,6 +71,9 @@ const HOSTILE: unknown[] = [
   { soft: -2, hard: 'x' },
 ];
 
+/** Keys of generated mappings: the hostile strings among the values. */
+const KEYS = HOSTILE.filter((v): v is string => typeof v === 'string');
+
 /** The config's own key paths, from the defaults: [['model'], ['model', 'id'], ...]. */
 function keyPaths(v: unknown, prefix: string[] = []): string[][] {
   if (!v || typeof v !== 'object' || Array.isArray(v)) return [];
@@ -83,7 +86,7 @@ function hostileValue(r: () => number, depth = 0): unknown {
   if (pick < 0.6 || depth > 2) return HOSTILE[Math.floor(r() * HOSTILE.length)];
   if (pick < 0.8) return Array.from({ length: Math.floor(r() * 4) }, () => hostileValue(r, depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = 0; i < 3; i++) o[String(HOSTILE[Math.floor(r() * 20)] ?? 'k')] = hostileValue(r, depth + 1);
+  for (let i = 0; i < 3; i++) o[KEYS[Math.floor(r() * KEYS.length)] ?? 'k'] = hostileValue(r, depth + 1);
   return o;
 }
 
