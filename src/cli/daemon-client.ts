@@ -85,6 +85,12 @@ export function humanStatus(p: Props): string {
   }
   const [deepAt, deepOk, deepDetail] = p.LastDeepProbe;
   if (deepAt !== 0n) row('deep probe', `${deepOk ? 'passed' : 'FAILED'} ${ago(deepAt)} ago: ${deepDetail}`);
+  const [engAt, running, waiting, kv, rate] = p.EngineLoad ?? [0n, 0, 0, -1, -1];
+  if (engAt !== 0n) {
+    const kvText = kv >= 0 ? `, KV cache ${(kv * 100).toFixed(1)}%` : '';
+    const extra = `${kvText}${rate >= 0 ? `, ${rate.toFixed(1)} tok/s` : ''}`;
+    row('engine', `${running} running, ${waiting} waiting${extra} (${ago(engAt)} ago)`);
+  }
   row('config', `${p.ConfigPath}${p.ConfigError ? `: INVALID, running on the last good one: ${p.ConfigError}` : ''}`);
   return `${lines.join('\n')}\n`;
 }
@@ -114,7 +120,8 @@ endpoint, restarts, the last exit and its diagnosis, the last deep probe, config
 Anyone may read it. --json prints the same as one JSON object (keys: state, statusText,
 stateSince, waitingFor, containerId, image, servedModel, endpoint, restartCount, totalRestarts,
 lastExitCode, lastExitOomKilled, diagnosis, diagnosisSummary, diagnosisRemedy, servingSince,
-configPath, configError, lastDeepProbe; times in ISO 8601, null when none).
+configPath, configError, lastDeepProbe, engineLoad {at, running, waiting, kvCacheUsage,
+tokensPerSecond}; times in ISO 8601, null when none).
 
 Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no daemon answers.
 `,

@@ -134,6 +134,12 @@ const gpu = z
   .strictObject({
     checkMemory: z.boolean().default(true),
     nvidiaSmi: z.string().min(1, 'must not be empty').default('nvidia-smi'),
+    // Unified memory (the GB10): before a start that would not fit, evict the page cache that holds it.
+    reclaimPageCache: z
+      .enum(['auto', 'never'], 'must be "auto" (evict page cache before a start that needs it) or "never"')
+      .default('auto'),
+    // After a run ends, how long a start waits for its GPU memory to come back.
+    releaseTimeout: duration('3m', '0s', '1h'),
   })
   .prefault({});
 
@@ -166,6 +172,15 @@ const health = z
       .prefault({}),
     readiness: z
       .strictObject({ period: duration('10s', '100ms', '1h'), timeout: duration('5s', '100ms', '10m') })
+      .prefault({}),
+    // vLLM's /metrics (or its stats log line) on the readiness period: requests in the engine and no
+    // token generated for `window` is a stall; `failureThreshold` such looks in a row restart it.
+    stall: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        window: duration('3m', '10s', '1h'),
+        failureThreshold: positiveInt(2),
+      })
       .prefault({}),
   })
   .prefault({});

@@ -34,6 +34,11 @@ export interface Settings {
   restartOnEncodings: boolean;
   deepTimeout: number;
   deepFailureThreshold: number;
+  /** Engine stall detection (health.stall): 0 when off. */
+  stallWindow: number;
+  stallFailureThreshold: number;
+  /** After a run ends, how long a start waits for its GPU memory to be released. */
+  releaseTimeout: number;
   /** The container spec's hash: what a state record belongs to. */
   specHash: string;
   /** A fingerprint of the HF token in use (never the token), undefined when there is none. */
@@ -68,6 +73,9 @@ export function settingsOf(c: Config, token?: string): Settings {
     restartOnEncodings: c.encodings.restartOnChange,
     deepTimeout: c.schedule.deepProbe.timeout,
     deepFailureThreshold: c.schedule.deepProbe.failureThreshold,
+    stallWindow: h.stall.enabled ? h.stall.window : 0,
+    stallFailureThreshold: h.stall.failureThreshold,
+    releaseTimeout: c.gpu.releaseTimeout,
     specHash: buildSpec(c, undefined).hash,
   };
   const fp = tokenFingerprint(token);

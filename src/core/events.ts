@@ -1,5 +1,6 @@
 // What reaches the state machine (events) and what it asks for (actions).
 import type { Settings } from '../config/settings.js';
+import type { EngineSample } from './engine.js';
 import type { PullSummary } from './pull.js';
 import type { ExitInfo, Job, Persisted, ProbeKind, RunInputs, State } from './state.js';
 import type { WaitReason } from './wait.js';
@@ -25,7 +26,22 @@ export type Event =
    * unverified files prove they are no longer being written.
    */
   | { type: 'encodingsChanged'; ok: boolean; fingerprint?: string; detail: string; sizes?: number[] }
-  | { type: 'probed'; kind: ProbeKind; epoch: number; ok: boolean; error?: string; detail?: string }
+  | {
+      type: 'probed';
+      kind: ProbeKind;
+      epoch: number;
+      ok: boolean;
+      error?: string;
+      detail?: string;
+      /** The engine probe's sample of vLLM's load; a deep probe's finding that is not a failure. */
+      sample?: EngineSample;
+      finding?: 'harmony-parse';
+    }
+  /**
+   * A line of the running container's log that matters now: the engine died (`fatal`, with the
+   * lines before it), or vLLM does not know an environment variable it was given.
+   */
+  | { type: 'engineLog'; epoch: number; kind: 'fatal' | 'unknown-env'; line: string; context?: string[] }
   | { type: 'tick' }
   | { type: 'engineLost'; message: string }
   | { type: 'engineBack' }
@@ -62,6 +78,7 @@ export type LogEvent =
   | 'config-reloaded'
   | 'config-rejected'
   | 'deep-probe'
+  | 'engine-warning'
   | 'job-skipped'
   | 'state-record'
   | 'supervisor-stopping'

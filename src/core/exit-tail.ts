@@ -1,17 +1,22 @@
 // Which log lines explain an exit: the container's own words, not the access log our probes fill.
 
-/** How many lines a diagnosis and a restart line look at. */
+/** How many lines a restart line and the state record keep. */
 export const TAIL_LINES = 20;
-/** How many lines to read so that TAIL_LINES remain after the probes' access lines are dropped. */
-export const TAIL_READ = TAIL_LINES + 200;
+/**
+ * How many lines a diagnosis reads: the root cause is often far above the last line (an engine
+ * core's traceback, then each worker's shutdown, then the API server's).
+ */
+export const DIAGNOSIS_LINES = 400;
+/** How many lines to read so that DIAGNOSIS_LINES remain after the probes' access lines are dropped. */
+export const TAIL_READ = DIAGNOSIS_LINES + 200;
 
 /** uvicorn's access log: `INFO:     172.17.0.1:33406 - "GET /health HTTP/1.1" 200 OK`. */
 const ACCESS_LINE = /INFO:\s+\S+ - "(?:GET|POST|HEAD) \S+ HTTP\/[\d.]+" \d{3}/;
 
-/** The last TAIL_LINES lines of a log's lines that are not blank and not access lines, trailing blanks trimmed. */
-export function exitTail(lines: readonly string[]): string[] {
+/** The last `n` lines of a log's lines that are not blank and not access lines, trailing blanks trimmed. */
+export function exitTail(lines: readonly string[], n = TAIL_LINES): string[] {
   return lines
     .map((l) => l.trimEnd())
     .filter((l) => l && !ACCESS_LINE.test(l))
-    .slice(-TAIL_LINES);
+    .slice(-n);
 }

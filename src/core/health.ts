@@ -2,22 +2,25 @@
 import { formatDuration as fmt } from '../config/duration.js';
 import type { Settings } from '../config/settings.js';
 import { log, still, type Action, type EventOf, type Handler, type Input, type Step } from './events.js';
+import { engineProbed } from './engine.js';
 import { deepProbed } from './jobs.js';
 import { fail, persist } from './moves.js';
 import { isRunning, withinRun, type PeriodicProbe, type Probes, type RunningState } from './state.js';
 
-const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness'];
+const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness', 'engine'];
 
 const PERIOD: Record<PeriodicProbe, (t: Settings) => number> = {
   startup: (t) => t.startupPeriod,
   liveness: (t) => t.livenessPeriod,
   readiness: (t) => t.readinessPeriod,
+  engine: (t) => t.readinessPeriod,
 };
 const TIMEOUT: Record<PeriodicProbe, (t: Settings) => number> = {
   // A start-up probe is one /health request; it gets the liveness timeout.
   startup: (t) => t.livenessTimeout,
   liveness: (t) => t.livenessTimeout,
   readiness: (t) => t.readinessTimeout,
+  engine: (t) => t.readinessTimeout,
 };
 
 /** loading until first ready; then serving, or unhealthy while a probe fails. */
@@ -39,6 +42,8 @@ export const probed: Handler<EventOf<'probed'>> = (s, ev, inp) => {
       return livenessProbed(r, ev, inp);
     case 'readiness':
       return readinessProbed(r, ev, inp);
+    case 'engine':
+      return engineProbed(r, ev, inp);
   }
 };
 
@@ -87,12 +92,15 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
   const p = s.run.probes;
   if (ev.ok) {
     const first = !p.servedOnce;
+    // The engine's load is followed from the first ready answer on (it has none before).
+    const due = first ? { ...p.due, engine: now + t.readinessPeriod } : p.due;
     const probes = {
       ...p,
       ready: true,
       servedOnce: true,
       servingSince: p.servingSince ?? now,
       lastError: p.failures ? p.lastError : undefined,
+      due,
     };
     const next = phaseOfRun(s, probes, now);
     const took = ` after ${fmt(now - s.run.startedAt)}`;

@@ -37,6 +37,11 @@ export function deepProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): 
   const detail = ev.detail ?? ev.error ?? (ev.ok ? 'ok' : 'failed');
   const base: RunningState = { ...s, history: { ...s.history, lastDeep: { at: now, ok: ev.ok, detail } } };
   const probes = base.run.probes;
+  if (ev.finding) {
+    // The engine answered; gpt-oss's output parser did not cope with one reply. Said, not counted.
+    const msg = `deep probe: ${detail} (a parser fault, not the engine: not counted toward a restart)`;
+    return { state: base, actions: [log('warn', 'deep-probe', msg, { finding: ev.finding }), persist(base, t)] };
+  }
   if (ev.ok) {
     const next: State = { ...base, run: { ...base.run, probes: { ...probes, deepFailures: 0 } } };
     return { state: next, actions: [log('debug', 'deep-probe', `deep probe passed: ${detail}`), persist(next, t)] };

@@ -1,6 +1,6 @@
 // The container's life as Docker tells it: boot, what is seen, reconciles and their failures, Docker itself.
 import { log, still, type EventOf, type Handler, type Seen, type Step, type Input } from './events.js';
-import { exitTail } from './exit-tail.js';
+import { DIAGNOSIS_LINES, exitTail, TAIL_LINES } from './exit-tail.js';
 import { blockOn, diagnoseWith, exitText, fail, reconcileNow, restartPhase, waitFor } from './moves.js';
 import { common, enter, isRunning, isWaiting, type Owed, type Probes, type RunningState, type State } from './state.js';
 
@@ -97,8 +97,9 @@ function seenWhileRunning(s: RunningState, seen: Seen, inp: Input): Step {
     });
   }
   if (seen.id !== run.containerId) return reconcileNow(s, inp);
-  const exit = { ...seen.exit, tail: exitTail(seen.exit.tail) };
-  const d = diagnoseWith(t, { exitCode: exit.code, oom: exit.oom, lines: exit.tail });
+  const lines = exitTail(seen.exit.tail, DIAGNOSIS_LINES);
+  const exit = { ...seen.exit, tail: lines.slice(-TAIL_LINES) };
+  const d = diagnoseWith(t, { exitCode: exit.code, oom: exit.oom, lines, kernel: exit.kernel });
   if (d.waitFor) return blockOn(s, inp, d, exit);
   // The exit text already says "OOM-killed"; an unrecognised failure has nothing to add.
   const known = d.code !== 'unknown' && d.code !== 'oom-killed';

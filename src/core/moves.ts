@@ -113,9 +113,14 @@ function diagnosisLog(
 }
 
 /** Diagnoses a failure with the settings the remedies quote. */
-export function diagnoseWith(t: Settings, f: { exitCode: number | null; oom: boolean; lines: readonly string[] }) {
+export function diagnoseWith(
+  t: Settings,
+  f: { exitCode: number | null; oom: boolean; lines: readonly string[]; kernel?: readonly string[] | undefined },
+) {
+  const { kernel, ...rest } = f;
   return diagnose({
-    ...f,
+    ...rest,
+    ...(kernel ? { kernel } : {}),
     utilization: t.utilization,
     maxModelLen: t.maxModelLen,
     port: t.port,

@@ -1,11 +1,12 @@
 // The supervisor's state, shaped by phase: what exists only in one phase lives only in its variant.
 import type { Settings } from '../config/settings.js';
 import type { Diagnosis } from './diagnose.js';
+import type { EngineWatch } from './engine.js';
 import type { WaitReason } from './wait.js';
 
 export type Phase =
   'waiting' | 'starting' | 'loading' | 'serving' | 'unhealthy' | 'backoff' | 'crashloop' | 'stopping' | 'stopped';
-export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'deep';
+export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'engine' | 'deep';
 export type PeriodicProbe = Exclude<ProbeKind, 'deep'>;
 export type Job = 'deepProbe' | 'maintenanceRestart';
 
@@ -16,6 +17,8 @@ export interface ExitInfo {
   oom: boolean;
   /** The last lines of the container's log. */
   tail: string[];
+  /** The kernel's messages around the exit that explain it (OOM killer, NVIDIA Xid), when read. */
+  kernel?: string[];
 }
 
 /**
@@ -93,6 +96,8 @@ export interface Run {
   /** What the run was started with. */
   inputs?: RunInputs;
   probes: Probes;
+  /** The engine's load and progress (vLLM's /metrics), once it serves. */
+  engine?: EngineWatch;
 }
 
 export interface Wait {

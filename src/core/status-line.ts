@@ -1,6 +1,7 @@
 // The one-line human status of each state, as systemctl status and D-Bus show it.
 import { formatDuration as fmt } from '../config/duration.js';
 import type { Settings } from '../config/settings.js';
+import { engineLoadText } from './engine.js';
 import type { State } from './state.js';
 import { waitLabel } from './wait.js';
 
@@ -22,9 +23,10 @@ function phaseLine(s: State, now: number, t: Settings): string {
     }
     case 'serving': {
       const since = s.run.probes.servingSince ?? s.since;
+      const load = engineLoadText(s.run.engine);
       return (
         `serving ${t.servedName} on port ${t.port} for ` +
-        `${fmt(now - since)}${restarts ? ` (${restarts} recent restarts)` : ''}`
+        `${fmt(now - since)}${restarts ? ` (${restarts} recent restarts)` : ''}${load ? `; engine: ${load}` : ''}`
       );
     }
     case 'unhealthy': {

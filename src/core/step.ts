@@ -2,6 +2,7 @@
 import type { Settings } from '../config/settings.js';
 import { configApplied, configRejected, containerStopped, restartRequested, shutdown } from './control.js';
 import { encodingsChanged, settleTick } from './encodings.js';
+import { engineLog } from './engine.js';
 import { log, still, type Event, type Handler, type Input, type Step } from './events.js';
 import { probed, runTick, runWake } from './health.js';
 import { scheduled } from './jobs.js';
@@ -52,6 +53,7 @@ const HANDLERS: Table = {
   pullFailed,
   encodingsChanged,
   probed,
+  engineLog,
   tick,
   engineLost,
   engineBack,

@@ -26,6 +26,7 @@ export const SIGNATURES = {
   ConfigPath: 's',
   ConfigError: 's',
   LastDeepProbe: '(tbs)',
+  EngineLoad: '(tuudd)',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -53,6 +54,11 @@ export interface Props {
   ConfigError: string;
   /** When (usec, 0 for never), whether it passed, and what it found. */
   LastDeepProbe: [bigint, boolean, string];
+  /**
+   * vLLM's engine as last sampled: when (usec, 0 for never), requests running, waiting, KV cache
+   * use (0..1) and generated tokens/s (each -1 when unknown).
+   */
+  EngineLoad: [bigint, number, number, number, number];
 }
 
 export interface Context {
@@ -92,7 +98,15 @@ export function propsOf(s: State, statusText: string, c: Context): Props {
     ConfigPath: c.configPath,
     ConfigError: s.configError ?? '',
     LastDeepProbe: deep ? [usec(deep.at), deep.ok, deep.detail] : [0n, false, ''],
+    EngineLoad: engineLoad(s),
   };
+}
+
+function engineLoad(s: State): Props['EngineLoad'] {
+  const w = isRunning(s) ? s.run.engine : undefined;
+  if (!w) return [0n, 0, 0, -1, -1];
+  const e = w.last;
+  return [usec(e.at), e.running, e.waiting, e.kvCache ?? -1, w.tokensPerSec ?? -1];
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -144,5 +158,18 @@ export function jsonOf(p: Props): Record<string, unknown> {
     configPath: p.ConfigPath,
     configError: p.ConfigError || null,
     lastDeepProbe: deepAt === 0n ? null : { at: iso(deepAt), ok: deepOk, detail: deepDetail },
+    engineLoad: engineJson(p.EngineLoad, iso),
+  };
+}
+
+function engineJson(e: Props['EngineLoad'], iso: (us: bigint) => string | null): Record<string, unknown> | null {
+  const [at, running, waiting, kv, rate] = e;
+  if (at === 0n) return null;
+  return {
+    at: iso(at),
+    running,
+    waiting,
+    kvCacheUsage: kv < 0 ? null : kv,
+    tokensPerSecond: rate < 0 ? null : Math.round(rate * 10) / 10,
   };
 }

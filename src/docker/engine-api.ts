@@ -37,6 +37,11 @@ export interface ContainerEngine {
   ): Promise<void>;
   /** The last lines of the container's log (stdout and stderr interleaved). */
   logTail(id: string, lines: number): Promise<string>;
+  /**
+   * The container's log from `sinceSec` (Unix seconds) on and as it is written, stdout and stderr
+   * as Docker sends them (multiplexed when the container has no TTY: `LogLines` splits them).
+   */
+  followLogs(id: string, sinceSec: number): Promise<NodeJS.ReadableStream>;
   /** A stream of JSON event records (Docker's /events) for containers with this name. */
   events(name: string): Promise<NodeJS.ReadableStream>;
 }

@@ -228,6 +228,17 @@ export class Engine implements ContainerEngine {
     });
   }
 
+  async followLogs(id: string, sinceSec: number): Promise<NodeJS.ReadableStream> {
+    try {
+      return await within(
+        this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: true, since: Math.floor(sinceSec) }),
+        CALL_TIMEOUT_MS,
+      );
+    } catch (err) {
+      throw translate('logs', err);
+    }
+  }
+
   /** Docker's event stream for the containers with this name (a prefix match on old engines). */
   events(name: string): Promise<NodeJS.ReadableStream> {
     return this.docker.getEvents({

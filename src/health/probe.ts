@@ -92,7 +92,8 @@ function describe(err: unknown, timeoutMs: number): string {
 export async function probeHealth(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   try {
     const a = await httpGet(host, port, '/health', timeoutMs);
-    return a.status >= 200 && a.status < 300 ? { ok: true } : { ok: false, error: `HTTP ${a.status}` };
+    // Only 200 is healthy: a dead engine answers 500 on older images and 503 on newer ones.
+    return a.status === 200 ? { ok: true } : { ok: false, error: `HTTP ${a.status}` };
   } catch (err) {
     return { ok: false, error: describe(err, timeoutMs) };
   }
@@ -135,7 +136,7 @@ export async function deepProbe(
   port: number,
   servedName: string,
   timeoutMs: number,
-): Promise<ProbeResult & { detail: string }> {
+): Promise<ProbeResult & { detail: string; finding?: 'harmony-parse' }> {
   const t0 = Date.now();
   const left = () => Math.max(1, timeoutMs - (Date.now() - t0));
   const health = await probeHealth(host, port, left());
@@ -157,24 +158,55 @@ export async function deepProbe(
     const why = `chat completion: ${describe(err, timeoutMs)}`;
     return { ok: false, error: why, detail: why };
   }
-  if (a.status < 200 || a.status >= 300)
+  if (a.status !== 200) {
+    // gpt-oss's output parser failing on one reply is not the engine dying: found, said, not counted.
+    const harmony = /HarmonyError|while expecting start token/.exec(a.body);
+    if (harmony && (a.status === 500 || a.status === 503)) {
+      const why = `harmony-parse: chat completion HTTP ${a.status}: ${errorMessage(a.body)}`;
+      return { ok: true, finding: 'harmony-parse', detail: why };
+    }
     return { ok: false, error: `chat completion: HTTP ${a.status}`, detail: `chat completion: HTTP ${a.status}` };
-  try {
-    const choice = (
-      JSON.parse(a.body) as { choices?: Array<{ message?: { content?: unknown; reasoning_content?: unknown } }> }
-    ).choices?.[0]?.message;
-    if (!choice || (typeof choice.content !== 'string' && typeof choice.reasoning_content !== 'string'))
-      throw new Error('no message');
-  } catch {
-    return {
-      ok: false,
-      error: 'chat completion: no answer in the reply',
-      detail: 'chat completion: no answer in the reply',
-    };
   }
+  const bad = badAnswer(a.body);
+  if (bad) return { ok: false, error: `chat completion: ${bad}`, detail: `chat completion: ${bad}` };
   const ms = Date.now() - t0;
   return {
     ok: true,
     detail: `health, models and a chat completion answered in ${ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`}`,
   };
+}
+
+/** The `message` of an OpenAI-style error body, cut short; the body itself when it has none. */
+function errorMessage(body: string): string {
+  let msg = body;
+  try {
+    const j = JSON.parse(body) as { message?: unknown; error?: { message?: unknown } | string };
+    const m = typeof j.error === 'object' ? j.error.message : (j.message ?? j.error);
+    if (typeof m === 'string') msg = m;
+  } catch {
+    // not JSON: the body as it is
+  }
+  const one = msg.replace(/\s+/g, ' ').trim();
+  return one.length > 160 ? `${one.slice(0, 157)}...` : one;
+}
+
+/**
+ * What is wrong with a completion that came back 200: none (undefined), no message, an empty one,
+ * or garbage (no letter or digit, or mostly replacement and control characters: a broken engine).
+ */
+export function badAnswer(body: string): string | undefined {
+  let msg: { content?: unknown; reasoning_content?: unknown } | undefined;
+  try {
+    msg = (JSON.parse(body) as { choices?: Array<{ message?: { content?: unknown; reasoning_content?: unknown } }> })
+      .choices?.[0]?.message;
+  } catch {
+    return 'not JSON';
+  }
+  if (!msg) return 'no answer in the reply';
+  const text = [msg.content, msg.reasoning_content].filter((x): x is string => typeof x === 'string').join(' ');
+  if (!text.trim()) return 'an empty answer';
+  const junk = [...text].filter((c) => c === '\uFFFD' || (c < ' ' && c !== '\n' && c !== '\t' && c !== '\r')).length;
+  if (!/[\p{L}\p{N}]/u.test(text) || junk / [...text].length > 0.2)
+    return `a garbage answer (${JSON.stringify(text.slice(0, 40))})`;
+  return undefined;
 }

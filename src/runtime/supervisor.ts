@@ -1,7 +1,7 @@
 // The shell: runs the state machine's actions against the world, one container operation at a time.
 import type { Event, Action } from '../core/events.js';
 import type { State } from '../core/state.js';
-import { initialState } from '../core/state.js';
+import { initialState, isRunning } from '../core/state.js';
 import { statusLine } from '../core/status-line.js';
 import { step, wakeAt } from '../core/step.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
@@ -13,6 +13,7 @@ import { Jobs } from './cron.js';
 import type { Change, Desired } from './desired.js';
 import { exitFromEvent, look, reconcile, type ReconcileContext } from './effects/container.js';
 import { EncodingsCache, lookAtEncodings, watchEncodings } from './effects/encodings.js';
+import { LogWatch } from './effects/engine-log.js';
 import { probe, type ProbeOutcome } from './effects/probe.js';
 import { Puller } from './effects/pull.js';
 
@@ -31,6 +32,8 @@ export interface SupervisorDeps {
   dockerUnitState?: () => Promise<string | undefined>;
   /** The probes; tests without a model answer them. */
   probe?: (kind: Extract<Action, { type: 'probe' }>['kind'], d: Desired, timeout: number) => Promise<ProbeOutcome>;
+  /** Follow the running container's log (engine death, warnings, stats); tests without Docker turn it off. */
+  followLogs?: boolean;
 }
 
 /** How long a kill or oom event explains a die that follows it. */
@@ -62,6 +65,8 @@ export class Supervisor {
     (msg) => this.deps.log.log('warn', msg),
   );
   private runtimeChecked = false;
+  /** The running container's log, followed while its run lasts. */
+  private logWatch: LogWatch | undefined;
   /** Kill and oom events seen lately, by container: they tell how the next die came about. */
   private readonly recentEvents = new Map<string, { at: number; killed: boolean; oom: boolean }>();
   private readonly now: () => number;
@@ -173,6 +178,7 @@ export class Supervisor {
     if (r.state.phase !== before)
       this.deps.log.log('debug', `state ${before} -> ${r.state.phase}`, { state: r.state.phase, event: ev.type });
     for (const a of r.actions) this.perform(a);
+    this.followRun();
     // After the event's own log lines: what follows this line in the log came after the decision.
     this.note(ev, before, r.state, r.actions);
     this.publishStatus();
@@ -231,6 +237,27 @@ export class Supervisor {
     void this.op(async () => this.dispatch(await look(engine, this.d.spec.name)));
   }
 
+  /** Follows the log of the run in progress (a new one at each run), none when nothing runs. */
+  private followRun(): void {
+    const s = this.state;
+    const want = isRunning(s) && this.deps.followLogs !== false ? s.run.containerId : undefined;
+    if (this.logWatch && (this.logWatch.id !== want || this.logWatch.epoch !== s.epoch)) {
+      this.logWatch.stop();
+      this.logWatch = undefined;
+    }
+    if (!want || this.logWatch || !isRunning(s)) return;
+    this.logWatch = new LogWatch({
+      engine: this.deps.engine,
+      id: want,
+      epoch: s.epoch,
+      // From the run's start: a line printed between the start and this watch is not missed.
+      sinceSec: s.run.startedAt / 1000 - 1,
+      dispatch: (ev) => this.dispatch(ev),
+      warn: (msg) => this.deps.log.log('warn', msg),
+    });
+    void this.logWatch.start();
+  }
+
   private publishStatus(): void {
     const line = statusLine(this.state, this.now(), this.d.settings);
     this.deps.onState?.(this.state, line);
@@ -276,7 +303,8 @@ export class Supervisor {
         return;
       }
       case 'probe': {
-        const run = this.deps.probe ?? probe;
+        const stats = () => this.logWatch?.stats;
+        const run = this.deps.probe ?? ((k, d, t) => probe(k, d, t, stats));
         void run(a.kind, this.d, a.timeout).then((r) =>
           this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r }),
         );
@@ -346,6 +374,7 @@ export class Supervisor {
     clearTimeout(this.timer);
     clearInterval(this.statusTimer);
     this.events.stop();
+    this.logWatch?.stop();
     this.puller.abort();
     void this.encodingsWatch?.stop();
     this.jobs.stop();

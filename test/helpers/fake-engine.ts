@@ -166,6 +166,13 @@ export class FakeEngine implements ContainerEngine {
     return Promise.resolve((this.byName(id)?.log ?? []).join('\n'));
   }
 
+  /** The log so far, then nothing more (the fake writes no log while it runs). */
+  followLogs(id: string): Promise<NodeJS.ReadableStream> {
+    const s = new PassThrough();
+    s.write((this.byName(id)?.log ?? []).join('\n'));
+    return Promise.resolve(s);
+  }
+
   events(name: string): Promise<NodeJS.ReadableStream> {
     this.check(`events ${name}`);
     const s = new PassThrough();

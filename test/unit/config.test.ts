@@ -40,6 +40,7 @@ test('every default is the guide value', (t) => {
     startup: { period: 10_000, timeout: 900_000 },
     liveness: { period: 10_000, timeout: 5_000, failureThreshold: 3 },
     readiness: { period: 10_000, timeout: 5_000 },
+    stall: { enabled: true, window: 180_000, failureThreshold: 2 },
   });
   t.deepEqual(c.restart, {
     initialDelay: 10_000,

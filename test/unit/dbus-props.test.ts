@@ -26,7 +26,7 @@ test('every documented property has a value of its D-Bus type', (t) => {
   for (const [k, sig] of Object.entries(SIGNATURES)) {
     const v = (p as unknown as Record<string, unknown>)[k];
     const want = (
-      { s: 'string', t: 'bigint', u: 'number', i: 'number', b: 'boolean', '(tbs)': 'object' } as Record<string, string>
+      { s: 'string', t: 'bigint', u: 'number', i: 'number', b: 'boolean', '(tbs)': 'object', '(tuudd)': 'object' } as Record<string, string>
     )[sig];
     t.is(String(typeof v), want ?? '?', k);
   }

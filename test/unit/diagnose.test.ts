@@ -137,12 +137,13 @@ const rows: Array<[string, string[], Partial<FailureInput>, DiagnosisCode, WaitR
   ],
   ['OOM-killed, nothing in the log', ['INFO: loading weights'], { exitCode: 137, oom: true }, 'oom-killed', undefined],
   [
-    'something else',
+    'the engine core died (and nothing above says why)',
     ['ERROR 11-24 12:00:00 [core.py:1] EngineCore died unexpectedly, shutting down client.'],
     {},
-    'unknown',
+    'engine-dead',
     undefined,
   ],
+  ['something else', ['Segmentation fault (core dumped)'], { exitCode: 139 }, 'unknown', undefined],
 ];
 
 for (const [name, lines, over, code, waitFor] of rows) {

@@ -1,0 +1,80 @@
+// vLLM's log lines as users' logs carry them, reduced to what vLLM said: prefixes and colour codes off.
+
+/** Colour codes, real (ESC [ ... m) or as pasted (^[[0;36m). */
+// eslint-disable-next-line no-control-regex -- ESC is what a colour code begins with
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\^\[\[[0-9;?]*[A-Za-z]/g;
+
+/**
+ * Prefixes, outermost first; each is taken off while one matches:
+ * `docker logs -t`'s timestamp, a CI runner's `[2026-01-28T23:59:42Z]`, Compose's `vllm-1  | `,
+ * vLLM's process tag `(EngineCore_DP0 pid=972)` / `(VllmWorker rank=1 pid=2445156)`, and its level,
+ * date and source `ERROR 06-30 13:53:19 [core.py:515]` (older: `ERROR 02-07 11:28:26 engine.py:389]`).
+ */
+const PREFIXES: readonly RegExp[] = [
+  /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)\s/,
+  /^\[\d{4}-\d\d-\d\dT[^\]\s]*\]\s*/,
+  /^[\w.-]+\s+\|\s?/,
+  /^\((?:[\w.-]+)(?: rank=\d+)? pid=\d+\)\s*/,
+  /^(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\s+\d\d-\d\d\s+\d\d:\d\d:\d\d(?:\.\d+)?\s+\[?[\w./-]+:\d+\]\s?/,
+];
+
+/** One line as vLLM (or Python, or Docker) wrote it: no colour codes, no prefixes, no trailing blanks. */
+export function bareLine(line: string): string {
+  let s = line.replace(ANSI, '').replace(/\r$/, '');
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const p of PREFIXES) {
+      const m = p.exec(s);
+      if (m && m[0].length > 0) {
+        s = s.slice(m[0].length);
+        changed = true;
+      }
+    }
+  }
+  return s.trimEnd();
+}
+
+/** vLLM's periodic engine statistics, from the log (where /metrics is not served). */
+export interface StatsLine {
+  running: number;
+  waiting: number;
+  /** tokens/s over vLLM's last interval (10 s). */
+  generationRate: number;
+  /** 0..1 */
+  kvCache?: number;
+}
+
+/**
+ * `Engine 000: Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 41.3 tokens/s, Running: 1 reqs,
+ * Waiting: 0 reqs, GPU KV cache usage: 0.4%, ...` (V1) or `Avg prompt throughput: ..., Running: 1 reqs,
+ * Swapped: 0 reqs, Pending: 0 reqs, GPU KV cache usage: 0.2%, ...` (V0, where Pending is the queue).
+ */
+const STATS = new RegExp(
+  /Avg generation throughput: ([\d.]+) tokens\/s, Running: (\d+) reqs?,(?: Swapped: \d+ reqs?,)? /.source +
+    /(?:Waiting|Pending): (\d+) reqs?(?:, GPU KV cache usage: ([\d.]+)%)?/.source,
+);
+
+export function statsLine(line: string): StatsLine | undefined {
+  const m = STATS.exec(line);
+  if (!m) return undefined;
+  const out: StatsLine = { generationRate: Number(m[1]), running: Number(m[2]), waiting: Number(m[3]) };
+  if (m[4] !== undefined) out.kvCache = Number(m[4]) / 100;
+  return out;
+}
+
+/**
+ * Lines that mean the engine is dead now, whatever /health still answers: vLLM V1's
+ * `EngineDeadError` (vllm/v1/engine/exceptions.py), its core's `EngineCore encountered an issue`,
+ * V0's `AsyncEngineDeadError`, and the engine core's process dying under the API server.
+ */
+const FATAL = new RegExp(
+  /\b(?:EngineDeadError|AsyncEngineDeadError)\b|EngineCore encountered an issue|EngineCore died unexpectedly/.source +
+    /|Engine core proc \S+ died unexpectedly/.source,
+);
+
+export const isFatalLine = (line: string): boolean => FATAL.test(line);
+
+/** `Unknown vLLM environment variable detected: VLLM_FOO` (vllm/envs.py): the variable's name. */
+export function unknownEnv(line: string): string | undefined {
+  return /Unknown vLLM environment variable detected: ([A-Za-z_][\w]*)/.exec(line)?.[1];
+}

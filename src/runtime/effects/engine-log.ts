@@ -1,0 +1,117 @@
+// Follows the running container's log: the lines that mean the engine is dead, vLLM's warnings, its stats line.
+import type { Event } from '../../core/events.js';
+import { bareLine, isFatalLine, statsLine, unknownEnv, type StatsLine } from '../../core/log-lines.js';
+import type { ContainerEngine } from '../../docker/engine-api.js';
+
+/** Lines kept for the diagnosis of a fatal line: its root cause is printed above it. */
+const CONTEXT_LINES = 400;
+/** A line longer than this is cut (a runaway line must not grow the buffer without end). */
+const MAX_LINE = 16 * 1024;
+
+/**
+ * Splits Docker's log stream into lines: multiplexed frames (8-byte headers, no TTY) or raw bytes
+ * (a TTY), either of them cut anywhere by the transport.
+ */
+export class LogLines {
+  private pending: Buffer = Buffer.alloc(0);
+  private text = '';
+  private raw: boolean | undefined;
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.raw ??= !(this.pending.length >= 8 && this.pending[0]! <= 2 && this.pending[1] === 0);
+    if (this.raw) {
+      this.addText(this.pending.toString('utf8'));
+      this.pending = Buffer.alloc(0);
+      return;
+    }
+    while (this.pending.length >= 8) {
+      const len = this.pending.readUInt32BE(4);
+      if (this.pending.length < 8 + len) break;
+      this.addText(this.pending.subarray(8, 8 + len).toString('utf8'));
+      this.pending = this.pending.subarray(8 + len);
+    }
+  }
+
+  private addText(s: string): void {
+    this.text += s;
+    const parts = this.text.split('\n');
+    this.text = (parts.pop() ?? '').slice(-MAX_LINE);
+    // tqdm redraws its bar with \r: the last state of the line is what it says.
+    for (const p of parts) this.onLine(p.slice(-MAX_LINE).split('\r').pop() ?? '');
+  }
+}
+
+export interface LogWatchOptions {
+  engine: ContainerEngine;
+  id: string;
+  epoch: number;
+  sinceSec: number;
+  dispatch(ev: Event): void;
+  warn(msg: string): void;
+}
+
+/** One run's log, followed while it runs; `stop()` when the run ends. */
+export class LogWatch {
+  readonly id: string;
+  readonly epoch: number;
+  /** vLLM's latest stats line and when it came (the engine probe's fallback where /metrics is not served). */
+  stats: (StatsLine & { at: number }) | undefined;
+  private readonly context: string[] = [];
+  private readonly envSeen = new Set<string>();
+  private stream: NodeJS.ReadableStream | undefined;
+  private stopped = false;
+  private fatal = false;
+
+  constructor(private readonly o: LogWatchOptions) {
+    this.id = o.id;
+    this.epoch = o.epoch;
+  }
+
+  async start(): Promise<void> {
+    try {
+      const s = await this.o.engine.followLogs(this.id, this.o.sinceSec);
+      if (this.stopped) return destroy(s);
+      this.stream = s;
+      const lines = new LogLines((l) => this.line(l));
+      s.on('data', (c: Buffer | string) => lines.push(typeof c === 'string' ? Buffer.from(c) : c));
+      s.on('error', () => undefined);
+    } catch (err) {
+      // The probes still watch the model; only the early warning is lost.
+      this.o.warn(`cannot follow the log of ${this.id.slice(0, 12)}: ${(err as Error).message}`);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.stream) destroy(this.stream);
+  }
+
+  private line(raw: string): void {
+    const line = bareLine(raw);
+    if (!line) return;
+    const st = statsLine(line);
+    if (st) {
+      this.stats = { ...st, at: Date.now() };
+      return;
+    }
+    const env = unknownEnv(line);
+    if (env && !this.envSeen.has(env)) {
+      this.envSeen.add(env);
+      this.o.dispatch({ type: 'engineLog', epoch: this.epoch, kind: 'unknown-env', line: env });
+    }
+    if (isFatalLine(line) && !this.fatal) {
+      // One report per run: the lines that follow (other workers, the shutdown) say the same.
+      this.fatal = true;
+      this.o.dispatch({ type: 'engineLog', epoch: this.epoch, kind: 'fatal', line, context: [...this.context] });
+    }
+    this.context.push(line);
+    if (this.context.length > CONTEXT_LINES) this.context.shift();
+  }
+}
+
+function destroy(s: NodeJS.ReadableStream): void {
+  (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+}
