@@ -1,76 +1,11 @@
 import test from 'ava';
-import { defaultConfig } from '../../src/config/schema.js';
 import { backoffDelay } from '../../src/core/backoff.js';
-import { settingsOf, type Settings } from '../../src/config/settings.js';
-import type { Action, Event } from '../../src/core/events.js';
-import { common, initialState, isRunning, type State, type Variant } from '../../src/core/state.js';
-import { step, wakeAt } from '../../src/core/step.js';
+import type { Action } from '../../src/core/events.js';
+import { common, type Variant } from '../../src/core/state.js';
+import { wakeAt } from '../../src/core/step.js';
 import { statusLine } from '../../src/core/status-line.js';
 
-const S: Settings = settingsOf(defaultConfig());
-const SEC = 1000;
-const MIN = 60 * SEC;
-
-/** Drives the machine through timed events; keeps every action for inspection. */
-class Driver {
-  state: State;
-  now = 0;
-  actions: Action[] = [];
-  constructor(public t: Settings = S) {
-    this.state = initialState(0);
-  }
-  at(ms: number): this {
-    this.now = ms;
-    return this;
-  }
-  send(ev: Event, random = 0.5): Action[] {
-    const r = step(this.state, ev, { now: this.now, random, settings: this.t });
-    this.state = r.state;
-    this.actions.push(...r.actions);
-    return r.actions;
-  }
-  tick(): Action[] {
-    return this.send({ type: 'tick' });
-  }
-  /** The state's facts under the names these tests use, wherever the phase keeps them. */
-  get v() {
-    const s = this.state;
-    const h = s.history;
-    const restart = s.phase === 'backoff' || s.phase === 'crashloop' ? s.restart : undefined;
-    const wait = s.phase === 'waiting' ? s.wait : undefined;
-    return {
-      ...h,
-      restartAt: restart?.at,
-      stopFirst: restart?.stopFirst,
-      startedAt: isRunning(s) ? s.run.startedAt : undefined,
-      waitingFor: wait?.reason,
-      blocked: wait?.blocked,
-      resync: s.phase === 'starting' ? s.resync : (wait?.resync ?? false),
-      configError: s.configError,
-    };
-  }
-  status(): string {
-    return statusLine(this.state, this.now, this.t);
-  }
-  /** Boot, find nothing, create: loading from `now`. */
-  booted(id = 'c1'): this {
-    this.send({ type: 'boot' });
-    this.send({ type: 'observed', seen: { kind: 'absent' } });
-    this.send({ type: 'reconciled', id, outcome: 'created', reason: 'no container', startedAt: this.now });
-    return this;
-  }
-  probe(kind: 'startup' | 'liveness' | 'readiness', ok: boolean, error?: string): Action[] {
-    return this.send({ type: 'probed', kind, epoch: this.state.epoch, ok, ...(error ? { error } : {}) });
-  }
-  /** Through start-up and readiness to serving. */
-  serving(): this {
-    this.tick();
-    this.probe('startup', true);
-    this.tick();
-    this.probe('readiness', true);
-    return this;
-  }
-}
+import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 
 const types = (a: Action[]) => a.map((x) => x.type);
 const logs = (a: Action[]) => a.filter((x): x is Extract<Action, { type: 'log' }> => x.type === 'log');

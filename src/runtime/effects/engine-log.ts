@@ -21,7 +21,11 @@ export class LogLines {
 
   push(chunk: Buffer): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.raw ??= !(this.pending.length >= 8 && this.pending[0]! <= 2 && this.pending[1] === 0);
+    // Which of the two it is shows in the first 8 bytes (a frame header: stream 0-2, then zeros).
+    if (this.raw === undefined) {
+      if (this.pending.length < 8) return;
+      this.raw = !(this.pending[0]! <= 2 && this.pending[1] === 0 && this.pending[2] === 0 && this.pending[3] === 0);
+    }
     if (this.raw) {
       this.addText(this.pending.toString('utf8'));
       this.pending = Buffer.alloc(0);
