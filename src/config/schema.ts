@@ -178,7 +178,7 @@ const health = z
     stall: z
       .strictObject({
         enabled: z.boolean().default(true),
-        window: duration('3m', '10s', '1h'),
+        window: duration('3m', '1s', '1h'),
         failureThreshold: positiveInt(2),
       })
       .prefault({}),

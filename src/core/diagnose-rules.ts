@@ -116,11 +116,14 @@ export const RULES: readonly Rule[] = [
     code: 'kv-cache',
     test: KV_TOO_SMALL,
     make: (m, f) => {
-      const est = m[1] ?? m[3];
+      const line = m.input ?? m[0];
+      const est = (/estimated maximum model length is (\d+)/.exec(line) ??
+        /stored in KV cache \((\d+)\)/.exec(line))?.[1];
+      const maxLen = /max seq len \((\d+)\)/.exec(line)?.[1];
       const fit = est !== undefined ? fittingLen(Number(est)) : undefined;
       return {
         summary:
-          `the KV cache cannot hold one request of model.maxModelLen (${m[2] ?? f.maxModelLen} tokens)` +
+          `the KV cache cannot hold one request of model.maxModelLen (${maxLen ?? f.maxModelLen} tokens)` +
           `${est !== undefined ? `; vLLM estimates ${est} tokens fit` : ''}`,
         remedy:
           `set model.maxModelLen to ${fit ?? Math.max(1024, f.maxModelLen / 2)} or less, or raise ` +

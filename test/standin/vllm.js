@@ -32,6 +32,20 @@ function err(line) {
   process.stderr.write(line + '\n');
 }
 const API = `(APIServer pid=${PID}) `;
+/** A few of the variables vllm/envs.py knows; any other VLLM_* gets its "Unknown ... detected" warning. */
+const KNOWN_VLLM_ENV = new Set([
+  'VLLM_USE_V1',
+  'VLLM_LOGGING_LEVEL',
+  'VLLM_WORKER_MULTIPROC_METHOD',
+  'VLLM_ATTENTION_BACKEND',
+  'VLLM_USE_FLASHINFER_MXFP4_MOE',
+  'VLLM_MXFP4_USE_MARLIN',
+  'VLLM_CACHE_ROOT',
+  'VLLM_API_KEY',
+  'VLLM_HOST_IP',
+  'VLLM_PORT',
+  'VLLM_STANDIN',
+]);
 const ENG = `(EngineCore_0 pid=${ENGINE_PID}) `;
 function info(src, msg, who = API) {
   out(`${who}INFO ${ts()} [${src}] ${msg}`);
@@ -429,6 +443,47 @@ function main({ opts, nonDefault }) {
         'Invalid credentials in Authorization header',
       ]);
     },
+    // A tiktoken file that is there but not the published one (openai/harmony checks its hash).
+    'tiktoken-mismatch': () =>
+      die([
+        ...apiPrefix,
+        `${API}  File "${SITE}/openai_harmony/__init__.py", line 689, in load_harmony_encoding`,
+        `${API}    inner: _PyHarmonyEncoding = _load_harmony_encoding(name)`,
+        'openai_harmony.HarmonyError: invalid tiktoken vocab file: hash mismatch: computed=' +
+          '0f2d5e1c7a4b3e9d8c6f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d, expected=' +
+          '446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d',
+      ]),
+    // An image without kernels for this GPU (the words the issue and field notes quote).
+    'unsupported-gpu': () =>
+      die([
+        ...engineTraceback([
+          `  File "${SITE}/vllm/model_executor/layers/quantization/mxfp4.py", line 190, in process_weights_after_loading`,
+          '    raise NotImplementedError(',
+          'NotImplementedError: MXFP4 grouped gemm is not supported on this device',
+        ]),
+        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+      ]),
+    // The KV cache cannot hold one request of max_model_len (vllm/v1/core/kv_cache_utils.py's words).
+    'kv-cache': () => {
+      const est = Math.floor(maxModelLen * 0.62);
+      die([
+        ...engineTraceback([
+          `  File "${SITE}/vllm/v1/core/kv_cache_utils.py", line 686, in check_enough_kv_cache_memory`,
+          '    raise ValueError(',
+          `ValueError: To serve at least one request with the models's max seq len (${maxModelLen}), (4.54 GiB KV cache is needed, which is larger than the available KV cache memory (2.82 GiB). Based on the available memory, the estimated maximum model length is ${est}. Try increasing \`gpu_memory_utilization\` or decreasing \`max_model_len\` when initializing the engine.`,
+        ]),
+        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+      ]);
+    },
+    'sampler-oom': () =>
+      die([
+        ...engineTraceback([
+          `  File "${SITE}/vllm/v1/worker/gpu_model_runner.py", line 2411, in _dummy_sampler_run`,
+          '    raise RuntimeError(',
+          'RuntimeError: CUDA out of memory occurred when warming up sampler with 1024 dummy requests. Please try lowering `max_num_seqs` or `gpu_memory_utilization` when initializing the engine.',
+        ]),
+        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+      ]),
     'hf-404': () => {
       const url = `https://huggingface.co/api/models/${model}/revision/main`;
       die([
@@ -454,6 +509,11 @@ function main({ opts, nonDefault }) {
       .join(', ')}}`,
   );
 
+  for (const k of Object.keys(env)
+    .filter((k) => k.startsWith('VLLM_') && !KNOWN_VLLM_ENV.has(k))
+    .sort())
+    warn('envs.py:1599', `Unknown vLLM environment variable detected: ${k}`);
+
   // Injected failures decided at start.
   let crashAfter = null;
   let failAt = null; // {at: seconds from start, fn}
@@ -473,6 +533,8 @@ function main({ opts, nonDefault }) {
       failAt = { at: fastFail ? 0 : loadSeconds / 2, fn: failures.harmony };
     } else if (fail === 'cuda-oom') {
       failAt = { at: fastFail ? 0 : loadSeconds * 0.75, fn: failures['cuda-oom'] };
+    } else if (['tiktoken-mismatch', 'unsupported-gpu', 'kv-cache', 'sampler-oom'].includes(fail)) {
+      failAt = { at: fastFail ? 0 : loadSeconds * 0.6, fn: failures[fail] };
     } else if (fail === 'oom-kill') {
       failAt = { at: fastFail ? 0 : loadSeconds * 0.3, fn: oomKill };
     } else {
@@ -619,14 +681,16 @@ function main({ opts, nonDefault }) {
   // ------------------------------------------------------------- modes ---
   const VALID = {
     health: /^(ok|hang|\d{3})$/,
-    chat: /^(ok|hang|\d{3})$/,
+    chat: /^(ok|hang|harmony|\d{3})$/,
     models: /^(ok|empty|hang|\d{3})$/,
+    engine: /^(ok|stall|dead)$/,
   };
-  const mode = { health: 'ok', chat: 'ok', models: 'ok' };
+  const mode = { health: 'ok', chat: 'ok', models: 'ok', engine: 'ok' };
   for (const [k, e] of [
     ['health', 'STANDIN_HEALTH'],
     ['chat', 'STANDIN_CHAT'],
     ['models', 'STANDIN_MODELS'],
+    ['engine', 'STANDIN_ENGINE'],
   ]) {
     if (env[e] && VALID[k].test(env[e])) mode[k] = env[e];
   }
@@ -646,7 +710,43 @@ function main({ opts, nonDefault }) {
   }
 
   // ------------------------------------------------------------ serving ---
-  const stats = { prompt: 0, gen: 0, ok: 0, running: 0 };
+  const stats = { prompt: 0, gen: 0, ok: 0, running: 0, waiting: 0 };
+  // vLLM's stats line every STANDIN_STATS_SECONDS (10 s as vLLM's), as V1's loggers.py prints it; like
+  // vLLM, quiet (debug) once two intervals in a row had no throughput.
+  const statsEvery = num('STANDIN_STATS_SECONDS', 10);
+  let lastStats = { prompt: 0, gen: 0, quiet: 0 };
+  function statsTick() {
+    const prompt = (stats.prompt - lastStats.prompt) / statsEvery;
+    const gen = (stats.gen - lastStats.gen) / statsEvery;
+    const quiet = prompt === 0 && gen === 0 ? lastStats.quiet + 1 : 0;
+    lastStats = { prompt: stats.prompt, gen: stats.gen, quiet };
+    if (quiet < 2)
+      info(
+        'loggers.py:123',
+        `Engine 000: Avg prompt throughput: ${prompt.toFixed(1)} tokens/s, Avg generation throughput: ${gen.toFixed(1)} tokens/s, Running: ${stats.running} reqs, Waiting: ${stats.waiting} reqs, GPU KV cache usage: ${(stats.running * 0.4).toFixed(1)}%, Prefix cache hit rate: 0.0%`,
+      );
+    later(statsEvery, statsTick);
+  }
+  // The engine dies under a running API server: vLLM's lines (vllm/v1/engine/core_client.py,
+  // exceptions.py); /health answers what the health mode says (200 on images that do not check).
+  let deadSaid = false;
+  function engineDeadLines() {
+    if (deadSaid) return;
+    deadSaid = true;
+    error('core.py:711', 'EngineCore encountered a fatal error.', ENG);
+    err(`${ENG}Traceback (most recent call last):`);
+    err(`${ENG}  File "${SITE}/vllm/v1/engine/core.py", line 702, in run_engine_core`);
+    err(`${ENG}    engine_core.run_busy_loop()`);
+    err(`${ENG}torch.AcceleratorError: CUDA error: an illegal memory access was encountered`);
+    error('core_client.py:564', 'EngineCore died unexpectedly, shutting down client.');
+    error('async_llm.py:480', 'AsyncLLM output_handler failed.');
+    err(`${API}Traceback (most recent call last):`);
+    err(`${API}  File "${SITE}/vllm/v1/engine/async_llm.py", line 439, in output_handler`);
+    err(`${API}    outputs = await engine_core.get_output_async()`);
+    err(
+      `${API}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`,
+    );
+  }
 
   function sendJson(res, status, obj, headers = {}) {
     const body = JSON.stringify(obj);
@@ -684,6 +784,7 @@ function main({ opts, nonDefault }) {
     const p = url.pathname;
     const m = effectiveMode();
     res.on('finish', () => access(req, res.statusCode));
+    if (m.engine === 'dead') engineDeadLines();
 
     if (p === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
       if (m.health === 'hang') return hang(req, res);
@@ -730,7 +831,7 @@ function main({ opts, nonDefault }) {
             }));
       return sendJson(res, 200, { object: 'list', data });
     }
-    if (p === '/metrics' && req.method === 'GET') {
+    if (p === '/metrics' && req.method === 'GET' && env.STANDIN_METRICS !== 'off') {
       const lbl = `engine="0",model_name="${servedName}"`;
       const body = [
         '# HELP vllm:num_requests_running Number of requests in model execution batches.',
@@ -738,10 +839,10 @@ function main({ opts, nonDefault }) {
         `vllm:num_requests_running{${lbl}} ${stats.running.toFixed(1)}`,
         '# HELP vllm:num_requests_waiting Number of requests waiting to be processed.',
         '# TYPE vllm:num_requests_waiting gauge',
-        `vllm:num_requests_waiting{${lbl}} 0.0`,
+        `vllm:num_requests_waiting{${lbl}} ${stats.waiting.toFixed(1)}`,
         '# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.',
         '# TYPE vllm:kv_cache_usage_perc gauge',
-        `vllm:kv_cache_usage_perc{${lbl}} 0.0`,
+        `vllm:kv_cache_usage_perc{${lbl}} ${(stats.running * 0.004).toFixed(3)}`,
         '# HELP vllm:prompt_tokens_total Number of prefill tokens processed.',
         '# TYPE vllm:prompt_tokens_total counter',
         `vllm:prompt_tokens_total{${lbl}} ${stats.prompt.toFixed(1)}`,
@@ -766,6 +867,23 @@ function main({ opts, nonDefault }) {
         req.socket.on('close', () => stats.running--);
         return hang(req, res);
       }
+      // A stalled engine: the request is taken, no token ever comes (running first, then queued).
+      if (m.engine === 'stall') {
+        const key = stats.running < 1 ? 'running' : 'waiting';
+        stats[key]++;
+        req.socket.on('close', () => stats[key]--);
+        return hang(req, res);
+      }
+      if (m.engine === 'dead')
+        return vllmError(
+          res,
+          500,
+          'InternalServerError',
+          'EngineCore encountered an issue. See stack trace (above) for the root cause.',
+        );
+      // gpt-oss's output parser failing on a reply (openai/harmony): the engine itself is fine.
+      if (m.chat === 'harmony')
+        return vllmError(res, 500, 'InternalServerError', 'Unexpected token 12606 while expecting start token 200006');
       if (/^\d{3}$/.test(m.chat))
         return vllmError(
           res,
@@ -870,11 +988,13 @@ function main({ opts, nonDefault }) {
         }
         if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'expected a JSON object' });
         for (const [k, v] of Object.entries(body)) {
-          if (!(k in VALID)) return sendJson(res, 400, { error: `unknown key ${k}; expected health, chat, models` });
+          if (!(k in VALID))
+            return sendJson(res, 400, { error: `unknown key ${k}; expected health, chat, models, engine` });
           if (typeof v !== 'string' || !VALID[k].test(v))
             return sendJson(res, 400, { error: `invalid value for ${k}: ${JSON.stringify(v)}` });
         }
         Object.assign(mode, body);
+        if (mode.engine === 'dead') engineDeadLines();
         info('standin', `mode set to ${JSON.stringify(mode)}`);
         return sendJson(res, 200, { ...mode });
       }
@@ -931,6 +1051,7 @@ function main({ opts, nonDefault }) {
       uvi('Application startup complete.');
       uvi(`Uvicorn running on http://${shownHost}:${opts.port} (Press CTRL+C to quit)`);
       if (crashAfter) later(crashAfter.seconds, () => engineDied(crashAfter.code));
+      later(statsEvery, statsTick);
     });
   }
 

@@ -1,0 +1,173 @@
+// The engine behind /health, against the real Docker engine and the stand-in: stalls, a dead engine,
+// parser faults, and the failures the stand-in prints in vLLM's own words.
+import { request, type ClientRequest } from 'node:http';
+import test from 'ava';
+import { postJson } from '../helpers/daemon.js';
+import { cleanup, setup, stopAll } from '../helpers/scenario.js';
+
+test.afterEach.always(stopAll);
+
+/** A chat request left open (the stalled engine never answers it); destroy it when done. */
+function openChat(port: number): ClientRequest {
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    path: '/v1/chat/completions',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+  });
+  req.on('error', () => undefined);
+  req.end(JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }));
+  return req;
+}
+
+/** One answered chat: tokens generated, so the stats line has something to show. */
+function chat(port: number): Promise<void> {
+  return postJson(port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
+}
+
+const STALL = { health: { stall: { window: '2s', failureThreshold: 2 } } };
+
+test('tokens stop while a request waits, /health stays 200 -> restart with engine-stalled, figures quoted', async (t) => {
+  const s = await setup('stall', STALL);
+  const pending: ClientRequest[] = [];
+  try {
+    await s.daemon.waitState('serving', 30_000);
+    await chat(s.port);
+    await postJson(s.port, '/standin/mode', { engine: 'stall' });
+    const mark = s.daemon.mark;
+    pending.push(openChat(s.port), openChat(s.port));
+    const said = await s.daemon.waitFor((r) => r.event === 'diagnosis', 20_000, mark, 'a diagnosis');
+    t.is(said['diagnosis'], 'engine-stalled');
+    t.regex(said.msg, /1 requests running and 1 waiting.*no token generated for \d+s \(generated tokens stuck at \d+/);
+    const sched = await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 5_000, mark);
+    t.is(sched['diagnosis'], 'engine-stalled');
+    t.true(
+      s.daemon.records.slice(mark).some((r) => r.event === 'health-failed' && /engine stalled \(1 of 2\)/.test(r.msg)),
+    );
+  } finally {
+    for (const p of pending) p.destroy();
+    await cleanup(s);
+  }
+});
+
+test('idle with no requests: never a stall, however long the tokens hold still', async (t) => {
+  const s = await setup('idle', { ...STALL, container: { env: { STANDIN_ENGINE: 'stall' } } });
+  try {
+    await s.daemon.waitState('serving', 30_000);
+    // The status shows the engine's sample (so it was looked at) after 3 stall windows of serving.
+    const looked = await s.daemon.waitFor(
+      (r) =>
+        /^status: serving .* for (\d+)s; engine: 0 running, 0 waiting/.test(r.msg) && /for ([6-9]|\d\d)s/.test(r.msg),
+      20_000,
+      0,
+      'six seconds of serving with engine samples',
+    );
+    t.truthy(looked);
+    t.deepEqual(s.daemon.events('restart-scheduled'), []);
+  } finally {
+    await cleanup(s);
+  }
+});
+
+test("no /metrics (an older image): vLLM's stats line shows the stall instead", async (t) => {
+  const s = await setup('stall-log', {
+    ...STALL,
+    container: { env: { STANDIN_METRICS: 'off', STANDIN_STATS_SECONDS: '0.5' } },
+  });
+  const pending: ClientRequest[] = [];
+  try {
+    await s.daemon.waitState('serving', 30_000);
+    await chat(s.port);
+    await postJson(s.port, '/standin/mode', { engine: 'stall' });
+    const mark = s.daemon.mark;
+    pending.push(openChat(s.port));
+    const said = await s.daemon.waitFor((r) => r.event === 'diagnosis', 20_000, mark, 'a diagnosis');
+    t.is(said['diagnosis'], 'engine-stalled');
+    t.regex(said.msg, /1 requests running and 0 waiting, KV cache [\d.]+%, but no token generated/);
+    t.notRegex(said.msg, /stuck at/, 'the log line has no counter to quote');
+  } finally {
+    for (const p of pending) p.destroy();
+    await cleanup(s);
+  }
+});
+
+test('EngineDeadError in the log while /health says 200: the restart is decided within a second', async (t) => {
+  const s = await setup('dead');
+  try {
+    await s.daemon.waitState('serving', 30_000);
+    const mark = s.daemon.mark;
+    const t0 = Date.now();
+    await postJson(s.port, '/standin/mode', { engine: 'dead' });
+    const sched = await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 10_000, mark, 'a restart');
+    const took = Date.parse(sched.time as string) - t0;
+    t.true(took < 1000, `restart decided ${took} ms after the line`);
+    t.log(`EngineDeadError -> restart decided in ${took} ms`);
+    t.is(sched['diagnosis'], 'engine-dead');
+    t.regex(sched.msg, /engine died while its container runs on \((EngineCore died unexpectedly|.*EngineDeadError)/);
+    await s.daemon.waitState('serving', 30_000, s.daemon.after(sched));
+  } finally {
+    await cleanup(s);
+  }
+});
+
+test('a HarmonyError 500 on the deep probe is a harmony-parse finding: said, never a restart', async (t) => {
+  const s = await setup('harmony', { schedule: { deepProbe: { cron: '* * * * * *', failureThreshold: 2 } } });
+  try {
+    await s.daemon.waitState('serving', 30_000);
+    await postJson(s.port, '/standin/mode', { chat: 'harmony' });
+    const mark = s.daemon.mark;
+    const isFinding = (r: { event?: unknown; finding?: unknown }) =>
+      r.event === 'deep-probe' && r.finding === 'harmony-parse';
+    const first = await s.daemon.waitFor(isFinding, 10_000, mark, 'a harmony-parse finding');
+    t.regex(first.msg, /harmony-parse: chat completion HTTP 500: Unexpected token \d+ while expecting start token/);
+    // Three findings: more than failureThreshold (2), and no restart.
+    await s.daemon.waitFor(isFinding, 10_000, s.daemon.after(first), 'a second finding');
+    const later = s.daemon.records.slice(mark).filter(isFinding);
+    await s.daemon.waitFor(isFinding, 10_000, s.daemon.after(later[later.length - 1]!), 'a third finding');
+    t.deepEqual(s.daemon.events('restart-scheduled', mark), []);
+  } finally {
+    await cleanup(s);
+  }
+});
+
+const FAILS: Array<[string, string, RegExp, string | undefined]> = [
+  ['tiktoken-mismatch', 'encodings', /tiktoken file that is there but wrong/, 'encodings'],
+  ['unsupported-gpu', 'unsupported-gpu', /has no kernels for this GPU \(MXFP4 grouped gemm/, 'config'],
+  ['kv-cache', 'kv-cache', /vLLM estimates \d+ tokens fit/, 'config'],
+  ['sampler-oom', 'cuda-oom', /CUDA ran out of memory/, undefined],
+];
+
+for (const [mode, code, summary, waitFor] of FAILS) {
+  test(`vLLM fails with ${mode} -> ${code}${waitFor ? `, waiting for ${waitFor}` : ', restarted'}`, async (t) => {
+    const s = await setup(`f-${mode}`, {
+      container: { env: { STANDIN_FAIL: mode, STANDIN_FAST_FAIL: '1', STANDIN_LOAD_SECONDS: '0.5' } },
+    });
+    try {
+      const said = await s.daemon.waitFor((r) => r.event === 'diagnosis', 20_000, 0, 'a diagnosis');
+      t.is(said['diagnosis'], code);
+      t.regex(said.msg, summary);
+      if (waitFor) {
+        const w = await s.daemon.waitFor((r) => r.event === 'waiting', 5_000, s.daemon.after(said), 'waiting');
+        t.is(w['diagnosis'], code);
+        if (mode === 'unsupported-gpu') t.regex(said.msg, /container\.image/);
+      } else {
+        await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 5_000, 0, 'a restart');
+      }
+    } finally {
+      await cleanup(s);
+    }
+  });
+}
+
+test('vLLM does not know a VLLM_* variable it was given: one warning naming it', async (t) => {
+  const s = await setup('env', { container: { env: { VLLM_USE_TYPO: '1' } } });
+  try {
+    const w = await s.daemon.waitFor((r) => r.event === 'engine-warning', 30_000, 0, 'an engine warning');
+    t.regex(w.msg, /does not know the environment variable VLLM_USE_TYPO/);
+    await s.daemon.waitState('serving', 30_000);
+    t.is(s.daemon.events('engine-warning').length, 1);
+  } finally {
+    await cleanup(s);
+  }
+});
