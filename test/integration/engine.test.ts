@@ -28,7 +28,7 @@ function chat(port: number): Promise<void> {
 
 const STALL = { health: { stall: { window: '2s', failureThreshold: 2 } } };
 
-test('tokens stop while a request waits, /health stays 200 -> restart with engine-stalled, figures quoted', async (t) => {
+test('tokens stop, a request waits, /health 200 -> restart with engine-stalled: figures quoted', async (t) => {
   const s = await setup('stall', STALL);
   const pending: ClientRequest[] = [];
   try {

@@ -61,7 +61,8 @@ test('log lines: prefixes and colour codes come off; the stats line, fatal lines
   );
   t.is(
     bareLine(
-      '^[[0;36m(EngineCore_DP0 pid=738)^[[0;0m ^[[31mERROR^[[0m ^[[90m01-26 09:25:37^[[0m ^[[90m[core.py:935]^[[0m Boom',
+      '^[[0;36m(EngineCore_DP0 pid=738)^[[0;0m ^[[31mERROR^[[0m ^[[90m01-26 09:25:37^[[0m ^[[90m[core.py:935]^[[0m Bo' +
+        'om',
     ),
     'Boom',
   );
