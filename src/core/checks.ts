@@ -1,9 +1,18 @@
 // The deployment guide's checklist as plain functions: facts about the host in, pass/warn/fail out.
-import type { MemoryVerdict } from './gpu-memory.js';
+import type { AppRow, MemoryVerdict } from './gpu-memory.js';
 import type { WaitReason } from './wait.js';
 
 export type CheckId =
-  'engine' | 'image' | 'gpu-runtime' | 'encodings' | 'huggingface' | 'hf-token' | 'port' | 'gpu-memory' | 'symlinks';
+  | 'engine'
+  | 'image'
+  | 'gpu-runtime'
+  | 'encodings'
+  | 'huggingface'
+  | 'hf-token'
+  | 'port'
+  | 'gpu-release'
+  | 'gpu-memory'
+  | 'symlinks';
 
 export interface CheckResult {
   id: CheckId;
@@ -46,6 +55,11 @@ export interface Facts {
   token?: { source?: string; file: string; modelCached: boolean };
   port?: { port: number; fact: PortFact };
   gpuMemory?: MemoryVerdict;
+  /**
+   * The last run ended lately: nvidia-smi's compute processes that were its (in its cgroup, or gone
+   * from the host while the driver still lists them), and how long the wait for them has left.
+   */
+  release?: { apps: AppRow[]; leftMs: number };
   /** Mounted paths (paths.*) that are symlinks, with where they point. */
   symlinks?: Array<{ key: string; path: string; target: string }>;
 }
@@ -218,6 +232,27 @@ export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResul
   };
 }
 
+/**
+ * After a run ends its memory comes back over seconds (a minute or more on unified memory): until
+ * its processes are gone and the memory check passes, a start would die like the last one did.
+ */
+export function checkRelease(r: NonNullable<Facts['release']>, memory: MemoryVerdict | undefined): CheckResult {
+  const mib = (a: AppRow) => (a.usedMiB !== undefined ? `, ${(a.usedMiB / 1024).toFixed(1)} GiB` : '');
+  const held = r.apps.map((a) => `pid ${a.pid} (${a.name}${mib(a)})`).join(', ');
+  const parts = [
+    ...(held ? [`the last run's processes still hold GPU memory: ${held}`] : []),
+    ...(memory?.status === 'short' ? [memory.detail] : []),
+  ];
+  if (parts.length === 0) return { id: 'gpu-release', status: 'pass', detail: "the last run's memory is back" };
+  return {
+    id: 'gpu-release',
+    status: 'fail',
+    detail: `${parts.join('; ')} (waiting up to ${Math.ceil(r.leftMs / 1000)}s more)`,
+    fix: 'nothing: it comes back by itself; gpu.releaseTimeout bounds the wait',
+    waitFor: 'gpu-release',
+  };
+}
+
 /** Every check the facts allow, in the order an operator fixes things. */
 export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   const out: CheckResult[] = [];
@@ -228,6 +263,7 @@ export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   if (f.huggingface) out.push(checkHuggingface(f.huggingface));
   if (f.token) out.push(checkToken(f.token));
   if (f.port) out.push(checkPort(f.port));
+  if (f.release) out.push(checkRelease(f.release, f.gpuMemory));
   if (f.gpuMemory) out.push(checkMemory(f.gpuMemory));
   if (f.symlinks?.length) out.push(checkSymlinks(f.symlinks));
   return out;

@@ -56,6 +56,12 @@ export type Event =
   /** Restart asked for by an operator (D-Bus Restart(), `gptoss-supervisor restart`). */
   | { type: 'restartRequested'; by: string };
 
+export interface Release {
+  since: number;
+  container: string;
+  timeout: number;
+}
+
 export type EventOf<K extends Event['type']> = Extract<Event, { type: K }>;
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -86,7 +92,11 @@ export type LogEvent =
 
 export type Action =
   | { type: 'observe' }
-  | { type: 'reconcile'; stopFirst?: string }
+  /**
+   * `release`: the last run ended lately (at `since`, or when `stopFirst` is stopped); a start waits
+   * until its memory is back, up to `timeout` after that.
+   */
+  | { type: 'reconcile'; stopFirst?: string; release?: Release }
   | { type: 'pull'; image: string }
   | { type: 'abortPull' }
   /** Look at the tiktoken files again (their sizes were still moving). */

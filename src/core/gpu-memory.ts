@@ -38,7 +38,7 @@ export interface MemoryInput {
 }
 
 export type MemoryVerdict =
-  | { status: 'ok'; detail: string }
+  | { status: 'ok'; detail: string; reclaimed?: string }
   | {
       status: 'short';
       detail: string;
@@ -47,6 +47,10 @@ export type MemoryVerdict =
       totalGiB: number;
       needGiB: number;
       unified: boolean;
+      /** Unified memory: how much of the shortfall is page cache the kernel would give back. */
+      cacheGiB?: number;
+      /** What was evicted before this verdict, and what it gave. */
+      reclaimed?: string;
     }
   /** Cannot tell (no nvidia-smi, it failed, ids not found): the check is skipped with a warning. */
   | { status: 'unknown'; detail: string };
@@ -85,19 +89,39 @@ export function selectGpus(rows: readonly GpuRow[], gpus: Gpus): GpuRow[] | { mi
   return missing.length ? { missing } : picked;
 }
 
-export function parseMeminfo(text: string): { totalKiB?: number; availableKiB?: number; cachedKiB?: number } {
+export interface Meminfo {
+  totalKiB?: number;
+  freeKiB?: number;
+  availableKiB?: number;
+  cachedKiB?: number;
+  buffersKiB?: number;
+  shmemKiB?: number;
+}
+
+export function parseMeminfo(text: string): Meminfo {
   const field = (name: string) => {
     const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
     return m ? Number(m[1]) : undefined;
   };
-  const out: { totalKiB?: number; availableKiB?: number; cachedKiB?: number } = {};
-  const t = field('MemTotal');
-  const a = field('MemAvailable');
-  const c = field('Cached');
-  if (t !== undefined) out.totalKiB = t;
-  if (a !== undefined) out.availableKiB = a;
-  if (c !== undefined) out.cachedKiB = c;
+  const out: Meminfo = {};
+  const keys: Array<[keyof Meminfo, string]> = [
+    ['totalKiB', 'MemTotal'],
+    ['freeKiB', 'MemFree'],
+    ['availableKiB', 'MemAvailable'],
+    ['cachedKiB', 'Cached'],
+    ['buffersKiB', 'Buffers'],
+    ['shmemKiB', 'Shmem'],
+  ];
+  for (const [k, name] of keys) {
+    const v = field(name);
+    if (v !== undefined) out[k] = v;
+  }
   return out;
+}
+
+/** The page cache the kernel could give back: Cached and Buffers, less shared memory (which it cannot drop). */
+export function reclaimableKiB(m: Meminfo): number {
+  return Math.max(0, (m.cachedKiB ?? 0) + (m.buffersKiB ?? 0) - (m.shmemKiB ?? 0));
 }
 
 function holders(apps: readonly AppRow[], gpu: GpuRow | undefined): string {
@@ -163,40 +187,49 @@ function discrete(g: GpuRow, inp: MemoryInput): MemoryVerdict {
   };
 }
 
-/** GPU memory is the system's (nvidia-smi: [N/A]): MemAvailable of MemTotal is what CUDA can get. */
+/**
+ * GPU memory is the system's (nvidia-smi: [N/A]). CUDA's "free" there, which vLLM's start-up check
+ * reads, is the kernel's MemFree: the page cache counts as used, though the kernel would give it
+ * back (MemAvailable counts it as free, and so over-promises).
+ */
 function unified(g: GpuRow, inp: MemoryInput): MemoryVerdict {
   const m = parseMeminfo(inp.meminfo ?? '');
-  if (m.totalKiB === undefined || m.availableKiB === undefined) {
+  if (m.totalKiB === undefined || m.freeKiB === undefined) {
     return {
       status: 'unknown',
       detail: `${gpuName(g)} reports no memory figures and /proc/meminfo could not be read: GPU memory not checked`,
     };
   }
   const total = m.totalKiB / 1048576;
-  const free = m.availableKiB / 1048576;
+  const free = m.freeKiB / 1048576;
   const need = total * inp.utilization;
   const nums =
-    `${f1(free)} of ${f1(total)} GiB available (unified memory, /proc/meminfo), ${f1(need)} GiB needed ` +
-    `(gpuMemoryUtilization ${inp.utilization})`;
+    `${f1(free)} of ${f1(total)} GiB free (unified memory: MemFree, what CUDA and vLLM see), ${f1(need)} GiB ` +
+    `needed (gpuMemoryUtilization ${inp.utilization})`;
   if (free >= need) return { status: 'ok', detail: nums };
-  const cache = m.cachedKiB !== undefined ? m.cachedKiB / 1048576 : 0;
+  const short = need - free;
+  const cache = Math.min(short, reclaimableKiB(m) / 1048576);
   const fit = fittingUtilization(free, total);
   const smi = inp.smi.kind === 'ok' ? inp.smi.apps : [];
-  const dropCache =
-    cache >= 1
-      ? `drop the page cache (${f1(cache)} GiB; it competes with CUDA for the same memory): \`sync; echo 3 > ` +
-        `/proc/sys/vm/drop_caches\`; `
+  const avail =
+    m.availableKiB !== undefined ? ` (MemAvailable ${f1(m.availableKiB / 1048576)} GiB counts it as free)` : '';
+  const inCache = cache >= 0.1 ? `; ${f1(cache)} GiB of the ${f1(short)} GiB short is page cache${avail}` : '';
+  const evict =
+    cache >= 0.1
+      ? "evict the page cache (gpu.reclaimPageCache: auto evicts the model files' pages before each start; all of " +
+        'it: `sync; echo 1 > /proc/sys/vm/drop_caches` as root); '
       : '';
   return {
     status: 'short',
-    detail: `${nums}${holders(smi, g)}`,
+    detail: `${nums}${inCache}${holders(smi, g)}`,
     remedy:
-      `${dropCache}stop other large ` +
+      `${evict}stop other large ` +
       `processes${fit !== undefined ? `, or set model.gpuMemoryUtilization to ${fit}` : ''}; the model starts as ` +
       `soon as enough is free`,
     freeGiB: free,
     totalGiB: total,
     needGiB: need,
     unified: true,
+    cacheGiB: cache,
   };
 }

@@ -73,13 +73,17 @@ export function kernelFinding(kernel: readonly string[], f: FailureInput): Found
   }
   const oom = last(kernel, OOM);
   if (oom) {
-    const victim = /Killed process (\d+) \(([^)]+)\)/.exec(kernel.join('\n'));
+    const all = kernel.join('\n');
+    const victim = /Killed process (\d+) \(([^)]+)\)/.exec(all);
+    const who = victim ? `${victim[2]} (pid ${victim[1]})` : 'the model';
+    // A memory cgroup's limit (oom_memcg= names a cgroup other than the root) is not the host running out.
+    const cgroup = /Memory cgroup out of memory|oom_memcg=\/(?!,)\S/.test(all);
     return {
       code: 'host-oom',
-      summary:
-        `the host ran out of memory and the kernel's OOM killer ended ` +
-        `${victim ? `${victim[2]} (pid ${victim[1]})` : 'the model'}: on unified memory (the GB10) the GPU's ` +
-        'memory is the host\u2019s',
+      summary: cgroup
+        ? `a memory limit (cgroup) was reached and the kernel's OOM killer ended ${who}`
+        : `the host ran out of memory and the kernel's OOM killer ended ${who}: on unified memory (the GB10) ` +
+          "the GPU's memory is the host's",
       remedy:
         `lower model.gpuMemoryUtilization (now ${f.utilization}) or model.maxModelLen (now ${f.maxModelLen}), and ` +
         'stop other large processes; the restart waits for the memory to come back',

@@ -33,7 +33,18 @@ export function refusedAgain(s: State, t: Settings): boolean {
 export function reconcileNow(s: State, inp: Input, stopFirst?: string): Step {
   if (refusedAgain(s, inp.settings)) return { state: s, actions: [] };
   const next = enter(s, { phase: 'starting', resync: false }, inp.now);
-  return { state: next, actions: [stopFirst ? { type: 'reconcile', stopFirst } : { type: 'reconcile' }] };
+  return { state: next, actions: [reconcileAction(next, inp, stopFirst)] };
+}
+
+/** A reconcile, with the last run's memory to wait for when it ended lately (gpu.releaseTimeout). */
+export function reconcileAction(s: State, inp: Input, stopFirst?: string): Action {
+  const t = inp.settings;
+  const e = s.ended;
+  const release =
+    e && t.releaseTimeout > 0 && (stopFirst !== undefined || inp.now - e.at < t.releaseTimeout)
+      ? { since: e.at, container: stopFirst ?? e.container, timeout: t.releaseTimeout }
+      : undefined;
+  return { type: 'reconcile', ...(stopFirst ? { stopFirst } : {}), ...(release ? { release } : {}) };
 }
 
 export function exitText(e: ExitInfo | undefined): string {
@@ -137,6 +148,8 @@ function recheckOf(what: WaitReason, t: Settings, blocked: RunInputs | undefined
   if (blocked && CREDENTIAL_WAITS.has(what)) return undefined;
   // Only a new runtime and a Docker restart fix this one; the restart is seen by itself.
   if (what === 'gpu-runtime') return t.backoff.maxDelay;
+  // Memory comes back within seconds of a run's end: look often, so the start is not late.
+  if (what === 'gpu-release') return Math.min(t.recheck, 2000);
   return t.recheck;
 }
 

@@ -142,6 +142,13 @@ export interface Common {
   settle?: Settle;
   /** The container of the latest run, running or not: what `docker logs` would read. */
   lastContainer?: string;
+  /** When the last run ended: its memory may not be back yet (the next start waits for it, bounded). */
+  ended?: Ended;
+}
+
+export interface Ended {
+  at: number;
+  container: string;
 }
 
 export type Starting = { phase: 'starting'; resync: boolean; owed?: Owed };
@@ -167,14 +174,19 @@ export const isWaiting = (s: State, reason?: WaitReason): s is WaitingState =>
 
 /** The fields every phase has, without the variant's. */
 export function common(s: State): Common {
-  const { since, epoch, history, configError, pull, settle, lastContainer } = s;
-  return { since, epoch, history, configError, pull, settle, lastContainer };
+  const { since, epoch, history, configError, pull, settle, lastContainer, ended } = s;
+  return { since, epoch, history, configError, pull, settle, lastContainer, ended };
 }
 
 /** Moves to another variant; `since` holds while the phase name does. A new epoch: no run goes on. */
 export function enter(s: State, v: Variant, now: number): State {
-  return { ...common(s), epoch: s.epoch + 1, since: s.phase === v.phase ? s.since : now, ...v };
+  const c = common(s);
+  // A run that ends here: remember when, for the next start's wait for its memory.
+  if (isRunning(s) && !RUNNING.has(v.phase)) c.ended = { at: now, container: s.run.containerId };
+  return { ...c, epoch: s.epoch + 1, since: s.phase === v.phase ? s.since : now, ...v };
 }
+
+const RUNNING: ReadonlySet<Phase> = new Set(['loading', 'serving', 'unhealthy']);
 
 /** The same run in another of its phases (loading, serving, unhealthy): probes carry on. */
 export function withinRun(s: RunningState, phase: Running['phase'], run: Run, now: number): RunningState {

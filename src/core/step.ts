@@ -7,7 +7,7 @@ import { log, still, type Event, type Handler, type Input, type Step } from './e
 import { probed, runTick, runWake } from './health.js';
 import { scheduled } from './jobs.js';
 import { boot, engineBack, engineLost, observed, prereqMissing, reconcileFailed, reconciled } from './lifecycle.js';
-import { reconcileNow } from './moves.js';
+import { reconcileAction, reconcileNow } from './moves.js';
 import { pullFailed, pulled, pullProgress } from './pull.js';
 import { isRunning, type State } from './state.js';
 
@@ -29,7 +29,8 @@ function phaseTick(s: State, inp: Input): Step {
     // After Docker was lost, look first (a pending backoff still holds); else try again.
     if (s.wait.recheckAt === undefined || now < s.wait.recheckAt) return still(s);
     const { recheckAt: _r, ...wait } = s.wait;
-    return { state: { ...s, wait }, actions: [s.wait.resync ? { type: 'observe' } : { type: 'reconcile' }] };
+    const next = { ...s, wait };
+    return { state: next, actions: [s.wait.resync ? { type: 'observe' } : reconcileAction(next, inp)] };
   }
   return isRunning(s) ? runTick(s, inp) : still(s);
 }

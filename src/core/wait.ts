@@ -9,6 +9,7 @@ export type WaitReason =
   | 'model'
   | 'port'
   | 'gpu-memory'
+  | 'gpu-release'
   | 'gpu-runtime'
   | 'config';
 
@@ -21,6 +22,7 @@ const LABELS: Record<WaitReason, string> = {
   model: 'a model the token can read',
   port: 'the port',
   'gpu-memory': 'GPU memory',
+  'gpu-release': 'memory to be released',
   'gpu-runtime': 'a GPU runtime in Docker',
   config: 'a config change',
 };

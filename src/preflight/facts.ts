@@ -7,7 +7,15 @@ import type { Config } from '../config/schema.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { sha256File } from '../encodings/fetch.js';
 import { ENCODINGS } from '../encodings/known.js';
-import { checkGpuMemory, tensorParallelOf, type MemoryVerdict } from '../core/gpu-memory.js';
+import {
+  checkGpuMemory,
+  parseMeminfo,
+  tensorParallelOf,
+  type AppRow,
+  type MemoryVerdict,
+  type SmiAnswer,
+} from '../core/gpu-memory.js';
+import { evictPageCache } from '../gpu/page-cache.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
 import type { EncodingFact, Facts, HuggingfaceFact, PortFact, RuntimeFact } from '../core/checks.js';
 
@@ -147,14 +155,67 @@ export async function symlinkFacts(paths: Record<string, string>): Promise<NonNu
   return out;
 }
 
-export async function gpuMemoryFact(config: Config, smiBin?: string): Promise<MemoryVerdict> {
-  const smi = await querySmi(smiBin);
-  const meminfo = await readFile('/proc/meminfo', 'utf8').catch(() => undefined);
-  return checkGpuMemory({
-    smi,
-    ...(meminfo === undefined ? {} : { meminfo }),
-    gpus: config.container.gpus,
-    utilization: config.model.gpuMemoryUtilization,
-    tensorParallel: tensorParallelOf(config.model.extraArgs),
-  });
+/**
+ * The GPU memory verdict. With `reclaim` (a start, not `doctor`): on unified memory, when page cache
+ * stands in the way and gpu.reclaimPageCache allows it, the cache is evicted (the model's files,
+ * then all of it where the unit allows) and memory looked at again.
+ */
+export async function gpuMemoryFact(
+  config: Config,
+  smiBin?: string,
+  reclaim = false,
+  answer?: SmiAnswer,
+): Promise<MemoryVerdict> {
+  const smi = answer ?? (await querySmi(smiBin));
+  let memFree = 0;
+  const look = async () => {
+    const meminfo = await readFile('/proc/meminfo', 'utf8').catch(() => undefined);
+    memFree = (parseMeminfo(meminfo ?? '').freeKiB ?? 0) / 2 ** 20;
+    return checkGpuMemory({
+      smi,
+      ...(meminfo === undefined ? {} : { meminfo }),
+      gpus: config.container.gpus,
+      utilization: config.model.gpuMemoryUtilization,
+      tensorParallel: tensorParallelOf(config.model.extraArgs),
+    });
+  };
+  const first = await look();
+  const cache = first.status === 'short' ? (first.cacheGiB ?? 0) : 0;
+  if (!reclaim || config.gpu.reclaimPageCache === 'never' || cache < 0.1 || first.status !== 'short') return first;
+  const before = memFree;
+  const ev = await evictPageCache(modelCacheDir(config.paths.huggingface, config.model.id));
+  const after = await look();
+  const reclaimed =
+    `evicted the page cache of ${ev.files} model files (${(ev.bytes / 2 ** 30).toFixed(1)} GiB); the whole cache: ` +
+    `${ev.whole}; MemFree ${before.toFixed(1)} -> ${memFree.toFixed(1)} GiB` +
+    `${ev.failed.length ? `; not evicted: ${ev.failed.join('; ')}` : ''}`;
+  return after.status === 'unknown' ? after : { ...after, reclaimed };
+}
+
+/** Whether a process exists (signal 0: no signal is sent; EPERM means it exists but is not ours to signal). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * nvidia-smi's compute processes that belong to a run that ended: in its container's cgroup, or
+ * gone from the host while the driver still lists them (their memory not yet given back).
+ */
+export async function releaseApps(smi: SmiAnswer, container: string): Promise<AppRow[]> {
+  if (smi.kind !== 'ok') return [];
+  const out: AppRow[] = [];
+  for (const a of smi.apps) {
+    if (!alive(a.pid)) {
+      out.push(a);
+      continue;
+    }
+    const cg = await readFile(`/proc/${a.pid}/cgroup`, 'utf8').catch(() => '');
+    if (container && cg.includes(container)) out.push(a);
+  }
+  return out;
 }

@@ -3,7 +3,17 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/checks.js';
-import { encodingFacts, gpuMemoryFact, huggingfaceFact, portFact, runtimeFact, symlinkFacts } from './facts.js';
+import type { Release } from '../core/events.js';
+import { querySmi } from '../gpu/nvidia-smi.js';
+import {
+  encodingFacts,
+  gpuMemoryFact,
+  huggingfaceFact,
+  portFact,
+  releaseApps,
+  runtimeFact,
+  symlinkFacts,
+} from './facts.js';
 
 export interface PreflightInput {
   config: Config;
@@ -14,6 +24,11 @@ export interface PreflightInput {
   encodings?: { facts(dir: string, verify: boolean): Promise<EncodingFact[]> };
   /** Look at Docker's GPU support (a warning only); the daemon does it at its first start. */
   gpuRuntime?: boolean;
+  /** Evict page cache that keeps the model from fitting (a start, not `doctor`). */
+  reclaim?: boolean;
+  /** The last run ended lately: wait for its memory (a start after a failure or a stop). */
+  release?: Release;
+  now?: () => number;
 }
 
 /** A check failed before a start: nothing was started. */
@@ -39,14 +54,20 @@ export function encodingsFingerprint(files: readonly EncodingFact[]): string | u
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
-  const [files, hf, port, memory, symlinks] = await Promise.all([
+  const rel = inp.release;
+  const now = (inp.now ?? Date.now)();
+  const waiting = rel && now < rel.since + rel.timeout ? rel : undefined;
+  // One nvidia-smi answer for both the memory check and the last run's processes.
+  const smi = c.gpu.checkMemory || waiting ? await querySmi(c.gpu.nvidiaSmi) : undefined;
+  const [files, hf, port, memory, symlinks, apps] = await Promise.all([
     inp.encodings
       ? inp.encodings.facts(c.paths.encodings, c.encodings.verify)
       : encodingFacts(c.paths.encodings, c.encodings.verify),
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
     portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
-    c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi) : Promise.resolve(undefined),
+    c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi, inp.reclaim === true, smi) : Promise.resolve(undefined),
     symlinkFacts({ encodings: c.paths.encodings, huggingface: c.paths.huggingface }),
+    waiting && smi ? releaseApps(smi, waiting.container) : Promise.resolve(undefined),
   ]);
   const facts: Facts = {
     encodings: { dir: c.paths.encodings, verify: c.encodings.verify, files },
@@ -59,6 +80,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
     port: { port: c.container.port, fact: port },
   };
   if (memory) facts.gpuMemory = memory;
+  if (waiting && apps) facts.release = { apps, leftMs: waiting.since + waiting.timeout - now };
   if (symlinks.length) facts.symlinks = symlinks;
   return facts;
 }

@@ -289,7 +289,7 @@ export class Supervisor {
         void this.op(async () => this.dispatch(await look(engine, this.d.spec.name)));
         return;
       case 'reconcile':
-        void this.op(async () => this.dispatch(await reconcile(this.reconcileContext(), a.stopFirst)));
+        void this.op(async () => this.dispatch(await reconcile(this.reconcileContext(), a.stopFirst, a.release)));
         return;
       case 'pull':
         this.puller.start(a.image, this.d.config.container.registryAuth);

@@ -6,7 +6,8 @@ import { initialState, isRunning, type State } from '../../src/core/state.js';
 import { step } from '../../src/core/step.js';
 import { statusLine } from '../../src/core/status-line.js';
 
-export const S: Settings = settingsOf(defaultConfig());
+/** The defaults, without the wait for a run's memory (tests of it turn it on): actions stay short. */
+export const S: Settings = { ...settingsOf(defaultConfig()), releaseTimeout: 0 };
 export const SEC = 1000;
 export const MIN = 60 * SEC;
 

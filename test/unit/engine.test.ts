@@ -3,6 +3,7 @@ import test from 'ava';
 import { engineLoadText, type EngineSample } from '../../src/core/engine.js';
 import type { Action } from '../../src/core/events.js';
 import { kernelFinding } from '../../src/core/kernel.js';
+import { relevantKernelLines } from '../../src/systemd/kernel-log.js';
 import { bareLine, isFatalLine, statsLine, unknownEnv } from '../../src/core/log-lines.js';
 import { isRunning } from '../../src/core/state.js';
 import { badAnswer } from '../../src/health/probe.js';
@@ -214,6 +215,20 @@ test('kernel evidence: an Xid with its meaning; the OOM killer with its victim',
   t.is(oom?.code, 'host-oom');
   t.regex(oom?.summary ?? '', /python3 \(pid 4242\)/);
   t.is(kernelFinding(['usb 1-1: new high-speed USB device'], f), undefined);
+  // From the journal: a kernel record, and one written through /dev/kmsg whose "NVRM" journald took as identifier.
+  const json = [
+    JSON.stringify({ MESSAGE: 'usb 1-1: new device', SYSLOG_IDENTIFIER: 'kernel', _TRANSPORT: 'kernel' }),
+    JSON.stringify({ MESSAGE: 'Xid (PCI:0000:01:00): 79, GPU has fallen off the bus.', SYSLOG_IDENTIFIER: 'NVRM' }),
+    JSON.stringify({
+      MESSAGE: [...Buffer.from('Out of memory: Killed process 7 (python3)')],
+      SYSLOG_IDENTIFIER: 'kernel',
+    }),
+    '{"cut',
+  ].join('\n');
+  t.deepEqual(relevantKernelLines(json), [
+    'NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus.',
+    'Out of memory: Killed process 7 (python3)',
+  ]);
 });
 
 test("a deep probe's answer: empty and garbage are failures, a real word is not", (t) => {

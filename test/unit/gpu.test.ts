@@ -26,10 +26,11 @@ const input = (smi: SmiAnswer, over: Partial<MemoryInput> = {}): MemoryInput => 
 });
 
 /** A GB10-sized /proc/meminfo: 119.7 GiB total. */
-const meminfo = (availGiB: number, cachedGiB: number) =>
-  `MemTotal:       125513240 kB\nMemFree:         ${Math.round(availGiB * 0.5 * 1048576)} kB\nMemAvailable:   ` +
+/** /proc/meminfo as a GB10 shows it (MemTotal 119.7 GiB), figures in GiB. */
+const meminfo = (freeGiB: number, availGiB: number, cachedGiB: number) =>
+  `MemTotal:       125513240 kB\nMemFree:         ${Math.round(freeGiB * 1048576)} kB\nMemAvailable:   ` +
   `${Math.round(availGiB * 1048576)} kB\nBuffers:          120000 kB\nCached:         ` +
-  `${Math.round(cachedGiB * 1048576)} kB\n`;
+  `${Math.round(cachedGiB * 1048576)} kB\nShmem:            300000 kB\n`;
 
 test('H100 idle: parsed by header, units stripped', (t) => {
   t.deepEqual(parseGpus(read('h100/idle-gpu.txt')), [
@@ -76,17 +77,24 @@ test('GB10 (unified memory): nvidia-smi says [N/A]; /proc/meminfo decides, and t
   t.deepEqual(rows, [{ index: 0, name: 'NVIDIA GB10' }]);
   t.deepEqual(parseGpus(read('gb10/gpu-memory-util-power.txt')), [{}], 'all three memory fields [N/A]');
   const smi: SmiAnswer = { kind: 'ok', gpus: rows, apps: [{ pid: 400721, name: 'VLLM::EngineCore', usedMiB: 96581 }] };
-  const short = checkGpuMemory(input(smi, { meminfo: meminfo(80, 30) }));
-  t.is(short.status, 'short');
+  // Measured on a GB10 after writing a 60 GiB file: CUDA's free 41.5 GiB = MemFree; MemAvailable 115.6 GiB.
+  const gb10 = meminfo(41.5, 115.6, 74);
+  const short = checkGpuMemory(input(smi, { meminfo: gb10 }));
+  t.is(short.status, 'short', 'vLLM would refuse: it reads MemFree');
+  t.true(115.6 >= 119.7 * 0.85, 'MemAvailable would have said it fits');
   if (short.status !== 'short') return;
   t.true(short.unified);
   t.regex(
     short.detail,
-    /^80\.0 of 119\.7 GiB available \(unified memory, \/proc\/meminfo\), 101\.7 GiB needed .*held by VLLM::EngineCore/,
+    /^41\.5 of 119\.7 GiB free \(unified memory: MemFree, what CUDA and vLLM see\), 101\.7 GiB needed/,
   );
+  t.regex(short.detail, /60\.2 GiB of the 60\.2 GiB short is page cache \(MemAvailable 115\.6 GiB counts it as free\)/);
   t.regex(short.detail, /held by VLLM::EngineCore \(pid 400721, 94\.3 GiB\)/);
-  t.regex(short.remedy, /drop the page cache \(30\.0 GiB.*echo 3 > \/proc\/sys\/vm\/drop_caches/);
-  t.is(checkGpuMemory(input(smi, { meminfo: meminfo(110, 5) })).status, 'ok');
+  t.is(Math.round((short.cacheGiB ?? 0) * 10) / 10, 60.2);
+  t.regex(short.remedy, /evict the page cache \(gpu\.reclaimPageCache: auto.*echo 1 > \/proc\/sys\/vm\/drop_caches/);
+  const little = checkGpuMemory(input(smi, { meminfo: meminfo(41.5, 45, 2) }));
+  t.regex(little.status === 'short' ? little.detail : '', /1\.8 GiB of the 60\.2 GiB short is page cache/);
+  t.is(checkGpuMemory(input(smi, { meminfo: meminfo(110, 112, 2) })).status, 'ok');
   t.is(checkGpuMemory(input(smi)).status, 'unknown', 'no meminfo: cannot tell, not a failure');
 });
 

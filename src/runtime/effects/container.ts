@@ -1,7 +1,8 @@
 // The container effects: look at it (observe) and make it exist and run as desired (reconcile).
-import type { Event, Seen } from '../../core/events.js';
+import type { Event, Release, Seen } from '../../core/events.js';
 import { TAIL_READ } from '../../core/exit-tail.js';
-import type { RunInputs } from '../../core/state.js';
+import type { ExitInfo, RunInputs } from '../../core/state.js';
+import { kernelMessages, wantsKernel } from '../../systemd/kernel-log.js';
 import { tokenFingerprint } from '../../container/token-env.js';
 import { convergeContainer } from '../../docker/converge.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
@@ -17,7 +18,21 @@ import type { EncodingsCache } from './encodings.js';
  */
 export async function exitFromEvent(engine: ContainerEngine, id: string, code: number, oom: boolean): Promise<Event> {
   const log = await engine.logTail(id, TAIL_READ).catch(() => '');
-  return { type: 'observed', seen: { kind: 'exited', id, exit: { code, oom, tail: log.split('\n') } } };
+  return {
+    type: 'observed',
+    seen: { kind: 'exited', id, exit: await withKernel({ code, oom, tail: log.split('\n') }) },
+  };
+}
+
+/** How far back the kernel's messages can explain an exit (an Xid comes a little before the crash). */
+const KERNEL_WINDOW_MS = 2 * 60_000;
+
+/** An exit the kernel may explain (killed, OOM, a CUDA error) gets the kernel's messages of the last minutes. */
+async function withKernel(exit: ExitInfo): Promise<ExitInfo> {
+  if (!wantsKernel(exit.code, exit.oom, exit.tail.join('\n'))) return exit;
+  const now = Date.now();
+  const kernel = await kernelMessages(now - KERNEL_WINDOW_MS, now);
+  return kernel.length ? { ...exit, kernel } : exit;
 }
 
 /** What Docker says about the container now: an `observed` event, or `engineLost` when it does not answer. */
@@ -37,7 +52,8 @@ async function seen(engine: ContainerEngine, name: string): Promise<Seen> {
   if (c.State.Running) return { kind: 'running', id: c.Id, startedAt: Date.parse(c.State.StartedAt) };
   // No log (a log driver without reads, a race with removal) is no reason to miss the exit.
   const log = await engine.logTail(c.Id, TAIL_READ).catch(() => '');
-  return { kind: 'exited', id: c.Id, exit: { code: c.State.ExitCode, oom: c.State.OOMKilled, tail: log.split('\n') } };
+  const exit = { code: c.State.ExitCode, oom: c.State.OOMKilled, tail: log.split('\n') };
+  return { kind: 'exited', id: c.Id, exit: await withKernel(exit) };
 }
 
 export interface ReconcileContext {
@@ -53,12 +69,18 @@ export interface ReconcileContext {
 }
 
 /** One reconcile pass (stopping `stopFirst` first), as the event that says how it went. */
-export async function reconcile(ctx: ReconcileContext, stopFirst: string | undefined): Promise<Event> {
+export async function reconcile(
+  ctx: ReconcileContext,
+  stopFirst: string | undefined,
+  release?: Release,
+): Promise<Event> {
   const { engine, desired, log } = ctx;
   const { spec, token, settings, config } = desired;
   let encodings: string | undefined;
   try {
     if (stopFirst) await engine.stop(stopFirst, settings.stopTimeout);
+    // The wait for the memory runs from the stop, when the supervisor stopped the last run itself.
+    const rel = release && stopFirst ? { ...release, since: ctx.now() } : release;
     const res = await convergeContainer(engine, spec, token, {
       stopTimeoutMs: settings.stopTimeout,
       // A recreate stops the old container first (up to stopTimeout): say so before, not after.
@@ -74,7 +96,12 @@ export async function reconcile(ctx: ReconcileContext, stopFirst: string | undef
           tokenSource: desired.tokenSource,
           encodings: ctx.encodings,
           gpuRuntime: ctx.gpuRuntime,
+          reclaim: true,
+          ...(rel ? { release: rel } : {}),
+          now: () => ctx.now(),
         });
+        const mem = facts.gpuMemory;
+        if (mem && mem.status !== 'unknown' && mem.reclaimed) log.log('info', `gpu memory: ${mem.reclaimed}`);
         for (const r of results)
           if (r.status === 'warn') ctx.warnOnce(`${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
         encodings = encodingsFingerprint(facts.encodings?.files ?? []);
