@@ -3,7 +3,10 @@
 import { request, type ClientRequest } from 'node:http';
 import test from 'ava';
 import { postJson } from '../helpers/daemon.js';
-import { cleanup, setup, stopAll } from '../helpers/scenario.js';
+import { brief, countNamed, docker } from '../helpers/docker.js';
+import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
+import { fakeSmi } from '../helpers/smi.js';
+import { startDaemon, writeConfig } from '../helpers/daemon.js';
 
 test.afterEach.always(stopAll);
 
@@ -168,6 +171,48 @@ test('vLLM does not know a VLLM_* variable it was given: one warning naming it',
     await s.daemon.waitState('serving', 30_000);
     t.is(s.daemon.events('engine-warning').length, 1);
   } finally {
+    await cleanup(s);
+  }
+});
+
+test("after a kill, the restart waits until the old run's process leaves nvidia-smi, then starts", async (t) => {
+  const s = await setup('release', {}, { start: false });
+  const smi = await fakeSmi(s.dirs.root);
+  await smi.answer('h100/idle-gpu.txt', 'h100/idle-apps.txt');
+  const file = await writeConfig({ ...s.raw, gpu: { nvidiaSmi: smi.bin, releaseTimeout: '60s' } });
+  const daemon = track(startDaemon(file, s.stateDir));
+  try {
+    await daemon.waitState('serving', 30_000);
+    const before = await brief(s.name);
+    // The driver still lists the killed run's engine (its pid gone from the host) with its memory.
+    await smi.apps(
+      'gpu_uuid, pid, process_name, used_gpu_memory [MiB]\n' +
+        'GPU-8650bab8-0c43-2b05-3362-e15b1e40d499, 4000000, VLLM::EngineCore, 61440 MiB\n',
+    );
+    const mark = daemon.mark;
+    await docker(['kill', s.name]);
+    const w = await daemon.waitFor(
+      (r) => r.msg.startsWith('status: waiting for memory to be released'),
+      15_000,
+      mark,
+      'the wait for memory',
+    );
+    t.regex(w.msg, /the last run's processes still hold GPU memory: pid 4000000 \(VLLM::EngineCore, 60\.0 GiB\)/);
+    t.regex(w.msg, /\(waiting up to \d+s more\)$/);
+    // It looked again (a second reconcile refused) and still did not start the container.
+    await daemon.waitFor(
+      (r) => r.event === 'handled' && r['handled'] === 'prereqMissing',
+      10_000,
+      daemon.after(w),
+      'a second look',
+    );
+    t.false((await brief(s.name)).Running, 'not started while the memory is held');
+    await smi.answer('h100/idle-gpu.txt', 'h100/idle-apps.txt');
+    await daemon.waitState('serving', 30_000, daemon.after(w));
+    t.not((await brief(s.name)).StartedAt, before.StartedAt);
+    t.is(await countNamed(s.name), 1);
+  } finally {
+    await daemon.stop('SIGKILL');
     await cleanup(s);
   }
 });

@@ -1,7 +1,7 @@
 // Prerequisites and diagnosis against the real engine: encodings, the port, GPU memory (recorded
 // nvidia-smi answers), the stand-in's real error texts, and image pulls from a real registry.
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
@@ -10,11 +10,10 @@ import { CLI, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { brief, countNamed, docker, removeContainer, STANDIN } from '../helpers/docker.js';
 import { dockerConfigJson, makeRegistry, pushFreshImage } from '../helpers/registry.js';
 import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
+import { fakeSmi } from '../helpers/smi.js';
 import { genuineEncoding } from '../helpers/tiktoken.js';
 
 test.afterEach.always(stopAll);
-
-const FIXTURES = new URL('../../../test/fixtures/nvidia-smi/', import.meta.url).pathname;
 
 /** Writes a file the way fetch-encodings does: a hidden partial file, renamed into place. */
 async function placeAtomically(dir: string, name: string, bytes: Buffer): Promise<void> {
@@ -262,18 +261,9 @@ test('port held by another container -> its name is given', async (t) => {
 test('GPU memory held by others (recorded H100 answers) -> waiting, holders named; freed -> serving', async (t) => {
   const s = await setup('gpumem', {}, { start: false });
   // A stand-in for nvidia-smi that answers what the real one answered on an H100.
-  const smiDir = join(s.dirs.root, 'smi');
-  await mkdir(smiDir);
-  const smi = join(smiDir, 'nvidia-smi');
-  await writeFile(
-    smi,
-    `#!/bin/sh\ncase "$1" in\n  --query-gpu=*) cat ${smiDir}/gpu.txt ;;\n  --query-compute-apps=*) cat ` +
-      `${smiDir}/apps.txt ;;\n  *) exit 2 ;;\nesac\n`,
-  );
-  await chmod(smi, 0o755);
-  await copyFile(join(FIXTURES, 'h100/held-gpu.txt'), join(smiDir, 'gpu.txt'));
-  await copyFile(join(FIXTURES, 'h100/held-apps.txt'), join(smiDir, 'apps.txt'));
-  const file = await writeConfig({ ...s.raw, gpu: { nvidiaSmi: smi } });
+  const smi = await fakeSmi(s.dirs.root);
+  await smi.answer('h100/held-gpu.txt', 'h100/held-apps.txt');
+  const file = await writeConfig({ ...s.raw, gpu: { nvidiaSmi: smi.bin } });
   const daemon = track(startDaemon(file, s.stateDir));
   try {
     const st = await daemon.waitFor((r) => r.msg.startsWith('status: waiting for GPU memory'), 15_000);
@@ -289,8 +279,7 @@ test('GPU memory held by others (recorded H100 answers) -> waiting, holders name
     );
     await daemon.waitFor((r) => r.event === 'handled' && r['handled'] === 'prereqMissing', 5_000, daemon.after(st));
     t.is(await countNamed(s.name), 0, 'no load that would fail after minutes, at the re-check either');
-    await copyFile(join(FIXTURES, 'h100/idle-gpu.txt'), join(smiDir, 'gpu.txt'));
-    await copyFile(join(FIXTURES, 'h100/idle-apps.txt'), join(smiDir, 'apps.txt'));
+    await smi.answer('h100/idle-gpu.txt', 'h100/idle-apps.txt');
     await daemon.waitState('serving', 30_000);
   } finally {
     await daemon.stop('SIGKILL');
