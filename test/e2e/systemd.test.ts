@@ -86,6 +86,36 @@ test.serial('docker kill of the model container -> restarted, with a warning in 
   t.true((await box.journal('-p warning')).every((x) => Number(x['PRIORITY']) <= 4));
 });
 
+test.serial('the model killed with an Xid in the kernel journal -> gpu-xid, the kernel line quoted', async (t) => {
+  await box.serving();
+  const since = await box.now();
+  // A kernel-transport record, as the NVIDIA driver's would be, in a journal file journalctl -k reads
+  // (this boot's id, now); systemd-journal-remote writes it: journald takes no _TRANSPORT from a client.
+  const xid = 'NVRM: Xid (PCI:0000:01:00): 79, pid=1234, name=python3, GPU has fallen off the bus.';
+  const file = '/var/log/journal/$(cat /etc/machine-id)/remote-kernel-fixture.journal';
+  const w = await box.sh(
+    `set -e; mkdir -p $(dirname ${file}); rm -f ${file}; ` +
+      `printf '__REALTIME_TIMESTAMP=%s\\n__MONOTONIC_TIMESTAMP=1\\n_BOOT_ID=%s\\n_TRANSPORT=kernel\\n` +
+      `SYSLOG_IDENTIFIER=kernel\\nSYSLOG_FACILITY=0\\nPRIORITY=4\\nMESSAGE=%s\\n\\n' "$(date +%s%6N)" ` +
+      `"$(tr -d - </proc/sys/kernel/random/boot_id)" '${xid}' | ` +
+      `/lib/systemd/systemd-journal-remote --output=${file} - 2>&1; ` +
+      `journalctl -k -q --no-pager -o cat --since -1m | grep -c 'Xid (PCI'`,
+  );
+  t.regex(w.out, /writing 1 entries[\s\S]*\n1\s*$/, 'journalctl -k shows the record');
+  try {
+    await docker(['kill', box.model]);
+    const r = await waitFor('a diagnosis', 30_000, async () =>
+      (await box.journal('', since)).find((x) => x['GPTOSS_EVENT'] === 'diagnosis'),
+    );
+    t.is(r['DIAGNOSIS'], 'gpu-xid');
+    t.is(r['PRIORITY'], '3');
+    t.regex(r['MESSAGE'] ?? '', /Xid 79 on PCI:0000:01:00: GPU has fallen off the bus.*nvidia-smi -r.*log: NVRM: Xid/);
+    await box.until('serving again', 60_000, /^serving/);
+  } finally {
+    await box.sh(`rm -f ${file}`);
+  }
+});
+
 test.serial('D-Bus: busctl introspect shows the interface; anyone reads status, only root restarts', async (t) => {
   await box.serving();
   const intro = await box.sh(

@@ -24,7 +24,9 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 echo "e2e image: debootstrap bookworm from $mirror (a few minutes)" >&2
-debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates,procps,iproute2,curl,less,socat,util-linux \
+# systemd-journal-remote writes the kernel-transport journal records the kernel-evidence test needs
+# (no program can send _TRANSPORT=kernel to journald; a journal file written by it can hold them).
+debootstrap --variant=minbase --include=systemd,systemd-sysv,systemd-journal-remote,dbus,ca-certificates,procps,iproute2,curl,less,socat,util-linux \
   bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 
 # The host's docker client talks to the host's engine through the shared socket.
