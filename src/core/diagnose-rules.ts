@@ -36,7 +36,7 @@ const fittingLen = (n: number) => Math.max(1024, Math.floor(n / 1024) * 1024);
 const CUDA_OOM = anyOf(
   /torch\.OutOfMemoryError: CUDA out of memory/,
   /CUDA out of memory\. Tried to allocate/,
-  /CUDA error: out of memory/,
+  /CUDA (?:driver )?error: out of memory/,
   /CUDA out of memory occurred when warming up/,
   /cudaErrorMemoryAllocation|CUDA_ERROR_OUT_OF_MEMORY/,
 );
@@ -151,9 +151,10 @@ export const RULES: readonly Rule[] = [
   },
   {
     code: 'gpu-memory',
-    test: /No available memory for the cache blocks/,
-    make: (_m, f) => ({
-      summary: 'the model weights left no memory for the KV cache (No available memory for the cache blocks)',
+    // V1 logs the negative figure just before its engine fails to start (vllm/v1/worker/gpu_worker.py).
+    test: /No available memory for the cache blocks|Available KV cache memory: -\d/,
+    make: (m, f) => ({
+      summary: `the model weights left no memory for the KV cache (${m[0]})`,
       remedy:
         `raise model.gpuMemoryUtilization (now ${f.utilization}) if memory allows, or stop what else uses GPU ` +
         'memory',
