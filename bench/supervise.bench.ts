@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { postJson, startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
+import type { ClientRequest } from 'node:http';
+import { openChat, postJson, startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
 import {
   brief,
   docker,
@@ -320,6 +321,46 @@ async function idleCost() {
   }
 }
 
+/**
+ * A stalled engine at the shipped defaults (health.stall: 3m, 2 looks; readiness every 10s): from the
+ * last token (a request left hanging, /health still 200) to the restart decision. One trial: it
+ * takes minutes. Also the time from an EngineDeadError line to the restart decision.
+ */
+async function stallDetection(): Promise<{ stallMs: number; deadMs: number[] }> {
+  const b = await daemonFor('bench-stall', {
+    ...NO_BACKOFF,
+    health: { startup: { period: '200ms', timeout: '1m' } },
+    container: { env: { STANDIN_LOAD_SECONDS: '0.3' } },
+  });
+  const hung: ClientRequest[] = [];
+  const dead: number[] = [];
+  try {
+    await b.d.waitState('serving', 60_000);
+    await postJson(b.port, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
+    await postJson(b.port, '/standin/mode', { engine: 'stall' });
+    const mark = b.d.mark;
+    const t0 = Date.now();
+    hung.push(openChat(b.port));
+    await b.d.waitFor((r) => r.event === 'restart-scheduled' && r['diagnosis'] === 'engine-stalled', 600_000, mark);
+    const stallMs = Date.now() - t0;
+    for (const h of hung.splice(0)) h.destroy();
+    for (let i = 0; i < 5; i++) {
+      await b.d.waitState('serving', 60_000, b.d.mark);
+      const m = b.d.mark;
+      const t1 = Date.now();
+      await postJson(b.port, '/standin/mode', { engine: 'dead' });
+      await b.d.waitFor((r) => r.event === 'restart-scheduled', 30_000, m);
+      dead.push(Date.now() - t1);
+      await b.d.waitFor((r) => r.event === 'container-started', 30_000, m);
+    }
+    return { stallMs, deadMs: dead };
+  } finally {
+    for (const h of hung) h.destroy();
+    await b.d.stop('SIGKILL');
+    await removeContainer(b.name);
+  }
+}
+
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 type Row = [string, string, string];
@@ -364,6 +405,24 @@ const SECTIONS: Section[] = [
             `${r1(h.median)} / ${r1(h.max)} ms`,
             `n=${h.n}, bound ${hang.boundMs} ms`,
           ],
+        ],
+      };
+    },
+  },
+  {
+    name: 'stall',
+    async run() {
+      const st = await stallDetection();
+      const d = stats(st.deadMs);
+      return {
+        result: { stallMs: st.stallMs, deadMs: d, config: 'health.stall window 3m, failureThreshold 2, readiness 10s' },
+        rows: [
+          [
+            'engine stall (tokens stop, /health 200) -> restart decided',
+            `${r1(st.stallMs / 1000)} s`,
+            'defaults; the deep probe: 15m x 2 failures; liveness: never',
+          ],
+          ['EngineDeadError line -> restart decided (median / max)', `${d.median} / ${d.max} ms`, `n=${d.n}`],
         ],
       };
     },

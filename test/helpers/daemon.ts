@@ -1,6 +1,6 @@
 // Runs `gptoss-supervisor run` as a child process and reads its JSON log, as an operator's tools would.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,4 +146,18 @@ export function postJson(port: number, path: string, body: unknown): Promise<voi
     req.on('error', reject);
     req.end(JSON.stringify(body));
   });
+}
+
+/** A chat request to the stand-in that is left open (a stalled engine never answers it); destroy it when done. */
+export function openChat(port: number): ClientRequest {
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    path: '/v1/chat/completions',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+  });
+  req.on('error', () => undefined);
+  req.end(JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }));
+  return req;
 }

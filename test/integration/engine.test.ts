@@ -1,28 +1,13 @@
 // The engine behind /health, against the real Docker engine and the stand-in: stalls, a dead engine,
 // parser faults, and the failures the stand-in prints in vLLM's own words.
-import { request, type ClientRequest } from 'node:http';
+import type { ClientRequest } from 'node:http';
 import test from 'ava';
-import { postJson } from '../helpers/daemon.js';
+import { openChat, postJson, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { brief, countNamed, docker } from '../helpers/docker.js';
 import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
 import { fakeSmi } from '../helpers/smi.js';
-import { startDaemon, writeConfig } from '../helpers/daemon.js';
 
 test.afterEach.always(stopAll);
-
-/** A chat request left open (the stalled engine never answers it); destroy it when done. */
-function openChat(port: number): ClientRequest {
-  const req = request({
-    host: '127.0.0.1',
-    port,
-    path: '/v1/chat/completions',
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-  });
-  req.on('error', () => undefined);
-  req.end(JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }));
-  return req;
-}
 
 /** One answered chat: tokens generated, so the stats line has something to show. */
 function chat(port: number): Promise<void> {
