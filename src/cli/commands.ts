@@ -16,6 +16,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'print the container as an equivalent `docker run` command (token hidden)',
     load: async () => (await import('./render.js')).renderCommand,
   },
+  export: {
+    summary: 'print the deployment as a Compose file, Kubernetes objects or a Podman Quadlet unit',
+    load: async () => (await import('./export.js')).exportCommand,
+  },
   ensure: {
     summary: 'make the container exist and run with the configured spec, once, then exit',
     load: async () => (await import('./ensure.js')).ensureCommand,
