@@ -13,6 +13,8 @@ const FORMATS = {
   quadlet: quadletOf,
 } as const;
 
+const what = (f: unknown) => (f === undefined ? 'no --format given' : `unknown format "${String(f)}"`);
+
 export const exportCommand: Command = {
   help: `Usage: gptoss-supervisor export --format compose|kubernetes|quadlet [--config PATH]
 
@@ -31,8 +33,7 @@ Exit codes: 0 printed, 1 invalid config, 5 the config cannot be expressed in tha
     const format = values['format'];
     if (typeof format !== 'string' || !(format in FORMATS)) {
       process.stderr.write(
-        `gptoss-supervisor export: ${format === undefined ? 'no --format given' : `unknown format "${String(format)}"`}; ` +
-          `use --format ${Object.keys(FORMATS).join('|')}\n`,
+        `gptoss-supervisor export: ${what(format)}; ` + `use --format ${Object.keys(FORMATS).join('|')}\n`,
       );
       return EXIT.usage;
     }

@@ -55,5 +55,6 @@ export function composeOf(d: Deployment, file: string): string {
   const devices = gpuDevices(d);
   if (devices.length) service['deploy'] = { resources: { reservations: { devices } } };
   const doc = { services: { [d.name]: service } };
-  return `${header('#', file, 'compose', d, dropped)}\n${stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false })}`;
+  const yaml = stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
+  return `${header('#', file, 'compose', d, dropped)}\n${yaml}`;
 }

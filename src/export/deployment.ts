@@ -64,7 +64,7 @@ export function deploymentOf(c: Config): Deployment {
   };
 }
 
-/** A duration in whole seconds, at least 1 (what compose, Kubernetes and Quadlet accept), and whether it was rounded. */
+/** A duration in whole seconds, at least 1 (what the targets accept), and whether it was rounded. */
 export function seconds(ms: number): { s: number; rounded: boolean } {
   const s = Math.max(1, Math.ceil(ms / 1000));
   return { s, rounded: s * 1000 !== ms };
