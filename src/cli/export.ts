@@ -13,7 +13,8 @@ const FORMATS = {
   quadlet: quadletOf,
 } as const;
 
-const what = (f: unknown) => (f === undefined ? 'no --format given' : `unknown format "${String(f)}"`);
+const what = (f: string | boolean | undefined) =>
+  f === undefined ? 'no --format given' : `unknown format "${String(f)}"`;
 
 export const exportCommand: Command = {
   help: `Usage: gptoss-supervisor export --format compose|kubernetes|quadlet [--config PATH]

@@ -25,59 +25,74 @@ function gpuLimit(d: Deployment): { count?: number; note?: string } {
   );
 }
 
-export function kubernetesOf(d: Deployment, file: string): string {
-  const h = d.health;
-  const startPeriod = seconds(h.startup.period);
-  const live = { period: seconds(h.liveness.period), timeout: seconds(h.liveness.timeout) };
-  const ready = { period: seconds(h.readiness.period), timeout: seconds(h.readiness.timeout) };
-  const gpu = gpuLimit(d);
-  const rounded = [startPeriod, live.period, live.timeout, ready.period, ready.timeout].some((x) => x.rounded);
-  const dropped = [
-    ...(gpu.note ? [gpu.note] : []),
-    `container.ulimits (${d.ulimits.map((u) => `${u.Name}=${u.Soft}`).join(', ') || 'none'}): a Pod cannot set ` +
-      "ulimits; they come from the node's container runtime (set memlock unlimited there)",
+/** What Kubernetes cannot say of this deployment, for the header. */
+function droppedOf(d: Deployment, gpuNote: string | undefined, rounded: boolean): string[] {
+  const ulimits = d.ulimits.map((u) => `${u.Name}=${u.Soft}`).join(', ') || 'none';
+  return [
+    ...(gpuNote ? [gpuNote] : []),
+    `container.ulimits (${ulimits}): a Pod cannot set ulimits; they come from the node's container runtime (set ` +
+      'memlock unlimited there)',
     `container.port ${d.port.host} and bindAddress "${d.port.bind}": the Service below exposes port ` +
       `${d.port.container} inside the cluster; publish it with your ingress or a NodePort`,
     `container.name ${d.name}: Pods are named by Kubernetes; it is the Deployment's name here`,
     ...(rounded ? ['sub-second probe durations are rounded up to whole seconds'] : []),
   ];
-  const labels = { app: d.name };
+}
+
+/** The probes, equal to health.*: the start-up budget as failureThreshold x period. */
+function probesOf(d: Deployment) {
+  const h = d.health;
+  const startPeriod = seconds(h.startup.period);
+  const live = { period: seconds(h.liveness.period), timeout: seconds(h.liveness.timeout) };
+  const ready = { period: seconds(h.readiness.period), timeout: seconds(h.readiness.timeout) };
+  const httpGet = (path: string) => ({ path, port: d.port.container });
+  const rounded = [startPeriod, live.period, live.timeout, ready.period, ready.timeout].some((x) => x.rounded);
+  return {
+    rounded,
+    probes: {
+      startupProbe: {
+        httpGet: httpGet('/health'),
+        periodSeconds: startPeriod.s,
+        timeoutSeconds: live.timeout.s,
+        failureThreshold: Math.max(1, Math.ceil(h.startup.timeout / (startPeriod.s * 1000))),
+      },
+      livenessProbe: {
+        httpGet: httpGet('/health'),
+        periodSeconds: live.period.s,
+        timeoutSeconds: live.timeout.s,
+        failureThreshold: h.liveness.failureThreshold,
+      },
+      readinessProbe: {
+        httpGet: httpGet('/v1/models'),
+        periodSeconds: ready.period.s,
+        timeoutSeconds: ready.timeout.s,
+      },
+    },
+  };
+}
+
+function containerOf(d: Deployment, gpuCount: number | undefined, probes: object) {
   const env = [
     ...d.env.map(([name, value]) => ({ name, value })),
-    ...d.secrets.map((s) => ({
-      name: s.name,
-      valueFrom: { secretKeyRef: { name: SECRET_NAME, key: s.name } },
-    })),
+    ...d.secrets.map((s) => ({ name: s.name, valueFrom: { secretKeyRef: { name: SECRET_NAME, key: s.name } } })),
   ];
-  const httpGet = (path: string) => ({ path, port: d.port.container });
-  const container = {
+  return {
     name: 'vllm',
     image: d.image,
     // args, not command: the NGC image's entrypoint sets up CUDA before running them.
     args: d.args,
     env,
     ports: [{ name: 'http', containerPort: d.port.container }],
-    ...(gpu.count !== undefined ? { resources: { limits: { 'nvidia.com/gpu': gpu.count } } } : {}),
+    ...(gpuCount !== undefined ? { resources: { limits: { 'nvidia.com/gpu': gpuCount } } } : {}),
     volumeMounts: d.mounts.map((m, i) => ({ name: `vol${i}`, mountPath: m.container, readOnly: m.readOnly })),
-    startupProbe: {
-      httpGet: httpGet('/health'),
-      periodSeconds: startPeriod.s,
-      timeoutSeconds: live.timeout.s,
-      // The start-up budget (health.startup.timeout) as failureThreshold x period.
-      failureThreshold: Math.max(1, Math.ceil(h.startup.timeout / (startPeriod.s * 1000))),
-    },
-    livenessProbe: {
-      httpGet: httpGet('/health'),
-      periodSeconds: live.period.s,
-      timeoutSeconds: live.timeout.s,
-      failureThreshold: h.liveness.failureThreshold,
-    },
-    readinessProbe: {
-      httpGet: httpGet('/v1/models'),
-      periodSeconds: ready.period.s,
-      timeoutSeconds: ready.timeout.s,
-    },
+    ...probes,
   };
+}
+
+export function kubernetesOf(d: Deployment, file: string): string {
+  const gpu = gpuLimit(d);
+  const { rounded, probes } = probesOf(d);
+  const labels = { app: d.name };
   const deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -92,7 +107,7 @@ export function kubernetesOf(d: Deployment, file: string): string {
         spec: {
           ...(d.ipcHost ? { hostIPC: true } : {}),
           terminationGracePeriodSeconds: d.stopTimeoutS,
-          containers: [container],
+          containers: [containerOf(d, gpu.count, probes)],
           volumes: d.mounts.map((m, i) => ({
             name: `vol${i}`,
             hostPath: { path: m.host, type: m.readOnly ? 'Directory' : 'DirectoryOrCreate' },
@@ -107,13 +122,13 @@ export function kubernetesOf(d: Deployment, file: string): string {
     metadata: { name: d.name, labels },
     spec: { selector: labels, ports: [{ name: 'http', port: d.port.container, targetPort: 'http' }] },
   };
-  const secretHow =
-    `The secret variables come from the Secret ${SECRET_NAME}: kubectl create secret generic ${SECRET_NAME} ` +
-    d.secrets
-      .map((s) => `--from-file=${s.name}=${s.name === 'HF_TOKEN' ? s.hostSource : `<${s.name} file>`}`)
-      .join(' ');
+  const from = d.secrets.map(
+    (s) => `--from-file=${s.name}=${s.name === 'HF_TOKEN' ? s.hostSource : `<${s.name} file>`}`,
+  );
+  const opts = { lineWidth: 0, aliasDuplicateObjects: false };
   return (
-    `${header('#', file, 'kubernetes', d, dropped)}# ${secretHow}\n---\n` +
-    `${stringify(deployment, { lineWidth: 0, aliasDuplicateObjects: false })}---\n${stringify(service, { lineWidth: 0, aliasDuplicateObjects: false })}`
+    `${header('#', file, 'kubernetes', d, droppedOf(d, gpu.note, rounded))}` +
+    `# The secret variables come from the Secret ${SECRET_NAME}: kubectl create secret generic ${SECRET_NAME} ` +
+    `${from.join(' ')}\n---\n${stringify(deployment, opts)}---\n${stringify(service, opts)}`
   );
 }
