@@ -42,8 +42,8 @@ test('kubernetes: the Deployment and Service validate against the Kubernetes Ope
     cfg({ container: { gpus: 'none' } }),
   ]) {
     const { dep, svc } = k8s(c);
-    t.notThrows(() => new K8sDeployment(dep as never).validate());
-    t.notThrows(() => new Service(svc as never).validate());
+    t.notThrows(() => new K8sDeployment(dep).validate());
+    t.notThrows(() => new Service(svc).validate());
   }
   // The validator is not a rubber stamp.
   t.throws(() => new K8sDeployment({ metadata: { name: 'x' }, spec: { replicas: 'one' } } as never).validate());
@@ -87,7 +87,7 @@ async function quadletKeys(): Promise<Set<string>> {
   return new Set(text.split('\n').filter((l) => l && !l.startsWith('#')));
 }
 
-test('quadlet: every key of [Container] is one Podman documents; the sections are the ones Quadlet reads', async (t) => {
+test('quadlet: every key of [Container] is one Podman documents; only the sections Quadlet reads', async (t) => {
   const known = await quadletKeys();
   t.true(known.size > 50, `${known.size} documented keys`);
   for (const c of [cfg(), cfg({ container: { gpus: 2, bindAddress: '127.0.0.1' } })]) {
