@@ -4,7 +4,7 @@ import type { ClientRequest } from 'node:http';
 import test from 'ava';
 import { openChat, postJson, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { brief, countNamed, docker } from '../helpers/docker.js';
-import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
+import { cleanup, setup, stopAll, track, type Setup } from '../helpers/scenario.js';
 import { fakeSmi } from '../helpers/smi.js';
 
 test.afterEach.always(stopAll);
@@ -16,15 +16,21 @@ function chat(port: number): Promise<void> {
 
 const STALL = { health: { stall: { window: '2s', failureThreshold: 2 } } };
 
+/** Serving; one answered chat (tokens counted); then the engine stalls under `requests` open ones. */
+async function stallUnder(s: Setup, requests: number, pending: ClientRequest[]): Promise<number> {
+  await s.daemon.waitState('serving', 30_000);
+  await chat(s.port);
+  await postJson(s.port, '/standin/mode', { engine: 'stall' });
+  const mark = s.daemon.mark;
+  for (let i = 0; i < requests; i++) pending.push(openChat(s.port));
+  return mark;
+}
+
 test('tokens stop, a request waits, /health 200 -> restart with engine-stalled: figures quoted', async (t) => {
   const s = await setup('stall', STALL);
   const pending: ClientRequest[] = [];
   try {
-    await s.daemon.waitState('serving', 30_000);
-    await chat(s.port);
-    await postJson(s.port, '/standin/mode', { engine: 'stall' });
-    const mark = s.daemon.mark;
-    pending.push(openChat(s.port), openChat(s.port));
+    const mark = await stallUnder(s, 2, pending);
     const said = await s.daemon.waitFor((r) => r.event === 'diagnosis', 20_000, mark, 'a diagnosis');
     t.is(said['diagnosis'], 'engine-stalled');
     t.regex(said.msg, /1 requests running and 1 waiting.*no token generated for \d+s \(generated tokens stuck at \d+/);
@@ -65,11 +71,7 @@ test("no /metrics (an older image): vLLM's stats line shows the stall instead", 
   });
   const pending: ClientRequest[] = [];
   try {
-    await s.daemon.waitState('serving', 30_000);
-    await chat(s.port);
-    await postJson(s.port, '/standin/mode', { engine: 'stall' });
-    const mark = s.daemon.mark;
-    pending.push(openChat(s.port));
+    const mark = await stallUnder(s, 1, pending);
     const said = await s.daemon.waitFor((r) => r.event === 'diagnosis', 20_000, mark, 'a diagnosis');
     t.is(said['diagnosis'], 'engine-stalled');
     t.regex(said.msg, /1 requests running and 0 waiting, KV cache [\d.]+%, but no token generated/);

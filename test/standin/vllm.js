@@ -363,6 +363,12 @@ function main({ opts, nonDefault }) {
     `  File "${SITE}/vllm/v1/engine/core.py", line 704, in run_engine_core`,
     '    raise e',
   ];
+  /** The engine core's traceback ending in `inner`, then the API server's "initialization failed" (vLLM V1). */
+  const engineInitFailed = (inner) =>
+    die([
+      ...engineTraceback(inner),
+      `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+    ]);
   const apiPrefix = [
     `${API}Traceback (most recent call last):`,
     `${API}  File "/usr/local/bin/vllm", line 8, in <module>`,
@@ -455,34 +461,25 @@ function main({ opts, nonDefault }) {
       ]),
     // An image without kernels for this GPU (the words the issue and field notes quote).
     'unsupported-gpu': () =>
-      die([
-        ...engineTraceback([
-          `  File "${SITE}/vllm/model_executor/layers/quantization/mxfp4.py", line 190, in process_weights_after_loading`,
-          '    raise NotImplementedError(',
-          'NotImplementedError: MXFP4 grouped gemm is not supported on this device',
-        ]),
-        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+      engineInitFailed([
+        `  File "${SITE}/vllm/model_executor/layers/quantization/mxfp4.py", line 190, in process_weights_after_loading`,
+        '    raise NotImplementedError(',
+        'NotImplementedError: MXFP4 grouped gemm is not supported on this device',
       ]),
     // The KV cache cannot hold one request of max_model_len (vllm/v1/core/kv_cache_utils.py's words).
     'kv-cache': () => {
       const est = Math.floor(maxModelLen * 0.62);
-      die([
-        ...engineTraceback([
-          `  File "${SITE}/vllm/v1/core/kv_cache_utils.py", line 686, in check_enough_kv_cache_memory`,
-          '    raise ValueError(',
-          `ValueError: To serve at least one request with the models's max seq len (${maxModelLen}), (4.54 GiB KV cache is needed, which is larger than the available KV cache memory (2.82 GiB). Based on the available memory, the estimated maximum model length is ${est}. Try increasing \`gpu_memory_utilization\` or decreasing \`max_model_len\` when initializing the engine.`,
-        ]),
-        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+      engineInitFailed([
+        `  File "${SITE}/vllm/v1/core/kv_cache_utils.py", line 686, in check_enough_kv_cache_memory`,
+        '    raise ValueError(',
+        `ValueError: To serve at least one request with the models's max seq len (${maxModelLen}), (4.54 GiB KV cache is needed, which is larger than the available KV cache memory (2.82 GiB). Based on the available memory, the estimated maximum model length is ${est}. Try increasing \`gpu_memory_utilization\` or decreasing \`max_model_len\` when initializing the engine.`,
       ]);
     },
     'sampler-oom': () =>
-      die([
-        ...engineTraceback([
-          `  File "${SITE}/vllm/v1/worker/gpu_model_runner.py", line 2411, in _dummy_sampler_run`,
-          '    raise RuntimeError(',
-          'RuntimeError: CUDA out of memory occurred when warming up sampler with 1024 dummy requests. Please try lowering `max_num_seqs` or `gpu_memory_utilization` when initializing the engine.',
-        ]),
-        `${API}RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}`,
+      engineInitFailed([
+        `  File "${SITE}/vllm/v1/worker/gpu_model_runner.py", line 2411, in _dummy_sampler_run`,
+        '    raise RuntimeError(',
+        'RuntimeError: CUDA out of memory occurred when warming up sampler with 1024 dummy requests. Please try lowering `max_num_seqs` or `gpu_memory_utilization` when initializing the engine.',
       ]),
     'hf-404': () => {
       const url = `https://huggingface.co/api/models/${model}/revision/main`;
