@@ -1,0 +1,46 @@
+// `export --format quadlet` read by Podman's own Quadlet generator (trixie's podman 5.4, scripts/quadlet.sh):
+// the unit it generates runs the guide's container with the health checks and Notify=healthy.
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { CLI } from '../helpers/daemon.js';
+
+const run = promisify(execFile);
+const ROOT = new URL('../../../', import.meta.url).pathname;
+
+test("Podman's Quadlet generator accepts the export and generates the guide's container", async (t) => {
+  const quadlet = (await run('bash', [join(ROOT, 'scripts/quadlet.sh')], { timeout: 300_000 })).stdout.trim();
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-quadlet-'));
+  const config = join(dir, 'config.yaml');
+  await writeFile(config, 'container:\n  bindAddress: 127.0.0.1\n');
+  const { stdout } = await run(process.execPath, [CLI, 'export', '--format', 'quadlet', '--config', config]);
+  await writeFile(join(dir, 'vllm-gpt-oss.container'), stdout);
+  const gen = await run(quadlet, ['-dryrun'], { env: { ...process.env, QUADLET_UNIT_DIRS: dir } });
+  t.log(gen.stderr.trim() || '(no warnings)');
+  const unit = gen.stdout;
+  t.regex(unit, /---vllm-gpt-oss\.service---/);
+  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
+  for (const flag of [
+    '--name vllm-gpt-oss',
+    '--sdnotify=healthy',
+    '--ipc=host',
+    '--ulimit memlock=-1:-1',
+    '--publish 127.0.0.1:8000:8000',
+    '-v /vllm/huggingface:/root/.cache/huggingface',
+    '-v /vllm/encodings:/etc/encodings:ro',
+    '--device nvidia.com/gpu=all',
+    '--secret gptoss-hf-token,type=env,target=HF_TOKEN',
+    '--health-interval 10s',
+    '--health-retries 3',
+    '--health-on-failure kill',
+    '--health-startup-retries 90',
+    '--stop-timeout 30',
+  ])
+    t.true(exec.includes(flag), `${flag} in ${exec}`);
+  t.regex(exec, /nvcr\.io\/nvidia\/vllm:25\.09-py3 vllm serve openai\/gpt-oss-120b --quantization mxfp4/);
+  t.regex(unit, /^TimeoutStartSec=960$/m);
+  t.regex(unit, /^Restart=always$/m);
+});
