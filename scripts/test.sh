@@ -13,6 +13,7 @@ source scripts/node24.sh
 echo "node $(node --version) at $(command -v node)" >&2
 step "dependencies and build (no install scripts; the native addon built explicitly)"
 bash scripts/build.sh
+[ "$what" = arm64 ] && exec bash scripts/arm64.sh   # the app on ARM64 under qemu-user (scripts/arm64.sh)
 step "lint and format (eslint with type-aware rules, prettier)"
 npm run --silent lint
 
