@@ -38,6 +38,11 @@ if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; 
   [ "$(id -u)" = 0 ] || { echo "install docker-registry and apache2-utils and run again" >&2; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils >/dev/null
 fi
+# The export tests run Debian's docker-compose; the Quadlet one Podman's generator (scripts/quadlet.sh).
+if ! command -v docker-compose >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "install docker-compose and run again" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+fi
 npx ava --serial 'dist/test/integration/**/*.test.js'
 
 step "end-to-end tests (systemd as PID 1 in a container, install.sh, journal, watchdog)"
