@@ -65,6 +65,7 @@ bg_pids=()
 cleanup() {
   local rc=$? pid
   set +e
+  exec 2>&3 # a signal's trap runs inside the interrupted command's redirections: back to the terminal
   for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
   if [ "$registered" = 1 ] && [ -e "$binfmt/qemu-aarch64" ]; then
     echo -1 >"$binfmt/qemu-aarch64" && say "arm64: binfmt_misc qemu-aarch64 unregistered (this run registered it)"
@@ -80,6 +81,7 @@ cleanup() {
   exit "$rc"
 }
 script_t0=$EPOCHREALTIME
+exec 3>&2
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -100,16 +102,17 @@ host_tools() {
     die "the checkout is not built: run bash scripts/test.sh arm64 (or scripts/build.sh first)"
   fi
   local need=() c
-  for c in qemu-aarch64-static:qemu-user-static debootstrap:debootstrap socat:socat file:file \
-           unshare:util-linux; do
+  { command -v qemu-aarch64-static && [ -f /usr/share/binfmts/qemu-aarch64 ]; } >/dev/null || need+=(qemu-user-static)
+  for c in debootstrap:debootstrap socat:socat file:file unshare:util-linux; do
     command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
   done
-  [ -f /usr/share/binfmts/qemu-aarch64 ] || need+=(qemu-user-static)
   if [ "${#need[@]}" -gt 0 ]; then
-    say "installing ${need[*]} (apt)"
+    say "installing ${need[*]} (apt, no recommends)"
+    mkdir -p "$logs"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-      || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >"$logs/apt.log" 2>&1 \
+      || { apt-get update -qq >>"$logs/apt.log" 2>&1 && apt-get install -y -qq --no-install-recommends "${need[@]}" >>"$logs/apt.log" 2>&1; } \
+      || { tail -20 "$logs/apt.log" >&2; die "apt-get install ${need[*]} failed"; }
   fi
   # The pinned version and integrity are read with the host's node (Node 24, as test.sh sets it up).
   # shellcheck source=scripts/node24.sh
