@@ -39,6 +39,8 @@ export interface Settings {
   stallFailureThreshold: number;
   /** After a run ends, how long a start waits for its GPU memory to be released. */
   releaseTimeout: number;
+  /** The variables container.env sets: vLLM's "unknown variable" warning matters only for these. */
+  envNames: string[];
   /** The container spec's hash: what a state record belongs to. */
   specHash: string;
   /** A fingerprint of the HF token in use (never the token), undefined when there is none. */
@@ -76,6 +78,7 @@ export function settingsOf(c: Config, token?: string): Settings {
     stallWindow: h.stall.enabled ? h.stall.window : 0,
     stallFailureThreshold: h.stall.failureThreshold,
     releaseTimeout: c.gpu.releaseTimeout,
+    envNames: Object.keys(c.container.env),
     specHash: buildSpec(c, undefined).hash,
   };
   const fp = tokenFingerprint(token);

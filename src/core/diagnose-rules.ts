@@ -103,6 +103,8 @@ export const RULES: readonly Rule[] = [
       /No supported CUDA architectures found/,
       /MXFP4 grouped gemm is not supported on this device/,
       /no kernel image is available for execution on the device/,
+      /is not supported for the current GPU\. Minimum capability/,
+      /does not support \.target sm_\d+/,
     ),
     make: (m, f) => ({
       summary: `the image ${f.image} has no kernels for this GPU (${m[0]})`,

@@ -110,6 +110,8 @@ export function engineLoadText(w: EngineWatch | undefined): string | undefined {
  */
 export const engineLog: Handler<EventOf<'engineLog'>> = (s, ev, inp) => {
   if (ev.epoch !== s.epoch || !isRunning(s)) return still(s);
+  // The image sets some VLLM_* variables of its own (VLLM_BUILD_*, VLLM_IMAGE_TAG): not the operator's.
+  if (ev.kind === 'unknown-env' && !inp.settings.envNames.includes(ev.line)) return still(s);
   if (ev.kind === 'unknown-env') {
     const msg =
       `vLLM does not know the environment variable ${ev.line} (it is ignored): a typo in container.env, or a ` +

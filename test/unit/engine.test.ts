@@ -182,7 +182,9 @@ test('EngineDeadError in the log: restart at once, the root cause above it diagn
   const { d: d2 } = servingDriver();
   d2.send({ type: 'engineLog', epoch: d2.state.epoch, kind: 'fatal', line: 'EngineDeadError: x', context: [] });
   t.is(d2.v.diagnosis?.code, 'engine-dead');
-  const { d: d3 } = servingDriver();
+  const { d: d3 } = servingDriver({ ...S, envNames: ['VLLM_USE_V2'] });
+  const imageOwn = { type: 'engineLog', epoch: d3.state.epoch, kind: 'unknown-env', line: 'VLLM_IMAGE_TAG' } as const;
+  t.deepEqual(d3.send(imageOwn), [], "a variable the image sets, not container.env: not the operator's to fix");
   const w = d3.send({ type: 'engineLog', epoch: d3.state.epoch, kind: 'unknown-env', line: 'VLLM_USE_V2' });
   t.true(isRunning(d3.state));
   t.regex((w[0] as { msg: string }).msg, /does not know the environment variable VLLM_USE_V2/);
