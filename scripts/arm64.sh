@@ -240,6 +240,9 @@ copy_checkout() {
   tar -C "$repo" --anchored --exclude=./.git --exclude=./.tools --exclude=./build --exclude=./bench/results -cf - . \
     | tar -C "$root/app" -xf -
   say "copied to $root/app: $(du -sh "$root/app" | cut -f1) (dist, node_modules, test fixtures, etc; not build/)"
+  # What earlier runs' tests left in the root's /tmp goes.
+  no_mounts_under "$root/tmp"
+  find "$root/tmp" -mindepth 1 -delete
 }
 
 # ---- 2. the addon, built by node-gyp under arm64 node ---------------------------------------------
@@ -311,9 +314,11 @@ C
 }
 unit_tests() {
   mkdir -p "$logs"
-  local rc=0 failed titles unknown files f
+  local rc=0 failed titles unknown files f left
   in_root sh -c 'cd /app && node node_modules/ava/entrypoints/cli.mjs "dist/test/unit/**/*.test.js"' \
     >"$logs/unit.log" 2>&1 || rc=$?
+  left=$(find "$root/tmp" -mindepth 1 -maxdepth 1 | wc -l)
+  [ "$left" = 0 ] || say "(the unit tests left $left entries in /tmp: $(find "$root/tmp" -mindepth 1 -maxdepth 1 -printf '%f\n' | sed 's/-[^-]*$//' | sort | uniq -c | xargs))"
   grep -E '^ *[0-9]+ (tests?|known failures?|uncaught|unhandled)' "$logs/unit.log" >&2 || true
   if [ "$rc" = 0 ]; then
     say "unit tests: all passed under arm64 node ($(grep -c '✔' "$logs/unit.log") ✔; log $logs/unit.log)"
