@@ -229,6 +229,7 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
         'configPath',
         'configError',
         'lastDeepProbe',
+        'engineLoad',
       ]);
       t.is(j['state'], 'serving');
       t.regex(String(j['servingSince']), /^\d{4}-\d\d-\d\dT/);
