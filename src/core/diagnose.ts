@@ -1,7 +1,7 @@
 // Why the model container died or would not start, from its exit, its log and the kernel's: a code, a summary, a fix.
 import { RULES, type Rule } from './diagnose-rules.js';
 import { kernelFinding } from './kernel.js';
-import { bareLine } from './log-lines.js';
+import { bareLine, quoteLine } from './log-lines.js';
 import type { WaitReason } from './wait.js';
 
 export type DiagnosisCode =
@@ -60,12 +60,6 @@ export function fittingUtilization(freeGiB: number, totalGiB: number): number | 
   return u >= 0.05 ? Math.min(u, 0.99) : undefined;
 }
 
-/** The log line a rule matched, kept short for the status line and the journal. */
-function quote(line: string): string {
-  const t = line.trim();
-  return t.length > 240 ? `${t.slice(0, 237)}...` : t;
-}
-
 export type Found = Diagnosis & { evidence?: string };
 
 /** The last line of `lines` that `rule` recognises, made into its diagnosis. */
@@ -73,7 +67,7 @@ function lastMatch(rule: Rule, lines: readonly string[], f: FailureInput): Found
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i] ?? '';
     const m = line.match(rule.test);
-    if (m) return { code: rule.code, ...rule.make(m, f), evidence: quote(line) };
+    if (m) return { code: rule.code, ...rule.make(m, f), evidence: quoteLine(line) };
   }
   return undefined;
 }

@@ -1,5 +1,6 @@
 // The kernel's account of a death the container's log cannot give: the OOM killer, the NVIDIA driver's Xid errors.
 import type { FailureInput, Found } from './diagnose.js';
+import { quoteLine } from './log-lines.js';
 
 /**
  * NVIDIA's Xid catalogue (docs.nvidia.com/deploy/xid-errors), the ones a model server meets: what
@@ -40,11 +41,6 @@ const OOM = /invoked oom-killer|Out of memory: Killed process|Memory cgroup out 
 /** The driver refusing an allocation: `NVRM: ... Out of memory [NV_ERR_NO_MEMORY]`. */
 const NV_NOMEM = /NVRM: .*NV_ERR_NO_MEMORY/;
 
-function short(line: string): string {
-  const t = line.trim();
-  return t.length > 240 ? `${t.slice(0, 237)}...` : t;
-}
-
 function last(lines: readonly string[], re: RegExp): { line: string; m: RegExpMatchArray } | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
     const m = (lines[i] ?? '').match(re);
@@ -68,7 +64,7 @@ export function kernelFinding(kernel: readonly string[], f: FailureInput): Found
           `if Xid ${n} repeats, the hardware may be at fault (nvidia-bug-report.sh)`
         : `restarted automatically; if Xid ${n} repeats, update the driver and the image, and collect ` +
           'nvidia-bug-report.sh',
-      evidence: short(xid.line),
+      evidence: quoteLine(xid.line),
     };
   }
   const oom = last(kernel, OOM);
@@ -87,7 +83,7 @@ export function kernelFinding(kernel: readonly string[], f: FailureInput): Found
       remedy:
         `lower model.gpuMemoryUtilization (now ${f.utilization}) or model.maxModelLen (now ${f.maxModelLen}), and ` +
         'stop other large processes; the restart waits for the memory to come back',
-      evidence: short(oom.line),
+      evidence: quoteLine(oom.line),
     };
   }
   const nomem = last(kernel, NV_NOMEM);
@@ -96,7 +92,7 @@ export function kernelFinding(kernel: readonly string[], f: FailureInput): Found
       code: 'host-oom',
       summary: 'the NVIDIA driver could not allocate memory (NV_ERR_NO_MEMORY)',
       remedy: `lower model.gpuMemoryUtilization (now ${f.utilization}) and stop other large processes`,
-      evidence: short(nomem.line),
+      evidence: quoteLine(nomem.line),
     };
   }
   return undefined;

@@ -34,6 +34,12 @@ export function bareLine(line: string): string {
   return s.trimEnd();
 }
 
+/** A log line quoted as evidence (status line, journal, diagnosis): trimmed, at most 240 characters. */
+export function quoteLine(line: string): string {
+  const t = line.trim();
+  return t.length > 240 ? `${t.slice(0, 237)}...` : t;
+}
+
 /** vLLM's periodic engine statistics, from the log (where /metrics is not served). */
 export interface StatsLine {
   running: number;
