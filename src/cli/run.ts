@@ -5,6 +5,7 @@ import { BusService } from '../dbus/service.js';
 import { Engine } from '../docker/engine.js';
 import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
 import { DesiredConfig, type Desired } from '../runtime/desired.js';
+import { extendFor } from '../core/ready.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
 import { SystemdBridge } from '../systemd/bridge.js';
@@ -160,7 +161,7 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
       sup.shutdown('SIGUSR2', true);
     },
   });
-  bridge.start(() => sup.state.phase);
+  bridge.start(() => extendFor(sup.state, Date.now(), desired.current.settings));
   bus.start();
   await sup.start();
   const code = await sup.done;

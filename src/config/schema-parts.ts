@@ -11,26 +11,28 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
  * A duration in ms, between `min` and `max`: a minimum keeps periods and delays from turning into
  * busy loops, a maximum keeps them in what a timer can hold and an operator means.
  */
-export const duration = (fallback: string, min: string, max: string) => {
+export const duration = (fallback: string, min: string, max: string) => durationIn(min, max).prefault(fallback);
+
+/** A duration, or null (nothing written: null). */
+export const optionalDuration = (min: string, max: string) => durationIn(min, max).nullable().default(null);
+
+function durationIn(min: string, max: string) {
   const lo = parseDuration(min) ?? 0;
   const hi = Math.min(parseDuration(max) ?? TIMER_MAX_MS, TIMER_MAX_MS);
-  return z
-    .string({ error: 'expected a duration such as 30s, 10m or 1h' })
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write it like 30s, 10m, 1h or 1m30s` });
-        return z.NEVER;
-      }
-      if (ms < lo || ms > hi) {
-        const message = ms < lo ? `must be at least ${formatDuration(lo)}` : `must be at most ${formatDuration(hi)}`;
-        ctx.addIssue({ code: 'custom', message });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .prefault(fallback);
-};
+  return z.string({ error: 'expected a duration such as 30s, 10m or 1h' }).transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write it like 30s, 10m, 1h or 1m30s` });
+      return z.NEVER;
+    }
+    if (ms < lo || ms > hi) {
+      const message = ms < lo ? `must be at least ${formatDuration(lo)}` : `must be at most ${formatDuration(hi)}`;
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
 
 export const positiveInt = (fallback: number) =>
   z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);
@@ -44,7 +46,12 @@ export const absolutePath = (fallback: string) =>
     .default(fallback);
 
 /** A host folder bind-mounted into the model container: absolute, no ":", not a system folder. */
-export const mountPath = (fallback: string) =>
+export const mountPath = (fallback: string) => mountPathIn().default(fallback);
+
+/** A mount path, or null to go without the mount. */
+export const optionalMountPath = (fallback: string) => mountPathIn().nullable().default(fallback);
+
+const mountPathIn = () =>
   z
     .string('expected an absolute path')
     .refine((p) => p.startsWith('/'), 'must be an absolute path (starting with /)')
@@ -53,8 +60,7 @@ export const mountPath = (fallback: string) =>
       const why = systemFolder(p);
       if (why) ctx.addIssue({ code: 'custom', message: why });
     })
-    .transform(normalisePath)
-    .default(fallback);
+    .transform(normalisePath);
 
 // Docker's reference grammar (distribution/reference): a registry host (any case, a port), path
 // components in lower case, a tag, a digest.

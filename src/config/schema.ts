@@ -4,7 +4,18 @@ import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { DEFAULT_BASE_URL } from '../encodings/known.js';
 import { MANAGED_ENV, RISKY_ENV } from './guards.js';
-import { absolutePath, duration, extraArgs, gpus, httpUrl, imageRef, mountPath, positiveInt } from './schema-parts.js';
+import {
+  absolutePath,
+  duration,
+  extraArgs,
+  gpus,
+  httpUrl,
+  imageRef,
+  mountPath,
+  optionalDuration,
+  optionalMountPath,
+  positiveInt,
+} from './schema-parts.js';
 
 export { MANAGED_ENV } from './guards.js';
 export { FORBIDDEN_FLAGS, OWNED_FLAGS } from './vllm-flags.js';
@@ -119,6 +130,8 @@ const paths = z
   .strictObject({
     encodings: mountPath('/vllm/encodings'),
     huggingface: mountPath('/vllm/huggingface'),
+    // vLLM's compile and JIT caches (torch.compile, FlashInfer, Triton, CUDA), kept across recreates.
+    cache: optionalMountPath('/vllm/cache'),
   })
   .prefault({});
 
@@ -161,7 +174,14 @@ const hfToken = z
 const health = z
   .strictObject({
     startup: z
-      .strictObject({ period: duration('10s', '100ms', '10m'), timeout: duration('15m', '1s', '24h') })
+      .strictObject({
+        period: duration('10s', '100ms', '10m'),
+        // The overall cap; time spent downloading the weights does not count against it.
+        timeout: duration('15m', '1s', '24h'),
+        // No progress (a recognised log line, a progress step, download bytes) for this long fails the
+        // load; null: each phase's own default (src/core/load.ts).
+        stallTimeout: optionalDuration('1s', '24h'),
+      })
       .prefault({}),
     liveness: z
       .strictObject({

@@ -37,6 +37,8 @@ export interface Settings {
   /** Engine stall detection (health.stall): 0 when off. */
   stallWindow: number;
   stallFailureThreshold: number;
+  /** health.startup.stallTimeout: one stall timeout for every load phase; undefined: each phase's own. */
+  loadStallTimeout?: number;
   /** After a run ends, how long a start waits for its GPU memory to be released. */
   releaseTimeout: number;
   /** The variables container.env sets: vLLM's "unknown variable" warning matters only for these. */
@@ -81,6 +83,7 @@ export function settingsOf(c: Config, token?: string): Settings {
     envNames: Object.keys(c.container.env),
     specHash: buildSpec(c, undefined).hash,
   };
+  if (h.startup.stallTimeout !== null) t.loadStallTimeout = h.startup.stallTimeout;
   const fp = tokenFingerprint(token);
   if (fp) t.tokenFingerprint = fp;
   return t;

@@ -1,5 +1,5 @@
 // Is this existing container the one we want? One answer for adopt, drift and tests alike.
-import { LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
+import { CACHE_MOUNTS, LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
 import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenIn } from './token-env.js';
 
@@ -33,6 +33,11 @@ export interface Comparison {
   differences: string[];
   /** True when the label hash matched, so the field walk was skipped. */
   byLabel: boolean;
+  /**
+   * Wanted cache mounts (paths.cache) the container lacks: not drift by themselves (a running model
+   * is not restarted for a warmer next start); they come with the next recreate.
+   */
+  deferred?: string[];
 }
 
 /**
@@ -51,7 +56,10 @@ export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly s
     d.push(`ipc: ${c.HostConfig.IpcMode || 'private'} (want ${want.HostConfig.IpcMode})`);
   d.push(...diffSet('ulimit', (c.HostConfig.Ulimits ?? []).map(showUlimit), want.HostConfig.Ulimits.map(showUlimit)));
   d.push(...diffSet('port', showPorts(c.HostConfig.PortBindings ?? {}), showPorts(want.HostConfig.PortBindings)));
-  d.push(...diffSet('volume', (c.HostConfig.Binds ?? []).map(normBind), want.HostConfig.Binds.map(normBind)));
+  const binds = (c.HostConfig.Binds ?? []).map(normBind);
+  const volumes = diffSet('volume', binds, want.HostConfig.Binds.map(normBind));
+  const deferred = volumes.filter((v) => CACHE_MOUNTS.some((m) => v.endsWith(`:${m.container} missing`)));
+  d.push(...volumes.filter((v) => !deferred.includes(v)));
   d.push(
     ...diffSet(
       'gpus',
@@ -59,7 +67,7 @@ export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly s
       want.HostConfig.DeviceRequests.map(showDevices),
     ),
   );
-  return { same: d.length === 0, differences: d, byLabel: false };
+  return { same: d.length === 0, differences: d, byLabel: false, ...(deferred.length ? { deferred } : {}) };
 }
 
 /** Whether the container carries the token we would give it now (only matters when it must be started). */

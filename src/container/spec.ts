@@ -6,6 +6,25 @@ import { isTokenEntry, tokenEntry } from './token-env.js';
 export const ENCODINGS_MOUNT = '/etc/encodings';
 export const HF_CACHE_MOUNT = '/root/.cache/huggingface';
 export const CONTAINER_PORT = 8000;
+
+/**
+ * vLLM's compile and JIT caches in the NGC image (all under root's home): a subfolder of paths.cache
+ * each, so a recreated container finds them warm. vLLM's cache root holds torch_compile_cache
+ * (VLLM_CACHE_ROOT's default, vllm/envs.py); FlashInfer's JIT (FLASHINFER_WORKSPACE_BASE's default,
+ * flashinfer/jit/env.py); Triton's kernels (TRITON_CACHE_DIR's default, triton/runtime/cache.py); the
+ * CUDA driver's compute cache of PTX JIT output (CUDA_CACHE_PATH's default on Linux).
+ */
+export const CACHE_MOUNTS: readonly { sub: string; container: string }[] = [
+  { sub: 'vllm', container: '/root/.cache/vllm' },
+  { sub: 'flashinfer', container: '/root/.cache/flashinfer' },
+  { sub: 'triton', container: '/root/.triton/cache' },
+  { sub: 'cuda', container: '/root/.nv/ComputeCache' },
+];
+
+/** The cache binds of a config (none when paths.cache is null). */
+export function cacheBinds(cacheDir: string | null): string[] {
+  return cacheDir === null ? [] : CACHE_MOUNTS.map((m) => `${cacheDir}/${m.sub}:${m.container}`);
+}
 export const LABEL_MANAGED = 'org.gptoss.managed';
 export const LABEL_HASH = 'org.gptoss.spec-hash';
 
@@ -100,7 +119,11 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
       IpcMode: c.ipc,
       Ulimits: ulimitEntries(c.ulimits),
       PortBindings: { [port]: [{ HostIp: c.bindAddress, HostPort: String(c.port) }] },
-      Binds: [`${config.paths.huggingface}:${HF_CACHE_MOUNT}`, `${config.paths.encodings}:${ENCODINGS_MOUNT}:ro`],
+      Binds: [
+        `${config.paths.huggingface}:${HF_CACHE_MOUNT}`,
+        `${config.paths.encodings}:${ENCODINGS_MOUNT}:ro`,
+        ...cacheBinds(config.paths.cache),
+      ],
       DeviceRequests: deviceRequests(c.gpus),
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
     },

@@ -21,6 +21,7 @@ export type DiagnosisCode =
   | 'bad-args'
   | 'engine-dead'
   | 'engine-stalled'
+  | 'load-stalled'
   | 'unknown';
 
 export interface Diagnosis {

@@ -1,6 +1,8 @@
 // What reaches the state machine (events) and what it asks for (actions).
 import type { Settings } from '../config/settings.js';
 import type { EngineSample } from './engine.js';
+import type { LoadPhase } from './load-phases.js';
+import type { DiskSample } from './load.js';
 import type { PullSummary } from './pull.js';
 import type { ExitInfo, Job, Persisted, ProbeKind, RunInputs, State } from './state.js';
 import type { WaitReason } from './wait.js';
@@ -36,6 +38,17 @@ export type Event =
       /** The engine probe's sample of vLLM's load; a deep probe's finding that is not a failure. */
       sample?: EngineSample;
       finding?: 'harmony-parse';
+      /** A start-up probe's look at the model's folder (asked for while a download may be under way). */
+      disk?: DiskSample;
+    }
+  /** A start-up line of vLLM's the phase table recognises (src/core/load-phases.ts). */
+  | {
+      type: 'loadLine';
+      epoch: number;
+      phase: LoadPhase;
+      line: string;
+      progress?: { done: number; total: number };
+      ends?: boolean;
     }
   /**
    * A line of the running container's log that matters now: the engine died (`fatal`, with the
@@ -77,6 +90,7 @@ export type LogEvent =
   | 'health-failed'
   | 'waiting'
   | 'diagnosis'
+  | 'load-phase'
   | 'image-pulled'
   | 'encodings-changed'
   | 'docker-lost'
@@ -101,7 +115,7 @@ export type Action =
   | { type: 'abortPull' }
   /** Look at the tiktoken files again (their sizes were still moving). */
   | { type: 'checkEncodings' }
-  | { type: 'probe'; kind: ProbeKind; epoch: number; timeout: number }
+  | { type: 'probe'; kind: ProbeKind; epoch: number; timeout: number; disk?: boolean }
   | { type: 'persist'; record: Persisted }
   | { type: 'log'; level: Level; event: LogEvent; msg: string; fields?: Record<string, unknown> }
   | { type: 'stopContainer'; id: string; timeout: number }

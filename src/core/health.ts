@@ -4,6 +4,7 @@ import type { Settings } from '../config/settings.js';
 import { log, still, type Action, type EventOf, type Handler, type Input, type Step } from './events.js';
 import { engineProbed } from './engine.js';
 import { deepProbed } from './jobs.js';
+import { diskSampled, downloadMs, loadRecord, stallAt, stallCheck } from './load.js';
 import { fail, persist } from './moves.js';
 import { isRunning, withinRun, type PeriodicProbe, type Probes, type RunningState } from './state.js';
 
@@ -47,11 +48,16 @@ export const probed: Handler<EventOf<'probed'>> = (s, ev, inp) => {
   }
 };
 
-const budgetSpent = (s: RunningState, inp: Input) => inp.now - s.run.startedAt >= inp.settings.startupTimeout;
+/** The overall start-up cap: time spent downloading the weights does not count against it. */
+const budgetSpent = (s: RunningState, inp: Input) =>
+  inp.now - s.run.startedAt - downloadMs(s.run.load, inp.now) >= inp.settings.startupTimeout;
 
-function startupProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
+function startupProbed(r: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
   const { now, settings: t } = inp;
+  const sampled = ev.disk ? diskSampled(r, ev.disk, inp) : still(r);
+  const s = sampled.state as RunningState;
   const p = s.run.probes;
+  const said = sampled.actions;
   if (ev.ok) {
     const probes = {
       ...p,
@@ -59,15 +65,18 @@ function startupProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step
       lastError: undefined,
       due: { readiness: now, liveness: now + t.livenessPeriod },
     };
-    return still({ ...s, run: { ...s.run, probes } });
+    // /health answering is progress too (the API server is up; /v1/models comes next).
+    const load = s.run.load && !p.live ? { ...s.run.load, progressAt: now } : s.run.load;
+    return { state: { ...s, run: { ...s.run, probes, ...(load ? { load } : {}) } }, actions: said };
   }
   if (budgetSpent(s, inp)) {
     const why =
-      `start-up took longer than health.startup.timeout (${fmt(t.startupTimeout)}); last /health: ` +
-      `${ev.error ?? 'no answer'}`;
-    return fail(s, inp, why, { cause: 'start-up timeout', stillRunning: s.run.containerId });
+      `start-up took longer than health.startup.timeout (${fmt(t.startupTimeout)}, downloads left out); ` +
+      `last /health: ${ev.error ?? 'no answer'}`;
+    const f = fail(s, inp, why, { cause: 'start-up timeout', stillRunning: s.run.containerId });
+    return { state: f.state, actions: [...said, ...f.actions] };
   }
-  return still({ ...s, run: { ...s.run, probes: { ...p, lastError: ev.error } } });
+  return { state: { ...s, run: { ...s.run, probes: { ...p, lastError: ev.error } } }, actions: said };
 }
 
 function livenessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
@@ -102,12 +111,8 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
       lastError: p.failures ? p.lastError : undefined,
       due,
     };
-    const next = phaseOfRun(s, probes, now);
-    const took = ` after ${fmt(now - s.run.startedAt)}`;
-    const ready = log('info', 'container-ready', `serving ${t.servedName} on port ${t.port}${took}`, {
-      containerId: s.run.containerId,
-    });
-    return { state: next, actions: first ? [ready] : [] };
+    if (!first) return still(phaseOfRun(s, probes, now));
+    return servedFirst(s, probes, inp);
   }
   if (!p.servedOnce && budgetSpent(s, inp)) {
     const why = `not ready within health.startup.timeout (${fmt(t.startupTimeout)}): ${ev.error ?? 'not ready'}`;
@@ -121,9 +126,33 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
   };
 }
 
+/** The first ready answer of a run: the load is over; what it took is kept for the next one's ETA. */
+function servedFirst(s: RunningState, probes: Probes, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const l = s.run.load;
+  const rec = l ? loadRecord(l, s.run.startedAt, now, t.specHash) : undefined;
+  const base = rec ? { ...s, history: { ...s.history, lastLoad: rec } } : s;
+  const next = phaseOfRun(base, probes, now);
+  const phases = rec
+    ? Object.entries(rec.phases)
+        .filter(([p]) => p !== 'starting')
+        .map(([p, ms]) => `${p} ${fmt(ms)}`)
+        .join(', ')
+    : '';
+  const took = `${fmt(now - s.run.startedAt)}${phases ? ` (${phases})` : ''}`;
+  const msg = `serving ${t.servedName} on port ${t.port} after ${took}`;
+  const ready = log('info', 'container-ready', msg, {
+    containerId: s.run.containerId,
+    ...(rec ? { loadMs: rec.took, phasesMs: rec.phases } : {}),
+  });
+  return { state: next, actions: rec ? [ready, persist(next, t)] : [ready] };
+}
+
 /** A running model's tick: a clean slate after resetAfter of serving, and the probes that are due. */
 export function runTick(s: RunningState, inp: Input): Step {
   const { now, settings: t } = inp;
+  const stalled = stallCheck(s, inp);
+  if (stalled) return stalled;
   let next = s;
   const actions: Action[] = [];
   // A model that served for resetAfter has earned a clean slate.
@@ -139,7 +168,8 @@ export function runTick(s: RunningState, inp: Input): Step {
     if (at === undefined || at > now || inflight[kind]) continue;
     due[kind] = now + PERIOD[kind](t);
     inflight[kind] = true;
-    actions.push({ type: 'probe', kind, epoch: next.epoch, timeout: TIMEOUT[kind](t) });
+    const probe: Action = { type: 'probe', kind, epoch: next.epoch, timeout: TIMEOUT[kind](t) };
+    actions.push(kind === 'startup' && wantsDisk(next) ? { ...probe, disk: true } : probe);
   }
   return { state: { ...next, run: { ...next.run, probes: { ...next.run.probes, due, inflight } } }, actions };
 }
@@ -154,5 +184,14 @@ export function runWake(s: RunningState, t: Settings): number[] {
   }
   if (s.phase === 'serving' && s.history.restarts > 0 && p.servingSince !== undefined)
     times.push(p.servingSince + t.resetAfter);
+  const stall = stallAt(s, t);
+  if (stall !== undefined) times.push(stall);
   return times;
+}
+
+/** Look at the model's folder while the weights may still be coming (until it is complete, or compiling starts). */
+function wantsDisk(s: RunningState): boolean {
+  const l = s.run.load;
+  if (!l || s.phase !== 'loading' || l.download?.complete) return false;
+  return l.phase === 'starting' || l.phase === 'weights' || l.phase === 'download';
 }

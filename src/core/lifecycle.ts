@@ -1,6 +1,7 @@
 // The container's life as Docker tells it: boot, what is seen, reconciles and their failures, Docker itself.
 import { log, still, type EventOf, type Handler, type Seen, type Step, type Input } from './events.js';
 import { DIAGNOSIS_LINES, exitTail, TAIL_LINES } from './exit-tail.js';
+import { newLoad } from './load.js';
 import { blockOn, diagnoseWith, exitText, fail, reconcileNow, restartPhase, waitFor } from './moves.js';
 import { common, enter, isRunning, isWaiting, type Owed, type Probes, type RunningState, type State } from './state.js';
 
@@ -79,7 +80,7 @@ function seenWhileRunning(s: RunningState, seen: Seen, inp: Input): Step {
     if (seen.startedAt > run.startedAt + 1000) {
       const next = enter(
         s,
-        { phase: 'loading', run: { ...run, startedAt: seen.startedAt, probes: newProbes(now) } },
+        { phase: 'loading', run: { ...run, startedAt: seen.startedAt, probes: newProbes(now), load: newLoad(now) } },
         now,
       );
       const msg = `container ${t.name} was restarted outside the supervisor; following its new start`;
@@ -116,7 +117,14 @@ export const reconciled: Handler<EventOf<'reconciled'>> = (s, ev, inp) => {
   // An adopted container may have started hours ago: its start-up budget runs from now, or
   // one slow probe right after a supervisor restart would count as a failed start.
   const startedAt = ev.outcome === 'adopted' ? now : ev.startedAt;
-  const run = { containerId: ev.id, startedAt, probes: newProbes(now), ...(ev.inputs ? { inputs: ev.inputs } : {}) };
+  const run = {
+    containerId: ev.id,
+    startedAt,
+    probes: newProbes(now),
+    // An adopted container's load began before this look: its phases are not known.
+    ...(ev.outcome === 'adopted' ? {} : { load: newLoad(now) }),
+    ...(ev.inputs ? { inputs: ev.inputs } : {}),
+  };
   const base = { ...s, lastContainer: ev.id, ...(s.pull ? { pull: { ...s.pull, failures: 0 } } : {}) };
   const next = enter(base, { phase: 'loading', run }, now);
   const fields = { containerId: ev.id, outcome: ev.outcome };

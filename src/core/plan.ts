@@ -39,12 +39,17 @@ export function planReconcile(obs: Observation): Plan {
   if (running) {
     // A running container with the right spec is adopted as is, even with an older token:
     // the model is loaded, and a restart would cost minutes of service for nothing.
+    const later = comparison.deferred?.length
+      ? `; cache mounts come with the next recreate (${comparison.deferred.join('; ')})`
+      : '';
     return {
       outcome: 'adopted',
-      reason: comparison.byLabel ? 'spec hash matches' : 'spec matches field by field',
+      reason: `${comparison.byLabel ? 'spec hash matches' : 'spec matches field by field'}${later}`,
       steps: [],
     };
   }
+  // Stopped: a recreate costs nothing more than a start, and the next load finds the caches.
+  if (comparison.deferred?.length) return replace(`stopped, and without ${comparison.deferred.join('; ')}`);
   if (!tokenSame) return replace('stopped, and the HF token changed since it was created');
   return { outcome: 'started', reason: 'stopped with the desired spec', steps: [{ op: 'start', id }] };
 }

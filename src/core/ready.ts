@@ -1,5 +1,7 @@
 // When systemd hears READY=1, and when start-up may still be extended: the rule, as plain functions.
-import type { Phase } from './state.js';
+import type { Settings } from '../config/settings.js';
+import { stallAt } from './load.js';
+import { isRunning, type Phase, type State } from './state.js';
 
 export type ReadyMode = 'serving' | 'started';
 
@@ -18,4 +20,18 @@ export function readyDue(mode: ReadyMode, phase: Phase): boolean {
 /** While a healthy load is under way, keep systemd's start timeout moving (EXTEND_TIMEOUT_USEC). */
 export function extendDue(phase: Phase): boolean {
   return phase === 'starting' || phase === 'loading';
+}
+
+/** How far to push systemd's start timeout now: past the load's stall deadline, which progress moves. */
+export const EXTEND_MARGIN_MS = 60_000;
+
+/**
+ * undefined: no extension (not loading). A load that makes progress keeps moving its stall deadline,
+ * and with it systemd's; one that stalls is failed by the supervisor at the deadline (READY, backoff),
+ * before systemd's timeout, which only a wedged supervisor reaches.
+ */
+export function extendFor(s: State, now: number, t: Settings): number | undefined {
+  if (!extendDue(s.phase)) return undefined;
+  const at = isRunning(s) ? stallAt(s, t) : undefined;
+  return at === undefined ? EXTEND_MARGIN_MS : Math.max(0, at - now) + EXTEND_MARGIN_MS;
 }

@@ -2,6 +2,8 @@
 import type { Settings } from '../config/settings.js';
 import type { Diagnosis } from './diagnose.js';
 import type { EngineWatch } from './engine.js';
+import type { LoadPhase } from './load-phases.js';
+import type { LoadTrack } from './load.js';
 import type { WaitReason } from './wait.js';
 
 export type Phase =
@@ -53,6 +55,17 @@ export interface History {
   lastDeep?: DeepResult;
   /** When the last planned maintenance restart happened. */
   lastMaintenance?: number;
+  /** The last load that reached serving: its spec, how long it took (downloads left out), by phase. */
+  lastLoad?: LastLoad;
+  /** The model's size on disk when last seen complete: a download's total. */
+  modelBytes?: { model: string; bytes: number };
+}
+
+export interface LastLoad {
+  spec: string;
+  took: number;
+  phases: Partial<Record<LoadPhase, number>>;
+  at: number;
 }
 
 /** The container a state record describes: a record applies only to it. */
@@ -98,6 +111,8 @@ export interface Run {
   probes: Probes;
   /** The engine's load and progress (vLLM's /metrics), once it serves. */
   engine?: EngineWatch;
+  /** The load's phases and progress, from vLLM's log and the model's folder. */
+  load?: LoadTrack;
 }
 
 export interface Wait {

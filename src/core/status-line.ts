@@ -2,8 +2,26 @@
 import { formatDuration as fmt } from '../config/duration.js';
 import type { Settings } from '../config/settings.js';
 import { engineLoadText } from './engine.js';
-import type { State } from './state.js';
+import { downloadMs, loadText } from './load.js';
+import type { RunningState, State } from './state.js';
 import { waitLabel } from './wait.js';
+
+/**
+ * `loading gpt-oss-120b: compiling (torch.compile) for 1m10s; weights in 57s; 3m2s in, usually ready in 7m40s`
+ * (or `3m2s of 15m` without an earlier load of this spec).
+ */
+function loadingLine(s: RunningState, now: number, t: Settings): string {
+  const l = s.run.load;
+  const elapsed = now - s.run.startedAt - downloadMs(l, now);
+  const last = s.history.lastLoad;
+  const clock =
+    last?.spec === t.specHash
+      ? `${fmt(elapsed)} in, usually ready in ${fmt(last.took)}`
+      : `${fmt(elapsed)} of ${fmt(t.startupTimeout)}`;
+  if (l?.phase === 'download') return `loading ${t.servedName}: ${loadText(l, now)}`;
+  const what = s.run.probes.live ? '/health answers, waiting for /v1/models to list it' : l ? loadText(l, now) : '';
+  return `loading ${t.servedName}: ${what ? `${what}; ` : ''}${clock}`;
+}
 
 export function statusLine(s: State, now: number, t: Settings): string {
   const line = phaseLine(s, now, t);
@@ -17,10 +35,8 @@ function phaseLine(s: State, now: number, t: Settings): string {
       return `waiting for ${waitLabel(s.wait.reason)}${s.wait.detail ? `: ${s.wait.detail}` : ''}`;
     case 'starting':
       return restarts > 0 ? `starting ${t.name} (restart ${restarts})` : `starting ${t.name}`;
-    case 'loading': {
-      const base = `loading ${t.servedName}: ${fmt(now - s.run.startedAt)} of ${fmt(t.startupTimeout)}`;
-      return s.run.probes.live ? `${base}, /health answers, waiting for /v1/models to list it` : base;
-    }
+    case 'loading':
+      return loadingLine(s, now, t);
     case 'serving': {
       const since = s.run.probes.servingSince ?? s.since;
       const load = engineLoadText(s.run.engine);

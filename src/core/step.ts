@@ -8,6 +8,7 @@ import { probed, runTick, runWake } from './health.js';
 import { scheduled } from './jobs.js';
 import { boot, engineBack, engineLost, observed, prereqMissing, reconcileFailed, reconciled } from './lifecycle.js';
 import { reconcileAction, reconcileNow } from './moves.js';
+import { loadLine } from './load.js';
 import { pullFailed, pulled, pullProgress } from './pull.js';
 import { isRunning, type State } from './state.js';
 
@@ -55,6 +56,7 @@ const HANDLERS: Table = {
   encodingsChanged,
   probed,
   engineLog,
+  loadLine,
   tick,
   engineLost,
   engineBack,

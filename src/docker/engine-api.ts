@@ -42,6 +42,8 @@ export interface ContainerEngine {
    * as Docker sends them (multiplexed when the container has no TTY: `LogLines` splits them).
    */
   followLogs(id: string, sinceSec: number): Promise<NodeJS.ReadableStream>;
+  /** The log since `sinceSec`, then the output live through an attach (progress bars move). */
+  attachOutput(id: string, sinceSec: number): Promise<NodeJS.ReadableStream>;
   /** A stream of JSON event records (Docker's /events) for containers with this name. */
   events(name: string): Promise<NodeJS.ReadableStream>;
 }

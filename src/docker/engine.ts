@@ -1,6 +1,7 @@
 // Thin adapter over dockerode: Engine API calls in, typed results and errors out. No policy here.
 import '../util/lazy-deps.js';
 import Docker from 'dockerode';
+import { PassThrough, type Duplex } from 'node:stream';
 import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
 import { withDeadline } from '../util/deadline.js';
@@ -236,6 +237,39 @@ export class Engine implements ContainerEngine {
       );
     } catch (err) {
       throw translate('logs', err);
+    }
+  }
+
+  /**
+   * The log since `sinceSec`, then the container's output live, byte by byte, through an attach:
+   * Docker's log holds a line back until its newline, and tqdm's progress bars (the weights, the
+   * CUDA graphs) redraw with \r only, so only an attach sees them move. Lines printed between the
+   * attach and the read of the log come twice; the readers do not mind.
+   */
+  async attachOutput(id: string, sinceSec: number): Promise<NodeJS.ReadableStream> {
+    const c = this.docker.getContainer(id);
+    try {
+      const live = (await within(
+        c.attach({ stream: true, stdout: true, stderr: true, logs: false }),
+        CALL_TIMEOUT_MS,
+      )) as unknown as Duplex;
+      const held: Buffer[] = [];
+      const hold = (b: Buffer) => held.push(b);
+      live.on('data', hold);
+      const past = await within(
+        c.logs({ stdout: true, stderr: true, follow: false, since: Math.floor(sinceSec) }),
+        CALL_TIMEOUT_MS,
+      ).catch(() => Buffer.alloc(0));
+      const out = new PassThrough();
+      out.write(past);
+      live.off('data', hold);
+      for (const b of held) out.write(b);
+      live.pipe(out);
+      live.on('error', () => out.end());
+      out.on('close', () => live.destroy());
+      return out;
+    } catch (err) {
+      throw translate('attach', err);
     }
   }
 

@@ -2,7 +2,14 @@
 import type { Config, Gpus } from '../config/schema.js';
 import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
 import { MASK } from '../container/docker-run.js';
-import { buildSpec, CONTAINER_PORT, ENCODINGS_MOUNT, HF_CACHE_MOUNT, type UlimitEntry } from '../container/spec.js';
+import {
+  buildSpec,
+  CACHE_MOUNTS,
+  CONTAINER_PORT,
+  ENCODINGS_MOUNT,
+  HF_CACHE_MOUNT,
+  type UlimitEntry,
+} from '../container/spec.js';
 import { TOKEN_VAR } from '../container/token-env.js';
 
 /** A variable whose value is a secret: the exports refer to where it lives, never print it. */
@@ -55,6 +62,11 @@ export function deploymentOf(c: Config): Deployment {
     mounts: [
       { host: c.paths.huggingface, container: HF_CACHE_MOUNT, readOnly: false },
       { host: c.paths.encodings, container: ENCODINGS_MOUNT, readOnly: true },
+      ...CACHE_MOUNTS.filter(() => c.paths.cache !== null).map((m) => ({
+        host: `${c.paths.cache}/${m.sub}`,
+        container: m.container,
+        readOnly: false,
+      })),
     ],
     gpus: c.container.gpus,
     stopTimeoutS: Math.ceil(c.container.stopTimeout / 1000),

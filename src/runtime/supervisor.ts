@@ -14,6 +14,7 @@ import type { Change, Desired } from './desired.js';
 import { exitFromEvent, look, reconcile, type ReconcileContext } from './effects/container.js';
 import { EncodingsCache, lookAtEncodings, watchEncodings } from './effects/encodings.js';
 import { LogWatch } from './effects/engine-log.js';
+import { modelDisk } from '../preflight/model-disk.js';
 import { probe, type ProbeOutcome } from './effects/probe.js';
 import { Puller } from './effects/pull.js';
 
@@ -241,7 +242,13 @@ export class Supervisor {
   private followRun(): void {
     const s = this.state;
     const want = isRunning(s) && this.deps.followLogs !== false ? s.run.containerId : undefined;
-    if (this.logWatch && (this.logWatch.id !== want || this.logWatch.epoch !== s.epoch)) {
+    // While it loads, the output is followed live (an attach); once it serves, through Docker's log:
+    // an attach left open for days would tie the container's output to this process's reading.
+    const live = s.phase === 'loading';
+    if (
+      this.logWatch &&
+      (this.logWatch.id !== want || this.logWatch.epoch !== s.epoch || this.logWatch.live !== live)
+    ) {
       this.logWatch.stop();
       this.logWatch = undefined;
     }
@@ -251,7 +258,8 @@ export class Supervisor {
       id: want,
       epoch: s.epoch,
       // From the run's start: a line printed between the start and this watch is not missed.
-      sinceSec: s.run.startedAt / 1000 - 1,
+      sinceSec: live ? s.run.startedAt / 1000 - 1 : this.now() / 1000 - 1,
+      live,
       dispatch: (ev) => this.dispatch(ev),
       warn: (msg) => this.deps.log.log('warn', msg),
     });
@@ -305,8 +313,10 @@ export class Supervisor {
       case 'probe': {
         const stats = () => this.logWatch?.stats;
         const run = this.deps.probe ?? ((k, d, t) => probe(k, d, t, stats));
-        void run(a.kind, this.d, a.timeout).then((r) =>
-          this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r }),
+        const c = this.d.config;
+        const disk = a.disk ? modelDisk(c.paths.huggingface, c.model.id).catch(() => undefined) : undefined;
+        void Promise.all([run(a.kind, this.d, a.timeout), disk]).then(([r, d]) =>
+          this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r, ...(d ? { disk: d } : {}) }),
         );
         return;
       }

@@ -1,6 +1,7 @@
 // What a state record may hold, checked in full (in the reader process): a record that does not fit
 // is set aside, never half-trusted (a date where a time belongs once crashed the D-Bus properties).
 import { z } from 'zod';
+import { LOAD_PHASES } from '../core/load-phases.js';
 import type { Persisted } from '../core/state.js';
 
 const count = z.int().min(0).max(1_000_000_000);
@@ -26,6 +27,15 @@ export const persistedSchema = z.object({
     .optional(),
   lastDeep: z.object({ at: time, ok: z.boolean(), detail: text(4096) }).optional(),
   lastMaintenance: time.optional(),
+  lastLoad: z
+    .object({
+      spec: z.string().regex(/^[0-9a-f]{64}$/),
+      took: z.number().min(0).max(1e10),
+      phases: z.record(z.enum(LOAD_PHASES), z.number().min(0).max(1e10)),
+      at: time,
+    })
+    .optional(),
+  modelBytes: z.object({ model: text(256), bytes: z.number().min(0).max(1e15) }).optional(),
   container: z.object({ name: text(256), spec: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 

@@ -1,17 +1,16 @@
 // Tells systemd what the supervisor is doing (READY, STATUS, WATCHDOG, RELOADING, STOPPING); a no-op outside systemd.
-import { extendDue, readyDue, type ReadyMode } from '../core/ready.js';
+import { readyDue, type ReadyMode } from '../core/ready.js';
 import type { Phase } from '../core/state.js';
 import type { Logger } from '../log/logger.js';
 import type { Notifier } from './notify.js';
 
-/** How far each EXTEND_TIMEOUT_USEC pushes systemd's start timeout, and how often it is sent. */
-const EXTEND_MS = 60_000;
+/** How often EXTEND_TIMEOUT_USEC is sent while a load goes on (how far: `extendFor`). */
 const EXTEND_EVERY_MS = 20_000;
 
 export class SystemdBridge {
   private readySent = false;
   private timers: NodeJS.Timeout[] = [];
-  private phase: () => Phase = () => 'starting';
+  private extendFor: () => number | undefined = () => undefined;
   private failedOnce = false;
 
   constructor(
@@ -29,9 +28,9 @@ export class SystemdBridge {
     }
   }
 
-  /** `phase` reads the supervisor's phase now: while a healthy load goes on, the start timeout is extended. */
-  start(phase: () => Phase): void {
-    this.phase = phase;
+  /** `extendFor` says how far to extend systemd's start timeout now (undefined: not at all). */
+  start(extendFor: () => number | undefined): void {
+    this.extendFor = extendFor;
     if (!this.n.active) return;
     // The watchdog is fed from the event loop itself: a wedged loop stops feeding it.
     const every = this.n.watchdogIntervalMs;
@@ -41,8 +40,9 @@ export class SystemdBridge {
   }
 
   private extend(): void {
-    if (this.readySent || !extendDue(this.phase())) return;
-    this.send({ EXTEND_TIMEOUT_USEC: EXTEND_MS * 1000 });
+    if (this.readySent) return;
+    const ms = this.extendFor();
+    if (ms !== undefined) this.send({ EXTEND_TIMEOUT_USEC: Math.round(ms * 1000) });
   }
 
   status(raw: string, phase: Phase): void {

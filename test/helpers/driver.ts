@@ -2,6 +2,7 @@
 import { defaultConfig } from '../../src/config/schema.js';
 import { settingsOf, type Settings } from '../../src/config/settings.js';
 import type { Action, Event } from '../../src/core/events.js';
+import { recogniseLoadLine } from '../../src/core/load-phases.js';
 import { initialState, isRunning, type State } from '../../src/core/state.js';
 import { step } from '../../src/core/step.js';
 import { statusLine } from '../../src/core/status-line.js';
@@ -61,6 +62,13 @@ export class Driver {
   }
   probe(kind: 'startup' | 'liveness' | 'readiness' | 'engine', ok: boolean, error?: string): Action[] {
     return this.send({ type: 'probed', kind, epoch: this.state.epoch, ok, ...(error ? { error } : {}) });
+  }
+  /** A start-up line of vLLM's, as the log watch reports one the phase table knows. */
+  line(text: string): Action[] {
+    const l = recogniseLoadLine(text);
+    if (!l) throw new Error(`not a start-up line the table knows: ${text}`);
+    const { took: _t, ...said } = l;
+    return this.send({ type: 'loadLine', epoch: this.state.epoch, line: text, ...said });
   }
   /** Through start-up and readiness to serving. */
   serving(): this {

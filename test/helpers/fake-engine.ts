@@ -173,6 +173,10 @@ export class FakeEngine implements ContainerEngine {
     return Promise.resolve(s);
   }
 
+  attachOutput(id: string): Promise<NodeJS.ReadableStream> {
+    return this.followLogs(id);
+  }
+
   events(name: string): Promise<NodeJS.ReadableStream> {
     this.check(`events ${name}`);
     const s = new PassThrough();

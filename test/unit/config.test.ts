@@ -34,10 +34,10 @@ test('every default is the guide value', (t) => {
     stopOnExit: true,
   });
   t.deepEqual(c.container.ulimits, { memlock: -1, stack: 67108864 });
-  t.deepEqual(c.paths, { encodings: '/vllm/encodings', huggingface: '/vllm/huggingface' });
+  t.deepEqual(c.paths, { encodings: '/vllm/encodings', huggingface: '/vllm/huggingface', cache: '/vllm/cache' });
   t.deepEqual(c.hfToken, { credential: 'hf_token', file: '/etc/gptoss/hf_token', env: 'HF_TOKEN' });
   t.deepEqual(c.health, {
-    startup: { period: 10_000, timeout: 900_000 },
+    startup: { period: 10_000, timeout: 900_000, stallTimeout: null },
     liveness: { period: 10_000, timeout: 5_000, failureThreshold: 3 },
     readiness: { period: 10_000, timeout: 5_000 },
     stall: { enabled: true, window: 180_000, failureThreshold: 2 },
@@ -106,7 +106,7 @@ const bad: [string, string, string[]][] = [
   [
     'unknown key with no near match lists the known ones',
     'paths:\n  zzz: /x\n',
-    [`${F}:2:3: paths.zzz: unknown key in paths; known keys here: encodings, huggingface`],
+    [`${F}:2:3: paths.zzz: unknown key in paths; known keys here: encodings, huggingface, cache`],
   ],
   [
     'utilization above 1',

@@ -32,6 +32,11 @@ test('the default spec is the guide command', (t) => {
   t.deepEqual(body.HostConfig.Binds, [
     '/vllm/huggingface:/root/.cache/huggingface',
     '/vllm/encodings:/etc/encodings:ro',
+    // paths.cache: vLLM's compile and JIT caches, kept across recreates.
+    '/vllm/cache/vllm:/root/.cache/vllm',
+    '/vllm/cache/flashinfer:/root/.cache/flashinfer',
+    '/vllm/cache/triton:/root/.triton/cache',
+    '/vllm/cache/cuda:/root/.nv/ComputeCache',
   ]);
   t.deepEqual(body.HostConfig.DeviceRequests, [
     { Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} },
@@ -89,7 +94,7 @@ test('config maps into the body', (t) => {
       ulimits: { memlock: 8388608 },
       env: { FOO: 'bar' },
     },
-    paths: { encodings: '/e', huggingface: '/h' },
+    paths: { encodings: '/e', huggingface: '/h', cache: null },
   });
   const { body } = buildSpec(c, undefined);
   t.deepEqual(body.Cmd.slice(-2), ['--max-num-seqs', '64']);

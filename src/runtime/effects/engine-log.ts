@@ -1,5 +1,6 @@
 // Follows the running container's log: the lines that mean the engine is dead, vLLM's warnings, its stats line.
 import type { Event } from '../../core/events.js';
+import { recogniseLoadLine } from '../../core/load-phases.js';
 import { bareLine, isFatalLine, statsLine, unknownEnv, type StatsLine } from '../../core/log-lines.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 
@@ -41,10 +42,10 @@ export class LogLines {
 
   private addText(s: string): void {
     this.text += s;
-    const parts = this.text.split('\n');
+    // tqdm redraws its bar with \r: each state of the bar is a line of its own (a progress step).
+    const parts = this.text.split(/[\r\n]/);
     this.text = (parts.pop() ?? '').slice(-MAX_LINE);
-    // tqdm redraws its bar with \r: the last state of the line is what it says.
-    for (const p of parts) this.onLine(p.slice(-MAX_LINE).split('\r').pop() ?? '');
+    for (const p of parts) if (p) this.onLine(p.slice(-MAX_LINE));
   }
 }
 
@@ -53,6 +54,8 @@ export interface LogWatchOptions {
   id: string;
   epoch: number;
   sinceSec: number;
+  /** Follow the output live (an attach: progress bars move) rather than Docker's log (whole lines). */
+  live: boolean;
   dispatch(ev: Event): void;
   warn(msg: string): void;
 }
@@ -61,6 +64,7 @@ export interface LogWatchOptions {
 export class LogWatch {
   readonly id: string;
   readonly epoch: number;
+  readonly live: boolean;
   /** vLLM's latest stats line and when it came (the engine probe's fallback where /metrics is not served). */
   stats: (StatsLine & { at: number }) | undefined;
   private readonly context: string[] = [];
@@ -72,11 +76,13 @@ export class LogWatch {
   constructor(private readonly o: LogWatchOptions) {
     this.id = o.id;
     this.epoch = o.epoch;
+    this.live = o.live;
   }
 
   async start(): Promise<void> {
     try {
-      const s = await this.o.engine.followLogs(this.id, this.o.sinceSec);
+      const e = this.o.engine;
+      const s = await (this.o.live ? e.attachOutput(this.id, this.o.sinceSec) : e.followLogs(this.id, this.o.sinceSec));
       if (this.stopped) return destroy(s);
       this.stream = s;
       const lines = new LogLines((l) => this.line(l));
@@ -100,6 +106,11 @@ export class LogWatch {
     if (st) {
       this.stats = { ...st, at: Date.now() };
       return;
+    }
+    const load = recogniseLoadLine(line);
+    if (load) {
+      const { took: _t, ...said } = load;
+      this.o.dispatch({ type: 'loadLine', epoch: this.epoch, line, ...said });
     }
     const env = unknownEnv(line);
     if (env && !this.envSeen.has(env)) {
