@@ -77,7 +77,7 @@ export const PHASE_TABLE: readonly PhaseRow[] = [
   {
     phase: 'compile',
     re: /Directly load the compiled graph\(s\) for \S+ shape from the cache, took ([\d.]+) s/,
-    source: `${HEALTHY}/../kv-cache/vllm-23278-gptoss120b-h100-negative-kv.log`,
+    source: 'test/fixtures/vllm-logs/gpu-memory/vllm-23278-gptoss120b-h100-negative-kv.log',
   },
   { phase: 'compile', re: /torch\.compile (?:takes|took) ([\d.]+) s in total/, took: 1, ends: true, source: GB10 },
   // kv-cache: memory profiling, then the KV cache is sized (FlashInfer's JIT runs silently around here).
