@@ -91,6 +91,17 @@ export function humanStatus(p: Props): string {
     const extra = `${kvText}${rate >= 0 ? `, ${rate.toFixed(1)} tok/s` : ''}`;
     row('engine', `${running} running, ${waiting} waiting${extra} (${ago(engAt)} ago)`);
   }
+  if (p.LoadPhase) {
+    const eta = p.LoadEta
+      ? `, ready in about ${formatDuration(Math.max(0, Number(p.LoadEta / 1000n) - Date.now()))}`
+      : '';
+    row('load', `${p.LoadPhase}${p.LoadProgress ? ` ${p.LoadProgress}` : ''} for ${ago(p.LoadPhaseSince)}${eta}`);
+  }
+  const phases = Object.entries(p.LastLoadPhases ?? {});
+  if (p.LastLoadDuration) {
+    row('last load', `${formatDuration(Number(p.LastLoadDuration / 1000n))} in all`);
+    for (const [phase, us] of phases) lines.push(`    ${phase.padEnd(10)}${formatDuration(Number(us / 1000n))}`);
+  }
   row('config', `${p.ConfigPath}${p.ConfigError ? `: INVALID, running on the last good one: ${p.ConfigError}` : ''}`);
   return `${lines.join('\n')}\n`;
 }
@@ -121,7 +132,8 @@ Anyone may read it. --json prints the same as one JSON object (keys: state, stat
 stateSince, waitingFor, containerId, image, servedModel, endpoint, restartCount, totalRestarts,
 lastExitCode, lastExitOomKilled, diagnosis, diagnosisSummary, diagnosisRemedy, servingSince,
 configPath, configError, lastDeepProbe, engineLoad {at, running, waiting, kvCacheUsage,
-tokensPerSecond}; times in ISO 8601, null when none).
+tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}};
+times in ISO 8601, null when none).
 
 Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no daemon answers.
 `,

@@ -28,6 +28,7 @@ function contextOf(d: Desired): Context {
     servedName: d.config.model.servedName,
     endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${d.config.container.port}/v1`,
     configPath: d.file,
+    specHash: d.settings.specHash,
   };
 }
 

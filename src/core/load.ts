@@ -5,7 +5,7 @@ import type { Diagnosis } from './diagnose.js';
 import { log, still, type Action, type EventOf, type Handler, type Input, type Step } from './events.js';
 import { LOAD_PHASES, PHASE_LABEL, phaseIndex, type LoadPhase } from './load-phases.js';
 import { fail } from './moves.js';
-import { isRunning, type RunningState } from './state.js';
+import { isRunning, type RunningState, type State } from './state.js';
 
 /** What the model's folder in paths.huggingface holds now. */
 export interface DiskSample {
@@ -212,3 +212,27 @@ export function loadRecord(l: LoadTrack, startedAt: number, now: number, spec: s
 }
 
 export { LOAD_PHASES };
+
+/** A load as D-Bus and `status` show it: phase, since when, progress, when it should be ready. */
+export interface LoadView {
+  phase: LoadPhase | '';
+  since?: number;
+  progress: string;
+  /** When the model should serve: the last load of this spec, or the download's ETA; undefined: unknown. */
+  eta?: number;
+}
+
+export function loadView(s: State, now: number, specHash: string): LoadView {
+  const l = isRunning(s) && s.phase === 'loading' ? s.run.load : undefined;
+  if (!isRunning(s) || !l) return { phase: '', progress: '' };
+  const cur = l.spans[l.spans.length - 1];
+  const d = l.download;
+  const progress =
+    l.phase === 'download' && d ? downloadText(d) : l.progress ? `${l.progress.done}/${l.progress.total}` : '';
+  const last = s.history.lastLoad;
+  let eta: number | undefined;
+  if (l.phase === 'download' && d?.total && d.rate && d.total > d.bytes)
+    eta = now + ((d.total - d.bytes) / d.rate) * 1000;
+  else if (last?.spec === specHash) eta = s.run.startedAt + downloadMs(l, now) + last.took;
+  return { phase: l.phase, ...(cur ? { since: cur.from } : {}), progress, ...(eta !== undefined ? { eta } : {}) };
+}

@@ -1,4 +1,5 @@
 // The D-Bus properties as plain values: what the state machine's state reads as, and what changed.
+import { loadView } from '../core/load.js';
 import { isRunning, type State } from '../core/state.js';
 
 export const BUS_NAME = 'org.gptoss.Supervisor1';
@@ -27,6 +28,12 @@ export const SIGNATURES = {
   ConfigError: 's',
   LastDeepProbe: '(tbs)',
   EngineLoad: '(tuudd)',
+  LoadPhase: 's',
+  LoadPhaseSince: 't',
+  LoadProgress: 's',
+  LoadEta: 't',
+  LastLoadDuration: 't',
+  LastLoadPhases: 'a{st}',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -59,6 +66,16 @@ export interface Props {
    * use (0..1) and generated tokens/s (each -1 when unknown).
    */
   EngineLoad: [bigint, number, number, number, number];
+  /** The load's phase (src/core/load-phases.ts), '' when not loading. */
+  LoadPhase: string;
+  LoadPhaseSince: bigint;
+  /** `7/15` (a progress bar's step), `23.4 of 65.3 GB, 41 MB/s, ETA 17m` (a download), or ''. */
+  LoadProgress: string;
+  /** When the model should serve (usec; 0 when not known): from the last load of this spec, or the download. */
+  LoadEta: bigint;
+  /** The last load that reached serving: how long it took (downloads left out), and each phase (usec). */
+  LastLoadDuration: bigint;
+  LastLoadPhases: Record<string, bigint>;
 }
 
 export interface Context {
@@ -67,6 +84,8 @@ export interface Context {
   /** Where clients reach the model, e.g. http://127.0.0.1:8000/v1. */
   endpoint: string;
   configPath: string;
+  /** The container spec's hash: a load's ETA comes from the last load of the same spec. */
+  specHash: string;
 }
 
 /** Milliseconds as D-Bus time (µs); 0 for none, and for anything not a finite time. */
@@ -74,7 +93,9 @@ const usec = (ms: number | undefined) =>
   ms === undefined || !Number.isFinite(ms) || ms < 0 ? 0n : BigInt(Math.round(ms)) * 1000n;
 
 /** The HF token never reaches a property: nothing here reads it, and texts come from the scrubbed status. */
-export function propsOf(s: State, statusText: string, c: Context): Props {
+export function propsOf(s: State, statusText: string, c: Context, now = Date.now()): Props {
+  const load = loadView(s, now, c.specHash);
+  const last = s.history.lastLoad;
   const h = s.history;
   const deep = h.lastDeep;
   const servingSince = s.phase === 'serving' ? s.run.probes.servingSince : undefined;
@@ -99,6 +120,12 @@ export function propsOf(s: State, statusText: string, c: Context): Props {
     ConfigError: s.configError ?? '',
     LastDeepProbe: deep ? [usec(deep.at), deep.ok, deep.detail] : [0n, false, ''],
     EngineLoad: engineLoad(s),
+    LoadPhase: load.phase,
+    LoadPhaseSince: usec(load.since),
+    LoadProgress: load.progress,
+    LoadEta: usec(load.eta),
+    LastLoadDuration: usec(last?.took),
+    LastLoadPhases: Object.fromEntries(Object.entries(last?.phases ?? {}).map(([k, ms]) => [k, usec(ms)])),
   };
 }
 
@@ -111,6 +138,10 @@ function engineLoad(s: State): Props['EngineLoad'] {
 
 function same(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => same(v, b[i]));
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a);
+    return ka.length === Object.keys(b).length && ka.every((k) => same((a as never)[k], (b as never)[k]));
+  }
   return a === b;
 }
 
@@ -159,6 +190,18 @@ export function jsonOf(p: Props): Record<string, unknown> {
     configError: p.ConfigError || null,
     lastDeepProbe: deepAt === 0n ? null : { at: iso(deepAt), ok: deepOk, detail: deepDetail },
     engineLoad: engineJson(p.EngineLoad, iso),
+    load: p.LoadPhase
+      ? { phase: p.LoadPhase, since: iso(p.LoadPhaseSince), progress: p.LoadProgress || null, eta: iso(p.LoadEta) }
+      : null,
+    lastLoad:
+      p.LastLoadDuration === 0n
+        ? null
+        : {
+            seconds: Number(p.LastLoadDuration / 1000n) / 1000,
+            phases: Object.fromEntries(
+              Object.entries(p.LastLoadPhases).map(([k, us]) => [k, Number(us / 1000n) / 1000]),
+            ),
+          },
   };
 }
 

@@ -564,116 +564,438 @@ function main({ opts, nonDefault }) {
     return true;
   }
   const harmonyAt = fastFail ? 0 : loadSeconds / 2;
-  if (!failAt || failAt.at > harmonyAt) {
-    const prev = failAt;
-    failAt = {
+  // The encodings check at load/2; a failure due later than that only fires when the check passed
+  // (the check dies first otherwise), one due earlier or at once makes the check moot.
+  const failEvents = [];
+  if (!failAt || failAt.at > harmonyAt)
+    failEvents.push({
       at: harmonyAt,
       fn: () => {
         if (!encodingsOk()) failures.harmony();
-        else if (prev)
-          later(prev.at - harmonyAt, () => {
-            if (state === 'loading') prev.fn();
-          });
       },
+    });
+  if (failAt) failEvents.push(failAt);
+
+  // --------------------------------------------------------- phase timing ---
+  // The load is a row of phases (vLLM's own order): start (config, engine init), weights (with the
+  // download inside it, between "Using model weights format" and the shards), compile, kv, graphs, api.
+  // By default each phase gets its share of STANDIN_LOAD_SECONDS (the shares below put every line at
+  // the fraction of the load it always had); STANDIN_PHASES sets a phase's seconds instead, warm
+  // caches shorten compile and kv, and a download adds its own time. Durations the lines print are
+  // measured on the clock, so they add up to the real elapsed time.
+  const L = loadSeconds;
+  const SHARE = { start: 0.08, weights: 0.39, compile: 0.15, kv: 0.03, graphs: 0.23, api: 0.12 };
+  const PHASE_ALIAS = { starting: 'start', 'kv-cache': 'kv' };
+  const phaseSecs = {};
+  for (const [p, share] of Object.entries(SHARE)) phaseSecs[p] = share * L;
+  for (const item of (env.STANDIN_PHASES || '').split(/[\s,]+/).filter(Boolean)) {
+    const m = /^([a-z-]+)=(\d+(?:\.\d*)?|\.\d+)$/.exec(item);
+    const p = m && (PHASE_ALIAS[m[1]] ?? m[1]);
+    if (m && p in SHARE) phaseSecs[p] = Number(m[2]);
+    else
+      error(
+        'standin',
+        `STANDIN_PHASES: ignoring ${JSON.stringify(item)} (expected PHASE=SECONDS, PHASE one of start, weights, compile, kv, graphs, api)`,
+      );
+  }
+  const HANGS = ['download', 'weights', 'compile', 'kv', 'graphs', 'api'];
+  let hangPhase = (env.STANDIN_HANG || '').trim();
+  hangPhase = PHASE_ALIAS[hangPhase] ?? hangPhase;
+  if (hangPhase && !HANGS.includes(hangPhase)) {
+    error('standin', `unknown STANDIN_HANG value ${JSON.stringify(hangPhase)}; ignoring it`);
+    hangPhase = '';
+  }
+  const warmFactor = num('STANDIN_WARM_FACTOR', 0.25);
+
+  // Warm caches: a marker the stand-in writes at the end of a cold compile (vLLM's torch.compile cache,
+  // in the folder it names) and of the kv phase (FlashInfer's JIT cache). Not writable or not there:
+  // cold every time. The folder's hash is stable for a model and max model len.
+  const STAMP = 'written by the gptoss vLLM stand-in';
+  const compileHash = crypto.createHash('sha256').update(`${model}\0${maxModelLen}`).digest('hex').slice(0, 10);
+  const compileDir = path.join(
+    env.VLLM_CACHE_ROOT || '/root/.cache/vllm',
+    'torch_compile_cache',
+    compileHash,
+    'rank_0_0',
+    'backbone',
+  );
+  const compileMarker = path.join(compileDir, 'vllm_compile_cache.py');
+  const flashinferMarker = '/root/.cache/flashinfer/gptoss-standin-jit-cache.txt';
+  const hasMarker = (f) => {
+    try {
+      return fs.readFileSync(f, 'utf8').includes(STAMP);
+    } catch {
+      return false;
+    }
+  };
+  const writeMarker = (f, text) => {
+    try {
+      fs.mkdirSync(path.dirname(f), { recursive: true });
+      fs.writeFileSync(f, text);
+    } catch {
+      /* read-only or absent: the next start is cold again */
+    }
+  };
+  const warmCompile = hasMarker(compileMarker);
+  const warmFlashinfer = hasMarker(flashinferMarker);
+
+  // The download (huggingface_hub's cache layout, names derived from the model id so a re-run resumes).
+  const dl = planDownload();
+  function planDownload() {
+    const total = Math.round(num('STANDIN_DOWNLOAD_BYTES', 0));
+    if (!(total > 0) || model.startsWith('/') || model.startsWith('.')) return null;
+    let rate = num('STANDIN_DOWNLOAD_RATE', 10_000_000);
+    if (!(rate > 0)) rate = 10_000_000;
+    const hub = env.HF_HUB_CACHE || path.join(env.HF_HOME || '/root/.cache/huggingface', 'hub');
+    const dir = path.join(hub, `models--${model.split('/').join('--')}`);
+    const hex = (algo, s) => crypto.createHash(algo).update(s).digest('hex');
+    const d = {
+      dir,
+      total,
+      chunk: Math.max(1, Math.round(rate * 0.25)),
+      blob: hex('sha256', `gptoss-standin weights ${model}`),
+      revision: hex('sha1', `gptoss-standin revision ${model}`),
+      file: 'model-00000-of-00001.safetensors',
     };
+    d.final = path.join(dir, 'blobs', d.blob);
+    d.incomplete = `${d.final}.incomplete`;
+    if (modelComplete(dir)) return null;
+    let have = 0;
+    try {
+      have = fs.statSync(d.incomplete).size;
+    } catch {
+      /* a new download */
+    }
+    try {
+      if (fs.statSync(d.final).size >= total) have = total;
+    } catch {
+      /* not downloaded yet */
+    }
+    d.have = Math.min(have, total);
+    d.steps = Math.ceil((total - d.have) / d.chunk);
+    return d;
+  }
+  // Complete: refs/main names a snapshot that holds a .safetensors file, and no blob is still .incomplete.
+  function modelComplete(dir) {
+    try {
+      if (fs.readdirSync(path.join(dir, 'blobs')).some((n) => n.endsWith('.incomplete'))) return false;
+      const rev = fs.readFileSync(path.join(dir, 'refs', 'main'), 'utf8').trim();
+      const snap = path.join(dir, 'snapshots', rev);
+      return fs.readdirSync(snap).some((n) => n.endsWith('.safetensors') && fs.statSync(path.join(snap, n)).isFile());
+    } catch {
+      return false;
+    }
+  }
+  function dlStart() {
+    try {
+      fs.mkdirSync(path.join(dl.dir, 'blobs'), { recursive: true });
+      if (dl.have < dl.total || !fs.existsSync(dl.final)) {
+        fs.closeSync(fs.openSync(dl.incomplete, 'a'));
+        fs.truncateSync(dl.incomplete, dl.have);
+      }
+    } catch {
+      /* not writable: the download only takes its time */
+    }
+  }
+  function dlStep(k) {
+    try {
+      fs.truncateSync(dl.incomplete, Math.min(dl.total, dl.have + k * dl.chunk));
+    } catch {
+      /* as above */
+    }
+  }
+  function dlFinish() {
+    const { dir } = dl;
+    const link = (target, at) => {
+      try {
+        fs.unlinkSync(at);
+      } catch {
+        /* not there */
+      }
+      fs.symlinkSync(target, at);
+    };
+    try {
+      if (fs.existsSync(dl.incomplete)) {
+        fs.truncateSync(dl.incomplete, dl.total);
+        fs.renameSync(dl.incomplete, dl.final);
+      }
+      // config.json as the hub stores a small (non-LFS) file: a blob named by its git blob sha1.
+      const config = `${JSON.stringify({ architectures: ['GptOssForCausalLM'], model_type: 'gpt_oss', _name_or_path: model, standin: STAMP }, null, 2)}\n`;
+      const configBlob = crypto
+        .createHash('sha1')
+        .update(`blob ${Buffer.byteLength(config)}\0${config}`)
+        .digest('hex');
+      fs.writeFileSync(path.join(dir, 'blobs', configBlob), config);
+      const snap = path.join(dir, 'snapshots', dl.revision);
+      fs.mkdirSync(snap, { recursive: true });
+      link(`../../blobs/${dl.blob}`, path.join(snap, dl.file));
+      link(`../../blobs/${configBlob}`, path.join(snap, 'config.json'));
+      fs.mkdirSync(path.join(dir, 'refs'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'refs', 'main'), dl.revision);
+    } catch {
+      /* as above */
+    }
   }
 
-  // ------------------------------------------------------ loading script ---
-  const L = loadSeconds;
-  const shards = 15;
-  const script = [];
-  const at = (f, fn) => script.push([f * L, fn]);
-  at(0.0, () => info('config.py:723', 'Resolved architecture: GptOssForCausalLM'));
-  at(0.0, () => info('config.py:1669', `Using max model len ${maxModelLen}`));
-  at(0.0, () => info('config.py:2400', 'Chunked prefill is enabled with max_num_batched_tokens=8192.'));
-  at(0.02, () =>
+  // Windows of the timeline, in order; RANGE is each one's place as fractions of the default load.
+  const WIN = ['start', 'weightsA', 'download', 'weightsB', 'compile', 'kv', 'graphs', 'api'];
+  const RANGE = {
+    start: [0, 0.08],
+    weightsA: [0.08, 0.1],
+    download: [0.1, 0.1],
+    weightsB: [0.1, 0.47],
+    compile: [0.47, 0.62],
+    kv: [0.62, 0.65],
+    graphs: [0.65, 0.88],
+    api: [0.88, 1],
+  };
+  const winSecs = {
+    start: phaseSecs.start,
+    weightsA: phaseSecs.weights * (0.02 / 0.39),
+    download: dl ? dl.steps * 0.25 : 0,
+    weightsB: phaseSecs.weights * (0.37 / 0.39),
+    compile: phaseSecs.compile * (warmCompile ? warmFactor : 1),
+    kv: phaseSecs.kv * (warmFlashinfer ? warmFactor : 1),
+    graphs: phaseSecs.graphs,
+    api: phaseSecs.api,
+  };
+  const winStart = {};
+  let acc = 0;
+  for (const w of WIN) {
+    winStart[w] = acc;
+    acc += winSecs[w];
+  }
+  const events = [];
+  let seq = 0;
+  const atRel = (win, rel, fn, tag) => events.push({ w: WIN.indexOf(win), rel, seq: seq++, fn, tag });
+  /** A line at fraction f of the default load, in window `win` (placed at the same spot of the window). */
+  const at = (win, f, fn, tag) => {
+    const [s, e] = RANGE[win];
+    atRel(win, e > s ? (f - s) / (e - s) : 0, fn, tag);
+  };
+  // Clock marks for the durations the lines print.
+  const clock = () => performance.now() / 1000;
+  const mark = {};
+  const since = (k) => clock() - (mark[k] ?? clock());
+
+  at('start', 0.0, () => info('config.py:723', 'Resolved architecture: GptOssForCausalLM'));
+  at('start', 0.0, () => info('config.py:1669', `Using max model len ${maxModelLen}`));
+  at('start', 0.0, () => info('config.py:2400', 'Chunked prefill is enabled with max_num_batched_tokens=8192.'));
+  at('start', 0.02, () =>
     info(
       'core.py:74',
       `Initializing a V1 LLM engine (v${VLLM_VERSION}) with config: model='${model}', speculative_config=None, tokenizer='${model}', skip_tokenizer_init=False, tokenizer_mode=auto, revision=None, trust_remote_code=False, dtype=torch.bfloat16, max_seq_len=${maxModelLen}, download_dir=None, load_format=auto, tensor_parallel_size=1, pipeline_parallel_size=1, quantization=${opts.quantization ?? 'mxfp4'}, enforce_eager=False, kv_cache_dtype=auto, device_config=cuda, served_model_name=${servedName}, enable_prefix_caching=True, chunked_prefill_enabled=True`,
       ENG,
     ),
   );
-  at(0.05, () =>
+  at('start', 0.05, () =>
     info(
       'parallel_state.py:1134',
       'rank 0 in world size 1 is assigned as DP rank 0, PP rank 0, TP rank 0, EP rank 0',
       ENG,
     ),
   );
-  at(0.08, () => info('gpu_model_runner.py:1953', `Starting to load model ${model}...`, ENG));
-  at(0.09, () => info('cuda.py:328', 'Using Triton backend on V1 engine.', ENG));
-  at(0.1, () => info('weight_utils.py:296', "Using model weights format ['*.safetensors']", ENG));
+
+  // weights (gpu_model_runner.py, default_loader.py, weight_utils.py).
+  at(
+    'weightsA',
+    0.08,
+    () => {
+      mark.weights = clock();
+      info('gpu_model_runner.py:1953', `Starting to load model ${model}...`, ENG);
+    },
+    'first:weights',
+  );
+  at('weightsA', 0.09, () => info('cuda.py:328', 'Using Triton backend on V1 engine.', ENG));
+  at('weightsA', 0.1, () => {
+    mark.shards = clock();
+    info('weight_utils.py:296', "Using model weights format ['*.safetensors']", ENG);
+  });
+
+  // The download: vLLM 0.10.1's vllm/model_executor/model_loader/weight_utils.py, download_weights_from_hf:
+  // snapshot_download(..., tqdm_class=DisabledTqdm) (no progress bars), then
+  //   if time_taken > 0.5: logger.info("Time spent downloading weights for %s: %.6f seconds", ...)
+  // at weight_utils.py:312 in 0.10.x logs (after "Using model weights format" at weight_utils.py:296).
+  atRel(
+    'download',
+    0,
+    () => {
+      mark.download = clock();
+      if (dl) dlStart();
+    },
+    'download:start',
+  );
+  if (dl) {
+    for (let k = 1; k <= dl.steps; k++)
+      atRel('download', k / dl.steps, () => dlStep(k), k === 1 ? 'download:step1' : undefined);
+    atRel('download', 1, () => {
+      dlFinish();
+      const took = since('download');
+      mark.shards = clock();
+      if (took > 0.5)
+        info('weight_utils.py:312', `Time spent downloading weights for ${model}: ${took.toFixed(6)} seconds`, ENG);
+    });
+  }
+
+  const shards = 15;
   for (let s = 0; s <= shards; s++) {
     const pct = Math.floor((s / shards) * 100);
-    at(0.1 + 0.35 * (s / shards), () =>
+    at('weightsB', 0.1 + 0.35 * (s / shards), () =>
       err(
         `${ENG}Loading safetensors checkpoint shards: ${String(pct).padStart(3)}% Completed | ${s}/${shards} [00:${String(2 * s).padStart(2, '0')}<00:${String(2 * (shards - s)).padStart(2, '0')},  1.79s/it]`,
       ),
     );
   }
-  at(0.46, () => info('default_loader.py:262', 'Loading weights took 26.94 seconds', ENG));
-  at(0.47, () => info('gpu_model_runner.py:2007', 'Model loading took 65.97 GiB and 28.311904 seconds', ENG));
-  at(0.5, () =>
-    info(
-      'backends.py:548',
-      "Using cache directory: /root/.cache/vllm/torch_compile_cache/2b7e1a9c0f/rank_0_0/backbone for vLLM's torch.compile",
-      ENG,
-    ),
+  at('weightsB', 0.46, () =>
+    info('default_loader.py:262', `Loading weights took ${since('shards').toFixed(2)} seconds`, ENG),
   );
-  at(0.52, () => info('backends.py:559', 'Dynamo bytecode transform time: 9.87 s', ENG));
-  at(0.58, () => info('backends.py:194', 'Cache the graph for dynamic shape for later use', ENG));
-  at(0.62, () => info('monitor.py:34', 'torch.compile takes 23.1 s in total', ENG));
-  at(0.64, () =>
-    info(
-      'gpu_worker.py:276',
-      `Available KV cache memory: ${Math.max(1, gpuUtil * totalGiB - 70.3).toFixed(2)} GiB`,
-      ENG,
-    ),
+  at('weightsB', 0.47, () => {
+    info('gpu_model_runner.py:2007', `Model loading took 65.97 GiB and ${since('weights').toFixed(6)} seconds`, ENG);
+    mark.loaded = clock();
+  });
+
+  // compile (vllm/compilation/backends.py, monitor.py); cold: "Compiling a graph", warm: "Directly load".
+  at(
+    'compile',
+    0.5,
+    () => info('backends.py:548', `Using cache directory: ${compileDir} for vLLM's torch.compile`, ENG),
+    'first:compile',
   );
-  at(0.65, () => info('kv_cache_utils.py:849', 'GPU KV cache size: 410,544 tokens', ENG));
-  at(0.65, () =>
+  at('compile', 0.52, () => {
+    info('backends.py:559', `Dynamo bytecode transform time: ${since('loaded').toFixed(2)} s`, ENG);
+    mark.dynamo = clock();
+  });
+  if (warmCompile) {
+    at('compile', 0.61, () =>
+      info(
+        'backends.py:161',
+        `Directly load the compiled graph(s) for dynamic shape from the cache, took ${since('dynamo').toFixed(3)} s`,
+        ENG,
+      ),
+    );
+  } else {
+    at('compile', 0.58, () => info('backends.py:194', 'Cache the graph for dynamic shape for later use', ENG));
+    at('compile', 0.615, () =>
+      info('backends.py:215', `Compiling a graph for dynamic shape takes ${since('dynamo').toFixed(2)} s`, ENG),
+    );
+  }
+  at('compile', 0.62, () => {
+    info('monitor.py:34', `torch.compile takes ${since('loaded').toFixed(2)} s in total`, ENG);
+    if (!warmCompile)
+      writeMarker(
+        compileMarker,
+        `# ${STAMP}: a cold compile of ${model} (max_model_len ${maxModelLen}) finished here\n{}\n`,
+      );
+  });
+
+  // kv (gpu_worker.py, kv_cache_utils.py); FlashInfer's JIT runs silently here.
+  at(
+    'kv',
+    0.64,
+    () =>
+      info(
+        'gpu_worker.py:276',
+        `Available KV cache memory: ${Math.max(1, gpuUtil * totalGiB - 70.3).toFixed(2)} GiB`,
+        ENG,
+      ),
+    'first:kv',
+  );
+  at('kv', 0.65, () => info('kv_cache_utils.py:849', 'GPU KV cache size: 410,544 tokens', ENG));
+  at('kv', 0.65, () => {
     info(
       'kv_cache_utils.py:853',
       `Maximum concurrency for ${maxModelLen.toLocaleString('en-US')} tokens per request: ${(410544 / maxModelLen).toFixed(2)}x`,
       ENG,
-    ),
-  );
+    );
+    mark.graphs = clock();
+    if (!warmFlashinfer) writeMarker(flashinferMarker, `${STAMP}: FlashInfer JIT kernels built\n`);
+  });
+
+  // graphs (gpu_model_runner.py).
   for (let s = 0; s <= 4; s++) {
-    at(0.66 + 0.2 * (s / 4), () =>
-      err(
-        `${ENG}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round((67 * s) / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`,
-      ),
+    at(
+      'graphs',
+      0.66 + 0.2 * (s / 4),
+      () =>
+        err(
+          `${ENG}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round((67 * s) / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`,
+        ),
+      s === 0 ? 'first:graphs' : undefined,
     );
   }
-  at(0.88, () => info('gpu_model_runner.py:2708', 'Graph capturing finished in 12 secs, took 0.84 GiB', ENG));
-  at(0.9, () => info('core.py:214', 'init engine (profile, create kv cache, warmup model) took 45.02 seconds', ENG));
-  at(0.93, () =>
+  at('graphs', 0.88, () =>
+    info(
+      'gpu_model_runner.py:2708',
+      `Graph capturing finished in ${since('graphs').toFixed(0)} secs, took 0.84 GiB`,
+      ENG,
+    ),
+  );
+
+  // api (core.py, then the API server).
+  at(
+    'api',
+    0.9,
+    () =>
+      info(
+        'core.py:214',
+        `init engine (profile, create kv cache, warmup model) took ${since('loaded').toFixed(2)} seconds`,
+        ENG,
+      ),
+    'first:api',
+  );
+  at('api', 0.93, () =>
     info('loggers.py:142', 'Engine 000: vllm cache_config_info with initialization after num_gpu_blocks is: 25659'),
   );
-  at(0.95, () =>
+  at('api', 0.95, () =>
     info(
       'serving_responses.py:120',
       "Using default chat sampling params from model: {'temperature': 1.0, 'top_p': 1.0}",
     ),
   );
-  at(0.97, () =>
+  at('api', 0.97, () =>
     warn(
       'serving_chat.py:112',
       '"auto" tool choice has been enabled please note that while the parallel_tool_calls client option is preset for compatibility reasons, it will be ignored.',
     ),
   );
 
-  for (const [t, fn] of script)
-    later(t, () => {
-      if (state === 'loading') fn();
-    });
-  if (failAt)
-    later(failAt.at, () => {
-      if (state === 'loading') failAt.fn();
-    });
-  later(L, () => {
-    if (state === 'loading') startServing();
-  });
+  // Injected failures: due at a fraction of the default load, they fire at the same spot of the same
+  // phase (before the download when due at its very point).
+  for (const f of failEvents) {
+    const frac = L > 0 ? f.at / L : 0;
+    let win = 'api';
+    if (frac < RANGE.start[1]) win = 'start';
+    else if (frac <= RANGE.weightsA[1]) win = 'weightsA';
+    else win = ['weightsB', 'compile', 'kv', 'graphs'].find((w) => frac < RANGE[w][1]) ?? 'api';
+    const [s, e] = RANGE[win];
+    atRel(win, Math.max(0, (frac - s) / (e - s)), f.fn);
+  }
+  atRel('api', 1, () => startServing());
+
+  events.sort((a, b) => a.w - b.w || a.rel - b.rel || a.seq - b.seq);
+  for (const ev of events) ev.t = winStart[WIN[ev.w]] + ev.rel * winSecs[WIN[ev.w]];
+  let timeline = events;
+  if (hangPhase) {
+    // The phase's first line (for the download: its first step), then nothing more.
+    const tags = hangPhase === 'download' ? ['download:step1', 'download:start'] : [`first:${hangPhase}`];
+    const i = tags.map((tag) => events.findIndex((ev) => ev.tag === tag)).find((x) => x >= 0);
+    if (i !== undefined) timeline = events.slice(0, i + 1);
+  }
+  const t0 = clock();
+  let next = 0;
+  function pump() {
+    while (next < timeline.length && state === 'loading') {
+      const ev = timeline[next];
+      const wait = ev.t - (clock() - t0);
+      if (wait > 0) {
+        later(wait, pump);
+        return;
+      }
+      next++;
+      ev.fn();
+    }
+  }
+  later(0, pump);
 
   // ------------------------------------------------------------- modes ---
   const VALID = {

@@ -11,6 +11,7 @@ const ctx = {
   image: 'nvcr.io/nvidia/vllm:25.09-py3',
   servedName: 'gpt-oss-120b',
   endpoint: 'http://127.0.0.1:8000/v1',
+  specHash: settingsOf(defaultConfig()).specHash,
   configPath: '/etc/gptoss/config.yaml',
 };
 
@@ -26,7 +27,7 @@ test('every documented property has a value of its D-Bus type', (t) => {
   for (const [k, sig] of Object.entries(SIGNATURES)) {
     const v = (p as unknown as Record<string, unknown>)[k];
     const types: Record<string, string> = { s: 'string', t: 'bigint', u: 'number', i: 'number', b: 'boolean' };
-    const want = sig.startsWith('(') ? 'object' : types[sig];
+    const want = sig.startsWith('(') || sig.startsWith('a') ? 'object' : types[sig];
     t.is(String(typeof v), want ?? '?', k);
   }
   t.is(p.LastExitCode, -1);
@@ -65,4 +66,43 @@ test('an exit and its diagnosis show; only what changed is sent', (t) => {
   t.is(j['lastExitCode'], 1);
   t.is(j['servingSince'], null);
   t.is(j['diagnosis'], 'cuda-oom');
+});
+
+test('a load shows its phase, progress and ETA; the last load its phases; status --json carries them', (t) => {
+  const t0 = 1_700_000_000_000;
+  const inp = (now: number) => ({ now, random: 0.5, settings: settingsOf(defaultConfig()) });
+  let s = run([
+    { type: 'boot' },
+    { type: 'observed', seen: { kind: 'absent' } },
+    { type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: t0 },
+  ]);
+  s = {
+    ...s,
+    history: {
+      ...s.history,
+      lastLoad: { spec: ctx.specHash, took: 460_000, phases: { weights: 57_000, compile: 48_000 }, at: t0 - 1 },
+    },
+  };
+  const line = 'Loading safetensors checkpoint shards:  46% Completed | 7/15 [00:26<00:30,  1.9s/it]';
+  s = step(
+    s,
+    { type: 'loadLine', epoch: s.epoch, phase: 'weights', line, progress: { done: 7, total: 15 } },
+    inp(t0 + 30_000),
+  ).state;
+  const p = propsOf(s, 'loading', ctx, t0 + 40_000);
+  t.is(p.LoadPhase, 'weights');
+  t.is(p.LoadProgress, '7/15');
+  t.is(p.LoadPhaseSince, BigInt(t0 + 30_000) * 1000n);
+  t.is(p.LoadEta, BigInt(t0 + 460_000) * 1000n, 'started + the last load of this spec');
+  t.deepEqual(p.LastLoadPhases, { weights: 57_000_000n, compile: 48_000_000n });
+  const j = jsonOf(p);
+  t.deepEqual(j['load'], {
+    phase: 'weights',
+    since: new Date(t0 + 30_000).toISOString(),
+    progress: '7/15',
+    eta: new Date(t0 + 460_000).toISOString(),
+  });
+  t.deepEqual(j['lastLoad'], { seconds: 460, phases: { weights: 57, compile: 48 } });
+  const other = propsOf(s, 'loading', { ...ctx, specHash: 'f'.repeat(64) }, t0 + 40_000);
+  t.is(other.LoadEta, 0n, 'no ETA from a load of another spec');
 });

@@ -118,7 +118,7 @@ test('a token pasted into the config is never echoed: not by validate, not by th
   }
   const log = createLogger({ format: 'text', level: 'info', write: () => undefined });
   const state = { ...initialState(0), configError: `${F}:1:10: hfToken: expected an object; got "${TOKEN}"` };
-  const ctx = { image: 'i', servedName: 's', endpoint: 'e', configPath: F };
+  const ctx = { image: 'i', servedName: 's', endpoint: 'e', configPath: F, specHash: 'x' };
   const props = scrubProps(propsOf(state, `config invalid: ${TOKEN}`, ctx), (s) => log.scrub(s));
   t.false(JSON.stringify(props, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes(TOKEN));
 });

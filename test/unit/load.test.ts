@@ -108,7 +108,7 @@ test('a load, phase by phase: one journal line per phase change, the status says
   t.is(d.status(), 'loading gpt-oss-120b: loading weights for 0s; 3m in, usually ready in 7m40s');
 });
 
-test('a load that hangs in compile fails at the compile stall timeout: load-stalled, the phase and the last line', (t) => {
+test('a load that hangs in compile fails at the compile stall timeout: load-stalled, phase and last line', (t) => {
   const d = new Driver().booted('c1');
   d.at(30 * SEC).line('Model loading took 65.97 GiB and 28.3 seconds');
   const last =
