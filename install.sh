@@ -20,7 +20,7 @@ Usage: sudo ./install.sh [options]
 
 Installs: /opt/gptoss-supervisor (the app, its production dependencies, and Node 24 when the
 system's node is older), /usr/local/bin/gptoss-supervisor, the systemd unit, /etc/gptoss/config.yaml,
-the config's paths.encodings and paths.huggingface. Then enables and starts gptoss-supervisor.service without
+the config's paths.encodings, paths.huggingface and paths.cache. Then enables and starts gptoss-supervisor.service without
 waiting for the model (7-8 minutes); follow it with: journalctl -fu gptoss-supervisor
 EOF
 }
@@ -201,10 +201,13 @@ fi
 # An empty file means "no token" (the unit's SetCredential= covers a missing one as well).
 [ -e "$ETC/hf_token" ] || install -m 0600 /dev/null "$ETC/hf_token"
 chmod 0600 "$ETC/hf_token"
-# The folders the config names (by default /vllm/encodings and /vllm/huggingface).
+# The folders the config names (by default /vllm/encodings, /vllm/huggingface and /vllm/cache, whose
+# subfolders keep vLLM's compile and JIT caches across recreates; paths.cache: null goes without).
 enc_dir=$("$BIN" validate --config "$ETC/config.yaml" --get paths.encodings)
 hf_dir=$("$BIN" validate --config "$ETC/config.yaml" --get paths.huggingface)
+cache_dir=$("$BIN" validate --config "$ETC/config.yaml" --get paths.cache)
 mkdir -p "$enc_dir" "$hf_dir"
+[ "$cache_dir" = null ] || mkdir -p "$cache_dir"/vllm "$cache_dir"/flashinfer "$cache_dir"/triton "$cache_dir"/cuda
 if [ "$fetch_enc" = 1 ]; then
   if "$BIN" fetch-encodings --config "$ETC/config.yaml" ${enc_url:+--base-url "$enc_url"}; then
     say "encodings in place"

@@ -1,7 +1,8 @@
 // What operators and systemd ask for: a new config, a restart, a shutdown.
 import { HANDOVER_EXIT, log, still, type Action, type EventOf, type Handler } from './events.js';
 import { reconcileNow } from './moves.js';
-import { containerOf, enter, isWaiting, type State } from './state.js';
+import { startPrepare } from './prepare.js';
+import { containerOf, enter, isRunning, isWaiting, type State } from './state.js';
 
 export const configApplied: Handler<EventOf<'configApplied'>> = (s, ev, inp) => {
   const t = inp.settings;
@@ -21,6 +22,12 @@ export const configApplied: Handler<EventOf<'configApplied'>> = (s, ev, inp) => 
       return { state: r.state, actions: [applied, ...abort, ...r.actions] };
     }
     return { state: base, actions: [applied, ...abort] };
+  }
+  // Make before break: the old container serves while the new spec is pulled and checked.
+  if (isRunning(base) && !ev.renamed) {
+    const m = `${what} reloaded: the container spec changed; preparing the new one while ${t.name} serves on`;
+    const r = startPrepare(base, inp, log('info', 'config-reloaded', m));
+    return { state: r.state, actions: [...abort, ...r.actions] };
   }
   const msg = `${what} reloaded: the container spec changed; recreating ${t.name} (graceful stop first)`;
   const reloaded = log('info', 'config-reloaded', msg);

@@ -55,6 +55,11 @@ export type Event =
    * lines before it), or vLLM does not know an environment variable it was given.
    */
   | { type: 'engineLog'; epoch: number; kind: 'fatal' | 'unknown-env'; line: string; context?: string[] }
+  /**
+   * A new spec, checked while the old container runs: `ok` (recreate now), `pull` (the image is not
+   * here), or what blocks it.
+   */
+  | { type: 'prepared'; spec: string; ok: boolean; pull?: boolean; message?: string; fix?: string }
   | { type: 'tick' }
   | { type: 'engineLost'; message: string }
   | { type: 'engineBack' }
@@ -112,6 +117,8 @@ export type Action =
    */
   | { type: 'reconcile'; stopFirst?: string; release?: Release }
   | { type: 'pull'; image: string }
+  /** Check the new spec (image present, pre-start checks that do not depend on the old container). */
+  | { type: 'prepare'; spec: string }
   | { type: 'abortPull' }
   /** Look at the tiktoken files again (their sizes were still moving). */
   | { type: 'checkEncodings' }

@@ -6,6 +6,7 @@ import { engineProbed } from './engine.js';
 import { deepProbed } from './jobs.js';
 import { diskSampled, downloadMs, loadRecord, stallAt, stallCheck } from './load.js';
 import { fail, persist } from './moves.js';
+import { prepareTick } from './prepare.js';
 import { isRunning, withinRun, type PeriodicProbe, type Probes, type RunningState } from './state.js';
 
 const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness', 'engine'];
@@ -153,8 +154,9 @@ export function runTick(s: RunningState, inp: Input): Step {
   const { now, settings: t } = inp;
   const stalled = stallCheck(s, inp);
   if (stalled) return stalled;
-  let next = s;
-  const actions: Action[] = [];
+  const retry = prepareTick(s, inp);
+  let next = retry ? (retry.state as RunningState) : s;
+  const actions: Action[] = retry ? [...retry.actions] : [];
   // A model that served for resetAfter has earned a clean slate.
   const since = s.run.probes.servingSince;
   if (s.phase === 'serving' && s.history.restarts > 0 && since !== undefined && now - since >= t.resetAfter) {
@@ -186,6 +188,7 @@ export function runWake(s: RunningState, t: Settings): number[] {
     times.push(p.servingSince + t.resetAfter);
   const stall = stallAt(s, t);
   if (stall !== undefined) times.push(stall);
+  if (s.run.prepare?.retryAt !== undefined) times.push(s.run.prepare.retryAt);
   return times;
 }
 

@@ -3,6 +3,7 @@ import { formatDuration as fmt } from '../config/duration.js';
 import { backoffDelay } from './backoff.js';
 import { log, still, type EventOf, type Handler } from './events.js';
 import { reconcileNow } from './moves.js';
+import { preparePulled, preparePullFailed, preparePullProgress } from './prepare.js';
 import { isWaiting, type State } from './state.js';
 
 export interface PullSummary {
@@ -63,6 +64,8 @@ export const pullProgress: Handler<EventOf<'pullProgress'>> = (s, ev, inp) => {
   const { now, settings: t } = inp;
   const pull = s.pull;
   if (!pull || !ours(s, ev.image)) return still(s);
+  const prep = preparePullProgress(s, inp, ev.image, ev.summary);
+  if (prep) return prep;
   const layers = `${ev.summary.layers}/${ev.summary.layersDone}`;
   if (pull.shownAt !== undefined && now - pull.shownAt < SHOW_EVERY_MS && layers === pull.layers) return still(s);
   const text = describePull(ev.summary);
@@ -76,6 +79,8 @@ export const pullProgress: Handler<EventOf<'pullProgress'>> = (s, ev, inp) => {
 
 export const pulled: Handler<EventOf<'pulled'>> = (s, ev, inp) => {
   if (!ours(s, ev.image)) return still(s);
+  const prep = preparePulled(s, inp, ev.image);
+  if (prep) return prep;
   const base: State = { ...s, pull: undefined };
   if (!isWaiting(base, 'image')) return still(base);
   const r = reconcileNow(base, inp);
@@ -86,6 +91,8 @@ export const pulled: Handler<EventOf<'pulled'>> = (s, ev, inp) => {
 export const pullFailed: Handler<EventOf<'pullFailed'>> = (s, ev, inp) => {
   const { now, settings: t } = inp;
   if (!s.pull || !ours(s, ev.image)) return still(s);
+  const prep = ev.aborted ? undefined : preparePullFailed(s, inp, ev.image, ev.message);
+  if (prep) return prep;
   const pull = { ...s.pull, active: false };
   const base: State = { ...s, pull };
   if (ev.aborted || !isWaiting(base, 'image')) return still(base);

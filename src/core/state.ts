@@ -4,6 +4,7 @@ import type { Diagnosis } from './diagnose.js';
 import type { EngineWatch } from './engine.js';
 import type { LoadPhase } from './load-phases.js';
 import type { LoadTrack } from './load.js';
+import type { Prepare } from './prepare.js';
 import type { WaitReason } from './wait.js';
 
 export type Phase =
@@ -113,6 +114,8 @@ export interface Run {
   engine?: EngineWatch;
   /** The load's phases and progress, from vLLM's log and the model's folder. */
   load?: LoadTrack;
+  /** A new spec being prepared while this run serves on (make before break). */
+  prepare?: Prepare;
 }
 
 export interface Wait {

@@ -3,7 +3,8 @@ import { formatDuration as fmt } from '../config/duration.js';
 import type { Settings } from '../config/settings.js';
 import { engineLoadText } from './engine.js';
 import { downloadMs, loadText } from './load.js';
-import type { RunningState, State } from './state.js';
+import { prepareText } from './prepare.js';
+import { isRunning, type RunningState, type State } from './state.js';
 import { waitLabel } from './wait.js';
 
 /**
@@ -24,7 +25,9 @@ function loadingLine(s: RunningState, now: number, t: Settings): string {
 }
 
 export function statusLine(s: State, now: number, t: Settings): string {
-  const line = phaseLine(s, now, t);
+  const prep = isRunning(s) ? s.run.prepare : undefined;
+  const base = phaseLine(s, now, t);
+  const line = !prep ? base : prep.refused ? `${base}; ${prepareText(prep)}` : prepareText(prep);
   return s.configError ? `config invalid: ${s.configError}; ${line}` : line;
 }
 

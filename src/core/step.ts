@@ -9,6 +9,7 @@ import { scheduled } from './jobs.js';
 import { boot, engineBack, engineLost, observed, prereqMissing, reconcileFailed, reconciled } from './lifecycle.js';
 import { reconcileAction, reconcileNow } from './moves.js';
 import { loadLine } from './load.js';
+import { prepared } from './prepare.js';
 import { pullFailed, pulled, pullProgress } from './pull.js';
 import { isRunning, type State } from './state.js';
 
@@ -57,6 +58,7 @@ const HANDLERS: Table = {
   probed,
   engineLog,
   loadLine,
+  prepared,
   tick,
   engineLost,
   engineBack,

@@ -11,7 +11,7 @@ import type { StateStore } from '../state/store.js';
 import type { FileWatcher } from '../watch/watch.js';
 import { Jobs } from './cron.js';
 import type { Change, Desired } from './desired.js';
-import { exitFromEvent, look, reconcile, type ReconcileContext } from './effects/container.js';
+import { exitFromEvent, look, prepareSpec, reconcile, type ReconcileContext } from './effects/container.js';
 import { EncodingsCache, lookAtEncodings, watchEncodings } from './effects/encodings.js';
 import { LogWatch } from './effects/engine-log.js';
 import { modelDisk } from '../preflight/model-disk.js';
@@ -301,6 +301,9 @@ export class Supervisor {
         return;
       case 'pull':
         this.puller.start(a.image, this.d.config.container.registryAuth);
+        return;
+      case 'prepare':
+        void this.op(async () => this.dispatch(await prepareSpec(this.reconcileContext(), a.spec)));
         return;
       case 'abortPull':
         this.puller.abort();

@@ -609,7 +609,9 @@ function main({ opts, nonDefault }) {
 
   // Warm caches: a marker the stand-in writes at the end of a cold compile (vLLM's torch.compile cache,
   // in the folder it names) and of the kv phase (FlashInfer's JIT cache). Not writable or not there:
-  // cold every time. The folder's hash is stable for a model and max model len.
+  // cold every time. The folder's hash is stable for a model and max model len. Only in the image
+  // (VLLM_STANDIN=1): a run on the host leaves the host's home alone.
+  const useCaches = env.VLLM_STANDIN === '1';
   const STAMP = 'written by the gptoss vLLM stand-in';
   const compileHash = crypto.createHash('sha256').update(`${model}\0${maxModelLen}`).digest('hex').slice(0, 10);
   const compileDir = path.join(
@@ -620,8 +622,15 @@ function main({ opts, nonDefault }) {
     'backbone',
   );
   const compileMarker = path.join(compileDir, 'vllm_compile_cache.py');
-  const flashinferMarker = '/root/.cache/flashinfer/gptoss-standin-jit-cache.txt';
+  // FlashInfer's JIT cache: $FLASHINFER_WORKSPACE_BASE (default: home)/.cache/flashinfer (flashinfer/jit/env.py).
+  const flashinferMarker = path.join(
+    env.FLASHINFER_WORKSPACE_BASE || '/root',
+    '.cache',
+    'flashinfer',
+    'gptoss-standin-jit-cache.txt',
+  );
   const hasMarker = (f) => {
+    if (!useCaches) return false;
     try {
       return fs.readFileSync(f, 'utf8').includes(STAMP);
     } catch {
@@ -629,6 +638,7 @@ function main({ opts, nonDefault }) {
     }
   };
   const writeMarker = (f, text) => {
+    if (!useCaches) return;
     try {
       fs.mkdirSync(path.dirname(f), { recursive: true });
       fs.writeFileSync(f, text);
@@ -980,6 +990,8 @@ function main({ opts, nonDefault }) {
     const tags = hangPhase === 'download' ? ['download:step1', 'download:start'] : [`first:${hangPhase}`];
     const i = tags.map((tag) => events.findIndex((ev) => ev.tag === tag)).find((x) => x >= 0);
     if (i !== undefined) timeline = events.slice(0, i + 1);
+    // Nothing else keeps node's event loop alive during the hang (no server, no timer due).
+    timers.add(setInterval(() => {}, 3600_000));
   }
   const t0 = clock();
   let next = 0;

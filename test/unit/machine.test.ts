@@ -460,7 +460,7 @@ test('every phase has a one-line status', (t) => {
   }
 });
 
-test('reload: settings only -> in place; spec changed -> reconcile (recreate); rejected -> status says so', (t) => {
+test('reload: settings only -> in place; spec changed -> prepare first; rejected -> status says so', (t) => {
   const d = new Driver().booted('c1').serving();
   const a = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(types(a), ['log']);
@@ -472,8 +472,84 @@ test('reload: settings only -> in place; spec changed -> reconcile (recreate); r
       '8000 for 0s',
   );
   const b = d.send({ type: 'configApplied', specChanged: true, file: '/etc/gptoss/config.yaml' });
-  t.deepEqual(types(b), ['log', 'reconcile']);
+  t.deepEqual(
+    b.slice(1),
+    [{ type: 'prepare', spec: S.specHash }],
+    'the old container serves while the new spec is checked',
+  );
+  t.is(d.state.phase, 'serving');
   t.is(d.v.configError, undefined);
+  // Not running (a backoff): nothing to keep serving, the new spec starts at once.
+  const e = new Driver().booted('c1');
+  e.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  t.deepEqual(types(e.send({ type: 'configApplied', specChanged: true, file: 'f' })), ['log', 'reconcile']);
+});
+
+test('make before break: the new image is pulled and checked while the old one serves; a refusal keeps it', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const image = S.image;
+  const mark = d.actions.length;
+  d.send({ type: 'configApplied', specChanged: true, file: 'f' });
+  t.deepEqual(d.send({ type: 'prepared', spec: S.specHash, ok: false, pull: true }), [{ type: 'pull', image }]);
+  d.send({ type: 'pullProgress', image, summary: { layers: 9, layersDone: 2, bytes: 3.1e9, totalBytes: 9.8e9 } });
+  t.is(d.state.phase, 'serving');
+  t.is(d.status(), `preparing: pulling ${image}: 3.1 GB of 9.8 GB, 2 of 9 layers; still serving the old container`);
+  // Probes of the old container go on meanwhile.
+  d.at(10 * SEC).tick();
+  t.is(d.state.phase, 'serving');
+  t.deepEqual(d.send({ type: 'pulled', image }).slice(1), [{ type: 'prepare', spec: S.specHash }]);
+  // The encodings went missing meanwhile: refused, the old one serves on, looked at again each period.
+  const r = d.send({
+    type: 'prepared',
+    spec: S.specHash,
+    ok: false,
+    message: 'o200k_base.tiktoken is missing',
+    fix: 'fetch-encodings',
+  });
+  t.is(logs(r)[0]?.level, 'error');
+  t.regex(
+    logs(r)[0]?.msg ?? '',
+    /cannot start: o200k_base\.tiktoken is missing; fix: fetch-encodings; the old container keeps serving/,
+  );
+  t.is(d.state.phase, 'serving');
+  t.regex(d.status(), /^serving gpt-oss-120b on port 8000 for 10s; new spec refused: o200k_base\.tiktoken is missing$/);
+  t.false(
+    d.actions.slice(mark).some((a) => a.type === 'reconcile' || a.type === 'stopContainer'),
+    'nothing stopped',
+  );
+  t.deepEqual(
+    d
+      .at(20 * SEC)
+      .tick()
+      .filter((a) => a.type === 'prepare'),
+    [{ type: 'prepare', spec: S.specHash }],
+  );
+  t.deepEqual(
+    logs(d.send({ type: 'prepared', spec: S.specHash, ok: false, message: 'o200k_base.tiktoken is missing' })),
+    [],
+    'said once',
+  );
+  // Ready: now (and only now) the old one is replaced.
+  d.at(30 * SEC).tick();
+  const go = d.send({ type: 'prepared', spec: S.specHash, ok: true });
+  t.deepEqual(
+    go.filter((a) => a.type === 'reconcile'),
+    [{ type: 'reconcile' }],
+  );
+  t.is(d.state.phase, 'starting');
+});
+
+test('make before break: a failed pull of the new image is retried with backoff, the old one serving', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.send({ type: 'configApplied', specChanged: true, file: 'f' });
+  d.send({ type: 'prepared', spec: S.specHash, ok: false, pull: true });
+  const a = d.send({ type: 'pullFailed', image: S.image, message: 'connection refused' });
+  t.regex(
+    logs(a)[0]?.msg ?? '',
+    /pulling .* failed \(connection refused\); the old container keeps serving \(checked again every 10s/,
+  );
+  t.is(d.state.phase, 'serving');
+  t.is(wakeAt(d.state, S), 10 * SEC);
 });
 
 test('handover (SIGUSR2): exit 75, the container left running', (t) => {

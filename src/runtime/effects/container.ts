@@ -129,3 +129,32 @@ export async function reconcile(
     return { type: 'reconcileFailed', kind, message: (err as Error).message };
   }
 }
+
+/**
+ * Make before break: is the new spec ready to start, with the old container still running? The image
+ * is here, and every pre-start check that does not depend on the old container passes (the GPU
+ * memory it holds, and the port it publishes under our name, are checked after its stop).
+ */
+export async function prepareSpec(ctx: ReconcileContext, spec: string): Promise<Event> {
+  const { engine, desired } = ctx;
+  const { config } = desired;
+  try {
+    if (!(await engine.imageExists(config.container.image))) return { type: 'prepared', spec, ok: false, pull: true };
+    await preflight({
+      config: { ...config, gpu: { ...config.gpu, checkMemory: false } },
+      engine,
+      tokenSource: desired.tokenSource,
+      encodings: ctx.encodings,
+      gpuRuntime: false,
+      now: () => ctx.now(),
+    });
+    return { type: 'prepared', spec, ok: true };
+  } catch (err) {
+    if (err instanceof PrereqMissing) {
+      const r = err.result;
+      return { type: 'prepared', spec, ok: false, message: r.detail, ...(r.fix ? { fix: r.fix } : {}) };
+    }
+    if (err instanceof EngineUnreachable) return { type: 'engineLost', message: err.message };
+    return { type: 'prepared', spec, ok: false, message: (err as Error).message };
+  }
+}
