@@ -78,7 +78,8 @@ export function testConfigRaw(
       env: { STANDIN_LOAD_SECONDS: '1' },
       stopTimeout: '5s',
     },
-    paths: { encodings: dirs.encodings, huggingface: dirs.huggingface },
+    // vLLM's caches in the test's own folder, never the host's /vllm/cache.
+    paths: { encodings: dirs.encodings, huggingface: dirs.huggingface, cache: join(dirs.root, 'cache') },
     // Never the host's /etc/gptoss/hf_token: each test has its own (absent unless written).
     hfToken: { file: join(dirs.root, 'hf_token') },
   };
