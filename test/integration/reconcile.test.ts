@@ -85,7 +85,8 @@ test('parity: the default spec creates the same container as the guide command',
   const guide = uniqueName('parity-guide');
   t.teardown(() => Promise.all([removeContainer(mine), removeContainer(guide)]));
   const base = defaultConfig();
-  const cfg = configSchema.parse({ container: { name: mine, image: STANDIN, port } });
+  // paths.cache: null is exactly the guide's container (no cache mounts).
+  const cfg = configSchema.parse({ container: { name: mine, image: STANDIN, port }, paths: { cache: null } });
   await docker(guideArgs('create', guide, port, STANDIN));
   await engine.create(buildSpec(cfg, TOKEN));
   const [a, b] = await Promise.all([engine.inspect(mine), engine.inspect(guide)]);
@@ -144,7 +145,7 @@ test('equal -> adopted, not restarted', async (t) => {
   t.deepEqual(await brief(name), before);
 });
 
-test('a container made by hand with the guide command is adopted as is', async (t) => {
+test('a hand-made guide container is adopted as is, cache mounts left for its next recreate', async (t) => {
   const name = uniqueName('guide');
   const port = await freePort();
   const dirs = await makeDirs();
@@ -165,8 +166,17 @@ test('a container made by hand with the guide command is adopted as is', async (
   });
   const res = await ensure(cfg);
   t.is(res.outcome, 'adopted', res.reason);
-  t.is(res.reason, 'spec matches field by field');
+  t.regex(
+    res.reason,
+    /^spec matches field by field; cache mounts come with the next recreate \(volume \/vllm\/cache\/vllm:/,
+  );
   t.deepEqual(await brief(name), before);
+  // Stopped, it is recreated with them: a recreate costs no more than a start.
+  await docker(['stop', '-t', '1', name]);
+  const again = await ensure(cfg);
+  t.is(again.outcome, 'recreated', again.reason);
+  const binds = await docker(['inspect', '-f', '{{json .HostConfig.Binds}}', name]);
+  t.regex(binds, /\/vllm\/cache\/vllm:\/root\/\.cache\/vllm/);
 });
 
 test('drift (gpuMemoryUtilization 0.80) -> stopped, removed, recreated', async (t) => {

@@ -181,7 +181,7 @@ check "STANDIN_HANG=compile: SIGTERM during startup logged" grep -q 'Received SI
 # and completed, then a run that finds the model complete and downloads nothing.
 MD="$HF/hub/models--openai--gpt-oss-120b"
 DLARGS=(-v "$HF:/root/.cache/huggingface" -e STANDIN_DOWNLOAD_BYTES=50000000 -e STANDIN_DOWNLOAD_RATE=25000000)
-size() { stat -c %s "$@" 2>/dev/null | head -n 1; }
+size() { stat -L -c %s "$@" 2>/dev/null | head -n 1; }
 blobbytes() { stat -c %s "$MD"/blobs/* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 n=$(run dl-hang "${ENCARGS[@]}" "${DLARGS[@]}" -e STANDIN_LOAD_SECONDS=1 -e STANDIN_HANG=download -- "${SERVE[@]}")
 waitlog "$n" 'Using model weights format' 10

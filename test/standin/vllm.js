@@ -586,12 +586,13 @@ function main({ opts, nonDefault }) {
   const L = loadSeconds;
   const SHARE = { start: 0.08, weights: 0.39, compile: 0.15, kv: 0.03, graphs: 0.23, api: 0.12 };
   const PHASE_ALIAS = { starting: 'start', 'kv-cache': 'kv' };
+  const phaseName = (x) => (Object.hasOwn(PHASE_ALIAS, x) ? PHASE_ALIAS[x] : x);
   const phaseSecs = {};
   for (const [p, share] of Object.entries(SHARE)) phaseSecs[p] = share * L;
   for (const item of (env.STANDIN_PHASES || '').split(/[\s,]+/).filter(Boolean)) {
     const m = /^([a-z-]+)=(\d+(?:\.\d*)?|\.\d+)$/.exec(item);
-    const p = m && (PHASE_ALIAS[m[1]] ?? m[1]);
-    if (m && p in SHARE) phaseSecs[p] = Number(m[2]);
+    const p = m && phaseName(m[1]);
+    if (m && Object.hasOwn(SHARE, p)) phaseSecs[p] = Number(m[2]);
     else
       error(
         'standin',
@@ -599,8 +600,7 @@ function main({ opts, nonDefault }) {
       );
   }
   const HANGS = ['download', 'weights', 'compile', 'kv', 'graphs', 'api'];
-  let hangPhase = (env.STANDIN_HANG || '').trim();
-  hangPhase = PHASE_ALIAS[hangPhase] ?? hangPhase;
+  let hangPhase = phaseName((env.STANDIN_HANG || '').trim());
   if (hangPhase && !HANGS.includes(hangPhase)) {
     error('standin', `unknown STANDIN_HANG value ${JSON.stringify(hangPhase)}; ignoring it`);
     hangPhase = '';
