@@ -256,8 +256,14 @@ export class Engine implements ContainerEngine {
       const held: Buffer[] = [];
       const hold = (b: Buffer) => held.push(b);
       live.on('data', hold);
+      // From this run's exact start: a container started again keeps its log, and the last run's
+      // final lines must not pass for this one's.
+      const started = await within(c.inspect(), CALL_TIMEOUT_MS).then(
+        (i: { State?: { StartedAt?: string } }) => unixSince(i.State?.StartedAt ?? ''),
+        () => undefined,
+      );
       const past = await within(
-        c.logs({ stdout: true, stderr: true, follow: false, since: Math.floor(sinceSec) }),
+        c.logs({ stdout: true, stderr: true, follow: false, since: (started ?? Math.floor(sinceSec)) as number }),
         CALL_TIMEOUT_MS,
       ).catch(() => Buffer.alloc(0));
       const out = new PassThrough();
@@ -293,6 +299,14 @@ export class Engine implements ContainerEngine {
       throw translate('logs', err);
     }
   }
+}
+
+/** Docker's RFC 3339 time (nanoseconds) as the `since` of its log API, `seconds.nanoseconds`. */
+export function unixSince(iso: string): string | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(iso);
+  const sec = m ? Date.parse(`${m[1]}Z`) / 1000 : NaN;
+  if (!m || !Number.isFinite(sec) || sec <= 0) return undefined;
+  return `${sec}.${(m[2] ?? '').padEnd(9, '0')}`;
 }
 
 /** Strips Docker's 8-byte stream headers from a non-TTY log buffer. */

@@ -31,6 +31,14 @@ function out(line) {
 function err(line) {
   process.stderr.write(line + '\n');
 }
+/**
+ * One state of a tqdm bar, as tqdm writes it when stderr is not a terminal: the first state opens the
+ * line, each later one redraws it after a carriage return, and only the bar's close ends the line
+ * (Docker's log holds the whole bar back until then; an attach sees each state as it comes).
+ */
+function bar(text, first, last) {
+  process.stderr.write(`${first ? '' : '\r'}${text}${last ? '\n' : ''}`);
+}
 const API = `(APIServer pid=${PID}) `;
 /** A few of the variables vllm/envs.py knows; any other VLLM_* gets its "Unknown ... detected" warning. */
 const KNOWN_VLLM_ENV = new Set([
@@ -851,8 +859,10 @@ function main({ opts, nonDefault }) {
   for (let s = 0; s <= shards; s++) {
     const pct = Math.floor((s / shards) * 100);
     at('weightsB', 0.1 + 0.35 * (s / shards), () =>
-      err(
-        `${ENG}Loading safetensors checkpoint shards: ${String(pct).padStart(3)}% Completed | ${s}/${shards} [00:${String(2 * s).padStart(2, '0')}<00:${String(2 * (shards - s)).padStart(2, '0')},  1.79s/it]`,
+      bar(
+        `${s === 0 ? ENG : ''}Loading safetensors checkpoint shards: ${String(pct).padStart(3)}% Completed | ${s}/${shards} [00:${String(2 * s).padStart(2, '0')}<00:${String(2 * (shards - s)).padStart(2, '0')},  1.79s/it]`,
+        s === 0,
+        s === shards,
       ),
     );
   }
@@ -927,8 +937,10 @@ function main({ opts, nonDefault }) {
       'graphs',
       0.66 + 0.2 * (s / 4),
       () =>
-        err(
-          `${ENG}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round((67 * s) / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`,
+        bar(
+          `${s === 0 ? ENG : ''}Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): ${String(s * 25).padStart(3)}%|${'█'.repeat(s * 2).padEnd(8)}| ${Math.round((67 * s) / 4)}/67 [00:${String(3 * s).padStart(2, '0')}<00:${String(3 * (4 - s)).padStart(2, '0')},  5.50it/s]`,
+          s === 0,
+          s === 4,
         ),
       s === 0 ? 'first:graphs' : undefined,
     );

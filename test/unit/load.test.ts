@@ -5,6 +5,7 @@ import type { Action } from '../../src/core/events.js';
 import { PHASE_TABLE, recogniseLoadLine } from '../../src/core/load-phases.js';
 import { PHASE_STALL_MS } from '../../src/core/load.js';
 import { extendFor } from '../../src/core/ready.js';
+import { unixSince } from '../../src/docker/engine.js';
 import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 
 const CORPUS = 'test/fixtures/vllm-logs';
@@ -198,4 +199,11 @@ test('a second download knows the total: percent of it and an ETA; a download th
   disk(20 * SEC + PHASE_STALL_MS.download, 23.41e9);
   t.is(d.state.phase, 'backoff');
   t.regex(d.state.history.diagnosis?.summary ?? '', /while downloading weights: no progress for 5m/);
+});
+
+test("Docker's start time, to the nanosecond, as the log API's since", (t) => {
+  t.is(unixSince('2026-11-28T10:01:56.301234567Z'), '1795860116.301234567');
+  t.is(unixSince('2026-11-28T10:01:56Z'), '1795860116.000000000');
+  t.is(unixSince('0001-01-01T00:00:00Z'), undefined, "Docker's zero time");
+  t.is(unixSince('garbage'), undefined);
 });
