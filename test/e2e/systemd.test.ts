@@ -288,7 +288,7 @@ test.serial('systemctl stop -> the container is stopped gracefully', async (t) =
 });
 
 test.serial(
-  'a long healthy load keeps systemctl start waiting past TimeoutStartSec (EXTEND_TIMEOUT_USEC)',
+  'a long healthy load keeps systemctl start waiting past TimeoutStartSec; a stalled one is READY with its backoff',
   async (t) => {
     await box.serving();
     await writeFile(join(box.shared, 'slow.yaml'), box.config({ container: { env: { STANDIN_LOAD_SECONDS: '12' } } }));
@@ -305,6 +305,35 @@ test.serial(
     const u = await unitTimes();
     t.is(u.timeout, '5s');
     t.true(u.active - u.exit > 5_000_000, `activating for ${(u.active - u.exit) / 1e6}s, past TimeoutStartSec=5s`);
+
+    // A load that hangs (in torch.compile): failed at its stall timeout, READY sent with the backoff
+    // shown, the unit active rather than failed by systemd's timeout.
+    const hang = box.config({
+      container: { env: { STANDIN_PHASES: 'weights=1,compile=2', STANDIN_HANG: 'compile' } },
+      health: { startup: { period: '500ms', timeout: '1m', stallTimeout: '3s' } },
+    });
+    await writeFile(join(box.shared, 'hang.yaml'), hang);
+    await box.sh(`systemctl stop gptoss-supervisor && cp ${box.shared}/hang.yaml /etc/gptoss/config.yaml`);
+    const since = await box.now();
+    const started = await box.sh('systemctl start gptoss-supervisor');
+    t.is(started.code, 0, started.out);
+    t.regex(
+      await box.status(),
+      /^(backoff|crash loop): restart \d+ in .* \(load stalled \(compile\)\)|^(starting|loading)/,
+    );
+    await box.until('the stall shown', 30_000, /\(load stalled \(compile\)\)/);
+    t.is((await box.sh('systemctl is-active gptoss-supervisor')).out.trim(), 'active');
+    const err = await box.journal('-p err', since);
+    t.true(
+      err.some((r) => r['DIAGNOSIS'] === 'load-stalled'),
+      'the diagnosis at err',
+    );
+    const phases = (await box.journal('', since)).filter((r) => r['GPTOSS_EVENT'] === 'load-phase');
+    t.deepEqual(
+      phases.slice(0, 2).map((r) => r['PHASE']),
+      ['weights', 'compile'],
+      'one journal line per phase, PHASE field',
+    );
   },
 );
 

@@ -52,8 +52,9 @@ test('written to a temp file and renamed over (vim, sed -i): a spec change recre
     await writeFile(tmp, edited(s, maxModelLen(16384)));
     await rename(tmp, s.configFile);
     const r = await s.daemon.waitFor((x) => x.event === 'config-reloaded', 5_000, mark);
-    t.regex(r.msg, /the container spec changed; recreating/);
-    await s.daemon.waitState('serving', 30_000, s.daemon.after(r));
+    t.regex(r.msg, /the container spec changed; preparing the new one while .* serves on/);
+    // The old container serves until the new spec is checked (make before break); then the new one.
+    await s.daemon.waitFor((x) => x.event === 'container-ready', 30_000, s.daemon.after(r), 'the new container');
     t.not((await brief(s.name)).Id, s.before.Id);
   } finally {
     await cleanup(s);
@@ -99,8 +100,8 @@ test('a config that is a symlink: editing its target applies; pointing it elsewh
     await symlink(other, tmpLink);
     await rename(tmpLink, link);
     const r2 = await daemon.waitFor((x) => x.event === 'config-reloaded', 5_000, mark);
-    t.regex(r2.msg, /spec changed; recreating/);
-    await daemon.waitState('serving', 30_000, daemon.after(r2));
+    t.regex(r2.msg, /spec changed; preparing the new one/);
+    await daemon.waitFor((x) => x.event === 'container-ready', 30_000, daemon.after(r2), 'the new container');
     t.not((await brief(s.name)).Id, before.Id);
   } finally {
     await daemon.stop('SIGKILL');

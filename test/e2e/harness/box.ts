@@ -113,7 +113,11 @@ export class Box {
         env: { STANDIN_LOAD_SECONDS: '3' },
         stopTimeout: '10s',
       },
-      paths: { encodings: join(this.shared, 'vllm/encodings'), huggingface: join(this.shared, 'vllm/huggingface') },
+      paths: {
+        encodings: join(this.shared, 'vllm/encodings'),
+        huggingface: join(this.shared, 'vllm/huggingface'),
+        cache: join(this.shared, 'vllm/cache'),
+      },
       health: {
         startup: { period: '500ms', timeout: '1m' },
         liveness: { period: '1s', timeout: '1s', failureThreshold: 2 },
