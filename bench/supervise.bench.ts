@@ -17,6 +17,7 @@ import {
   testConfigRaw,
   uniqueName,
 } from '../test/helpers/docker.js';
+import { PHASE_STALL_MS } from '../src/core/load.js';
 import { httpGet } from '../src/health/probe.js';
 
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 20);
@@ -361,6 +362,71 @@ async function stallDetection(): Promise<{ stallMs: number; deadMs: number[] }> 
   }
 }
 
+/** GB10's start-up (field-notes.md) at a tenth of the time: weights 57 s, torch.compile 49 s, FlashInfer JIT ~41 s. */
+const GB10_TENTH = 'weights=5.7,compile=4.9,kv=4.1,graphs=1,api=1';
+
+/** Restart to serving, cold (no cache mounts: every new container compiles again) and warm (paths.cache). */
+async function warmRestarts(n: number): Promise<{ coldMs: number[]; warmMs: number[] }> {
+  const out = { coldMs: [] as number[], warmMs: [] as number[] };
+  for (const warm of [false, true]) {
+    const dirs = await makeDirs();
+    const b = await daemonFor('bench-warm', {
+      ...NO_BACKOFF,
+      health: { startup: { period: '200ms', timeout: '5m' } },
+      container: { env: { STANDIN_PHASES: GB10_TENTH } },
+      paths: {
+        encodings: dirs.encodings,
+        huggingface: dirs.huggingface,
+        cache: warm ? join(dirs.root, 'cache') : null,
+      },
+    });
+    try {
+      await b.d.waitFor((r) => r.event === 'container-ready', 120_000);
+      for (let i = 0; i < n; i++) {
+        const m = b.d.mark;
+        // A recreate: the container is gone, its filesystem with it; only mounted caches survive.
+        await docker(['rm', '-f', b.name]);
+        const t0 = Date.now();
+        await b.d.waitFor((r) => r.event === 'container-ready', 120_000, m);
+        (warm ? out.warmMs : out.coldMs).push(Date.now() - t0);
+      }
+    } finally {
+      await b.d.stop('SIGKILL');
+      await removeContainer(b.name);
+    }
+  }
+  return out;
+}
+
+const HANG_PHASES = ['weights', 'compile', 'kv', 'graphs', 'api'] as const;
+
+/**
+ * A hang in each phase, with health.startup.stallTimeout 2s: from the phase's first (and last) line to
+ * the restart decided. What is beyond the 2 s is the detection's own cost; at the shipped defaults a
+ * hang is decided that cost after the phase's stall timeout (src/core/load.ts).
+ */
+async function hangByPhase(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const phase of HANG_PHASES) {
+    const b = await daemonFor('bench-hang', {
+      ...NO_BACKOFF,
+      health: { startup: { period: '200ms', timeout: '5m', stallTimeout: '2s' } },
+      container: { env: { STANDIN_PHASES: 'weights=0.5,compile=0.5,kv=0.5,graphs=0.5,api=0.5', STANDIN_HANG: phase } },
+    });
+    try {
+      const want = phase === 'kv' ? 'kv-cache' : phase;
+      const entered = await b.d.waitFor((r) => r.event === 'load-phase' && r['phase'] === want, 60_000);
+      const t0 = Date.now();
+      await b.d.waitFor((r) => r.event === 'restart-scheduled', 60_000, b.d.after(entered));
+      out[want] = Date.now() - t0;
+    } finally {
+      await b.d.stop('SIGKILL');
+      await removeContainer(b.name);
+    }
+  }
+  return out;
+}
+
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 type Row = [string, string, string];
@@ -425,6 +491,44 @@ const SECTIONS: Section[] = [
           ['EngineDeadError line -> restart decided (median / max)', `${d.median} / ${d.max} ms`, `n=${d.n}`],
         ],
       };
+    },
+  },
+  {
+    name: 'warm',
+    async run() {
+      const w = await warmRestarts(3);
+      const cold = stats(w.coldMs);
+      const warm = stats(w.warmMs);
+      return {
+        result: { coldMs: cold, warmMs: warm, phases: GB10_TENTH },
+        rows: [
+          [
+            'recreate -> serving, cold caches (paths.cache null), median',
+            `${r1(cold.median / 1000)} s`,
+            `n=${cold.n}; stand-in at a tenth of GB10's phases (${GB10_TENTH})`,
+          ],
+          [
+            'recreate -> serving, warm caches (paths.cache), median',
+            `${r1(warm.median / 1000)} s`,
+            `n=${warm.n}; a mechanism check: the stand-in's warm compile/kv take 0.25 of cold`,
+          ],
+        ],
+      };
+    },
+  },
+  {
+    name: 'loadhang',
+    async run() {
+      const h = await hangByPhase();
+      const rows: Row[] = Object.entries(h).map(([phase, ms]) => {
+        const dflt = PHASE_STALL_MS[phase as keyof typeof PHASE_STALL_MS];
+        return [
+          `hang in ${phase} -> restart decided (stallTimeout 2s)`,
+          `${ms} ms`,
+          `shipped default: ${dflt / 60_000}m after its last line (+${ms - 2000} ms), was 15m after the start`,
+        ];
+      });
+      return { result: h, rows };
     },
   },
   {
