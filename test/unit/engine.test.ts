@@ -246,3 +246,18 @@ test("a deep probe's answer: empty and garbage are failures, a real word is not"
   t.is(badAnswer('{"choices":[]}'), 'no answer in the reply');
   t.is(badAnswer('<html>'), 'not JSON');
 });
+
+test("a tqdm bar's first state, with no line end yet, is heard as a partial line", (t) => {
+  const lines: string[] = [];
+  const partial: string[] = [];
+  const ll = new LogLines(
+    (l) => lines.push(l),
+    (p) => partial.push(p),
+  );
+  ll.push(Buffer.from('kv done\nCapturing CUDA graphs (mixed prefill-decode, PIECEWISE):   0%|  | 0/67'));
+  t.deepEqual(lines, ['kv done']);
+  t.deepEqual(partial, ['Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):   0%|  | 0/67']);
+  ll.push(Buffer.from('\r 50%| | 33/67'));
+  t.deepEqual(lines, ['kv done', 'Capturing CUDA graphs (mixed prefill-decode, PIECEWISE):   0%|  | 0/67']);
+  t.deepEqual(partial.at(-1), ' 50%| | 33/67');
+});

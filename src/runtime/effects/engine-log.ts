@@ -18,7 +18,14 @@ export class LogLines {
   private text = '';
   private raw: boolean | undefined;
 
-  constructor(private readonly onLine: (line: string) => void) {}
+  /**
+   * `onPartial` hears the unfinished end of the stream after each chunk: a tqdm bar's first state has
+   * no line end yet (nor will it, if the load hangs right there).
+   */
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly onPartial?: (text: string) => void,
+  ) {}
 
   push(chunk: Buffer): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -46,6 +53,7 @@ export class LogLines {
     const parts = this.text.split(/[\r\n]/);
     this.text = (parts.pop() ?? '').slice(-MAX_LINE);
     for (const p of parts) if (p) this.onLine(p.slice(-MAX_LINE));
+    if (this.text && this.onPartial) this.onPartial(this.text);
   }
 }
 
@@ -85,7 +93,10 @@ export class LogWatch {
       const s = await (this.o.live ? e.attachOutput(this.id, this.o.sinceSec) : e.followLogs(this.id, this.o.sinceSec));
       if (this.stopped) return destroy(s);
       this.stream = s;
-      const lines = new LogLines((l) => this.line(l));
+      const lines = new LogLines(
+        (l) => this.line(l),
+        (p) => this.loadLine(bareLine(p)),
+      );
       s.on('data', (c: Buffer | string) => lines.push(typeof c === 'string' ? Buffer.from(c) : c));
       s.on('error', () => undefined);
     } catch (err) {
@@ -99,6 +110,18 @@ export class LogWatch {
     if (this.stream) destroy(this.stream);
   }
 
+  private lastLoad = '';
+
+  /** A start-up line the phase table knows; the same text twice (a partial line, then whole) is said once. */
+  private loadLine(line: string): void {
+    if (!line || line === this.lastLoad) return;
+    const load = recogniseLoadLine(line);
+    if (!load) return;
+    this.lastLoad = line;
+    const { took: _t, ...said } = load;
+    this.o.dispatch({ type: 'loadLine', epoch: this.epoch, line, ...said });
+  }
+
   private line(raw: string): void {
     const line = bareLine(raw);
     if (!line) return;
@@ -107,11 +130,7 @@ export class LogWatch {
       this.stats = { ...st, at: Date.now() };
       return;
     }
-    const load = recogniseLoadLine(line);
-    if (load) {
-      const { took: _t, ...said } = load;
-      this.o.dispatch({ type: 'loadLine', epoch: this.epoch, line, ...said });
-    }
+    this.loadLine(line);
     const env = unknownEnv(line);
     if (env && !this.envSeen.has(env)) {
       this.envSeen.add(env);
