@@ -38,6 +38,13 @@ if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; 
   [ "$(id -u)" = 0 ] || { echo "install docker-registry and apache2-utils and run again" >&2; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry apache2-utils >/dev/null
 fi
+# The monitoring tests scrape the daemon with a real Prometheus and check the exposition with promtool.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  [ "$(id -u)" = 0 ] || { echo "install prometheus and run again" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # Debian starts its own on :9090; the tests run theirs.
+  systemctl disable --now prometheus >/dev/null 2>&1 || pkill -x prometheus || true
+fi
 # The export tests run Debian's docker-compose; the Quadlet one Podman's generator (scripts/quadlet.sh).
 if ! command -v docker-compose >/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "install docker-compose and run again" >&2; exit 1; }

@@ -135,7 +135,8 @@ configPath, configError, lastDeepProbe, engineLoad {at, running, waiting, kvCach
 tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}};
 times in ISO 8601, null when none).
 
-Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no daemon answers.
+Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no daemon answers,
+5 failed (restart.budget spent: the supervisor has stopped restarting the model).
 `,
   options: { json: { type: 'boolean' } },
   async run(values) {
@@ -146,6 +147,7 @@ Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no 
       return failed(err, 'status');
     }
     process.stdout.write(values['json'] ? `${JSON.stringify(jsonOf(p), null, 2)}\n` : humanStatus(p));
+    if (p.State === 'failed') return EXIT.failed;
     return p.State === 'serving' ? EXIT.ok : EXIT.notServing;
   },
 };

@@ -214,6 +214,12 @@ const restart = z
     jitter: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0.1),
     resetAfter: duration('10m', '1s', '7d'),
     crashLoopAfter: positiveInt(3),
+    // At most `count` restarts within `window`; then the state `failed` (no more restarts) until the
+    // config changes, `gptoss-supervisor restart`, or the window passes. null: no budget.
+    budget: z
+      .strictObject({ count: positiveInt(10), window: duration('1h', '1m', '7d') })
+      .nullable()
+      .default(null),
   })
   .prefault({});
 

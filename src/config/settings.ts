@@ -37,6 +37,8 @@ export interface Settings {
   /** Engine stall detection (health.stall): 0 when off. */
   stallWindow: number;
   stallFailureThreshold: number;
+  /** restart.budget: at most `count` restarts within `window`, then the state `failed`; undefined: no budget. */
+  budget?: { count: number; window: number };
   /** health.startup.stallTimeout: one stall timeout for every load phase; undefined: each phase's own. */
   loadStallTimeout?: number;
   /** After a run ends, how long a start waits for its GPU memory to be released. */
@@ -84,6 +86,7 @@ export function settingsOf(c: Config, token?: string): Settings {
     specHash: buildSpec(c, undefined).hash,
   };
   if (h.startup.stallTimeout !== null) t.loadStallTimeout = h.startup.stallTimeout;
+  if (r.budget) t.budget = { count: r.budget.count, window: r.budget.window };
   const fp = tokenFingerprint(token);
   if (fp) t.tokenFingerprint = fp;
   return t;

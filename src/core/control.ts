@@ -7,6 +7,13 @@ import { containerOf, enter, isRunning, isWaiting, type State } from './state.js
 export const configApplied: Handler<EventOf<'configApplied'>> = (s, ev, inp) => {
   const t = inp.settings;
   const base: State = { ...s, configError: undefined };
+  // A spent restart budget is lifted by any config change: the operator has looked.
+  if (s.phase === 'failed') {
+    const fresh: State = { ...base, history: { ...base.history, failures: [], restarts: 0 } };
+    const r = reconcileNow(fresh, inp, s.stopFirst);
+    const m = `${ev.what ?? `config ${ev.file}`} reloaded: the restart budget is lifted; starting ${t.name}`;
+    return { state: r.state, actions: [log('info', 'config-reloaded', m), ...r.actions] };
+  }
   // A pull of an image no longer wanted stops; the next reconcile pulls the new one.
   const abort: Action[] = s.pull?.active && s.pull.image !== t.image ? [{ type: 'abortPull' }] : [];
   const what = ev.what ?? `config ${ev.file}`;
@@ -82,7 +89,9 @@ export const restartRequested: Handler<EventOf<'restartRequested'>> = (s, ev, in
       actions: [log('warn', 'job-skipped', `restart asked by ${ev.by}: not now, waiting for Docker`)],
     };
   }
-  const r = reconcileNow(s, inp, containerOf(s));
+  // An operator's restart also lifts a spent restart budget.
+  const base: State = s.phase === 'failed' ? { ...s, history: { ...s.history, failures: [], restarts: 0 } } : s;
+  const r = reconcileNow(base, inp, containerOf(s));
   const msg = `restarting ${inp.settings.name}, as asked by ${ev.by} (graceful stop first)`;
   return { state: r.state, actions: [log('info', 'container-restarting', msg, { reason: 'requested' }), ...r.actions] };
 };

@@ -96,6 +96,7 @@ export type LogEvent =
   | 'waiting'
   | 'diagnosis'
   | 'load-phase'
+  | 'restart-budget'
   | 'image-pulled'
   | 'encodings-changed'
   | 'docker-lost'

@@ -30,7 +30,10 @@ export const boot: Handler<EventOf<'boot'>> = (s, ev, inp) => {
     const msg = `the state record is about ${why}, not this one: restart counts start from zero`;
     return { state: s, actions: [log('info', 'state-record', msg), look] };
   }
-  const { restartAt, container: _c, ...history } = p;
+  const { restartAt, failedUntil, container: _c, ...history } = p;
+  // Given up before this supervisor started, and still inside the window: still given up.
+  if (failedUntil !== undefined && failedUntil > inp.now && t.budget)
+    return { state: enter({ ...s, history }, { phase: 'failed', until: failedUntil }, inp.now), actions: [] };
   const owed: Owed | undefined = restartAt === undefined ? undefined : { at: restartAt };
   return {
     state: { ...common(s), history, phase: 'starting', resync: true, ...(owed ? { owed } : {}) },

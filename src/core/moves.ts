@@ -64,6 +64,9 @@ export interface FailOptions {
 /** A run failed: count it, pick the delay, and wait in backoff (or crash loop). */
 export function fail(s: State, inp: Input, reason: string, opts: FailOptions): Step {
   const { now, settings: t } = inp;
+  const b = t.budget;
+  const failures = b ? [...(s.history.failures ?? []).filter((x) => x > now - b.window), now] : undefined;
+  if (b && failures && failures.length > b.count) return budgetSpent(s, inp, reason, opts, failures);
   const restarts = s.history.restarts + 1;
   const delay = backoffDelay(restarts, t.backoff, inp.random);
   const phase = restarts >= t.crashLoopAfter ? 'crashloop' : 'backoff';
@@ -77,6 +80,7 @@ export function fail(s: State, inp: Input, reason: string, opts: FailOptions): S
   };
   if (opts.exit) history.lastExit = opts.exit;
   if (said.record) history.diagnosis = said.record;
+  if (failures) history.failures = failures;
   const restart = opts.stillRunning ? { at: now + delay, stopFirst: opts.stillRunning } : { at: now + delay };
   const next = enter({ ...s, history }, { phase, restart }, now);
   const msg =
@@ -90,6 +94,33 @@ export function fail(s: State, inp: Input, reason: string, opts: FailOptions): S
   if (opts.diagnosis) fields['diagnosis'] = opts.diagnosis.code;
   const level = phase === 'crashloop' ? 'error' : 'warn';
   return { state: next, actions: [...said.actions, log(level, 'restart-scheduled', msg, fields), persist(next, t)] };
+}
+
+/** One failure more than restart.budget allows: give up (state `failed`) until the window lets one more. */
+function budgetSpent(s: State, inp: Input, reason: string, opts: FailOptions, failures: number[]): Step {
+  const { now, settings: t } = inp;
+  const b = t.budget!;
+  const said = diagnosisLog(s, opts.diagnosis, now);
+  const history = { ...s.history, lastFailure: reason, cause: opts.cause, failures };
+  if (opts.exit) history.lastExit = opts.exit;
+  if (said.record) history.diagnosis = said.record;
+  // The next restart is allowed when the oldest failure in the window has left it.
+  const until = (failures[failures.length - b.count - 1] ?? now) + b.window;
+  const next = enter(
+    { ...s, history },
+    { phase: 'failed', until, ...(opts.stillRunning ? { stopFirst: opts.stillRunning } : {}) },
+    now,
+  );
+  const msg =
+    `${reason}; restart budget spent (${b.count} restarts within ${fmt(b.window)}): not restarting ` +
+    `${t.name} until the config changes, \`gptoss-supervisor restart\`, or ${fmt(until - now)} from now`;
+  const fields = {
+    state: 'failed',
+    budgetCount: b.count,
+    budgetWindowMs: b.window,
+    ...(opts.diagnosis ? { diagnosis: opts.diagnosis.code } : {}),
+  };
+  return { state: next, actions: [...said.actions, log('error', 'restart-budget', msg, fields), persist(next, t)] };
 }
 
 /**

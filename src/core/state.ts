@@ -8,7 +8,16 @@ import type { Prepare } from './prepare.js';
 import type { WaitReason } from './wait.js';
 
 export type Phase =
-  'waiting' | 'starting' | 'loading' | 'serving' | 'unhealthy' | 'backoff' | 'crashloop' | 'stopping' | 'stopped';
+  | 'waiting'
+  | 'starting'
+  | 'loading'
+  | 'serving'
+  | 'unhealthy'
+  | 'backoff'
+  | 'crashloop'
+  | 'failed'
+  | 'stopping'
+  | 'stopped';
 export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'engine' | 'deep';
 export type PeriodicProbe = Exclude<ProbeKind, 'deep'>;
 export type Job = 'deepProbe' | 'maintenanceRestart';
@@ -60,6 +69,8 @@ export interface History {
   lastLoad?: LastLoad;
   /** The model's size on disk when last seen complete: a download's total. */
   modelBytes?: { model: string; bytes: number };
+  /** When the failures inside restart.budget's window happened (kept only with a budget set). */
+  failures?: number[];
 }
 
 export interface LastLoad {
@@ -79,6 +90,8 @@ export interface RecordOwner {
 export interface Persisted extends History {
   /** A restart that was due when the record was written (backoff, crash loop). */
   restartAt?: number;
+  /** The restart budget was spent: no restart before this time (unless the config changes or one is asked for). */
+  failedUntil?: number;
   container?: RecordOwner;
 }
 
@@ -173,8 +186,10 @@ export type Starting = { phase: 'starting'; resync: boolean; owed?: Owed };
 export type Running = { phase: 'loading' | 'serving' | 'unhealthy'; run: Run };
 export type Waiting = { phase: 'waiting'; wait: Wait };
 export type Restarting = { phase: 'backoff' | 'crashloop'; restart: Owed };
+/** The restart budget is spent: nothing restarts until `until`, a config change or an operator's restart. */
+export type Failed = { phase: 'failed'; until: number; stopFirst?: string };
 export type Ending = { phase: 'stopping' | 'stopped' };
-export type Variant = Starting | Running | Waiting | Restarting | Ending;
+export type Variant = Starting | Running | Waiting | Restarting | Failed | Ending;
 export type State = Common & Variant;
 
 export type RunningState = Common & Running;
@@ -215,11 +230,13 @@ export function withinRun(s: RunningState, phase: Running['phase'], run: Run, no
 export function containerOf(s: State): string | undefined {
   if (isRunning(s)) return s.run.containerId;
   if (s.phase === 'backoff' || s.phase === 'crashloop') return s.restart.stopFirst;
+  if (s.phase === 'failed') return s.stopFirst;
   return undefined;
 }
 
 export function persisted(s: State, t: Settings): Persisted {
   const p: Persisted = { ...s.history, container: { name: t.name, spec: t.specHash } };
   if (s.phase === 'backoff' || s.phase === 'crashloop') p.restartAt = s.restart.at;
+  if (s.phase === 'failed') p.failedUntil = s.until;
   return p;
 }

@@ -61,6 +61,12 @@ function phaseLine(s: State, now: number, t: Settings): string {
       const cause = s.history.cause;
       return `${head}: restart ${restarts} in ${fmt(left)}${cause ? ` (${cause})` : ''}`;
     }
+    case 'failed': {
+      const b = t.budget;
+      const spent = b ? `restart budget spent (${b.count} restarts within ${fmt(b.window)})` : 'restart budget spent';
+      const cause = s.history.cause ? `; last: ${s.history.cause}` : '';
+      return `failed: ${spent}${cause}; next try in ${fmt(Math.max(0, s.until - now))} (or a config change, a restart)`;
+    }
     case 'stopping':
       return `stopping ${t.name} (up to ${fmt(t.stopTimeout)})`;
     case 'stopped':

@@ -26,6 +26,12 @@ function phaseTick(s: State, inp: Input): Step {
       actions: [log('info', 'container-restarting', msg, { restartCount: s.history.restarts }), ...r.actions],
     };
   }
+  if (s.phase === 'failed') {
+    if (now < s.until) return still(s);
+    const r = reconcileNow(s, inp, s.stopFirst);
+    const msg = `restarting container ${t.name}: the restart budget's window has passed`;
+    return { state: r.state, actions: [log('info', 'container-restarting', msg), ...r.actions] };
+  }
   if (s.phase === 'waiting') {
     // Re-check in place: the phase (and how long it has lasted) holds until something changes.
     // After Docker was lost, look first (a pending backoff still holds); else try again.
@@ -81,6 +87,7 @@ export function wakeAt(s: State, t: Settings): number | undefined {
   const times: number[] = [];
   if (s.settle?.at !== undefined) times.push(s.settle.at);
   if (s.phase === 'backoff' || s.phase === 'crashloop') times.push(s.restart.at);
+  if (s.phase === 'failed') times.push(s.until);
   if (s.phase === 'waiting' && s.wait.recheckAt !== undefined) times.push(s.wait.recheckAt);
   if (isRunning(s)) times.push(...runWake(s, t));
   return times.length ? Math.min(...times) : undefined;

@@ -19,6 +19,8 @@ export const persistedSchema = z.object({
   restarts: count,
   totalRestarts: count,
   restartAt: time.optional(),
+  failedUntil: time.optional(),
+  failures: z.array(time).max(10_000).optional(),
   lastExit: exit.optional(),
   lastFailure: text(8192).optional(),
   cause: text(1024).optional(),

@@ -29,6 +29,7 @@ export const MESSAGE_IDS: Record<string, string> = {
   'image-pulled': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e42',
   'encodings-changed': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e43',
   'load-phase': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e44',
+  'restart-budget': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e45',
 };
 
 /** True when stderr is connected to the journal (systemd sets JOURNAL_STREAM=dev:inode). */

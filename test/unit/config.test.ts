@@ -49,6 +49,7 @@ test('every default is the guide value', (t) => {
     jitter: 0.1,
     resetAfter: 600_000,
     crashLoopAfter: 3,
+    budget: null,
   });
   t.deepEqual(c.notify, { ready: 'serving' });
 });

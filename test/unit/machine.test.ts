@@ -935,3 +935,65 @@ test('a state record applies only to the container it describes (name and spec)'
   const rec = f.find((a): a is Extract<Action, { type: 'persist' }> => a.type === 'persist')?.record;
   t.deepEqual(rec?.container, { name: S.name, spec: S.specHash }, 'each record names its container');
 });
+
+test('restart budget: a failure more than it allows -> failed, no restart; a config change lifts it', (t) => {
+  const d = new Driver({ ...S, budget: { count: 3, window: 60 * MIN } }).booted('c1');
+  const exit = (id: string) =>
+    d.send({ type: 'observed', seen: { kind: 'exited', id, exit: { code: 1, oom: false, tail: [] } } });
+  for (let i = 1; i <= 3; i++) {
+    exit(`c${i}`);
+    t.is(d.state.phase, i >= 3 ? 'crashloop' : 'backoff', `failure ${i}`);
+    d.at(d.now + 10 * MIN).tick();
+    d.send({ type: 'reconciled', id: `c${i + 1}`, outcome: 'started', reason: 'x', startedAt: d.now });
+  }
+  const a = exit('c4');
+  t.is(d.state.phase, 'failed');
+  const said = logs(a).find((l) => l.event === 'restart-budget');
+  t.is(said?.level, 'error');
+  t.regex(said?.msg ?? '', /restart budget spent \(3 restarts within 1h\): not restarting .* until the config changes/);
+  t.regex(d.status(), /^failed: restart budget spent \(3 restarts within 1h\); last: exit 1; next try in 30m/);
+  t.deepEqual(
+    a.filter((x) => x.type === 'persist').map((x) => (x as { record: { failedUntil?: number } }).record.failedUntil),
+    [60 * MIN],
+  );
+  // Nothing restarts while it holds.
+  t.deepEqual(d.at(59 * MIN).tick(), []);
+  t.is(wakeAt(d.state, S), 60 * MIN);
+  // A config change lifts it at once.
+  const c = d.send({ type: 'configApplied', specChanged: false, file: 'f' });
+  t.deepEqual(
+    c.filter((x) => x.type === 'reconcile'),
+    [{ type: 'reconcile' }],
+  );
+  t.deepEqual(d.state.history.failures, []);
+});
+
+test('restart budget: its window passing restarts; an operator restart lifts it; a new supervisor keeps it', (t) => {
+  const B = { ...S, budget: { count: 1, window: 10 * MIN } };
+  const d = new Driver(B).booted('c1');
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  d.at(1 * MIN).tick();
+  d.send({ type: 'reconciled', id: 'c2', outcome: 'started', reason: 'x', startedAt: d.now });
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c2', exit: { code: 1, oom: false, tail: [] } } });
+  t.is(d.state.phase, 'failed');
+  t.is(wakeAt(d.state, B), 10 * MIN, 'when the first failure leaves the window');
+  t.deepEqual(
+    d
+      .at(10 * MIN)
+      .tick()
+      .filter((x) => x.type === 'reconcile'),
+    [{ type: 'reconcile' }],
+  );
+  // A supervisor started while it holds: still failed.
+  const e = new Driver(B).at(5 * MIN);
+  e.send({
+    type: 'boot',
+    persisted: { restarts: 2, totalRestarts: 2, failedUntil: 10 * MIN, container: { name: B.name, spec: B.specHash } },
+  });
+  t.is(e.state.phase, 'failed');
+  const r = e.send({ type: 'restartRequested', by: 'gptoss-supervisor restart' });
+  t.deepEqual(
+    r.filter((x) => x.type === 'reconcile'),
+    [{ type: 'reconcile' }],
+  );
+});
