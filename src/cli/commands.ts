@@ -32,6 +32,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'download the two tiktoken files into paths.encodings, verified',
     load: async () => (await import('./fetch-encodings.js')).fetchEncodingsCommand,
   },
+  'alert-test': {
+    summary: 'send a test message to each webhook in alerts.webhooks, and say what each answered',
+    load: async () => (await import('./alert-test.js')).alertTestCommand,
+  },
   doctor: {
     summary: 'check every prerequisite (Docker, image, GPU runtime, encodings, cache, token, port, GPU memory)',
     load: async () => (await import('./doctor.js')).doctorCommand,

@@ -6,6 +6,7 @@ import { Engine } from '../docker/engine.js';
 import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
 import { DesiredConfig, type Desired } from '../runtime/desired.js';
 import { extendFor } from '../core/ready.js';
+import { Monitor } from '../runtime/monitor.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
 import { SystemdBridge } from '../systemd/bridge.js';
@@ -111,6 +112,24 @@ function describeHandle(h: object): string {
   return `${x.constructor.name}${where ? ` ${where}` : ''}`;
 }
 
+/** SIGTERM/SIGINT stop, SIGHUP reloads, SIGUSR2 hands over. */
+function signalsFor(log: Logger, bridge: SystemdBridge, sup: Supervisor, reload: () => void) {
+  return handleSignals({
+    log,
+    // The container's graceful stop may outlast the unit's TimeoutStopSec: ask for what it needs.
+    stop: (sig) => {
+      bridge.stopping(sup.stopBudgetMs());
+      sup.shutdown(sig);
+    },
+    reload,
+    // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
+    handover: () => {
+      bridge.stopping(0);
+      sup.shutdown('SIGUSR2', true);
+    },
+  });
+}
+
 /** The daemon's pieces, wired: the desired config, the supervisor, systemd, D-Bus, signals. */
 async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise<number> {
   const notifier = notifierFromEnv();
@@ -125,12 +144,14 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
       if (!('error' in change)) {
         bridge.readyMode = change.desired.config.notify.ready;
         shown = contextOf(change.desired);
+        monitor.apply(change.desired);
       }
       await sup.reload(change);
       bridge.reloaded();
     },
   });
   let shown = contextOf(desired.current);
+  const monitor = new Monitor(log, desired.current);
   const bus = new BusService(log, {
     restart: () => sup.requestRestart('D-Bus Restart()'),
     reload: () => desired.reload('signal'),
@@ -142,31 +163,23 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
     log,
     store: new StateStore(stateDir),
     onStatus: (line, state) => bridge.status(line, state.phase),
-    onState: (state, line) => bus.update(scrubProps(propsOf(state, line, shown), (text) => log.scrub(text))),
+    onState: (state, line) => {
+      bus.update(scrubProps(propsOf(state, line, shown), (text) => log.scrub(text)));
+      monitor.state(state, line);
+    },
+    onEvent: (ev, before, after) => monitor.event(ev, before, after),
     dockerUnitState: () => bus.dockerState(),
   });
   log.log('info', startLine(loaded, stateDir, token?.source), { event: 'supervisor-started' });
   if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
   await desired.start();
-  const signals = handleSignals({
-    log,
-    // The container's graceful stop may outlast the unit's TimeoutStopSec: ask for what it needs.
-    stop: (sig) => {
-      bridge.stopping(sup.stopBudgetMs());
-      sup.shutdown(sig);
-    },
-    reload: () => void desired.reload('signal'),
-    // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
-    handover: () => {
-      bridge.stopping(0);
-      sup.shutdown('SIGUSR2', true);
-    },
-  });
+  const signals = signalsFor(log, bridge, sup, () => void desired.reload('signal'));
   bridge.start(() => extendFor(sup.state, Date.now(), desired.current.settings));
   bus.start();
   await sup.start();
   const code = await sup.done;
   await desired.stop();
+  monitor.stop();
   bus.stop();
   bridge.stop();
   signals.off();

@@ -17,6 +17,8 @@ import {
   positiveInt,
 } from './schema-parts.js';
 
+import { monitoringSchemas } from './schema-monitoring.js';
+
 export { MANAGED_ENV } from './guards.js';
 export { FORBIDDEN_FLAGS, OWNED_FLAGS } from './vllm-flags.js';
 
@@ -268,7 +270,20 @@ const notify = z
   .prefault({});
 
 export const configSchema = z
-  .strictObject({ model, container, paths, encodings, gpu, hfToken, health, restart, schedule, notify })
+  .strictObject({
+    model,
+    container,
+    paths,
+    encodings,
+    gpu,
+    hfToken,
+    health,
+    restart,
+    schedule,
+    notify,
+    metrics: monitoringSchemas.metrics,
+    alerts: monitoringSchemas.alerts,
+  })
   .superRefine((c, ctx) => {
     for (const name of Object.keys(c.container.env)) {
       const why = Object.hasOwn(RISKY_ENV, name) ? RISKY_ENV[name] : undefined;

@@ -40,6 +40,8 @@ export type Event =
       finding?: 'harmony-parse';
       /** A start-up probe's look at the model's folder (asked for while a download may be under way). */
       disk?: DiskSample;
+      /** How long the probe took (metrics). */
+      ms?: number;
     }
   /** A start-up line of vLLM's the phase table recognises (src/core/load-phases.ts). */
   | {

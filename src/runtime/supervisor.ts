@@ -25,6 +25,8 @@ export interface SupervisorDeps {
   store: StateStore | undefined;
   /** Told the status line whenever it changes (sd_notify). */
   onStatus?: (line: string, state: State) => void;
+  /** Told every event with the state before and after it (metrics, alerts). */
+  onEvent?: (ev: Event, before: State, after: State) => void;
   /** Told the state after every event and every second (D-Bus properties), with the status line. */
   onState?: (state: State, line: string) => void;
   now?: () => number;
@@ -167,6 +169,7 @@ export class Supervisor {
   dispatch(ev: Event): void {
     if (this.exited) return;
     const r = step(this.state, ev, { now: this.now(), random: this.random(), settings: this.d.settings });
+    this.deps.onEvent?.(ev, this.state, r.state);
     if (r.state === this.state && r.actions.length === 0) {
       this.note(ev, this.state.phase, r.state, r.actions);
       // Nothing changed (pull progress between two status updates, a stale probe): nothing to publish.
@@ -290,6 +293,18 @@ export class Supervisor {
     return next;
   }
 
+  /** A probe, timed, with a look at the model's folder when asked; its result goes to the machine. */
+  private probe(a: Extract<Action, { type: 'probe' }>): void {
+    const stats = () => this.logWatch?.stats;
+    const run = this.deps.probe ?? ((k, d, t) => probe(k, d, t, stats));
+    const c = this.d.config;
+    const disk = a.disk ? modelDisk(c.paths.huggingface, c.model.id).catch(() => undefined) : undefined;
+    const t0 = performance.now();
+    void Promise.all([run(a.kind, this.d, a.timeout).then((r) => ({ ...r, ms: performance.now() - t0 })), disk]).then(
+      ([r, d]) => this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r, ...(d ? { disk: d } : {}) }),
+    );
+  }
+
   private perform(a: Action): void {
     const { engine, log, store } = this.deps;
     switch (a.type) {
@@ -313,16 +328,9 @@ export class Supervisor {
         void lookAtEncodings(this.encodings, c.paths.encodings, c.encodings.verify).then((ev) => this.dispatch(ev));
         return;
       }
-      case 'probe': {
-        const stats = () => this.logWatch?.stats;
-        const run = this.deps.probe ?? ((k, d, t) => probe(k, d, t, stats));
-        const c = this.d.config;
-        const disk = a.disk ? modelDisk(c.paths.huggingface, c.model.id).catch(() => undefined) : undefined;
-        void Promise.all([run(a.kind, this.d, a.timeout), disk]).then(([r, d]) =>
-          this.dispatch({ type: 'probed', kind: a.kind, epoch: a.epoch, ...r, ...(d ? { disk: d } : {}) }),
-        );
+      case 'probe':
+        this.probe(a);
         return;
-      }
       case 'persist':
         if (store) {
           // Log tails and failure texts go into the record: never a secret with them.

@@ -80,6 +80,8 @@ export function testConfigRaw(
     },
     // vLLM's caches in the test's own folder, never the host's /vllm/cache.
     paths: { encodings: dirs.encodings, huggingface: dirs.huggingface, cache: join(dirs.root, 'cache') },
+    // /metrics off: tests run daemons side by side; the monitoring tests give each its own port.
+    metrics: { listen: null },
     // Never the host's /etc/gptoss/hf_token: each test has its own (absent unless written).
     hfToken: { file: join(dirs.root, 'hf_token') },
   };

@@ -1,0 +1,200 @@
+// Alert delivery: one queue per webhook, retried with backoff, rate-limited, never in supervision's way.
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import { waitingAlert, type Alert } from '../core/alerts.js';
+import type { State } from '../core/state.js';
+import type { Logger } from '../log/logger.js';
+import { readCapped } from '../util/read-capped.js';
+
+export type Webhook = Config['alerts']['webhooks'][number];
+
+/** Each attempt may take this long; a slow target delays only its own queue. */
+const ATTEMPT_TIMEOUT_MS = 5000;
+/** Messages waiting for one target beyond this are dropped (oldest first): a dead target must not grow memory. */
+const MAX_QUEUE = 20;
+
+/** A secret from `/path` or `credential:NAME` ($CREDENTIALS_DIRECTORY/NAME, systemd's LoadCredential=). */
+export async function readSecret(source: string): Promise<string> {
+  let path = source;
+  if (source.startsWith('credential:')) {
+    const dir = process.env['CREDENTIALS_DIRECTORY'];
+    if (!dir) throw new Error(`${source}: no systemd credentials here ($CREDENTIALS_DIRECTORY unset)`);
+    path = join(dir, source.slice('credential:'.length));
+  }
+  const r = await readCapped(path, 8192);
+  if (!r.ok) throw new Error(`${source}: ${r.why}`);
+  return r.data.toString('utf8').trim();
+}
+
+export interface Delivery {
+  url: string;
+  init: { method: 'POST'; headers: Record<string, string>; body: string };
+}
+
+const PRIORITY: Record<string, string> = { budget: '5', crashloop: '4', stalled: '4', diagnosis: '4', waiting: '3' };
+
+/** The request a webhook gets, in its format; `scrub` takes any secret out of the texts first. */
+export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => string): Promise<Delivery> {
+  const url = w.url ?? (await readSecret(w.urlFile!));
+  const headers: Record<string, string> = {};
+  if (w.tokenFile) headers['Authorization'] = `Bearer ${await readSecret(w.tokenFile)}`;
+  const title = scrub(a.title);
+  const message = scrub(a.message);
+  if (w.format === 'ntfy') {
+    headers['Title'] = title;
+    headers['Priority'] = PRIORITY[a.event] ?? '3';
+    headers['Tags'] = a.trouble ? 'warning' : 'white_check_mark';
+    headers['Content-Type'] = 'text/plain; charset=utf-8';
+    return { url, init: { method: 'POST', headers, body: message } };
+  }
+  headers['Content-Type'] = 'application/json';
+  const body =
+    w.format === 'slack'
+      ? { text: `*${title}*\n${message}` }
+      : {
+          source: 'gptoss-supervisor',
+          host: hostname(),
+          event: a.event,
+          trouble: a.trouble,
+          title,
+          message,
+          at: new Date().toISOString(),
+        };
+  return { url, init: { method: 'POST', headers, body: JSON.stringify(body) } };
+}
+
+/** One attempt: ok, or why not. */
+export async function sendOnce(d: Delivery): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const r = await fetch(d.url, { ...d.init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    await r.arrayBuffer().catch(() => undefined);
+    return { ok: r.ok, detail: `HTTP ${r.status}` };
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    const code = e.cause?.code ?? e.name;
+    const hint = code === 'EPERM' ? " (the unit's IP firewall: run install.sh again, README Monitoring)" : '';
+    return { ok: false, detail: `${code}${hint}` };
+  }
+}
+
+interface Target {
+  w: Webhook;
+  queue: Alert[];
+  busy: boolean;
+  /** When messages were sent (the rate limit's window). */
+  sent: number[];
+  /** Keys already sent in the current episode of trouble; undefined when none is open. */
+  episode?: Set<string>;
+}
+
+export interface AlertsOptions {
+  log: Logger;
+  retries: number;
+  rateLimit: { max: number; window: number };
+  /** Called with each delivery's outcome (metrics). */
+  onResult?: (target: string, ok: boolean) => void;
+  /** Backoff base between attempts (tests make it short). */
+  retryBaseMs?: number;
+}
+
+/**
+ * The webhooks, each with its queue. `raise` never waits: delivery runs in the background, one message
+ * at a time per target, so a target that is down or slow delays nothing but its own messages.
+ */
+export class Alerts {
+  private targets = new Map<string, Target>();
+  constructor(
+    private readonly o: AlertsOptions,
+    webhooks: readonly Webhook[],
+  ) {
+    this.configure(webhooks, o);
+  }
+
+  configure(webhooks: readonly Webhook[], o: Pick<AlertsOptions, 'retries' | 'rateLimit'>): void {
+    this.o.retries = o.retries;
+    this.o.rateLimit = o.rateLimit;
+    const next = new Map<string, Target>();
+    for (const w of webhooks) {
+      const old = this.targets.get(w.name);
+      next.set(w.name, old ? { ...old, w } : { w, queue: [], busy: false, sent: [] });
+    }
+    this.targets = next;
+  }
+
+  /** Offers an alert to every webhook that wants it; the episode and rate rules decide what is sent. */
+  raise(a: Alert, now = Date.now(), only?: string): void {
+    for (const t of this.targets.values()) {
+      if (only !== undefined && t.w.name !== only) continue;
+      if (!t.w.events.includes(a.event as never) && a.event !== 'test') continue;
+      if (a.event === 'recovered') {
+        // A "recovered" only closes trouble this target was told about.
+        if (!t.episode) continue;
+        t.episode = undefined;
+      } else if (a.trouble) {
+        t.episode ??= new Set();
+        if (t.episode.has(a.key)) continue;
+        t.episode.add(a.key);
+      }
+      const w = this.o.rateLimit.window;
+      t.sent = t.sent.filter((x) => x > now - w);
+      if (t.sent.length >= this.o.rateLimit.max && a.event !== 'recovered') {
+        this.o.log.log(
+          'warn',
+          `alert to ${t.w.name} not sent (rate limit, ${this.o.rateLimit.max} per window): ${a.title}`,
+        );
+        continue;
+      }
+      t.sent.push(now);
+      t.queue.push(a);
+      if (t.queue.length > MAX_QUEUE) t.queue.shift();
+      void this.drain(t);
+    }
+  }
+
+  /** A wait that has lasted each target's `waitingAfter`: one message per wait (its key is when it began). */
+  waiting(s: State, now: number, name: string, line: string): void {
+    for (const t of this.targets.values()) {
+      if (t.episode?.has(`waiting-${s.since}`)) continue;
+      const a = waitingAlert(s, now, t.w.waitingAfter, name, line);
+      if (a) this.raise(a, now, t.w.name);
+    }
+  }
+
+  private async drain(t: Target): Promise<void> {
+    if (t.busy) return;
+    t.busy = true;
+    try {
+      while (t.queue.length) {
+        const a = t.queue.shift()!;
+        await this.deliver(t.w, a);
+      }
+    } finally {
+      t.busy = false;
+    }
+  }
+
+  private async deliver(w: Webhook, a: Alert): Promise<void> {
+    const scrub = (s: string) => this.o.log.scrub(s);
+    let last = '';
+    for (let i = 0; i <= this.o.retries; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, (this.o.retryBaseMs ?? 1000) * 2 ** (i - 1)));
+      let r: { ok: boolean; detail: string };
+      try {
+        r = await sendOnce(await requestFor(w, a, scrub));
+      } catch (err) {
+        r = { ok: false, detail: (err as Error).message };
+      }
+      if (r.ok) {
+        this.o.log.log('info', `alert sent to ${w.name}: ${a.title}`, { alert: a.event });
+        this.o.onResult?.(w.name, true);
+        return;
+      }
+      last = r.detail;
+    }
+    this.o.onResult?.(w.name, false);
+    this.o.log.log('warn', `alert to ${w.name} failed after ${this.o.retries + 1} attempts (${last}): ${a.title}`, {
+      alert: a.event,
+    });
+  }
+}

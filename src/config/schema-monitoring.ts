@@ -1,0 +1,108 @@
+// The config's monitoring sections: the Prometheus endpoint and the alert webhooks.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { duration, positiveInt } from './schema-parts.js';
+
+/** The events a webhook can ask for (README, "Monitoring"). */
+export const ALERT_EVENTS = [
+  'crashloop',
+  'diagnosis',
+  'stalled',
+  'waiting',
+  'recovered',
+  'maintenance',
+  'budget',
+] as const;
+export type AlertEvent = (typeof ALERT_EVENTS)[number];
+
+/** `HOST:PORT` (`[::1]:PORT` for IPv6) as the supervisor will listen on it. */
+export function parseListen(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!host || isIP(host) === 0 || !(port >= 1 && port <= 65535)) return undefined;
+  return { host, port };
+}
+
+const loopback = (host: string) => host === '::1' || host.startsWith('127.');
+
+const metrics = z
+  .strictObject({
+    // Where /metrics is served: a loopback address by default; null turns it off.
+    listen: z
+      .string('expected HOST:PORT such as 127.0.0.1:8479, or null to turn /metrics off')
+      .refine((s) => parseListen(s) !== undefined, 'expected HOST:PORT with an IP address, such as 127.0.0.1:8479')
+      .nullable()
+      .default('127.0.0.1:8479'),
+    // Another address than loopback shows the state to anyone who reaches it: say so on purpose.
+    allowRemote: z.boolean().default(false),
+  })
+  .prefault({})
+  .superRefine((m, ctx) => {
+    const l = m.listen ? parseListen(m.listen) : undefined;
+    if (l && !loopback(l.host) && !m.allowRemote)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen'],
+        message:
+          `${m.listen} is not a loopback address: anyone who reaches it reads the supervisor's state; if that is ` +
+          'what you mean, set metrics.allowRemote: true (and allow the scraper in the unit: README, Monitoring)',
+      });
+  });
+
+/** A secret's place: an absolute path, or `credential:NAME` (a systemd credential of the unit). */
+const secretSource = z
+  .string()
+  .refine(
+    (s) => s.startsWith('/') || /^credential:[A-Za-z0-9_.-]+$/.test(s),
+    'expected an absolute path or credential:NAME (a systemd credential, LoadCredential= in the unit)',
+  );
+
+const webhookUrl = z.string().refine((u) => {
+  try {
+    const url = new URL(u);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && !/\s/.test(u);
+  } catch {
+    return false;
+  }
+}, 'expected an http(s) URL such as https://ntfy.sh/my-topic');
+
+const webhook = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a short name (letters, digits, "_", "." and "-")'),
+    // json: a generic JSON POST; ntfy: ntfy.sh's publish format; slack: Slack-compatible incoming webhooks.
+    format: z.enum(['json', 'ntfy', 'slack'], 'must be json, ntfy or slack').default('json'),
+    // The URL, or where to read it (a Slack webhook URL is itself a secret).
+    url: webhookUrl.optional(),
+    urlFile: secretSource.optional(),
+    // A token sent as "Authorization: Bearer ..." (ntfy access tokens), read from a file or credential.
+    tokenFile: secretSource.optional(),
+    events: z.array(z.enum(ALERT_EVENTS, `expected one of ${ALERT_EVENTS.join(', ')}`)).default([...ALERT_EVENTS]),
+    // `waiting` fires once a wait has lasted this long.
+    waitingAfter: duration('10m', '1s', '7d'),
+  })
+  .superRefine((w, ctx) => {
+    if ((w.url === undefined) === (w.urlFile === undefined))
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of url and urlFile' });
+  });
+
+const alerts = z
+  .strictObject({
+    webhooks: z.array(webhook).max(16, 'at most 16 webhooks').default([]),
+    // At most `max` messages per webhook within `window`, whatever happens (a crash loop is already
+    // one message and a "recovered").
+    rateLimit: z.strictObject({ max: positiveInt(10), window: duration('1h', '1m', '7d') }).prefault({}),
+    // Failed deliveries are tried again this many times, with backoff (1 s, 2 s, 4 s, ...).
+    retries: z.int('expected a whole number').min(0).max(10).default(4),
+  })
+  .prefault({})
+  .superRefine((a, ctx) => {
+    const seen = new Set<string>();
+    a.webhooks.forEach((w, i) => {
+      if (seen.has(w.name))
+        ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'name'], message: `"${w.name}" is used twice` });
+      seen.add(w.name);
+    });
+  });
+
+export const monitoringSchemas = { metrics, alerts };

@@ -1,0 +1,220 @@
+// /metrics for Prometheus (prom-client): the supervisor's state, restarts, probes, loads and the engine's load.
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Settings } from '../config/settings.js';
+import { parseListen } from '../config/schema-monitoring.js';
+import { restartCause } from '../core/alerts.js';
+import type { Event } from '../core/events.js';
+import { LOAD_PHASES } from '../core/load-phases.js';
+import { isRunning, type Phase, type State } from '../core/state.js';
+import type { Logger } from '../log/logger.js';
+
+type PromClient = typeof import('prom-client');
+
+const PHASES: readonly Phase[] = [
+  'waiting',
+  'starting',
+  'loading',
+  'serving',
+  'unhealthy',
+  'backoff',
+  'crashloop',
+  'failed',
+  'stopping',
+  'stopped',
+];
+const P = 'gptoss_supervisor_';
+/** Retried this often while the address is taken. */
+const RETRY_LISTEN_MS = 30_000;
+
+export interface MetricsContext {
+  image: string;
+  model: string;
+  servedName: string;
+  container: string;
+}
+
+function metricsOf(c: PromClient, register: InstanceType<PromClient['Registry']>) {
+  const g = (name: string, help: string, labelNames: string[] = []) =>
+    new c.Gauge({ name: P + name, help, labelNames, registers: [register] });
+  const n = (name: string, help: string, labelNames: string[] = []) =>
+    new c.Counter({ name: P + name, help, labelNames, registers: [register] });
+  return {
+    state: g('state', 'The supervisor state: 1 for the current one, 0 for the others.', ['state']),
+    servingSince: g('serving_since_seconds', 'When the model began serving (unix time), 0 when it does not serve.'),
+    restartsInARow: g('restarts_in_a_row', 'Restarts in a row (reset after restart.resetAfter of serving).'),
+    restarts: n('restarts_total', 'Restarts of the model container after a failure, by cause (diagnosis code).', [
+      'cause',
+    ]),
+    lastExit: g('last_exit_code', 'The model container last exit code, -1 when none is known.'),
+    info: g('info', 'The image and model supervised (value 1).', ['image', 'model', 'served_model', 'container']),
+    configValid: g('config_valid', '1 when the config on disk is valid, 0 while a rejected edit waits to be fixed.'),
+    configErrors: n('config_errors_total', 'Config edits refused for an error.'),
+    probe: new c.Histogram({
+      name: `${P}probe_duration_seconds`,
+      help: 'Probes of the model by kind (startup, liveness, readiness, engine, deep) and result.',
+      labelNames: ['kind', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [register],
+    }),
+    deepOk: g('deep_probe_success', 'The last scheduled deep probe: 1 passed, 0 failed (absent before the first).'),
+    deepAt: g('deep_probe_timestamp_seconds', 'When the last scheduled deep probe ran (unix time).'),
+    loadPhase: g('load_phase', 'The phase of the load in progress: 1 for the current one.', ['phase']),
+    lastLoad: g('last_load_duration_seconds', 'How long the last load that reached serving took (downloads left out).'),
+    lastLoadPhase: g('last_load_phase_duration_seconds', 'The last load that reached serving, by phase.', ['phase']),
+    pullBytes: g('image_pull_bytes', 'Bytes of the image pull in progress (or the last one).'),
+    pullTotal: g('image_pull_total_bytes', 'Size of the image pull in progress, as far as Docker knows it.'),
+    pulls: n('image_pulls_total', 'Image pulls by result.', ['result']),
+    running: g('engine_requests_running', "vLLM's requests running, as last sampled."),
+    waiting: g('engine_requests_waiting', "vLLM's requests waiting, as last sampled."),
+    kv: g('engine_kv_cache_usage_ratio', "vLLM's KV cache in use (0..1), as last sampled."),
+    tokens: n('engine_generation_tokens_total', 'Tokens vLLM generated, as its counter grows (across its restarts).'),
+    alerts: n('alerts_total', 'Alert deliveries by webhook and result.', ['webhook', 'result']),
+  };
+}
+
+/** The exporter: metrics kept up to date from the supervisor's states and events, served over HTTP. */
+export class MetricsExporter {
+  private server: Server | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private listen: string | null = null;
+  private lastTokens: number | undefined;
+  private readonly register;
+  private readonly m;
+
+  private constructor(
+    private readonly client: PromClient,
+    private readonly log: Logger,
+  ) {
+    this.register = new client.Registry();
+    client.collectDefaultMetrics({ register: this.register, prefix: P });
+    this.m = metricsOf(client, this.register);
+  }
+
+  /** prom-client is loaded only when /metrics is on: an off switch costs nothing. */
+  static create(log: Logger): MetricsExporter {
+    const client = createRequire(import.meta.url)('prom-client') as PromClient;
+    return new MetricsExporter(client, log);
+  }
+
+  /** Serves on `listen` (HOST:PORT), moving when it changes; null stops serving. */
+  serve(listen: string | null): void {
+    if (listen === this.listen) return;
+    this.close();
+    this.listen = listen;
+    if (listen) this.open(listen);
+  }
+
+  private open(listen: string): void {
+    const at = parseListen(listen);
+    if (!at) return;
+    const server = createServer((req, res) => {
+      if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+        this.register.metrics().then(
+          (body) => res.writeHead(200, { 'Content-Type': this.register.contentType }).end(body),
+          (err: Error) => res.writeHead(500).end(err.message),
+        );
+        return;
+      }
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('gptoss-supervisor: see /metrics\n');
+    });
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      const why = `${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the address is in use' : ''}`;
+      this.log.log(
+        'warn',
+        `metrics.listen ${listen}: cannot listen (${why}); /metrics is off, tried again every ` +
+          `${RETRY_LISTEN_MS / 1000}s; supervision goes on`,
+      );
+      server.close();
+      if (this.server === server) this.server = undefined;
+      this.retry = setTimeout(() => {
+        if (this.listen === listen && !this.server) this.open(listen);
+      }, RETRY_LISTEN_MS);
+      this.retry.unref();
+    });
+    server.listen(at.port, at.host, () => this.log.log('info', `/metrics on http://${listen}/metrics`));
+    this.server = server;
+  }
+
+  close(): void {
+    clearTimeout(this.retry);
+    this.server?.close();
+    this.server?.closeAllConnections();
+    this.server = undefined;
+  }
+
+  /** The gauges that follow the state (called after every event and every second). */
+  state(s: State, t: Settings, c: MetricsContext): void {
+    const m = this.m;
+    for (const p of PHASES) m.state.set({ state: p }, s.phase === p ? 1 : 0);
+    const since = s.phase === 'serving' ? s.run.probes.servingSince : undefined;
+    m.servingSince.set(since ? since / 1000 : 0);
+    m.restartsInARow.set(s.history.restarts);
+    m.lastExit.set(s.history.lastExit?.code ?? -1);
+    m.info.reset();
+    m.info.set({ image: c.image, model: c.model, served_model: c.servedName, container: c.container }, 1);
+    m.configValid.set(s.configError ? 0 : 1);
+    const phase = isRunning(s) && s.phase === 'loading' ? s.run.load?.phase : undefined;
+    for (const p of LOAD_PHASES) m.loadPhase.set({ phase: p }, p === phase ? 1 : 0);
+    const last = s.history.lastLoad;
+    if (last?.spec === t.specHash) {
+      m.lastLoad.set(last.took / 1000);
+      for (const [p, ms] of Object.entries(last.phases)) m.lastLoadPhase.set({ phase: p }, ms / 1000);
+    }
+    const deep = s.history.lastDeep;
+    if (deep) {
+      m.deepOk.set(deep.ok ? 1 : 0);
+      m.deepAt.set(deep.at / 1000);
+    }
+    const e = isRunning(s) ? s.run.engine?.last : undefined;
+    if (e) {
+      m.running.set(e.running);
+      m.waiting.set(e.waiting);
+      if (e.kvCache !== undefined) m.kv.set(e.kvCache);
+    }
+  }
+
+  /** The counters and histograms that follow events. */
+  event(ev: Event, before: State, after: State): void {
+    const m = this.m;
+    if (after.history.totalRestarts > before.history.totalRestarts) m.restarts.inc({ cause: restartCause(after) });
+    switch (ev.type) {
+      case 'probed':
+        if (ev.ms !== undefined) m.probe.observe({ kind: ev.kind, result: ev.ok ? 'ok' : 'failed' }, ev.ms / 1000);
+        if (ev.sample?.generated !== undefined) this.tokens(ev.sample.generated);
+        return;
+      case 'configRejected':
+        m.configErrors.inc();
+        return;
+      case 'pullProgress':
+        m.pullBytes.set(ev.summary.bytes);
+        m.pullTotal.set(ev.summary.totalBytes);
+        return;
+      case 'pulled':
+        m.pulls.inc({ result: 'ok' });
+        return;
+      case 'pullFailed':
+        if (!ev.aborted) m.pulls.inc({ result: 'failed' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  alert(webhook: string, ok: boolean): void {
+    this.m.alerts.inc({ webhook, result: ok ? 'sent' : 'failed' });
+  }
+
+  /** vLLM's counter restarts with vLLM: what it gained since the last look, or all of it after a reset. */
+  private tokens(n: number): void {
+    const prev = this.lastTokens;
+    this.lastTokens = n;
+    const d = prev === undefined ? 0 : n >= prev ? n - prev : n;
+    if (d > 0) this.m.tokens.inc(d);
+  }
+
+  /** The exposition, as a scrape would read it (alert-test and tests). */
+  text(): Promise<string> {
+    return this.register.metrics();
+  }
+}
