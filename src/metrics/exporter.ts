@@ -88,6 +88,9 @@ export class MetricsExporter {
   ) {
     this.register = new client.Registry();
     client.collectDefaultMetrics({ register: this.register, prefix: P });
+    // Gauges that prom-client names like counters (promtool refuses them): left out.
+    for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+      this.register.removeSingleMetric(`${P}nodejs_${n}`);
     this.m = metricsOf(client, this.register);
   }
 

@@ -1,0 +1,237 @@
+// Telling the operator, with real parts: Debian's Prometheus scraping /metrics, promtool on the
+// exposition, webhook targets as local HTTP servers (one down, one slow), the restart budget.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { stringify } from 'yaml';
+import { docker, freePort } from '../helpers/docker.js';
+import { cleanup, setup, stopAll, type Setup } from '../helpers/scenario.js';
+
+test.afterEach.always(stopAll);
+
+const TOKEN = 'hf_monitoringTestTokenThatMustNeverLeak0123';
+
+async function edit(s: Setup, over: (raw: Record<string, unknown>) => void): Promise<void> {
+  over(s.raw);
+  await writeFile(s.configFile, stringify(s.raw));
+}
+
+async function poll<T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms}ms waiting for ${what}; last: ${String(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const c = execFile(cmd, args, (e, out, err) =>
+      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out: out + err }),
+    );
+    if (input !== undefined) c.stdin?.end(input);
+  });
+}
+
+test('Prometheus scrapes /metrics: promtool passes it; the restart counter answers after a kill', async (t) => {
+  const mport = await freePort();
+  const s = await setup('prom', { metrics: { listen: `127.0.0.1:${mport}` } });
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-prom-'));
+  const pport = await freePort();
+  await writeFile(
+    join(dir, 'prometheus.yml'),
+    stringify({
+      global: { scrape_interval: '1s', evaluation_interval: '1s' },
+      scrape_configs: [{ job_name: 'gptoss', static_configs: [{ targets: [`127.0.0.1:${mport}`] }] }],
+    }),
+  );
+  const prom = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${pport}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  try {
+    await s.daemon.waitState('serving', 30_000);
+    const body = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+    const check = await run('promtool', ['check', 'metrics'], body);
+    t.is(check.code, 0, check.out);
+    for (const name of [
+      'gptoss_supervisor_state{state="serving"} 1',
+      'gptoss_supervisor_info{',
+      'gptoss_supervisor_probe_duration_seconds_bucket{',
+      'gptoss_supervisor_last_load_phase_duration_seconds{phase="compile"}',
+      'gptoss_supervisor_engine_requests_running',
+      'gptoss_supervisor_process_cpu_seconds_total',
+    ])
+      t.true(body.includes(name), name);
+    t.false(body.includes(TOKEN));
+    await docker(['kill', s.name]);
+    await s.daemon.waitFor((r) => r.event === 'restart-scheduled', 20_000);
+    const q = encodeURIComponent('gptoss_supervisor_restarts_total');
+    const value = await poll('the restart counter in Prometheus', 60_000, async () => {
+      const r = (await (await fetch(`http://127.0.0.1:${pport}/api/v1/query?query=${q}`)).json()) as {
+        data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+      };
+      const hit = r.data.result.find((x) => Number(x.value[1]) >= 1);
+      return hit ? { cause: hit.metric['cause'], value: Number(hit.value[1]) } : undefined;
+    });
+    t.is(value.value, 1);
+    t.log(`restarts_total{cause="${value.cause}"} 1`);
+  } finally {
+    prom.kill();
+    await cleanup(s);
+  }
+});
+
+test('metrics.listen on a port in use: a clear warning, and supervision goes on', async (t) => {
+  const taken = createServer(() => undefined);
+  const port = await freePort();
+  await new Promise<void>((r) => taken.listen(port, '127.0.0.1', r));
+  const s = await setup('prom-busy', { metrics: { listen: `127.0.0.1:${port}` } });
+  try {
+    const w = await s.daemon.waitFor((r) => /^metrics\.listen/.test(r.msg), 15_000);
+    t.regex(w.msg, /cannot listen \(EADDRINUSE: the address is in use\); \/metrics is off, tried again every 30s/);
+    await s.daemon.waitState('serving', 30_000);
+  } finally {
+    taken.close();
+    await cleanup(s);
+  }
+});
+
+interface Hook {
+  url: string;
+  bodies: { at: number; headers: IncomingMessage['headers']; body: string }[];
+  server: Server;
+}
+
+/** A webhook target: answers 200 (or never, `slow`) and keeps what it got. */
+async function hook(slow = false): Promise<Hook> {
+  const bodies: Hook['bodies'] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      bodies.push({ at: Date.now(), headers: req.headers, body });
+      if (!slow) res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}/hook`, bodies, server };
+}
+
+test('a crash loop is one message and a "recovered"; a down or slow target delays nothing; no token', async (t) => {
+  const [json, ntfy, slack, slow] = await Promise.all([hook(), hook(), hook(), hook(true)]);
+  const down = `http://127.0.0.1:${await freePort()}/nobody`;
+  const s = await setup(
+    'alerts',
+    {
+      container: { env: { STANDIN_LOAD_SECONDS: '0.3', STANDIN_FAIL: 'exit:3', STANDIN_FAST_FAIL: '1' } },
+      restart: { initialDelay: '200ms', maxDelay: '400ms', crashLoopAfter: 2 },
+      alerts: {
+        retries: 1,
+        webhooks: [
+          { name: 'json', url: json.url },
+          { name: 'ntfy', format: 'ntfy', url: ntfy.url },
+          { name: 'slack', format: 'slack', url: slack.url },
+          { name: 'down', url: down },
+          { name: 'slow', url: slow.url },
+        ],
+      },
+    },
+    { start: false },
+  );
+  await writeFile(join(s.dirs.root, 'hf_token'), TOKEN);
+  const { startDaemon } = await import('../helpers/daemon.js');
+  s.daemon = startDaemon(s.configFile, s.stateDir);
+  try {
+    // Six failures in a row: the crash loop begins at the second.
+    const loop = await s.daemon.waitFor((r) => r.event === 'restart-scheduled' && r['state'] === 'crashloop', 30_000);
+    const loopAt = Date.parse(String(loop['time']));
+    await s.daemon.waitFor((r) => r.event === 'restart-scheduled' && r['restartCount'] === 6, 60_000);
+    // The good targets heard at once, whatever the down and slow ones do.
+    const first = json.bodies[0];
+    t.truthy(first, 'the JSON target got the crash loop');
+    t.true(first!.at - loopAt < 2000, `${first!.at - loopAt} ms after the crash loop began`);
+    // Fixed: serving again, "recovered".
+    await edit(s, (raw) => {
+      (raw['container'] as { env: Record<string, string> }).env = { STANDIN_LOAD_SECONDS: '0.3' };
+    });
+    await s.daemon.waitState('serving', 60_000);
+    await poll('recovered at every good target', 10_000, () =>
+      Promise.resolve(
+        [json, ntfy, slack].every((h) => h.bodies.some((b) => /serving again/.test(b.body + JSON.stringify(b.headers))))
+          ? true
+          : undefined,
+      ),
+    );
+    const events = json.bodies.map((b) => (JSON.parse(b.body) as { event: string }).event);
+    t.deepEqual(events, ['crashloop', 'recovered'], 'six restarts: one message, then recovered');
+    t.is(ntfy.bodies.length, 2);
+    t.is(ntfy.bodies[0]!.headers['title'], 'gpt-oss-120b: crash loop');
+    t.is(ntfy.bodies[0]!.headers['priority'], '4');
+    t.regex((JSON.parse(slack.bodies[0]!.body) as { text: string }).text, /^\*gpt-oss-120b: crash loop\*\n/);
+    t.is(slow.bodies.length, 1, 'the slow target holds its first message; nothing else waits for it');
+    const all = [json, ntfy, slack, slow].flatMap((h) => h.bodies.map((b) => b.body + JSON.stringify(b.headers)));
+    t.false(
+      all.some((b) => b.includes(TOKEN)),
+      'the HF token is in no message',
+    );
+    const failed = await s.daemon.waitFor((r) => /^alert to down failed after 2 attempts/.test(r.msg), 20_000);
+    t.regex(failed.msg, /ECONNREFUSED/);
+  } finally {
+    for (const h of [json, ntfy, slack, slow]) h.server.closeAllConnections();
+    for (const h of [json, ntfy, slack, slow]) h.server.close();
+    await cleanup(s);
+  }
+});
+
+test('the restart budget: spent -> failed, no further start; a config change lifts it; a budget alert', async (t) => {
+  const target = await hook();
+  const s = await setup('budget', {
+    container: { env: { STANDIN_LOAD_SECONDS: '0.3', STANDIN_FAIL: 'exit:3', STANDIN_FAST_FAIL: '1' } },
+    restart: { initialDelay: '200ms', maxDelay: '200ms', crashLoopAfter: 10, budget: { count: 2, window: '1h' } },
+    alerts: { webhooks: [{ name: 'ops', url: target.url, events: ['budget'] }] },
+  });
+  try {
+    const spent = await s.daemon.waitFor((r) => r.event === 'restart-budget', 30_000);
+    t.is(spent.level, 50, 'priority err');
+    t.is(s.daemon.events('restart-scheduled').length, 2, 'two restarts, then no more');
+    // The daemon looks every second (the countdown moves); the container stays down meanwhile.
+    const first = await s.daemon.waitFor((r) => /^status: failed: restart budget spent/.test(r.msg), 5_000);
+    const secs = (m: string) => Number(/next try in 59m(\d+)s/.exec(m)?.[1] ?? 60);
+    await s.daemon.waitFor(
+      (r) => /^status: failed:/.test(r.msg) && secs(r.msg) <= secs(first.msg) - 3,
+      10_000,
+      s.daemon.after(first),
+      'three seconds of failed',
+    );
+    t.is(await docker(['inspect', '-f', '{{.State.Running}}', s.name]), 'false');
+    t.is(s.daemon.events('container-started').length, 3, 'no start after the budget was spent');
+    await poll('the budget alert', 10_000, () => Promise.resolve(target.bodies.length ? true : undefined));
+    t.is((JSON.parse(target.bodies[0]!.body) as { event: string }).event, 'budget');
+    // A config change (the fix) lifts it.
+    const mark = s.daemon.mark;
+    await edit(s, (raw) => {
+      (raw['container'] as { env: Record<string, string> }).env = { STANDIN_LOAD_SECONDS: '0.3' };
+    });
+    await s.daemon.waitState('serving', 60_000, mark);
+  } finally {
+    target.server.close();
+    await cleanup(s);
+  }
+});

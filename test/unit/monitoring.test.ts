@@ -1,0 +1,72 @@
+import test from 'ava';
+import { configSchema } from '../../src/config/schema.js';
+import { parseListen } from '../../src/config/schema-monitoring.js';
+import { parseConfig } from '../../src/config/load.js';
+import { formatProblem } from '../../src/config/problem.js';
+import { alertsOf, restartCause } from '../../src/core/alerts.js';
+import { Driver, S } from '../helpers/driver.js';
+
+const F = '/etc/gptoss/config.yaml';
+
+test('metrics.listen: HOST:PORT with an IP; another address than loopback only with allowRemote', (t) => {
+  t.deepEqual(parseListen('127.0.0.1:8479'), { host: '127.0.0.1', port: 8479 });
+  t.deepEqual(parseListen('[::1]:9000'), { host: '::1', port: 9000 });
+  t.is(parseListen('localhost:8479'), undefined);
+  t.is(parseListen('127.0.0.1:99999'), undefined);
+  t.is(configSchema.parse({}).metrics.listen, '127.0.0.1:8479');
+  t.is(configSchema.parse({ metrics: { listen: null } }).metrics.listen, null);
+  t.false(configSchema.safeParse({ metrics: { listen: '0.0.0.0:8479' } }).success);
+  t.true(configSchema.safeParse({ metrics: { listen: '0.0.0.0:8479', allowRemote: true } }).success);
+});
+
+test('bad monitoring input gets located errors', (t) => {
+  const rows: [string, RegExp][] = [
+    [
+      'metrics:\n  listen: 0.0.0.0:8479\n',
+      /:2:11: metrics\.listen: 0\.0\.0\.0:8479 is not a loopback address.*allowRemote: true/,
+    ],
+    ['metrics:\n  listen: here\n', /:2:11: metrics\.listen: expected HOST:PORT/],
+    [
+      'alerts:\n  webhooks:\n    - name: a\n      url: ftp://x\n',
+      /:4:12: alerts\.webhooks\.0\.url: expected an http\(s\) URL/,
+    ],
+    ['alerts:\n  webhooks:\n    - name: a\n', /alerts\.webhooks\.0: give exactly one of url and urlFile/],
+    [
+      'alerts:\n  webhooks:\n    - name: a\n      url: http://x/\n      events: [nope]\n',
+      /alerts\.webhooks\.0\.events\.0: expected one of crashloop/,
+    ],
+    [
+      'alerts:\n  webhooks:\n    - name: a\n      url: http://x/\n      tokenFile: token\n',
+      /tokenFile: expected an absolute path or credential:NAME/,
+    ],
+    ['restart:\n  budget:\n    count: 0\n', /:3:12: restart\.budget\.count: must be at least 1/],
+  ];
+  for (const [text, re] of rows) {
+    const r = parseConfig(text, F);
+    t.false(r.ok, text);
+    if (!r.ok) t.regex(r.problems.map(formatProblem).join('\n'), re, text);
+  }
+});
+
+test('alerts: a crash loop, its diagnosis, and recovery; a stall; the budget', (t) => {
+  const d = new Driver({ ...S, crashLoopAfter: 2 }).booted('c1').serving();
+  const seen: string[] = [];
+  const send = (ev: Parameters<Driver['send']>[0]) => {
+    const before = d.state;
+    d.send(ev);
+    seen.push(...alertsOf(ev, before, d.state, 'gpt-oss-120b').map((a) => a.event));
+  };
+  const oom = { code: 137, oom: true, tail: [] };
+  send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: oom } });
+  d.at(d.now + 60_000).tick();
+  send({ type: 'reconciled', id: 'c2', outcome: 'started', reason: 'x', startedAt: d.now });
+  send({ type: 'observed', seen: { kind: 'exited', id: 'c2', exit: oom } });
+  t.deepEqual(seen, ['diagnosis', 'diagnosis', 'crashloop']);
+  t.is(restartCause(d.state), 'oom-killed');
+});
+
+test("restart causes: the diagnosis code of this failure, else the cause's kind", (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  t.is(restartCause(d.state), 'exit');
+});
