@@ -62,7 +62,7 @@ if [ "$uninstall" = 1 ]; then
     say "stopping and disabling $UNIT (the model container is stopped gracefully, not removed)"
     systemctl disable --now "$UNIT" >/dev/null 2>&1 || true
   fi
-  rm -f "$UNIT_DIR/$UNIT" "$UNIT_DIR/$UNIT.d/network.conf" "$BIN" "$DBUS_POLICY"
+  rm -f "$UNIT_DIR/$UNIT" "$UNIT_DIR/$UNIT.d/network.conf" "$UNIT_DIR/$UNIT.d/monitoring.conf" "$BIN" "$DBUS_POLICY"
   rmdir "$UNIT_DIR/$UNIT.d" 2>/dev/null || true
   rm -rf "$PREFIX" "$PREFIX.new" "$PREFIX.old" /var/lib/gptoss-supervisor
   systemctl daemon-reload
@@ -229,6 +229,19 @@ case "$bind" in
      dropin_changed=$(printf '# Written by install.sh: probes go to container.bindAddress, forwarded to the bridge.\n[Service]\nIPAddressAllow=%s %s\n' "$bind" "$bridge" | install_text 0644 "$dropin")
      [ "$dropin_changed" = 0 ] || unit_changed=1 ;;
 esac
+
+# Alert webhooks (ntfy.sh, Slack, ...) live at addresses that change, and a remote Prometheus scrapes
+# from wherever it runs: with either configured, the supervisor's IP traffic is allowed beyond
+# loopback, in a drop-in of our own (narrow it with your own drop-in, IPAddressAllow=ADDRESSES).
+mon="$UNIT_DIR/$UNIT.d/monitoring.conf"
+hooks=$("$BIN" validate --config "$ETC/config.yaml" --get alerts.webhooks)
+remote=$("$BIN" validate --config "$ETC/config.yaml" --get metrics.allowRemote)
+if [ "$hooks" != "[]" ] || [ "$remote" = true ]; then
+  mon_changed=$(printf '# Written by install.sh: alerts.webhooks or metrics.allowRemote reach beyond loopback.\n[Service]\nIPAddressAllow=any\n' | install_text 0644 "$mon")
+  [ "$mon_changed" = 0 ] || unit_changed=1
+elif [ -f "$mon" ]; then
+  rm -f "$mon"; unit_changed=1
+fi
 
 # ---------------------------------------------------------------- systemd
 if [ "$unit_changed" = 1 ] || [ "$app_changed" = 1 ]; then systemctl daemon-reload; fi

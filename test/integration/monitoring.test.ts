@@ -1,7 +1,7 @@
 // Telling the operator, with real parts: Debian's Prometheus scraping /metrics, promtool on the
 // exposition, webhook targets as local HTTP servers (one down, one slow), the restart budget.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { cleanup, setup, stopAll, type Setup } from '../helpers/scenario.js';
 test.afterEach.always(stopAll);
 
 const TOKEN = 'hf_monitoringTestTokenThatMustNeverLeak0123';
+const DASHBOARD = new URL('../../../etc/grafana/gptoss-supervisor.json', import.meta.url).pathname;
 
 async function edit(s: Setup, over: (raw: Record<string, unknown>) => void): Promise<void> {
   over(s.raw);
@@ -91,6 +92,18 @@ test('Prometheus scrapes /metrics: promtool passes it; the restart counter answe
     });
     t.is(value.value, 1);
     t.log(`restarts_total{cause="${value.cause}"} 1`);
+    // Every query of the shipped Grafana dashboard runs on this Prometheus.
+    const dash = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    for (const expr of dash.panels.flatMap((p) => p.targets.map((x) => x.expr))) {
+      const e = expr.replaceAll('$instance', '.*').replaceAll('$__rate_interval', '1m');
+      const r = (await (
+        await fetch(`http://127.0.0.1:${pport}/api/v1/query?query=${encodeURIComponent(e)}`)
+      ).json()) as {
+        status: string;
+        error?: string;
+      };
+      t.is(r.status, 'success', `${expr}: ${r.error ?? ''}`);
+    }
   } finally {
     prom.kill();
     await cleanup(s);
