@@ -276,15 +276,22 @@ async function baselineNodeMiB(): Promise<number> {
   return r1(rss);
 }
 
-async function idleCost() {
+async function idleCost(over: Record<string, unknown> = {}, scrapeEveryMs = 0) {
   // Default probes (10s periods), the default log level, the file watchers and the deep-probe
   // timer, the daemon's V8 flags: what a GB10 box pays while the model serves. JSON logs (pino
   // loaded), a little more than the journal format under systemd.
   const b = await daemonFor(
     'bench-idle',
-    { container: { env: { STANDIN_LOAD_SECONDS: '0.3' } }, health: { startup: { period: '200ms' } } },
+    { container: { env: { STANDIN_LOAD_SECONDS: '0.3' } }, health: { startup: { period: '200ms' } }, ...over },
     'info',
   );
+  const listen = (over['metrics'] as { listen?: string } | undefined)?.listen;
+  const scrape = () =>
+    void fetch(`http://${listen}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
+  const scraper = scrapeEveryMs && listen ? setInterval(scrape, scrapeEveryMs) : undefined;
   const pid = b.d.child.pid ?? 0;
   const cpu = async () => {
     const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
@@ -317,6 +324,7 @@ async function idleCost() {
       baselineNodeMiB: await baselineNodeMiB(),
     };
   } finally {
+    clearInterval(scraper);
     await b.d.stop('SIGKILL');
     await removeContainer(b.name);
   }
@@ -489,6 +497,29 @@ const SECTIONS: Section[] = [
             'defaults; the deep probe: 15m x 2 failures; liveness: never',
           ],
           ['EngineDeadError line -> restart decided (median / max)', `${d.median} / ${d.max} ms`, `n=${d.n}`],
+        ],
+      };
+    },
+  },
+  {
+    name: 'monitor',
+    async run() {
+      const listen = `127.0.0.1:${await freePort()}`;
+      const hook = { alerts: { webhooks: [{ name: 'ops', url: 'http://127.0.0.1:9/never' }] } };
+      const off = await idleCost({ metrics: { listen: null } });
+      const on = await idleCost({ metrics: { listen } });
+      const scraped = await idleCost({ metrics: { listen }, ...hook }, 15_000);
+      const row = (what: string, x: typeof off): Row => [
+        `idle over ${IDLE_S}s serving: ${what}`,
+        `${x.cpuSeconds} s CPU, ${x.rssMiB.median} MiB`,
+        `RSS median (max ${x.rssMiB.max} MiB)`,
+      ];
+      return {
+        result: { off, on, scraped },
+        rows: [
+          row('metrics off, no webhooks', off),
+          row('metrics on (the default), not scraped', on),
+          row('metrics on, scraped every 15 s, a webhook set', scraped),
         ],
       };
     },

@@ -87,7 +87,9 @@ export class MetricsExporter {
     private readonly log: Logger,
   ) {
     this.register = new client.Registry();
-    client.collectDefaultMetrics({ register: this.register, prefix: P });
+    // The event-loop delay sampled once a second, not every 10 ms (prom-client's default): a daemon that
+    // mostly waits would spend most of its idle CPU sampling itself.
+    client.collectDefaultMetrics({ register: this.register, prefix: P, eventLoopMonitoringPrecision: 1000 });
     // Gauges that prom-client names like counters (promtool refuses them): left out.
     for (const n of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
       this.register.removeSingleMetric(`${P}nodejs_${n}`);
