@@ -1,5 +1,5 @@
 // /metrics for Prometheus (prom-client): the supervisor's state, restarts, probes, loads and the engine's load.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Settings } from '../config/settings.js';
 import { parseListen } from '../config/schema-monitoring.js';
@@ -113,6 +113,8 @@ export class MetricsExporter {
   private open(listen: string): void {
     const at = parseListen(listen);
     if (!at) return;
+    // node:http is loaded only when /metrics is on (an ESM import of it costs the daemon ~3 MiB).
+    const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
     const server = createServer((req, res) => {
       if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
         this.register.metrics().then(
