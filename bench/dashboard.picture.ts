@@ -1,13 +1,13 @@
 // The README's dashboard picture, from a real scrape: the stand-in supervised, Debian's Prometheus
 // scraping /metrics every second, the dashboard's own queries over the range, plotted with gnuplot.
 //   bash scripts/dashboard-picture.sh        (writes docs/dashboard.png)
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { openChat, postJson, startDaemon, writeConfig } from '../test/helpers/daemon.js';
+import { startPrometheus } from '../test/helpers/prometheus.js';
 import { docker, freePort, makeDirs, removeContainer, testConfigRaw, uniqueName } from '../test/helpers/docker.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -28,24 +28,8 @@ async function range(prom: number, expr: string, start: number, end: number): Pr
 
 async function main(): Promise<void> {
   const mport = await freePort();
-  const pport = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-picture-'));
-  await writeFile(
-    join(dir, 'prometheus.yml'),
-    stringify({
-      global: { scrape_interval: '1s' },
-      scrape_configs: [{ job_name: 'gptoss', static_configs: [{ targets: [`127.0.0.1:${mport}`] }] }],
-    }),
-  );
-  const prom = spawn(
-    'prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${pport}`,
-    ],
-    { stdio: 'ignore' },
-  );
+  const prom = await startPrometheus(`127.0.0.1:${mport}`);
+  const { port: pport, dir } = prom;
   const name = uniqueName('picture');
   const port = await freePort();
   const raw = testConfigRaw(name, port, await makeDirs(), {
@@ -89,7 +73,7 @@ async function main(): Promise<void> {
     await plot(dir, start, { state, restarts, phases, running, waiting, last });
   } finally {
     for (const o of open) o.destroy();
-    prom.kill();
+    prom.stop();
     await d.stop('SIGKILL');
     await removeContainer(name);
   }

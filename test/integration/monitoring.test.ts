@@ -1,13 +1,13 @@
 // Telling the operator, with real parts: Debian's Prometheus scraping /metrics, promtool on the
 // exposition, webhook targets as local HTTP servers (one down, one slow), the restart budget.
-import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
 import { docker, freePort } from '../helpers/docker.js';
+import { startPrometheus } from '../helpers/prometheus.js';
 import { cleanup, setup, stopAll, type Setup } from '../helpers/scenario.js';
 
 test.afterEach.always(stopAll);
@@ -47,24 +47,8 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
 test('Prometheus scrapes /metrics: promtool passes it; the restart counter answers after a kill', async (t) => {
   const mport = await freePort();
   const s = await setup('prom', { metrics: { listen: `127.0.0.1:${mport}` } });
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-prom-'));
-  const pport = await freePort();
-  await writeFile(
-    join(dir, 'prometheus.yml'),
-    stringify({
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      scrape_configs: [{ job_name: 'gptoss', static_configs: [{ targets: [`127.0.0.1:${mport}`] }] }],
-    }),
-  );
-  const prom = spawn(
-    'prometheus',
-    [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${pport}`,
-    ],
-    { stdio: 'ignore' },
-  );
+  const prom = await startPrometheus(`127.0.0.1:${mport}`);
+  const pport = prom.port;
   try {
     await s.daemon.waitState('serving', 30_000);
     const body = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
@@ -105,7 +89,7 @@ test('Prometheus scrapes /metrics: promtool passes it; the restart counter answe
       t.is(r.status, 'success', `${expr}: ${r.error ?? ''}`);
     }
   } finally {
-    prom.kill();
+    prom.stop();
     await cleanup(s);
   }
 });
