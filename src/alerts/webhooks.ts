@@ -116,8 +116,10 @@ export class Alerts {
     this.o.rateLimit = o.rateLimit;
     const next = new Map<string, Target>();
     for (const w of webhooks) {
+      // The same target object: a delivery under way drains its queue and clears its `busy`.
       const old = this.targets.get(w.name);
-      next.set(w.name, old ? { ...old, w } : { w, queue: [], busy: false, sent: [] });
+      if (old) old.w = w;
+      next.set(w.name, old ?? { w, queue: [], busy: false, sent: [] });
     }
     this.targets = next;
   }
