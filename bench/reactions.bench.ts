@@ -1,14 +1,13 @@
 // How soon the supervisor reacts to files (figures, not pass/fail; these left the tests as wall-clock
 // limits): complete tiktoken files -> the start decided, a burst of config saves -> reloads, and how
 // long hostile configs take to be refused.
-import { rename, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../src/config/load.js';
-import { readConfigIsolated } from '../src/config/isolated.js';
+import { readConfigIsolated } from '../src/reader/isolated.js';
 import { cleanup, setup } from '../test/helpers/scenario.js';
 import { genuineEncoding } from '../test/helpers/tiktoken.js';
-import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 5);

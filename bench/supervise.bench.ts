@@ -17,7 +17,7 @@ import {
   testConfigRaw,
   uniqueName,
 } from '../test/helpers/docker.js';
-import { PHASE_STALL_MS } from '../src/core/load.js';
+import { PHASE_STALL_MS } from '../src/core/machine/load.js';
 import { httpGet } from '../src/health/probe.js';
 
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 20);
@@ -411,7 +411,7 @@ const HANG_PHASES = ['weights', 'compile', 'kv', 'graphs', 'api'] as const;
 /**
  * A hang in each phase, with health.startup.stallTimeout 2s: from the phase's first (and last) line to
  * the restart decided. What is beyond the 2 s is the detection's own cost; at the shipped defaults a
- * hang is decided that cost after the phase's stall timeout (src/core/load.ts).
+ * hang is decided that cost after the phase's stall timeout (src/core/machine/load.ts).
  */
 async function hangByPhase(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};

@@ -386,7 +386,7 @@ sd_notify() {
     done
     [ "$i" -lt 100 ] || die "socat did not bind $addr"
     in_root node --input-type=module -e '
-      const { sendDatagram, dgramUnavailable } = await import("/app/dist/src/systemd/dgram.js");
+      const { sendDatagram, dgramUnavailable } = await import("/app/dist/src/util/dgram.js");
       if (dgramUnavailable()) throw new Error(dgramUnavailable());
       const msg = `READY=1\nSTATUS=from node ${process.version} ${process.arch} (${process.argv[2]})\n`;
       const err = sendDatagram(process.argv[1], Buffer.from(msg));

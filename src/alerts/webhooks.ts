@@ -2,8 +2,8 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { waitingAlert, type Alert } from '../core/alerts.js';
-import type { State } from '../core/state.js';
+import { waitingAlert, type Alert } from '../core/rules/alerts.js';
+import type { State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
 import { readCapped } from '../util/read-capped.js';
 

@@ -1,7 +1,7 @@
 // Loads the config for a command, printing located problems when it is not valid.
 import { formatProblem, resolveConfigPath, type LoadResult } from '../config/problem.js';
 import type { Config } from '../config/schema.js';
-import { stderrIsJournal } from '../systemd/journal.js';
+import { stderrIsJournal } from '../log/journal.js';
 
 /** Under systemd stderr is the journal: `<3>` puts a line at priority err (journalctl -p err). */
 export function errLine(text: string): string {
@@ -22,7 +22,7 @@ export interface Loaded {
 
 /**
  * The config a command works with, or undefined after printing its problems. `read` is how it is
- * read: in this process by default; the daemon reads it in a process of its own (config/isolated.ts).
+ * read: in this process by default; the daemon reads it in a process of its own (reader/isolated.ts).
  */
 export async function loadForCommand(
   flag: string | boolean | undefined,

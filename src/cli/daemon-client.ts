@@ -1,6 +1,6 @@
 // `status`, `restart`, `reload`: ask the running daemon over the system bus.
 import dbus from 'dbus-next';
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../core/rules/duration.js';
 import { BUS_NAME, INTERFACE, jsonOf, OBJECT_PATH, SIGNATURES, type Props } from '../dbus/props.js';
 import { withDeadline } from '../util/deadline.js';
 import type { Command } from './command.js';

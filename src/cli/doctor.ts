@@ -2,7 +2,7 @@
 import { DEFAULT_CONFIG_PATH } from '../config/load.js';
 import { resolveToken } from '../config/token.js';
 import { Engine } from '../docker/engine.js';
-import { evaluate, type CheckResult } from '../core/checks.js';
+import { evaluate, type CheckResult } from '../core/rules/checks.js';
 import { allFacts } from '../preflight/gather.js';
 import type { Command } from './command.js';
 import { EXIT } from './exit.js';

@@ -4,7 +4,7 @@ import { buildSpec } from '../container/spec.js';
 import { Engine } from '../docker/engine.js';
 import { convergeContainer } from '../docker/converge.js';
 import { EngineUnreachable, ImageMissing } from '../docker/errors.js';
-import { preflight, PrereqMissing } from '../preflight/gather.js';
+import { preflight } from '../preflight/gather.js';
 import type { Command } from './command.js';
 import { formatResult } from './doctor.js';
 import { EXIT } from './exit.js';
@@ -45,17 +45,18 @@ Exit codes: 0 already as configured (nothing changed), 2 created, started or rec
               `${reason}\n`,
           ),
         beforeStart: async () => {
-          const { results } = await preflight({ config, engine, tokenSource: token?.source });
+          const { results, blocker } = await preflight({ config, engine, tokenSource: token?.source });
           for (const r of results) if (r.status === 'warn') process.stderr.write(`${formatResult(r)}\n`);
+          return blocker;
         },
       });
+      if ('held' in res) {
+        process.stderr.write(`${formatResult(res.held)}\nnothing was started\n`);
+        return EXIT.prereq;
+      }
       process.stdout.write(`${spec.name} ${res.outcome} (${res.id.slice(0, 12)}): ${res.reason}\n`);
       return res.outcome === 'adopted' ? EXIT.ok : EXIT.changed;
     } catch (err) {
-      if (err instanceof PrereqMissing) {
-        process.stderr.write(`${formatResult(err.result)}\nnothing was started\n`);
-        return EXIT.prereq;
-      }
       process.stderr.write(`gptoss-supervisor ensure: ${(err as Error).message}\n`);
       if (err instanceof EngineUnreachable) return EXIT.engine;
       if (err instanceof ImageMissing) return EXIT.image;

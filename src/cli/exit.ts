@@ -1,5 +1,5 @@
 // Exit codes: one table for every command, one meaning per code (the README lists it).
-import { HANDOVER_EXIT } from '../core/events.js';
+import { HANDOVER_EXIT } from '../core/machine/handler.js';
 
 export const EXIT = {
   /** Done, and nothing needed changing (ensure: already right; status: serving). */

@@ -4,14 +4,15 @@ import { propsOf, scrubProps, type Context } from '../dbus/props.js';
 import { BusService } from '../dbus/service.js';
 import { Engine } from '../docker/engine.js';
 import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
-import { DesiredConfig, type Desired } from '../runtime/desired.js';
-import { extendFor } from '../core/ready.js';
+import { DesiredConfig } from '../runtime/desired.js';
+import type { Desired } from '../desired/desired.js';
+import { extendFor } from '../core/machine/ready.js';
 import { Monitor } from '../runtime/monitor.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
 import { SystemdBridge } from '../systemd/bridge.js';
 import { dgramUnavailable, notifierFromEnv } from '../systemd/notify.js';
-import { readConfigIsolated } from '../config/isolated.js';
+import { readConfigIsolated } from '../reader/isolated.js';
 import { resolveToken } from '../config/token.js';
 import type { Command } from './command.js';
 import { loadForCommand, type Loaded } from './config-arg.js';
@@ -163,9 +164,9 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
     log,
     store: new StateStore(stateDir),
     onStatus: (line, state) => bridge.status(line, state.phase),
-    onState: (state, line) => {
-      bus.update(scrubProps(propsOf(state, line, shown), (text) => log.scrub(text)));
-      monitor.state(state, line);
+    onState: (state, line, now) => {
+      bus.update(scrubProps(propsOf(state, line, shown, now), (text) => log.scrub(text)));
+      monitor.state(state, line, now);
     },
     onEvent: (ev, before, after) => monitor.event(ev, before, after),
     dockerUnitState: () => bus.dockerState(),
@@ -174,7 +175,7 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
   if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
   await desired.start();
   const signals = signalsFor(log, bridge, sup, () => void desired.reload('signal'));
-  bridge.start(() => extendFor(sup.state, Date.now(), desired.current.settings));
+  bridge.start(() => extendFor(sup.state, sup.now(), desired.current.settings));
   bus.start();
   await sup.start();
   const code = await sup.done;

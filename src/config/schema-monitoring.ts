@@ -1,19 +1,8 @@
 // The config's monitoring sections: the Prometheus endpoint and the alert webhooks.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ALERT_EVENTS } from '../core/rules/alerts.js';
 import { duration, positiveInt } from './schema-parts.js';
-
-/** The events a webhook can ask for (README, "Monitoring"). */
-export const ALERT_EVENTS = [
-  'crashloop',
-  'diagnosis',
-  'stalled',
-  'waiting',
-  'recovered',
-  'maintenance',
-  'budget',
-] as const;
-export type AlertEvent = (typeof ALERT_EVENTS)[number];
 
 /** `HOST:PORT` (`[::1]:PORT` for IPv6) as the supervisor will listen on it. */
 export function parseListen(s: string): { host: string; port: number } | undefined {

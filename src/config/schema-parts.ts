@@ -1,6 +1,6 @@
 // The config's value types, each checked the way what reads it will read it (Docker, vLLM, timers).
 import { z } from 'zod';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from '../core/rules/duration.js';
 import { normalisePath, systemFolder } from './guards.js';
 import { checkExtraArgs } from './vllm-flags.js';
 

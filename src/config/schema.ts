@@ -181,7 +181,7 @@ const health = z
         // The overall cap; time spent downloading the weights does not count against it.
         timeout: duration('15m', '1s', '24h'),
         // No progress (a recognised log line, a progress step, download bytes) for this long fails the
-        // load; null: each phase's own default (src/core/load.ts).
+        // load; null: each phase's own default (src/core/machine/load.ts).
         stallTimeout: optionalDuration('1s', '24h'),
       })
       .prefault({}),
@@ -222,6 +222,18 @@ const restart = z
       .strictObject({ count: positiveInt(10), window: duration('1h', '1m', '7d') })
       .nullable()
       .default(null),
+  })
+  .prefault({});
+
+// What blocks a start is looked at again on its own clock, one key per kind of wait.
+const waits = z
+  .strictObject({
+    // A missing prerequisite: Docker, the image's pull under way, files, the token's access, the port, memory.
+    recheck: duration('10s', '100ms', '1h'),
+    // Docker without a GPU runtime: only a new runtime and a Docker restart fix it.
+    gpuRuntimeRecheck: duration('5m', '1s', '24h'),
+    // A pull refused for what a person must fix (a wrong image name, refused credentials).
+    pullRetry: duration('5m', '1s', '24h'),
   })
   .prefault({});
 
@@ -279,6 +291,7 @@ export const configSchema = z
     hfToken,
     health,
     restart,
+    waits,
     schedule,
     notify,
     metrics: monitoringSchemas.metrics,

@@ -1,4 +1,5 @@
 // Is this existing container the one we want? One answer for adopt, drift and tests alike.
+import type { Comparison } from '../core/rules/plan.js';
 import { CACHE_MOUNTS, LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
 import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenIn } from './token-env.js';
@@ -25,19 +26,6 @@ export interface Inspected {
     Binds?: string[] | null;
     DeviceRequests?: Partial<DeviceRequest>[] | null;
   };
-}
-
-export interface Comparison {
-  same: boolean;
-  /** Human-readable differences, desired first: `Cmd: --gpu-memory-utilization 0.8 (want 0.85)`. */
-  differences: string[];
-  /** True when the label hash matched, so the field walk was skipped. */
-  byLabel: boolean;
-  /**
-   * Wanted cache mounts (paths.cache) the container lacks: not drift by themselves (a running model
-   * is not restarted for a warmer next start); they come with the next recreate.
-   */
-  deferred?: string[];
 }
 
 /**

@@ -1,6 +1,6 @@
 // The D-Bus properties as plain values: what the state machine's state reads as, and what changed.
-import { loadView } from '../core/load.js';
-import { isRunning, type State } from '../core/state.js';
+import { loadView } from '../core/machine/load.js';
+import { isRunning, type State } from '../core/model/state.js';
 
 export const BUS_NAME = 'org.gptoss.Supervisor1';
 export const OBJECT_PATH = '/org/gptoss/Supervisor1';
@@ -66,7 +66,7 @@ export interface Props {
    * use (0..1) and generated tokens/s (each -1 when unknown).
    */
   EngineLoad: [bigint, number, number, number, number];
-  /** The load's phase (src/core/load-phases.ts), '' when not loading. */
+  /** The load's phase (src/core/rules/load-phases.ts), '' when not loading. */
   LoadPhase: string;
   LoadPhaseSince: bigint;
   /** `7/15` (a progress bar's step), `23.4 of 65.3 GB, 41 MB/s, ETA 17m` (a download), or ''. */

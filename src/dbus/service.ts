@@ -2,7 +2,7 @@
 // and Reload(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
 import '../util/lazy-deps.js';
 import dbus from 'dbus-next';
-import { backoffDelay } from '../core/backoff.js';
+import { backoffDelay } from '../core/rules/backoff.js';
 import { withDeadline } from '../util/deadline.js';
 import type { Logger } from '../log/logger.js';
 import { BUS_NAME, changedProps, INTERFACE, OBJECT_PATH, SIGNATURES, type PropName, type Props } from './props.js';

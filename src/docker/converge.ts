@@ -1,8 +1,8 @@
 // Carries out a reconcile pass against the engine: look, plan, act; look again when raced.
 import { sameSpec, sameToken } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
-import { backoffDelay } from '../core/backoff.js';
-import { planReconcile, type Observation, type Outcome, type Step } from '../core/plan.js';
+import { backoffDelay } from '../core/rules/backoff.js';
+import { planReconcile, type Observation, type Outcome, type Step } from '../core/rules/plan.js';
 import type { ContainerEngine } from './engine-api.js';
 import { DockerFailed, Raced } from './errors.js';
 
@@ -12,16 +12,20 @@ export interface ConvergeResult {
   reason: string;
 }
 
-export interface ConvergeOptions {
+export interface ConvergeOptions<B> {
   stopTimeoutMs: number;
   /** Told each plan before it is carried out. */
   onPlan?: (outcome: Outcome, reason: string) => void;
   /**
    * Runs right before a container is created or started, after any stop: the preflight checks.
-   * It throws to start nothing. Adopting a running container never calls it.
+   * What it returns blocks the start (nothing is created or started); undefined lets it go on.
+   * Adopting a running container never calls it.
    */
-  beforeStart?: () => Promise<void>;
+  beforeStart?: () => Promise<B | undefined>;
 }
+
+/** Converged, or held back by what `beforeStart` returned (only where there is a `beforeStart`). */
+export type Converged<B> = [B] extends [never] ? ConvergeResult : ConvergeResult | { held: B };
 
 const MAX_ROUNDS = 8;
 /** A lost race waits 50-250 ms before looking again, so two losers do not collide in step. */
@@ -44,12 +48,12 @@ export async function observe(
  * make a second create fail; whoever loses a race looks again and adopts what the winner made
  * (and says so: an adopted container is a load it did not start).
  */
-export async function convergeContainer(
+export async function convergeContainer<B = never>(
   engine: ContainerEngine,
   spec: ContainerSpec,
   token: string | undefined,
-  opts: ConvergeOptions,
-): Promise<ConvergeResult> {
+  opts: ConvergeOptions<B>,
+): Promise<Converged<B>> {
   let lost = false;
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const obs = await observe(engine, spec, token);
@@ -57,16 +61,17 @@ export async function convergeContainer(
     if (plan.steps.length === 0) {
       const id = obs.kind === 'present' ? obs.id : '';
       const reason = lost ? `another process started it first (${plan.reason})` : plan.reason;
-      return { outcome: plan.outcome, reason, id };
+      return { outcome: plan.outcome, reason, id } as Converged<B>;
     }
     opts.onPlan?.(plan.outcome, plan.reason);
     try {
       const id = await run(engine, spec, plan.steps, opts);
+      if (typeof id !== 'string') return id as Converged<B>;
       return {
         outcome: plan.outcome,
         reason: lost ? `${plan.reason}, after a race with another process` : plan.reason,
         id,
-      };
+      } as Converged<B>;
     } catch (err) {
       if (!(err instanceof Raced)) throw err;
       lost = true;
@@ -80,18 +85,20 @@ export async function convergeContainer(
   );
 }
 
-async function run(
+/** Carries out the steps: the id of the container that runs, or what held the start back. */
+async function run<B>(
   engine: ContainerEngine,
   spec: ContainerSpec,
   steps: Step[],
-  opts: ConvergeOptions,
-): Promise<string> {
+  opts: ConvergeOptions<B>,
+): Promise<string | { held: B }> {
   let created = '';
   let checked = false;
   for (const step of steps) {
     if ((step.op === 'create' || step.op === 'start') && !checked) {
       checked = true;
-      await opts.beforeStart?.();
+      const held = await opts.beforeStart?.();
+      if (held !== undefined) return { held };
     }
     switch (step.op) {
       case 'stop':

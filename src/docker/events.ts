@@ -1,15 +1,17 @@
 // Follows the engine's event stream for one container name; reconnects with backoff when it breaks.
-import { backoffDelay } from '../core/backoff.js';
+import { backoffDelay } from '../core/rules/backoff.js';
 import { withDeadline } from '../util/deadline.js';
 import type { ContainerEngine } from './engine-api.js';
 import { onJsonLines } from './json-lines.js';
 
 export interface EventHandlers {
   /**
-   * Something happened to a container with our name (die, oom, destroy, stop, start, create, kill),
-   * with the event's attributes (a die event's `exitCode`, a kill event's `signal`).
+   * The model's process ended by itself: a die with its exit code that no kill asked for, and
+   * whether an oom event came before it. Taken from the event, without waiting for Docker's inspect.
    */
-  change(action: string, id: string, attributes: Record<string, string>): void;
+  exited(id: string, code: number, oom: boolean): void;
+  /** Anything else happened to a container with our name (our stop, `docker restart`, a removal): look. */
+  changed(id: string): void;
   /** The stream broke or could not be opened; called once per outage. */
   lost(message: string): void;
   /** The stream is open again after an outage: events may have been missed. */
@@ -17,6 +19,28 @@ export interface EventHandlers {
 }
 
 type Stream = NodeJS.ReadableStream & { destroy?: () => void };
+
+/** How long a kill or oom event explains a die that follows it. */
+const RECENT_EVENT_MS = 10_000;
+
+/** Kill and oom events seen lately, by container: they tell how the next die came about. */
+export class ExitCorrelation {
+  private readonly recent = new Map<string, { at: number; killed: boolean; oom: boolean }>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** An event: the exit it is (a die nobody asked for), or undefined when it only asks for a look. */
+  see(action: string, id: string, attributes: Record<string, string>): { code: number; oom: boolean } | undefined {
+    const now = this.now();
+    for (const [k, v] of this.recent) if (now - v.at > RECENT_EVENT_MS) this.recent.delete(k);
+    const before = this.recent.get(id) ?? { at: now, killed: false, oom: false };
+    this.recent.set(id, { at: now, killed: before.killed || action === 'kill', oom: before.oom || action === 'oom' });
+    const code = Number(attributes['exitCode']);
+    if (action !== 'die' || attributes['exitCode'] === undefined || !Number.isInteger(code) || before.killed)
+      return undefined;
+    return { code, oom: before.oom };
+  }
+}
 
 export interface EventDelays {
   /** The first reconnect delay; it doubles up to `max`. */
@@ -32,13 +56,17 @@ export class ContainerEvents {
   private stopped = false;
   private down = false;
   private retry = 0;
+  private readonly exits: ExitCorrelation;
 
   constructor(
     private readonly engine: Pick<ContainerEngine, 'events'>,
     private readonly name: string,
     private readonly on: EventHandlers,
     private readonly delays: EventDelays = { first: 500, max: 10_000, open: 15_000 },
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.exits = new ExitCorrelation(now);
+  }
 
   start(): void {
     void this.connect();
@@ -93,7 +121,10 @@ export class ContainerEvents {
       // Name filters match by prefix on old engines: check the exact name.
       const actor = e.Actor;
       if (actor?.Attributes?.['name'] !== undefined && actor.Attributes['name'] !== this.name) return;
-      this.on.change(e.Action ?? e.status ?? '', actor?.ID ?? e.id ?? '', actor?.Attributes ?? {});
+      const id = actor?.ID ?? e.id ?? '';
+      const exit = this.exits.see(e.Action ?? e.status ?? '', id, actor?.Attributes ?? {});
+      if (exit) this.on.exited(id, exit.code, exit.oom);
+      else this.on.changed(id);
     });
     let ended = false;
     const end = (why: string) => {

@@ -1,5 +1,5 @@
 // Docker's pull stream folded into layers and bytes; and which stored credentials a pull sends.
-import type { PullSummary } from '../core/pull.js';
+import type { PullSummary } from '../core/model/events.js';
 
 /** One record of Docker's pull stream (`docker pull`'s JSON lines). */
 export interface PullEvent {

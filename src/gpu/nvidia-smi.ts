@@ -1,6 +1,6 @@
 // Reads nvidia-smi's CSV answers: the GPUs with their memory, and the processes holding it.
 import { execFile } from 'node:child_process';
-import type { AppRow, GpuRow, SmiAnswer } from '../core/gpu-memory.js';
+import type { AppRow, GpuRow, SmiAnswer } from '../core/rules/gpu-memory.js';
 
 export type { AppRow, GpuRow, SmiAnswer };
 

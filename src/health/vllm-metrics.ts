@@ -1,5 +1,5 @@
 // vLLM's engine load from its /metrics, under the names each vLLM version gives it.
-import type { EngineSample } from '../core/engine.js';
+import type { EngineSample } from '../core/model/events.js';
 import { maxOf, parseExposition, sumOf } from './prom-text.js';
 
 /**

@@ -2,7 +2,7 @@
 // in a terminal, pino JSON on request. Secrets are scrubbed from all of it.
 import { createRequire } from 'node:module';
 import type { Logger as Pino, pino as PinoFactory } from 'pino';
-import { PRIORITY, sendToJournal, stderrIsJournal } from '../systemd/journal.js';
+import { PRIORITY, sendToJournal, stderrIsJournal } from './journal.js';
 import { hideTokenShapes } from '../util/token-shape.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';

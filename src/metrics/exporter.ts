@@ -1,28 +1,15 @@
 // /metrics for Prometheus (prom-client): the supervisor's state, restarts, probes, loads and the engine's load.
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import type { Settings } from '../config/settings.js';
+import type { Settings } from '../core/model/settings.js';
 import { parseListen } from '../config/schema-monitoring.js';
-import { restartCause } from '../core/alerts.js';
-import type { Event } from '../core/events.js';
-import { LOAD_PHASES } from '../core/load-phases.js';
-import { isRunning, type Phase, type State } from '../core/state.js';
+import { restartCause } from '../core/rules/alerts.js';
+import { type Event, LOAD_PHASES } from '../core/model/events.js';
+import { isRunning, PHASES, type State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
 
 type PromClient = typeof import('prom-client');
 
-const PHASES: readonly Phase[] = [
-  'waiting',
-  'starting',
-  'loading',
-  'serving',
-  'unhealthy',
-  'backoff',
-  'crashloop',
-  'failed',
-  'stopping',
-  'stopped',
-];
 const P = 'gptoss_supervisor_';
 /** Retried this often while the address is taken. */
 const RETRY_LISTEN_MS = 30_000;

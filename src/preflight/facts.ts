@@ -14,10 +14,10 @@ import {
   type AppRow,
   type MemoryVerdict,
   type SmiAnswer,
-} from '../core/gpu-memory.js';
+} from '../core/rules/gpu-memory.js';
 import { evictPageCache } from '../gpu/page-cache.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
-import type { EncodingFact, Facts, HuggingfaceFact, PortFact, RuntimeFact } from '../core/checks.js';
+import type { EncodingFact, Facts, HuggingfaceFact, PortFact, RuntimeFact } from '../core/rules/checks.js';
 
 /** The SHA-256 of a file (a cache may answer from what it knows of the same file). */
 export type Hasher = (path: string, st: Stats) => Promise<string | undefined>;

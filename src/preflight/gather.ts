@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
-import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/checks.js';
-import type { Release } from '../core/events.js';
+import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/rules/checks.js';
+import type { Release } from '../core/model/events.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
 import {
   encodingFacts,
@@ -29,14 +29,6 @@ export interface PreflightInput {
   /** The last run ended lately: wait for its memory (a start after a failure or a stop). */
   release?: Release;
   now?: () => number;
-}
-
-/** A check failed before a start: nothing was started. */
-export class PrereqMissing extends Error {
-  override name = 'PrereqMissing';
-  constructor(readonly result: CheckResult) {
-    super(result.detail);
-  }
 }
 
 /** Under systemd the unit's sandbox makes the host read-only to us, not to Docker. */
@@ -85,12 +77,19 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   return facts;
 }
 
+/** The pre-start checks' results and facts, and the first result that blocks a start, if one does. */
+export interface Preflight {
+  results: CheckResult[];
+  facts: Facts;
+  blocker?: CheckResult;
+}
+
 /**
- * Runs the pre-start checks; throws `PrereqMissing` with the first that blocks a start. Docker's
+ * Runs the pre-start checks; `blocker` is the first that blocks a start. Docker's
  * GPU support is only a warning here: the hook may live where no look from outside Docker finds
  * it, and a start without it fails at once with words the diagnosis knows (`gpu-runtime`).
  */
-export async function preflight(inp: PreflightInput): Promise<{ results: CheckResult[]; facts: Facts }> {
+export async function preflight(inp: PreflightInput): Promise<Preflight> {
   const facts = await prestartFacts(inp);
   if (inp.config.container.gpus !== 'none' && inp.gpuRuntime !== false) {
     const rt = await runtimeFact(inp.engine).catch(() => undefined);
@@ -102,8 +101,7 @@ export async function preflight(inp: PreflightInput): Promise<{ results: CheckRe
       : r,
   );
   const b = blocker(results);
-  if (b) throw new PrereqMissing(b);
-  return { results, facts };
+  return b ? { results, facts, blocker: b } : { results, facts };
 }
 
 /** Every check, for `doctor`: the engine, the image and Docker's GPU support too. */

@@ -1,7 +1,7 @@
 // The model's folder in the Hugging Face cache, measured: bytes so far, blobs still downloading, complete or not.
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DiskSample } from '../core/load.js';
+import type { DiskSample } from '../core/model/events.js';
 import { modelCacheDir } from './facts.js';
 
 /** More blobs than a model has: a folder that is not what it seems is not read without end. */

@@ -1,9 +1,8 @@
 // The scheduled jobs' timers: they only say "it is time"; the state machine decides. node-cron works
-// out the run times in the reader process (config/isolated.ts), a day's worth at a time, so that it
+// out the run times in the reader process (reader/isolated.ts), a day's worth at a time, so that it
 // and the ICU time-zone data it needs stay out of the daemon's memory; here they are plain timers.
-import type { Config } from '../config/schema.js';
-import { planRuns } from '../config/isolated.js';
-import type { Job } from '../core/state.js';
+import { planRuns } from '../reader/isolated.js';
+import type { Job } from '../core/model/events.js';
 
 /** Run times planned at a time: a day's worth, and never more than this many. */
 const PLAN_COUNT = 1440;
@@ -21,10 +20,10 @@ export class Jobs {
   ) {}
 
   /** (Re)arms the timers for this schedule; an unchanged schedule keeps its timers. */
-  set(schedule: Config['schedule']): void {
+  set(schedule: Record<Job, string | null>): void {
     const wanted: Array<[Job, string | null]> = [
-      ['deepProbe', schedule.deepProbe.cron],
-      ['maintenanceRestart', schedule.maintenanceRestart.cron],
+      ['deepProbe', schedule.deepProbe],
+      ['maintenanceRestart', schedule.maintenanceRestart],
     ];
     const key = JSON.stringify(wanted);
     if (key === this.key) return;

@@ -1,48 +1,12 @@
 // The desired config: loaded, its token resolved, watched (the file and the token file), reloads judged.
-import { readConfigIsolated } from '../config/isolated.js';
+import { readConfigIsolated } from '../reader/isolated.js';
 import { formatProblem } from '../config/problem.js';
 import type { Config } from '../config/schema.js';
-import { settingsOf, type Settings } from '../config/settings.js';
 import { resolveToken, type Token } from '../config/token.js';
-import { isSecretEnv, secretArgValues } from '../config/vllm-flags.js';
-import { buildSpec, type ContainerSpec } from '../container/spec.js';
-import { judgeReload, type Applied, type Reread } from '../core/reload.js';
-import { probeHost } from '../health/probe.js';
+import { desiredOf, secretsOf, type Desired } from '../desired/desired.js';
+import { judgeReload, type Applied, type Reread } from '../core/rules/reload.js';
 import type { Logger } from '../log/logger.js';
 import { FileWatcher } from '../watch/watch.js';
-
-/** What a config file turns into; replaced as a whole on reload. */
-export interface Desired {
-  config: Config;
-  /** The config file it came from. */
-  file: string;
-  spec: ContainerSpec;
-  token: string | undefined;
-  /** Where the token came from (safe to show), undefined when there is none. */
-  tokenSource: string | undefined;
-  settings: Settings;
-  probeHost: string;
-}
-
-export function desiredOf(config: Config, file: string, token: Token | undefined): Desired {
-  return {
-    config,
-    file,
-    spec: buildSpec(config, token?.value),
-    token: token?.value,
-    tokenSource: token?.source,
-    settings: settingsOf(config, token?.value),
-    probeHost: probeHost(config.container.bindAddress),
-  };
-}
-
-/** Values no record may show: the HF token, secret flags' values (--api-key), secret variables' values. */
-function secretsOf(config: Config, token: Token | undefined): string[] {
-  const env = Object.entries(config.container.env)
-    .filter(([k]) => isSecretEnv(k))
-    .map(([, v]) => v);
-  return [...(token ? [token.value] : []), ...secretArgValues(config.model.extraArgs), ...env];
-}
 
 /** A reload to apply: a new desired config (`what` names a token-only change), or a located error. */
 export type Change = { desired: Desired; what?: string } | { error: string };

@@ -1,12 +1,12 @@
 // Telling the operator: /metrics and the alert webhooks, fed from the supervisor's events and states.
 import { Alerts } from '../alerts/webhooks.js';
 import type { Config } from '../config/schema.js';
-import { alertsOf } from '../core/alerts.js';
-import type { Event } from '../core/events.js';
-import type { State } from '../core/state.js';
+import { alertsOf } from '../core/rules/alerts.js';
+import type { Event } from '../core/model/events.js';
+import type { State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
 import { MetricsExporter } from '../metrics/exporter.js';
-import type { Desired } from './desired.js';
+import type { Desired } from '../desired/desired.js';
 
 export class Monitor {
   private metrics: MetricsExporter | undefined;
@@ -42,7 +42,7 @@ export class Monitor {
     for (const a of alertsOf(ev, before, after, this.d.config.model.servedName)) this.alerts.raise(a);
   }
 
-  state(s: State, line: string): void {
+  state(s: State, line: string, now: number): void {
     const c = this.d.config;
     this.metrics?.state(s, this.d.settings, {
       image: c.container.image,
@@ -50,7 +50,7 @@ export class Monitor {
       servedName: c.model.servedName,
       container: c.container.name,
     });
-    this.alerts?.waiting(s, Date.now(), c.model.servedName, line);
+    this.alerts?.waiting(s, now, c.model.servedName, line);
   }
 
   stop(): void {

@@ -1,8 +1,8 @@
 // The supervisor's memory across its own restarts: state.json in the state directory, written atomically.
 import { mkdir, open, rename } from 'node:fs/promises';
-import { readStateIsolated } from '../config/isolated.js';
+import { readStateIsolated } from '../reader/isolated.js';
 import { join } from 'node:path';
-import type { Persisted } from '../core/state.js';
+import type { Persisted } from '../core/model/events.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/gptoss-supervisor';
 

@@ -1,6 +1,6 @@
 // Tells systemd what the supervisor is doing (READY, STATUS, WATCHDOG, RELOADING, STOPPING); a no-op outside systemd.
-import { readyDue, type ReadyMode } from '../core/ready.js';
-import type { Phase } from '../core/state.js';
+import { readyDue, type ReadyMode } from '../core/machine/ready.js';
+import type { Phase } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
 import type { Notifier } from './notify.js';
 

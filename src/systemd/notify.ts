@@ -1,5 +1,5 @@
 // sd_notify(3) without a child process: READY, STATUS, WATCHDOG, RELOADING, STOPPING over $NOTIFY_SOCKET.
-import { dgramUnavailable, sendDatagram } from './dgram.js';
+import { dgramUnavailable, sendDatagram } from '../util/dgram.js';
 
 export interface Notifier {
   /** False outside systemd (no NOTIFY_SOCKET): every call is then a no-op. */

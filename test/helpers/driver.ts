@@ -1,11 +1,12 @@
 // Drives the pure state machine through timed events, for the core's unit tests.
 import { defaultConfig } from '../../src/config/schema.js';
-import { settingsOf, type Settings } from '../../src/config/settings.js';
-import type { Action, Event } from '../../src/core/events.js';
-import { recogniseLoadLine } from '../../src/core/load-phases.js';
-import { initialState, isRunning, type State } from '../../src/core/state.js';
-import { step } from '../../src/core/step.js';
-import { statusLine } from '../../src/core/status-line.js';
+import { settingsOf } from '../../src/desired/settings.js';
+import type { Settings } from '../../src/core/model/settings.js';
+import type { Action, Event } from '../../src/core/model/events.js';
+import { recogniseLoadLine } from '../../src/core/rules/load-phases.js';
+import { initialState, isRunning, type State } from '../../src/core/model/state.js';
+import { step } from '../../src/core/machine/step.js';
+import { statusLine } from '../../src/core/machine/status-line.js';
 
 /** The defaults, without the wait for a run's memory (tests of it turn it on): actions stay short. */
 export const S: Settings = { ...settingsOf(defaultConfig()), releaseTimeout: 0 };
@@ -29,6 +30,22 @@ export class Driver {
     this.state = r.state;
     this.actions.push(...r.actions);
     return r.actions;
+  }
+  /**
+   * A config reload that applies: the settings in `this.t` are the new ones; `specChanged` says whether
+   * the container's spec moved (a new hash), `renamed` whether its name did.
+   */
+  reload(o: { specChanged: boolean; renamed?: boolean; file?: string; what?: string }): Action[] {
+    const previous = {
+      name: o.renamed ? `${this.t.name}-before` : this.t.name,
+      specHash: o.specChanged || o.renamed ? `${this.t.specHash}-before` : this.t.specHash,
+    };
+    return this.send({
+      type: 'configApplied',
+      file: o.file ?? '/etc/gptoss/config.yaml',
+      previous,
+      ...(o.what ? { what: o.what } : {}),
+    });
   }
   tick(): Action[] {
     return this.send({ type: 'tick' });

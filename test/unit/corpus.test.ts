@@ -3,8 +3,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { diagnose, type DiagnosisCode } from '../../src/core/diagnose.js';
-import { bareLine, isFatalLine } from '../../src/core/log-lines.js';
+import { diagnose } from '../../src/core/rules/diagnose.js';
+import type { DiagnosisCode } from '../../src/core/model/diagnosis.js';
+import { bareLine, isFatalLine } from '../../src/core/rules/log-lines.js';
 
 const DIR = new URL('../../../test/fixtures/vllm-logs/', import.meta.url).pathname;
 

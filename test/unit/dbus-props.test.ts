@@ -2,10 +2,10 @@
 import test from 'ava';
 import { defaultConfig } from '../../src/config/schema.js';
 import { changedProps, jsonOf, propsOf, SIGNATURES } from '../../src/dbus/props.js';
-import { settingsOf } from '../../src/config/settings.js';
-import type { Event } from '../../src/core/events.js';
-import { initialState, type State } from '../../src/core/state.js';
-import { step } from '../../src/core/step.js';
+import { settingsOf } from '../../src/desired/settings.js';
+import type { Event } from '../../src/core/model/events.js';
+import { initialState, type State } from '../../src/core/model/state.js';
+import { step } from '../../src/core/machine/step.js';
 
 const ctx = {
   image: 'nvcr.io/nvidia/vllm:25.09-py3',

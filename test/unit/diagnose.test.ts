@@ -1,7 +1,8 @@
 // Each diagnosis from the words the real programs print (vLLM, huggingface_hub, Docker), one row each.
 import test from 'ava';
-import { diagnose, fittingUtilization, type DiagnosisCode, type FailureInput } from '../../src/core/diagnose.js';
-import type { WaitReason } from '../../src/core/wait.js';
+import { diagnose } from '../../src/core/rules/diagnose.js';
+import { fittingUtilization } from '../../src/core/rules/fit.js';
+import type { DiagnosisCode, FailureInput, WaitReason } from '../../src/core/model/diagnosis.js';
 
 const base: Omit<FailureInput, 'lines'> = {
   exitCode: 1,

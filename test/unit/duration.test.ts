@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatDuration, parseDuration } from '../../src/config/duration.js';
+import { formatDuration, parseDuration } from '../../src/core/rules/duration.js';
 
 const parses: [string, number | undefined][] = [
   ['30s', 30_000],

@@ -1,11 +1,11 @@
 // The engine behind /health: its metrics parsed, a stall judged, its log lines read, a deep probe's answer judged.
 import test from 'ava';
-import { engineLoadText, type EngineSample } from '../../src/core/engine.js';
-import type { Action } from '../../src/core/events.js';
-import { kernelFinding } from '../../src/core/kernel.js';
+import { engineLoadText } from '../../src/core/machine/engine.js';
+import type { Action, EngineSample } from '../../src/core/model/events.js';
+import { kernelFinding } from '../../src/core/rules/kernel.js';
 import { relevantKernelLines } from '../../src/systemd/kernel-log.js';
-import { bareLine, isFatalLine, statsLine, unknownEnv } from '../../src/core/log-lines.js';
-import { isRunning } from '../../src/core/state.js';
+import { bareLine, isFatalLine, statsLine, unknownEnv } from '../../src/core/rules/log-lines.js';
+import { isRunning } from '../../src/core/model/state.js';
 import { badAnswer } from '../../src/health/probe.js';
 import { parseExposition, sumOf } from '../../src/health/prom-text.js';
 import { engineFromMetrics } from '../../src/health/vllm-metrics.js';

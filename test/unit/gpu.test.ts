@@ -7,7 +7,7 @@ import {
   selectGpus,
   tensorParallelOf,
   type MemoryInput,
-} from '../../src/core/gpu-memory.js';
+} from '../../src/core/rules/gpu-memory.js';
 import { parseApps, parseGpus, smiFailure, type SmiAnswer } from '../../src/gpu/nvidia-smi.js';
 
 const FIX = new URL('../../../test/fixtures/nvidia-smi/', import.meta.url);

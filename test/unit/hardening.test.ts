@@ -4,7 +4,7 @@ import { mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { readStateIsolated } from '../../src/config/isolated.js';
+import { readStateIsolated } from '../../src/reader/isolated.js';
 import { formatProblem, loadConfig, parseConfig, type LoadResult } from '../../src/config/load.js';
 import { checkExtraArgs } from '../../src/config/vllm-flags.js';
 import { renderDockerRun } from '../../src/container/docker-run.js';
@@ -12,7 +12,7 @@ import { sameSpec } from '../../src/container/same.js';
 import { buildSpec } from '../../src/container/spec.js';
 import { propsOf, scrubProps } from '../../src/dbus/props.js';
 import { createLogger } from '../../src/log/logger.js';
-import { initialState } from '../../src/core/state.js';
+import { initialState } from '../../src/core/model/state.js';
 import { defaultConfig } from '../../src/config/schema.js';
 
 const F = '/etc/gptoss/config.yaml';

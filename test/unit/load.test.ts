@@ -1,10 +1,10 @@
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Action } from '../../src/core/events.js';
-import { PHASE_TABLE, recogniseLoadLine } from '../../src/core/load-phases.js';
-import { PHASE_STALL_MS } from '../../src/core/load.js';
-import { extendFor } from '../../src/core/ready.js';
+import type { Action } from '../../src/core/model/events.js';
+import { PHASE_TABLE, recogniseLoadLine } from '../../src/core/rules/load-phases.js';
+import { PHASE_STALL_MS } from '../../src/core/machine/load.js';
+import { extendFor } from '../../src/core/machine/ready.js';
 import { unixSince } from '../../src/docker/engine.js';
 import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 

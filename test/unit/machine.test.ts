@@ -1,9 +1,9 @@
 import test from 'ava';
-import { backoffDelay } from '../../src/core/backoff.js';
-import type { Action } from '../../src/core/events.js';
-import { common, type Variant } from '../../src/core/state.js';
-import { wakeAt } from '../../src/core/step.js';
-import { statusLine } from '../../src/core/status-line.js';
+import { backoffDelay } from '../../src/core/rules/backoff.js';
+import type { Action } from '../../src/core/model/events.js';
+import { common, type Variant } from '../../src/core/model/state.js';
+import { wakeAt } from '../../src/core/machine/step.js';
+import { statusLine } from '../../src/core/machine/status-line.js';
 
 import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 
@@ -31,7 +31,8 @@ test('backoff: doubles from the initial delay up to the cap, jitter within bound
 test('boot with nothing there: observe, then reconcile, then loading with a start-up probe at once', (t) => {
   const d = new Driver();
   t.deepEqual(types(d.send({ type: 'boot' })), ['observe']);
-  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'absent' } }), [{ type: 'reconcile' }]);
+  // The first reconcile of a supervisor's life also looks at Docker's GPU support (a warning only).
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'absent' } }), [{ type: 'reconcile', gpuRuntime: true }]);
   t.is(d.state.phase, 'starting');
   d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: 'x', startedAt: 0 });
   t.is(d.state.phase, 'loading');
@@ -224,7 +225,9 @@ test('boot with a pending backoff from the last supervisor: waits, then restarts
 test('boot finding a running container hands it to reconcile (adopt), even with a backoff pending', (t) => {
   const d = new Driver();
   d.send({ type: 'boot', persisted: { restarts: 2, totalRestarts: 2, restartAt: 60 * SEC } });
-  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } }), [{ type: 'reconcile' }]);
+  t.deepEqual(d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } }), [
+    { type: 'reconcile', gpuRuntime: true },
+  ]);
 });
 
 test('our own restart does not count as an exit: a running container with our id is ignored', (t) => {
@@ -462,7 +465,7 @@ test('every phase has a one-line status', (t) => {
 
 test('reload: settings only -> in place; spec changed -> prepare first; rejected -> status says so', (t) => {
   const d = new Driver().booted('c1').serving();
-  const a = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml' });
+  const a = d.reload({ specChanged: false, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(types(a), ['log']);
   t.is(d.state.phase, 'serving');
   d.send({ type: 'configRejected', error: '/etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key' });
@@ -471,7 +474,7 @@ test('reload: settings only -> in place; spec changed -> prepare first; rejected
     'config invalid: /etc/gptoss/config.yaml:3:5: health.liveness.perod: unknown key; serving gpt-oss-120b on port ' +
       '8000 for 0s',
   );
-  const b = d.send({ type: 'configApplied', specChanged: true, file: '/etc/gptoss/config.yaml' });
+  const b = d.reload({ specChanged: true, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(
     b.slice(1),
     [{ type: 'prepare', spec: S.specHash }],
@@ -482,14 +485,14 @@ test('reload: settings only -> in place; spec changed -> prepare first; rejected
   // Not running (a backoff): nothing to keep serving, the new spec starts at once.
   const e = new Driver().booted('c1');
   e.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
-  t.deepEqual(types(e.send({ type: 'configApplied', specChanged: true, file: 'f' })), ['log', 'reconcile']);
+  t.deepEqual(types(e.reload({ specChanged: true, file: 'f' })), ['log', 'reconcile']);
 });
 
 test('make before break: the new image is pulled and checked while the old one serves; a refusal keeps it', (t) => {
   const d = new Driver().booted('c1').serving();
   const image = S.image;
   const mark = d.actions.length;
-  d.send({ type: 'configApplied', specChanged: true, file: 'f' });
+  d.reload({ specChanged: true, file: 'f' });
   t.deepEqual(d.send({ type: 'prepared', spec: S.specHash, ok: false, pull: true }), [{ type: 'pull', image }]);
   d.send({ type: 'pullProgress', image, summary: { layers: 9, layersDone: 2, bytes: 3.1e9, totalBytes: 9.8e9 } });
   t.is(d.state.phase, 'serving');
@@ -541,7 +544,7 @@ test('make before break: the new image is pulled and checked while the old one s
 
 test('make before break: a failed pull of the new image is retried with backoff, the old one serving', (t) => {
   const d = new Driver().booted('c1').serving();
-  d.send({ type: 'configApplied', specChanged: true, file: 'f' });
+  d.reload({ specChanged: true, file: 'f' });
   d.send({ type: 'prepared', spec: S.specHash, ok: false, pull: true });
   const a = d.send({ type: 'pullFailed', image: S.image, message: 'connection refused' });
   t.regex(
@@ -582,7 +585,7 @@ test('Docker lost: re-checked each period even if the event stream never says it
 
 test('a renamed container: the old one is stopped first', (t) => {
   const d = new Driver().booted('c1').serving();
-  const a = d.send({ type: 'configApplied', specChanged: true, renamed: true, file: 'f' });
+  const a = d.reload({ specChanged: true, renamed: true, file: 'f' });
   t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
 });
 
@@ -673,12 +676,11 @@ test('token refused (401): waits; the same token and model are never tried again
     'the refused inputs are remembered',
   );
   t.is(wakeAt(d.state, d.t), undefined, 'no periodic retry: the same token would be refused again');
-  const same = d.send({ type: 'configApplied', specChanged: false, file: '/etc/gptoss/config.yaml' });
+  const same = d.reload({ specChanged: false, file: '/etc/gptoss/config.yaml' });
   t.deepEqual(types(same), ['log'], 'a reload that leaves token and model as they were starts nothing');
   t.is(d.v.waitingFor, 'hf-token');
   d.t = { ...d.t, tokenFingerprint: 'tok2' };
-  const a = d.send({
-    type: 'configApplied',
+  const a = d.reload({
     specChanged: false,
     file: '/etc/gptoss/config.yaml',
     what: 'HF token (file /etc/gptoss/hf_token)',
@@ -696,12 +698,12 @@ test('model not found (404) waits for a config change; the edit retries at once'
   );
   t.is(d.v.waitingFor, 'model');
   t.deepEqual(
-    d.send({ type: 'configApplied', specChanged: true, file: 'f' }).filter((x) => x.type === 'reconcile'),
+    d.reload({ specChanged: true, file: 'f' }).filter((x) => x.type === 'reconcile'),
     [],
     'the same model.id is not tried again',
   );
   d.t = { ...d.t, modelId: 'openai/gpt-oss-20b' };
-  const a = d.send({ type: 'configApplied', specChanged: true, file: 'f' });
+  const a = d.reload({ specChanged: true, file: 'f' });
   t.is(a.at(-1)?.type, 'reconcile');
 });
 
@@ -710,7 +712,7 @@ test('bad vllm flags wait for a config change only: no periodic retry', (t) => {
   d.send(exited('c1', ['vllm serve: error: unrecognized arguments: --bogus'], 2));
   t.is(d.v.waitingFor, 'config');
   t.is(wakeAt(d.state, S), undefined);
-  t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
+  t.is(d.reload({ specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
 });
 
 test('free GPU memory too low at start-up: restart with backoff, the diagnosis says what fits', (t) => {
@@ -789,7 +791,7 @@ test('a config edit while waiting for memory or the port re-checks at once', (t)
     d.status(),
     'waiting for GPU memory: 36.0 of 79.6 GiB free on GPU 0, 67.7 GiB needed, held by python3 (pid 438)',
   );
-  t.is(d.send({ type: 'configApplied', specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
+  t.is(d.reload({ specChanged: true, file: 'f' }).at(-1)?.type, 'reconcile');
 });
 
 test('scheduled deep probe: only while serving, never two at once; failures in a row restart', (t) => {
@@ -960,7 +962,7 @@ test('restart budget: a failure more than it allows -> failed, no restart; a con
   t.deepEqual(d.at(59 * MIN).tick(), []);
   t.is(wakeAt(d.state, S), 60 * MIN);
   // A config change lifts it at once.
-  const c = d.send({ type: 'configApplied', specChanged: false, file: 'f' });
+  const c = d.reload({ specChanged: false, file: 'f' });
   t.deepEqual(
     c.filter((x) => x.type === 'reconcile'),
     [{ type: 'reconcile' }],
@@ -994,6 +996,53 @@ test('restart budget: its window passing restarts; an operator restart lifts it;
   const r = e.send({ type: 'restartRequested', by: 'gptoss-supervisor restart' });
   t.deepEqual(
     r.filter((x) => x.type === 'reconcile'),
-    [{ type: 'reconcile' }],
+    [{ type: 'reconcile', gpuRuntime: true }],
   );
+});
+
+test('each wait looks again on its own clock: waits.recheck, waits.gpuRuntimeRecheck, waits.pullRetry', (t) => {
+  // Every clock different from the others and from the keys they once borrowed (startup.period, maxDelay).
+  const W: typeof S = {
+    ...S,
+    startupPeriod: 3 * SEC,
+    backoff: { ...S.backoff, maxDelay: 17 * MIN },
+    recheck: 7 * SEC,
+    gpuRuntimeRecheck: 11 * MIN,
+    pullRetry: 13 * MIN,
+  };
+  const d = new Driver(W);
+  d.send({ type: 'boot' });
+  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  d.send({ type: 'prereqMissing', waitFor: 'port', message: 'port 8000 is taken' });
+  t.is(wakeAt(d.state, W), 7 * SEC, 'a missing prerequisite: waits.recheck');
+  d.at(7 * SEC).tick();
+  d.send({ type: 'prereqMissing', waitFor: 'gpu-runtime', message: 'no nvidia runtime' });
+  t.is(wakeAt(d.state, W), 7 * SEC + 11 * MIN, 'no GPU runtime: waits.gpuRuntimeRecheck');
+  d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
+  d.send({ type: 'pullFailed', image: W.image, message: 'manifest unknown' });
+  t.is(wakeAt(d.state, W), 7 * SEC + 13 * MIN, 'a pull refused for a person: waits.pullRetry');
+  t.regex(d.status(), /next try in 13m$/);
+});
+
+test('only the first reconcile of a supervisor looks at the GPU runtime', (t) => {
+  const d = new Driver().booted('c1').serving();
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  const again = d
+    .at(MIN)
+    .tick()
+    .filter((a) => a.type === 'reconcile');
+  t.deepEqual(again, [{ type: 'reconcile' }]);
+});
+
+test('a config change: the machine tells a new spec and a new name from the settings it had', (t) => {
+  const d = new Driver().booted('c1').serving();
+  const same = d.reload({ specChanged: false });
+  t.deepEqual(types(same), ['log'], 'same name and spec: applied in place');
+  t.regex(logs(same)[0]?.msg ?? '', /container untouched/);
+  const spec = d.reload({ specChanged: true });
+  t.deepEqual(types(spec), ['log', 'prepare'], 'a new spec while serving: make before break');
+  const e = new Driver().booted('c1').serving();
+  const renamed = e.reload({ specChanged: false, renamed: true });
+  t.regex(logs(renamed)[0]?.msg ?? '', /container\.name changed from vllm-gpt-oss-before to vllm-gpt-oss/);
+  t.deepEqual(renamed.at(-1), { type: 'reconcile', stopFirst: 'c1' }, 'the old one holds the port: stopped first');
 });

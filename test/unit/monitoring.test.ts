@@ -3,7 +3,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { parseListen } from '../../src/config/schema-monitoring.js';
 import { parseConfig } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/problem.js';
-import { alertsOf, restartCause } from '../../src/core/alerts.js';
+import { alertsOf, restartCause } from '../../src/core/rules/alerts.js';
 import { Driver, S } from '../helpers/driver.js';
 
 const F = '/etc/gptoss/config.yaml';

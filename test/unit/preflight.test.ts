@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { classifyPullError, describePull, type PullFailureKind } from '../../src/core/pull.js';
+import { classifyPullError, describePull, type PullFailureKind } from '../../src/core/rules/pull-text.js';
 import { authFor, PullProgress, registryOf } from '../../src/docker/pull-progress.js';
 import {
   blocker,
@@ -13,7 +13,7 @@ import {
   checkToken,
   evaluate,
   type Facts,
-} from '../../src/core/checks.js';
+} from '../../src/core/rules/checks.js';
 import { encodingFacts, huggingfaceFact, modelCacheDir, symlinkFacts } from '../../src/preflight/facts.js';
 import { encodingsFingerprint } from '../../src/preflight/gather.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';

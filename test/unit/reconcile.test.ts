@@ -1,5 +1,5 @@
 import test from 'ava';
-import { planReconcile, type Observation, type Outcome } from '../../src/core/plan.js';
+import { planReconcile, type Observation, type Outcome } from '../../src/core/rules/plan.js';
 
 const same = { same: true, differences: [], byLabel: true };
 const drift = { same: false, differences: ['command differs'], byLabel: false };

@@ -3,9 +3,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { extendDue, readyDue } from '../../src/core/ready.js';
-import { sendDatagram, socketAddress } from '../../src/systemd/dgram.js';
-import { encodeRecord, fieldName, journalFields, MESSAGE_IDS } from '../../src/systemd/journal.js';
+import { extendDue, readyDue } from '../../src/core/machine/ready.js';
+import { sendDatagram, socketAddress } from '../../src/util/dgram.js';
+import { encodeRecord, fieldName, journalFields, MESSAGE_IDS } from '../../src/log/journal.js';
 import { formatNotify, notifierFromEnv } from '../../src/systemd/notify.js';
 import { createLogger } from '../../src/log/logger.js';
 

@@ -1,26 +1,37 @@
 // The container effects: look at it (observe) and make it exist and run as desired (reconcile).
-import type { Event, Release, Seen } from '../../core/events.js';
-import { TAIL_READ } from '../../core/exit-tail.js';
-import type { ExitInfo, RunInputs } from '../../core/state.js';
+import type { Action, Event, ExitInfo, RunInputs, Seen } from '../../core/model/events.js';
+import type { CheckResult } from '../../core/rules/checks.js';
+import { TAIL_READ } from '../../core/rules/exit-tail.js';
 import { kernelMessages, wantsKernel } from '../../systemd/kernel-log.js';
 import { tokenFingerprint } from '../../container/token-env.js';
 import { convergeContainer } from '../../docker/converge.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 import { EngineUnreachable, ImageMissing } from '../../docker/errors.js';
 import type { Logger } from '../../log/logger.js';
-import { encodingsFingerprint, preflight, PrereqMissing } from '../../preflight/gather.js';
-import type { Desired } from '../desired.js';
+import { encodingsFingerprint, preflight } from '../../preflight/gather.js';
+import type { Desired } from '../../desired/desired.js';
 import type { EncodingsCache } from './encodings.js';
+
+/** What the container effects work with: the engine, the config in force, the clock. */
+export interface EffectContext {
+  engine: ContainerEngine;
+  desired: () => Desired;
+  log: Logger;
+  encodings: EncodingsCache;
+  now: () => number;
+  /** Preflight warnings already said: each is said once, not at every start. */
+  warned: Set<string>;
+}
 
 /**
  * An exit, from Docker's die event and the log: no inspect, which Docker answers only once it has
  * finished with the exit (~100 ms after the event): the restart begins that much sooner.
  */
-export async function exitFromEvent(engine: ContainerEngine, id: string, code: number, oom: boolean): Promise<Event> {
-  const log = await engine.logTail(id, TAIL_READ).catch(() => '');
+export async function exitFromEvent(ctx: EffectContext, id: string, code: number, oom: boolean): Promise<Event> {
+  const log = await ctx.engine.logTail(id, TAIL_READ).catch(() => '');
   return {
     type: 'observed',
-    seen: { kind: 'exited', id, exit: await withKernel({ code, oom, tail: log.split('\n') }) },
+    seen: { kind: 'exited', id, exit: await withKernel({ code, oom, tail: log.split('\n') }, ctx.now()) },
   };
 }
 
@@ -28,17 +39,17 @@ export async function exitFromEvent(engine: ContainerEngine, id: string, code: n
 const KERNEL_WINDOW_MS = 2 * 60_000;
 
 /** An exit the kernel may explain (killed, OOM, a CUDA error) gets the kernel's messages of the last minutes. */
-async function withKernel(exit: ExitInfo): Promise<ExitInfo> {
+async function withKernel(exit: ExitInfo, now: number): Promise<ExitInfo> {
   if (!wantsKernel(exit.code, exit.oom, exit.tail.join('\n'))) return exit;
-  const now = Date.now();
   const kernel = await kernelMessages(now - KERNEL_WINDOW_MS, now);
   return kernel.length ? { ...exit, kernel } : exit;
 }
 
 /** What Docker says about the container now: an `observed` event, or `engineLost` when it does not answer. */
-export async function look(engine: ContainerEngine, name: string): Promise<Event> {
+export async function look(ctx: EffectContext): Promise<Event> {
+  const name = ctx.desired().spec.name;
   try {
-    return { type: 'observed', seen: await seen(engine, name) };
+    return { type: 'observed', seen: await seen(ctx.engine, name, ctx.now()) };
   } catch (err) {
     // Either way the machine must hear of it: waiting for Docker re-checks on its own.
     const message = err instanceof EngineUnreachable ? err.message : `inspecting ${name}: ${(err as Error).message}`;
@@ -46,36 +57,35 @@ export async function look(engine: ContainerEngine, name: string): Promise<Event
   }
 }
 
-async function seen(engine: ContainerEngine, name: string): Promise<Seen> {
+async function seen(engine: ContainerEngine, name: string, now: number): Promise<Seen> {
   const c = await engine.inspect(name);
   if (!c) return { kind: 'absent' };
   if (c.State.Running) return { kind: 'running', id: c.Id, startedAt: Date.parse(c.State.StartedAt) };
   // No log (a log driver without reads, a race with removal) is no reason to miss the exit.
   const log = await engine.logTail(c.Id, TAIL_READ).catch(() => '');
   const exit = { code: c.State.ExitCode, oom: c.State.OOMKilled, tail: log.split('\n') };
-  return { kind: 'exited', id: c.Id, exit: await withKernel(exit) };
+  return { kind: 'exited', id: c.Id, exit: await withKernel(exit, now) };
 }
 
-export interface ReconcileContext {
-  engine: ContainerEngine;
-  desired: Desired;
-  log: Logger;
-  encodings: EncodingsCache;
-  /** Look at Docker's GPU support too (a warning only). */
-  gpuRuntime: boolean;
-  /** Says a preflight warning, once. */
-  warnOnce(msg: string): void;
-  now(): number;
+function warnOnce(ctx: EffectContext, msg: string): void {
+  if (ctx.warned.has(msg)) return;
+  ctx.warned.add(msg);
+  ctx.log.log('warn', `preflight: ${msg}`);
 }
+
+const blocked = (r: CheckResult): Event => ({
+  type: 'prereqMissing',
+  waitFor: r.waitFor ?? 'config',
+  message: r.detail,
+  ...(r.fix ? { fix: r.fix } : {}),
+});
 
 /** One reconcile pass (stopping `stopFirst` first), as the event that says how it went. */
-export async function reconcile(
-  ctx: ReconcileContext,
-  stopFirst: string | undefined,
-  release?: Release,
-): Promise<Event> {
-  const { engine, desired, log } = ctx;
+export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: 'reconcile' }>): Promise<Event> {
+  const { engine, log } = ctx;
+  const desired = ctx.desired();
   const { spec, token, settings, config } = desired;
+  const { stopFirst, release } = a;
   let encodings: string | undefined;
   try {
     if (stopFirst) await engine.stop(stopFirst, settings.stopTimeout);
@@ -90,23 +100,25 @@ export async function reconcile(
           `${spec.name}: ${outcome === 'recreated' ? 'recreating' : outcome}: ${reason}`,
         ),
       beforeStart: async () => {
-        const { results, facts } = await preflight({
+        const { results, facts, blocker } = await preflight({
           config,
           engine,
           tokenSource: desired.tokenSource,
           encodings: ctx.encodings,
-          gpuRuntime: ctx.gpuRuntime,
+          gpuRuntime: a.gpuRuntime === true,
           reclaim: true,
           ...(rel ? { release: rel } : {}),
-          now: () => ctx.now(),
+          now: ctx.now,
         });
         const mem = facts.gpuMemory;
         if (mem && mem.status !== 'unknown' && mem.reclaimed) log.log('info', `gpu memory: ${mem.reclaimed}`);
         for (const r of results)
-          if (r.status === 'warn') ctx.warnOnce(`${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
+          if (r.status === 'warn') warnOnce(ctx, `${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
         encodings = encodingsFingerprint(facts.encodings?.files ?? []);
+        return blocker;
       },
     });
+    if ('held' in res) return blocked(res.held);
     // Adopted (nothing started): the files it runs with are, as far as anyone can tell, today's.
     encodings ??= encodingsFingerprint(await ctx.encodings.facts(config.paths.encodings, config.encodings.verify));
     const inputs: RunInputs = { model: config.model.id };
@@ -116,15 +128,6 @@ export async function reconcile(
     // Docker's StartedAt is a moment before start returns: now is as good, and saves an inspect.
     return { type: 'reconciled', id: res.id, outcome: res.outcome, reason: res.reason, startedAt: ctx.now(), inputs };
   } catch (err) {
-    if (err instanceof PrereqMissing) {
-      const r = err.result;
-      return {
-        type: 'prereqMissing',
-        waitFor: r.waitFor ?? 'config',
-        message: r.detail,
-        ...(r.fix ? { fix: r.fix } : {}),
-      };
-    }
     const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
     return { type: 'reconcileFailed', kind, message: (err as Error).message };
   }
@@ -135,25 +138,23 @@ export async function reconcile(
  * is here, and every pre-start check that does not depend on the old container passes (the GPU
  * memory it holds, and the port it publishes under our name, are checked after its stop).
  */
-export async function prepareSpec(ctx: ReconcileContext, spec: string): Promise<Event> {
-  const { engine, desired } = ctx;
+export async function prepareSpec(ctx: EffectContext, spec: string): Promise<Event> {
+  const { engine } = ctx;
+  const desired = ctx.desired();
   const { config } = desired;
   try {
     if (!(await engine.imageExists(config.container.image))) return { type: 'prepared', spec, ok: false, pull: true };
-    await preflight({
+    const { blocker: b } = await preflight({
       config: { ...config, gpu: { ...config.gpu, checkMemory: false } },
       engine,
       tokenSource: desired.tokenSource,
       encodings: ctx.encodings,
       gpuRuntime: false,
-      now: () => ctx.now(),
+      now: ctx.now,
     });
+    if (b) return { type: 'prepared', spec, ok: false, message: b.detail, ...(b.fix ? { fix: b.fix } : {}) };
     return { type: 'prepared', spec, ok: true };
   } catch (err) {
-    if (err instanceof PrereqMissing) {
-      const r = err.result;
-      return { type: 'prepared', spec, ok: false, message: r.detail, ...(r.fix ? { fix: r.fix } : {}) };
-    }
     if (err instanceof EngineUnreachable) return { type: 'engineLost', message: err.message };
     return { type: 'prepared', spec, ok: false, message: (err as Error).message };
   }

@@ -1,8 +1,8 @@
 // The tiktoken files: watched, looked at (hashes kept for files that did not change), reported as events.
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { checkEncodings, type EncodingFact } from '../../core/checks.js';
-import type { Event } from '../../core/events.js';
+import { checkEncodings, type EncodingFact } from '../../core/rules/checks.js';
+import type { Event } from '../../core/model/events.js';
 import { sha256File } from '../../encodings/fetch.js';
 import { ENCODINGS } from '../../encodings/known.js';
 import { encodingsFingerprint } from '../../preflight/gather.js';

@@ -1,7 +1,7 @@
 // Follows the running container's log: the lines that mean the engine is dead, vLLM's warnings, its stats line.
-import type { Event } from '../../core/events.js';
-import { recogniseLoadLine } from '../../core/load-phases.js';
-import { bareLine, isFatalLine, statsLine, unknownEnv, type StatsLine } from '../../core/log-lines.js';
+import type { Event } from '../../core/model/events.js';
+import { recogniseLoadLine } from '../../core/rules/load-phases.js';
+import { bareLine, isFatalLine, statsLine, unknownEnv, type StatsLine } from '../../core/rules/log-lines.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 
 /** Lines kept for the diagnosis of a fatal line: its root cause is printed above it. */
@@ -64,8 +64,9 @@ export interface LogWatchOptions {
   sinceSec: number;
   /** Follow the output live (an attach: progress bars move) rather than Docker's log (whole lines). */
   live: boolean;
-  dispatch(ev: Event): void;
-  warn(msg: string): void;
+  dispatch: (ev: Event) => void;
+  warn: (msg: string) => void;
+  now: () => number;
 }
 
 /** One run's log, followed while it runs; `stop()` when the run ends. */
@@ -127,7 +128,7 @@ export class LogWatch {
     if (!line) return;
     const st = statsLine(line);
     if (st) {
-      this.stats = { ...st, at: Date.now() };
+      this.stats = { ...st, at: this.o.now() };
       return;
     }
     this.loadLine(line);

@@ -1,6 +1,6 @@
 // Pulls an image in the background (minutes): every progress record goes to the state machine.
 import { readCapped } from '../../util/read-capped.js';
-import type { Event } from '../../core/events.js';
+import type { Event } from '../../core/model/events.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 import { EngineUnreachable, PullFailed } from '../../docker/errors.js';
 import { authFor, PullProgress } from '../../docker/pull-progress.js';

@@ -1,0 +1,60 @@
+// The supervisor's state machine: (state, event, now) -> (state, actions). No I/O, no clock.
+import type { Settings } from '../model/settings.js';
+import { configApplied, configRejected, containerStopped, restartRequested, shutdown } from './control.js';
+import { encodingsChanged, settleTick } from './encodings.js';
+import { engineLog } from './engine.js';
+import { still, type Handler, type Input, type Step } from './handler.js';
+import type { Event } from '../model/events.js';
+import { probed } from './health.js';
+import { scheduled } from './jobs.js';
+import { boot, engineBack, engineLost, observed, prereqMissing, reconcileFailed, reconciled } from './lifecycle.js';
+import { phaseTick, phaseWake } from './timers.js';
+import { loadLine } from './load.js';
+import { prepared } from './prepare.js';
+import { pullFailed, pulled, pullProgress } from './pull.js';
+import type { State } from '../model/state.js';
+
+const tick: Handler<Extract<Event, { type: 'tick' }>> = (s, _ev, inp) => {
+  const a = settleTick(s, inp.now);
+  const b = phaseTick(a.state, inp);
+  return { state: b.state, actions: [...a.actions, ...b.actions] };
+};
+
+type Table = { [K in Event['type']]: Handler<Extract<Event, { type: K }>> };
+
+const HANDLERS: Table = {
+  boot,
+  observed,
+  reconciled,
+  reconcileFailed,
+  prereqMissing,
+  pullProgress,
+  pulled,
+  pullFailed,
+  encodingsChanged,
+  probed,
+  engineLog,
+  loadLine,
+  prepared,
+  tick,
+  engineLost,
+  engineBack,
+  configApplied,
+  configRejected,
+  shutdown,
+  containerStopped,
+  scheduled,
+  restartRequested,
+};
+
+export function step(s: State, ev: Event, inp: Input): Step {
+  // Once stopping, only the container's stop matters.
+  if ((s.phase === 'stopping' || s.phase === 'stopped') && ev.type !== 'containerStopped') return still(s);
+  return (HANDLERS[ev.type] as Handler<Event>)(s, ev, inp);
+}
+
+/** When the machine next wants a tick, or undefined when only events can move it. */
+export function wakeAt(s: State, t: Settings): number | undefined {
+  const times = [s.settle?.at, phaseWake(s, t)].filter((x): x is number => x !== undefined);
+  return times.length ? Math.min(...times) : undefined;
+}

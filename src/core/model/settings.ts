@@ -1,0 +1,62 @@
+// What the state machine needs from a config, flattened; all durations in ms. Built by desired/settings.ts.
+
+export interface BackoffPolicy {
+  initialDelay: number;
+  multiplier: number;
+  maxDelay: number;
+  /** Fraction of the delay, e.g. 0.1 for +/-10%. */
+  jitter: number;
+}
+
+export interface Settings {
+  name: string;
+  servedName: string;
+  port: number;
+  startupPeriod: number;
+  startupTimeout: number;
+  livenessPeriod: number;
+  livenessTimeout: number;
+  failureThreshold: number;
+  readinessPeriod: number;
+  readinessTimeout: number;
+  backoff: BackoffPolicy;
+  resetAfter: number;
+  crashLoopAfter: number;
+  stopTimeout: number;
+  stopOnExit: boolean;
+  /** How often a missing prerequisite (Docker, files, the token, the port, memory) is checked again (waits.recheck). */
+  recheck: number;
+  /** How often Docker's missing GPU runtime is looked for again (waits.gpuRuntimeRecheck). */
+  gpuRuntimeRecheck: number;
+  /** When a pull refused for a person's reason (a wrong name, credentials) is tried again (waits.pullRetry). */
+  pullRetry: number;
+  /** What diagnoses quote. */
+  image: string;
+  modelId: string;
+  utilization: number;
+  maxModelLen: number;
+  encodingsDir: string;
+  /** The tiktoken files are checked against their published SHA-256 (else: their sizes must settle). */
+  verifyEncodings: boolean;
+  /** Restart the container when the tiktoken files change under it. */
+  restartOnEncodings: boolean;
+  /** The scheduled jobs' cron expressions (schedule.*.cron); null: off. */
+  jobs: { deepProbe: string | null; maintenanceRestart: string | null };
+  deepTimeout: number;
+  deepFailureThreshold: number;
+  /** Engine stall detection (health.stall): 0 when off. */
+  stallWindow: number;
+  stallFailureThreshold: number;
+  /** restart.budget: at most `count` restarts within `window`, then the state `failed`; undefined: no budget. */
+  budget?: { count: number; window: number };
+  /** health.startup.stallTimeout: one stall timeout for every load phase; undefined: each phase's own. */
+  loadStallTimeout?: number;
+  /** After a run ends, how long a start waits for its GPU memory to be released. */
+  releaseTimeout: number;
+  /** The variables container.env sets: vLLM's "unknown variable" warning matters only for these. */
+  envNames: string[];
+  /** The container spec's hash: what a state record belongs to. */
+  specHash: string;
+  /** A fingerprint of the HF token in use (never the token), undefined when there is none. */
+  tokenFingerprint?: string;
+}

@@ -1,0 +1,275 @@
+// The deployment guide's checklist as plain functions: facts about the host in, pass/warn/fail out.
+import type { AppRow, MemoryVerdict } from './gpu-memory.js';
+import type { WaitReason } from '../model/diagnosis.js';
+
+export type CheckId =
+  | 'engine'
+  | 'image'
+  | 'gpu-runtime'
+  | 'encodings'
+  | 'huggingface'
+  | 'hf-token'
+  | 'port'
+  | 'gpu-release'
+  | 'gpu-memory'
+  | 'symlinks';
+
+export interface CheckResult {
+  id: CheckId;
+  status: 'pass' | 'warn' | 'fail';
+  /** One line: what was found. */
+  detail: string;
+  /** The command or edit that fixes a failure or warning. */
+  fix?: string;
+  /** What the daemon waits for when this fails before a start. */
+  waitFor?: WaitReason;
+}
+
+export interface EncodingFact {
+  file: string;
+  path: string;
+  state: 'ok' | 'missing' | 'empty' | 'mismatch' | 'unreadable';
+  sha256?: string;
+  expected: string;
+  /** Bytes, when the file is there. */
+  size?: number;
+  error?: string;
+}
+
+export type EngineFact = { ok: true; version: string } | { ok: false; message: string };
+export type PortFact =
+  { state: 'free' } | { state: 'ours' } | { state: 'taken'; holder: string } | { state: 'unknown'; why: string };
+export type HuggingfaceFact = {
+  state: 'ok' | 'missing' | 'not-dir' | 'read-only';
+  modelCached: boolean;
+  error?: string;
+};
+export type RuntimeFact = { ok: true; via: string } | { ok: false; runtimes: string[] };
+
+export interface Facts {
+  engine?: EngineFact;
+  image?: { present: boolean; image: string };
+  gpuRuntime?: RuntimeFact;
+  encodings?: { dir: string; verify: boolean; files: EncodingFact[] };
+  huggingface?: { dir: string; fact: HuggingfaceFact; modelId: string };
+  token?: { source?: string; file: string; modelCached: boolean };
+  port?: { port: number; fact: PortFact };
+  gpuMemory?: MemoryVerdict;
+  /**
+   * The last run ended lately: nvidia-smi's compute processes that were its (in its cgroup, or gone
+   * from the host while the driver still lists them), and how long the wait for them has left.
+   */
+  release?: { apps: AppRow[]; leftMs: number };
+  /** Mounted paths (paths.*) that are symlinks, with where they point. */
+  symlinks?: Array<{ key: string; path: string; target: string }>;
+}
+
+export function checkEncodings(
+  e: NonNullable<Facts['encodings']>,
+  fetchCommand = 'gptoss-supervisor fetch-encodings',
+): CheckResult {
+  const bad = e.files.filter((f) => f.state !== 'ok');
+  if (bad.length === 0) {
+    return {
+      id: 'encodings',
+      status: 'pass',
+      detail:
+        `${e.files.map((f) => f.file).join(' and ')} in ` +
+        `${e.dir}${e.verify ? ', SHA-256 verified' : ' (not verified: encodings.verify is false)'}`,
+    };
+  }
+  const what = bad.map((f) => {
+    switch (f.state) {
+      case 'missing':
+        return `${f.path} is missing`;
+      case 'empty':
+        return `${f.path} is empty`;
+      case 'mismatch':
+        return (
+          `${f.path} is damaged or not the published file (SHA-256 ${f.sha256?.slice(0, 12)}..., expected ` +
+          `${f.expected.slice(0, 12)}...)`
+        );
+      default:
+        return `${f.path} cannot be read (${f.error ?? 'error'})`;
+    }
+  });
+  const fix = bad.some((f) => f.state === 'mismatch')
+    ? `${fetchCommand} (replaces damaged files; for custom files set encodings.verify: false)`
+    : fetchCommand;
+  return { id: 'encodings', status: 'fail', detail: what.join('; '), fix, waitFor: 'encodings' };
+}
+
+const NOT_CACHED = 'not downloaded yet (the first start downloads ~65 GB)';
+
+export function checkHuggingface(h: NonNullable<Facts['huggingface']>): CheckResult {
+  const { dir, fact } = h;
+  switch (fact.state) {
+    case 'ok':
+      return {
+        id: 'huggingface',
+        status: 'pass',
+        detail: `${dir} exists, ${h.modelId} ${fact.modelCached ? 'is in the cache' : NOT_CACHED}`,
+      };
+    case 'missing':
+      return {
+        id: 'huggingface',
+        status: 'fail',
+        detail: `${dir} does not exist`,
+        fix: `mkdir -p ${dir}`,
+        waitFor: 'huggingface',
+      };
+    case 'not-dir':
+      return {
+        id: 'huggingface',
+        status: 'fail',
+        detail: `${dir} is not a folder`,
+        fix: `point paths.huggingface at a folder, or replace ${dir} with one`,
+        waitFor: 'huggingface',
+      };
+    case 'read-only':
+      return {
+        id: 'huggingface',
+        status: 'fail',
+        detail: `${dir} is not writable (${fact.error ?? 'read-only'}): vLLM downloads the model into it`,
+        fix: `make ${dir} writable by root (a read-only filesystem or mount?)`,
+        waitFor: 'huggingface',
+      };
+  }
+}
+
+export function checkToken(t: NonNullable<Facts['token']>): CheckResult {
+  if (t.source) return { id: 'hf-token', status: 'pass', detail: `HF token from ${t.source}` };
+  if (t.modelCached) {
+    return {
+      id: 'hf-token',
+      status: 'warn',
+      detail: 'no HF token, but the model is in the cache: fine until it must be downloaded again',
+      fix: `write the token to ${t.file} (mode 0600)`,
+    };
+  }
+  return {
+    id: 'hf-token',
+    status: 'fail',
+    detail: 'no HF token, and the model is not in the cache: the download needs one',
+    fix: `write the token to ${t.file} (mode 0600), e.g. install.sh --hf-token-file FILE`,
+    waitFor: 'hf-token',
+  };
+}
+
+export function checkPort(p: NonNullable<Facts['port']>): CheckResult {
+  const { port, fact } = p;
+  switch (fact.state) {
+    case 'free':
+      return { id: 'port', status: 'pass', detail: `port ${port} is free` };
+    case 'ours':
+      return { id: 'port', status: 'pass', detail: `port ${port} is published by the model container` };
+    case 'taken':
+      return {
+        id: 'port',
+        status: 'fail',
+        detail: `port ${port} is in use by ${fact.holder}`,
+        fix: `stop it, or set container.port to a free port (ss -ltnp 'sport = :${port}')`,
+        waitFor: 'port',
+      };
+    case 'unknown':
+      return { id: 'port', status: 'warn', detail: `port ${port} not checked: ${fact.why}` };
+  }
+}
+
+export function checkEngine(e: EngineFact): CheckResult {
+  return e.ok
+    ? { id: 'engine', status: 'pass', detail: `the Docker engine answers (${e.version})` }
+    : { id: 'engine', status: 'fail', detail: e.message, fix: 'systemctl start docker', waitFor: 'docker' };
+}
+
+export function checkImage(i: NonNullable<Facts['image']>): CheckResult {
+  return i.present
+    ? { id: 'image', status: 'pass', detail: `image ${i.image} is present` }
+    : {
+        id: 'image',
+        status: 'fail',
+        detail: `image ${i.image} is not on this host (the service pulls it before the first start)`,
+        fix: `docker pull ${i.image}`,
+        waitFor: 'image',
+      };
+}
+
+export function checkRuntime(r: RuntimeFact): CheckResult {
+  return r.ok
+    ? { id: 'gpu-runtime', status: 'pass', detail: `Docker can give containers a GPU (${r.via})` }
+    : {
+        id: 'gpu-runtime',
+        status: 'fail',
+        detail:
+          `Docker has no NVIDIA runtime, no CDI spec for nvidia.com/gpu and no nvidia-container-runtime-hook ` +
+          `(runtimes: ${r.runtimes.join(', ') || 'none'})`,
+        fix:
+          'apt-get install nvidia-container-toolkit && nvidia-ctk runtime configure --runtime=docker && systemctl ' +
+          'restart docker',
+        waitFor: 'gpu-runtime',
+      };
+}
+
+export function checkMemory(v: MemoryVerdict): CheckResult {
+  switch (v.status) {
+    case 'ok':
+      return { id: 'gpu-memory', status: 'pass', detail: v.detail };
+    case 'short':
+      return { id: 'gpu-memory', status: 'fail', detail: v.detail, fix: v.remedy, waitFor: 'gpu-memory' };
+    case 'unknown':
+      return { id: 'gpu-memory', status: 'warn', detail: v.detail };
+  }
+}
+
+/** A mounted path that is a symlink: Docker mounts what it points to, which the config does not show. */
+export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResult {
+  const what = links.map((l) => `${l.key} (${l.path}) is a symlink to ${l.target}`).join('; ');
+  return {
+    id: 'symlinks',
+    status: 'warn',
+    detail: `${what}: Docker mounts what it points to`,
+    fix: 'set the path to the folder itself, so the config says what is mounted',
+  };
+}
+
+/**
+ * After a run ends its memory comes back over seconds (a minute or more on unified memory): until
+ * its processes are gone and the memory check passes, a start would die like the last one did.
+ */
+export function checkRelease(r: NonNullable<Facts['release']>, memory: MemoryVerdict | undefined): CheckResult {
+  const mib = (a: AppRow) => (a.usedMiB !== undefined ? `, ${(a.usedMiB / 1024).toFixed(1)} GiB` : '');
+  const held = r.apps.map((a) => `pid ${a.pid} (${a.name}${mib(a)})`).join(', ');
+  const parts = [
+    ...(held ? [`the last run's processes still hold GPU memory: ${held}`] : []),
+    ...(memory?.status === 'short' ? [memory.detail] : []),
+  ];
+  if (parts.length === 0) return { id: 'gpu-release', status: 'pass', detail: "the last run's memory is back" };
+  return {
+    id: 'gpu-release',
+    status: 'fail',
+    detail: `${parts.join('; ')} (waiting up to ${Math.ceil(r.leftMs / 1000)}s more)`,
+    fix: 'nothing: it comes back by itself; gpu.releaseTimeout bounds the wait',
+    waitFor: 'gpu-release',
+  };
+}
+
+/** Every check the facts allow, in the order an operator fixes things. */
+export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
+  const out: CheckResult[] = [];
+  if (f.engine) out.push(checkEngine(f.engine));
+  if (f.image) out.push(checkImage(f.image));
+  if (f.gpuRuntime) out.push(checkRuntime(f.gpuRuntime));
+  if (f.encodings) out.push(checkEncodings(f.encodings, fetchCommand));
+  if (f.huggingface) out.push(checkHuggingface(f.huggingface));
+  if (f.token) out.push(checkToken(f.token));
+  if (f.port) out.push(checkPort(f.port));
+  if (f.release) out.push(checkRelease(f.release, f.gpuMemory));
+  if (f.gpuMemory) out.push(checkMemory(f.gpuMemory));
+  if (f.symlinks?.length) out.push(checkSymlinks(f.symlinks));
+  return out;
+}
+
+/** The first failure that keeps the model from starting, if any. */
+export function blocker(results: readonly CheckResult[]): CheckResult | undefined {
+  return results.find((r) => r.status === 'fail' && r.waitFor);
+}

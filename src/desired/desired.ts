@@ -1,0 +1,42 @@
+// What a config file turns into: the container spec, the machine's settings, the token, the
+// values no record may show. Pure: built again as a whole on every reload.
+import type { Config } from '../config/schema.js';
+import type { Token } from '../config/token.js';
+import { isSecretEnv, secretArgValues } from '../config/vllm-flags.js';
+import { buildSpec, type ContainerSpec } from '../container/spec.js';
+import type { Settings } from '../core/model/settings.js';
+import { probeHost } from '../health/probe.js';
+import { settingsOf } from './settings.js';
+
+/** What a config file turns into; replaced as a whole on reload. */
+export interface Desired {
+  config: Config;
+  /** The config file it came from. */
+  file: string;
+  spec: ContainerSpec;
+  token: string | undefined;
+  /** Where the token came from (safe to show), undefined when there is none. */
+  tokenSource: string | undefined;
+  settings: Settings;
+  probeHost: string;
+}
+
+export function desiredOf(config: Config, file: string, token: Token | undefined): Desired {
+  return {
+    config,
+    file,
+    spec: buildSpec(config, token?.value),
+    token: token?.value,
+    tokenSource: token?.source,
+    settings: settingsOf(config, token?.value),
+    probeHost: probeHost(config.container.bindAddress),
+  };
+}
+
+/** Values no record may show: the HF token, secret flags' values (--api-key), secret variables' values. */
+export function secretsOf(config: Config, token: Token | undefined): string[] {
+  const env = Object.entries(config.container.env)
+    .filter(([k]) => isSecretEnv(k))
+    .map(([, v]) => v);
+  return [...(token ? [token.value] : []), ...secretArgValues(config.model.extraArgs), ...env];
+}

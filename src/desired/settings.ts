@@ -1,0 +1,49 @@
+// A config, flattened into what the state machine reads (core/model/settings.ts); all durations in ms.
+import { buildSpec } from '../container/spec.js';
+import { tokenFingerprint } from '../container/token-env.js';
+import type { Settings } from '../core/model/settings.js';
+import type { Config } from '../config/schema.js';
+
+export function settingsOf(c: Config, token?: string): Settings {
+  const { health: h, restart: r } = c;
+  const t: Settings = {
+    name: c.container.name,
+    servedName: c.model.servedName,
+    port: c.container.port,
+    startupPeriod: h.startup.period,
+    startupTimeout: h.startup.timeout,
+    livenessPeriod: h.liveness.period,
+    livenessTimeout: h.liveness.timeout,
+    failureThreshold: h.liveness.failureThreshold,
+    readinessPeriod: h.readiness.period,
+    readinessTimeout: h.readiness.timeout,
+    backoff: { initialDelay: r.initialDelay, multiplier: r.multiplier, maxDelay: r.maxDelay, jitter: r.jitter },
+    resetAfter: r.resetAfter,
+    crashLoopAfter: r.crashLoopAfter,
+    stopTimeout: c.container.stopTimeout,
+    stopOnExit: c.container.stopOnExit,
+    recheck: c.waits.recheck,
+    gpuRuntimeRecheck: c.waits.gpuRuntimeRecheck,
+    pullRetry: c.waits.pullRetry,
+    image: c.container.image,
+    modelId: c.model.id,
+    utilization: c.model.gpuMemoryUtilization,
+    maxModelLen: c.model.maxModelLen,
+    encodingsDir: c.paths.encodings,
+    verifyEncodings: c.encodings.verify,
+    restartOnEncodings: c.encodings.restartOnChange,
+    jobs: { deepProbe: c.schedule.deepProbe.cron, maintenanceRestart: c.schedule.maintenanceRestart.cron },
+    deepTimeout: c.schedule.deepProbe.timeout,
+    deepFailureThreshold: c.schedule.deepProbe.failureThreshold,
+    stallWindow: h.stall.enabled ? h.stall.window : 0,
+    stallFailureThreshold: h.stall.failureThreshold,
+    releaseTimeout: c.gpu.releaseTimeout,
+    envNames: Object.keys(c.container.env),
+    specHash: buildSpec(c, undefined).hash,
+  };
+  if (h.startup.stallTimeout !== null) t.loadStallTimeout = h.startup.stallTimeout;
+  if (r.budget) t.budget = { count: r.budget.count, window: r.budget.window };
+  const fp = tokenFingerprint(token);
+  if (fp) t.tokenFingerprint = fp;
+  return t;
+}

@@ -1,0 +1,51 @@
+// What a state record may hold, checked in full (in the reader process): a record that does not fit
+// is set aside, never half-trusted (a date where a time belongs once crashed the D-Bus properties).
+import { z } from 'zod';
+import { LOAD_PHASES, type Persisted } from '../core/model/events.js';
+
+const count = z.int().min(0).max(1_000_000_000);
+/** A time in ms since the epoch, from this century to the next. */
+const time = z.number().min(946_684_800_000).max(4_102_444_800_000);
+const text = (max: number) => z.string().max(max);
+
+const exit = z.object({
+  code: z.int().min(-1).max(255).nullable(),
+  oom: z.boolean(),
+  tail: z.array(text(8192)).max(200),
+});
+
+export const persistedSchema = z.object({
+  restarts: count,
+  totalRestarts: count,
+  restartAt: time.optional(),
+  failedUntil: time.optional(),
+  failures: z.array(time).max(10_000).optional(),
+  lastExit: exit.optional(),
+  lastFailure: text(8192).optional(),
+  cause: text(1024).optional(),
+  diagnosis: z
+    .object({ code: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/), summary: text(4096), remedy: text(4096), at: time })
+    .optional(),
+  lastDeep: z.object({ at: time, ok: z.boolean(), detail: text(4096) }).optional(),
+  lastMaintenance: time.optional(),
+  lastLoad: z
+    .object({
+      spec: z.string().regex(/^[0-9a-f]{64}$/),
+      took: z.number().min(0).max(1e10),
+      phases: z.record(z.enum(LOAD_PHASES), z.number().min(0).max(1e10)),
+      at: time,
+    })
+    .optional(),
+  modelBytes: z.object({ model: text(256), bytes: z.number().min(0).max(1e15) }).optional(),
+  container: z.object({ name: text(256), spec: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+});
+
+export type CheckedRecord = { record: Persisted } | { problem: string };
+
+/** The record, or what is wrong with it (the first problem, with its key). */
+export function checkRecord(value: unknown): CheckedRecord {
+  const r = persistedSchema.safeParse(value);
+  if (r.success) return { record: r.data as Persisted };
+  const first = r.error.issues[0];
+  return { problem: `${first?.path.join('.') || 'the record'}: ${first?.message ?? 'does not fit'}` };
+}
