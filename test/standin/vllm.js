@@ -467,7 +467,7 @@ function main({ opts, nonDefault }) {
           '0f2d5e1c7a4b3e9d8c6f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d, expected=' +
           '446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d',
       ]),
-    // An image without kernels for this GPU (the words the issue and field notes quote).
+    // An image without kernels for this GPU (the words of vllm#31740 and vllm#43969).
     'unsupported-gpu': () =>
       engineInitFailed([
         `  File "${SITE}/vllm/model_executor/layers/quantization/mxfp4.py", line 190, in process_weights_after_loading`,

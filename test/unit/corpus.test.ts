@@ -1,5 +1,6 @@
 // The diagnosis against real vLLM logs from public issues (test/fixtures/vllm-logs, each file citing its
-// source): recall per class, and no alarm on healthy start-ups.
+// source): every file gets its class's code (healthy ones none), and recall is reported apart for the
+// files the rules were written from and for the held-out ones no rule was written from.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
@@ -28,6 +29,8 @@ interface Case {
   file: string;
   source: string;
   expected: DiagnosisCode | 'none';
+  /** `held-out`: no rule was written from it (`# set: held-out`); else the rules were written from it. */
+  set: 'rules' | 'held-out';
   lines: string[];
 }
 
@@ -45,8 +48,9 @@ function load(): Case[] {
       const text = readFileSync(join(DIR, cls.name, f), 'utf8').split('\n');
       const source = /^# source: (\S+)/.exec(text[0] ?? '')?.[1];
       if (!source) throw new Error(`${cls.name}/${f}: the first line must be "# source: URL"`);
-      const lines = text.filter((l) => !/^# (source|class|note): /.test(l)).map((l) => l.replace(/^> ?/, ''));
-      out.push({ file: `${cls.name}/${f}`, source, expected, lines });
+      const set = text.some((l) => l.startsWith('# set: held-out')) ? 'held-out' : 'rules';
+      const lines = text.filter((l) => !/^# (source|class|note|set): /.test(l)).map((l) => l.replace(/^> ?/, ''));
+      out.push({ file: `${cls.name}/${f}`, source, expected, set, lines });
     }
   }
   return out;
@@ -70,29 +74,29 @@ test('every fixture cites its source', (t) => {
   for (const c of CASES) t.regex(c.source, /^https:\/\//, c.file);
 });
 
-test('recall on the real-log corpus, per class; no false alarm on healthy start-ups', (t) => {
-  const byClass = new Map<string, { right: number; all: number; missed: string[] }>();
-  for (const c of CASES) {
-    const got = diagnose(input(c.lines));
-    const ok = c.expected === 'none' ? got.code === 'unknown' : got.code === c.expected;
-    const row = byClass.get(c.expected) ?? { right: 0, all: 0, missed: [] };
-    row.all++;
-    if (ok) row.right++;
-    else row.missed.push(`${c.file} -> ${got.code}`);
-    byClass.set(c.expected, row);
+const codeOf = (c: Case) => {
+  const got = diagnose(input(c.lines)).code;
+  return got === 'unknown' && c.expected === 'none' ? 'none' : got;
+};
+
+for (const c of CASES) {
+  test(`${c.file} -> ${c.expected}`, (t) => {
+    t.is(codeOf(c), c.expected);
+  });
+}
+
+test('recall, apart for the files the rules were written from and the held-out ones', (t) => {
+  for (const set of ['rules', 'held-out'] as const) {
+    const failures = CASES.filter((c) => c.set === set && c.expected !== 'none');
+    const healthy = CASES.filter((c) => c.set === set && c.expected === 'none');
+    const right = failures.filter((c) => codeOf(c) === c.expected).length;
+    const alarms = healthy.filter((c) => codeOf(c) !== 'none').length;
+    t.log(`${set}: ${right} of ${failures.length} failures recognised; ${alarms} of ${healthy.length} healthy alarmed`);
   }
-  let right = 0;
-  let all = 0;
-  for (const [cls, r] of [...byClass].sort()) {
-    t.log(`${cls.padEnd(16)} ${r.right}/${r.all}${r.missed.length ? `  missed: ${r.missed.join(', ')}` : ''}`);
-    if (cls === 'none') continue;
-    right += r.right;
-    all += r.all;
-  }
-  t.log(`recall: ${right}/${all} = ${((100 * right) / all).toFixed(0)}%`);
-  t.true(right / all >= 0.95, `recall ${right}/${all}`);
-  const healthy = byClass.get('none');
-  if (healthy) t.is(healthy.right, healthy.all, 'a healthy start-up is never diagnosed as a failure');
+  // The held-out set must not shrink by accident (SOURCES.md: 15 failures and 9 healthy start-ups).
+  const held = CASES.filter((c) => c.set === 'held-out');
+  t.is(held.filter((c) => c.expected !== 'none').length, 15);
+  t.is(held.filter((c) => c.expected === 'none').length, 9);
 });
 
 test('healthy start-ups: no line is taken for the engine dying', (t) => {

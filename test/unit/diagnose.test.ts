@@ -15,6 +15,14 @@ const base: Omit<FailureInput, 'lines'> = {
   image: 'nvcr.io/nvidia/vllm:25.09-py3',
 };
 
+const HARMONY = 'openai_harmony.HarmonyError: error downloading or loading vocab file: failed';
+const PORT = "OSError: [Errno 98] error while attempting to bind on address ('0.0.0.0', 8000): address already in use";
+const NOT_FOUND = 'huggingface_hub.errors.RepositoryNotFoundError: 404 Client Error. Repository Not Found for url: x';
+const KV =
+  "ValueError: To serve at least one request with the models's max seq len (131072), (4.5 GiB KV cache is needed, " +
+  'which is larger than the available KV cache memory (2.1 GiB). Based on the available memory, the estimated ' +
+  'maximum model length is 61440.';
+
 const rows: Array<[string, string[], Partial<FailureInput>, DiagnosisCode, WaitReason | undefined]> = [
   [
     'HarmonyError (encodings missing)',
@@ -156,15 +164,41 @@ for (const [name, lines, over, code, waitFor] of rows) {
   });
 }
 
-test('diagnosis: the last error printed wins (a 401 logged early, a HarmonyError at the end)', (t) => {
-  const d = diagnose({
-    ...base,
-    lines: [
-      '401 Client Error: Unauthorized for url: x',
-      'openai_harmony.HarmonyError: error downloading or loading vocab file: failed',
-    ],
+/**
+ * Which failure a tail names when it holds two: not the last line printed, but the rule that explains
+ * most (the table's order: a root cause over a symptom such as a CUDA OOM or a dead engine), wherever
+ * each line is. On real logs that is what is right: the root cause is printed above the shutdown noise,
+ * and the one corpus file with two causes (hf-auth/higgs-audio-123: a 404 that a 401 explains) is
+ * right only this way. Each pair is tried in both orders.
+ */
+const PAIRS: Array<[string, string, string, DiagnosisCode]> = [
+  ['a 401 and a HarmonyError', '401 Client Error: Unauthorized for url: x', HARMONY, 'encodings'],
+  [
+    'a CUDA OOM and a taken port',
+    'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB',
+    PORT,
+    'port-in-use',
+  ],
+  ['a missing repository and a refused token', NOT_FOUND, '401 Client Error: Unauthorized for url: x', 'hf-auth'],
+  [
+    'a dead engine and a KV cache too small',
+    'vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.',
+    KV,
+    'kv-cache',
+  ],
+];
+
+for (const [name, a, b, code] of PAIRS) {
+  test(`diagnosis: ${name} -> ${code}, in either order`, (t) => {
+    t.is(diagnose({ ...base, lines: [a, b] }).code, code, 'first order');
+    t.is(diagnose({ ...base, lines: [b, a] }).code, code, 'second order');
   });
-  t.is(d.code, 'encodings');
+}
+
+test('diagnosis: of two lines of the same failure, the last is quoted', (t) => {
+  const d = diagnose({ ...base, lines: [PORT, 'noise', PORT.replace('8000', '8001')] });
+  t.is(d.code, 'port-in-use');
+  t.regex(d.evidence ?? '', /8001/);
 });
 
 test('diagnosis: free-memory quotes vLLM figures and suggests a utilization that fits', (t) => {

@@ -15,12 +15,15 @@ export const newLoad = (now: number): LoadTrack => ({
 });
 
 /**
- * How long each phase may go without progress. Chosen from what the field shows (field-notes.md):
+ * How long each phase may go without progress. Chosen from the GB10 and DGX Spark start-ups in
+ * test/fixtures/vllm-logs/healthy and from the public hang reports (spark-arena/recipe-registry#17:
+ * 44 min in torch.compile; vllm#52682; vllm#15360: CUDA-graph capture):
  * - starting: Python imports and config, seconds; 5 min covers a slow disk.
  * - download: any byte is progress, so a moving download never stalls; 5 min without one is a dead one.
  * - weights: a shard's line comes every 40-115 s on GB10 (test/fixtures/vllm-logs/healthy); 10 min.
- * - compile: the longest silent stretches measured on GB10 are one graph's compile (44.8 s) and
- *   FlashInfer's JIT (~41 s); 5 min is six times that, and the hang reports sat 44 min.
+ * - compile: the longest silent stretches measured on GB10 are one graph's compile (44.8 s,
+ *   spark-mxfp4-docker-gptoss120b-gb10-server-clean.log) and FlashInfer's JIT (~41 s); 5 min is six
+ *   times that, and the hang reports sat 44 min.
  * - kv-cache: memory profiling and FlashInfer autotune, silent for up to a minute; 5 min.
  * - graphs: a capture step every fraction of a second; 3 min without one is a hang (vllm#15360).
  * - api: from `init engine ... took` to /v1/models, seconds; 3 min.

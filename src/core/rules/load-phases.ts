@@ -2,7 +2,7 @@
 //
 // Every pattern was written from a real line; `source` names where (files under test/fixtures/vllm-logs
 // carry the issue they were copied from on their first line; `vllm:` names vLLM's source file that
-// prints it). test/unit/load-phases.test.ts checks each row against its real lines. A line that
+// prints it). test/unit/load.test.ts checks each row against its real lines. A line that
 // matches nothing is not an error: it says nothing about the load.
 import { LOAD_PHASES, type LoadPhase } from '../model/events.js';
 
