@@ -13,6 +13,7 @@ export const QUICK = {
     readiness: { period: '500ms', timeout: '1s' },
   },
   restart: { initialDelay: '200ms', multiplier: 2, maxDelay: '2s', jitter: 0, crashLoopAfter: 3 },
+  waits: { recheck: '300ms', gpuRuntimeRecheck: '2s', pullRetry: '2s' },
 };
 
 export interface Setup {
@@ -42,6 +43,7 @@ export async function setup(
     ...over,
     health: { ...QUICK.health, ...(over['health'] as object) },
     restart: { ...QUICK.restart, ...(over['restart'] as object) },
+    waits: { ...QUICK.waits, ...(over['waits'] as object) },
   });
   const configFile = await writeConfig(raw);
   const daemon = opts.start === false ? (undefined as unknown as Daemon) : startDaemon(configFile, stateDir, opts.env);

@@ -124,6 +124,7 @@ export class Box {
         readiness: { period: '1s', timeout: '1s' },
       },
       restart: { initialDelay: '1s', maxDelay: '4s' },
+      waits: { recheck: '500ms', gpuRuntimeRecheck: '4s', pullRetry: '4s' },
     };
     for (const [k, v] of Object.entries(over)) base[k] = { ...(base[k] as object), ...(v as object) };
     return stringify(base);
