@@ -12,7 +12,7 @@ export const LAYERS = [
   ['core'],
   ['encodings', 'log', 'watch', 'gpu', 'health'],
   ['config'],
-  ['container', 'reader', 'alerts', 'metrics', 'dbus', 'systemd'],
+  ['container', 'reader', 'alerts', 'metrics', 'dbus', 'systemd', 'gate'],
   ['docker', 'export', 'state', 'desired'],
   ['preflight'],
   ['runtime'],

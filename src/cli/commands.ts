@@ -28,6 +28,10 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'supervise the container until stopped (what the systemd unit runs)',
     load: async () => (await import('./run.js')).runCommand,
   },
+  gate: {
+    summary: "the model's front door (what gptoss-gate.service runs; `run` starts it elsewhere)",
+    load: async () => (await import('./gate.js')).gateCommand,
+  },
   'fetch-encodings': {
     summary: 'download the two tiktoken files into paths.encodings, verified',
     load: async () => (await import('./fetch-encodings.js')).fetchEncodingsCommand,

@@ -102,6 +102,12 @@ export function humanStatus(p: Props): string {
     row('last load', `${formatDuration(Number(p.LastLoadDuration / 1000n))} in all`);
     for (const [phase, us] of phases) lines.push(`    ${phase.padEnd(10)}${formatDuration(Number(us / 1000n))}`);
   }
+  if (p.Gate) {
+    const rate = p.RequestSuccessRate >= 0 ? `${(p.RequestSuccessRate * 100).toFixed(2)}% answered` : 'no requests';
+    const ttft = p.TimeToFirstTokenP95 >= 0 ? `, first token p95 ${p.TimeToFirstTokenP95.toFixed(2)}s` : '';
+    row('gate', `${p.Gate}; ${p.RequestsInFlight} in flight, ${p.RequestsHeld} held`);
+    row('last hour', `${rate}${ttft}`);
+  }
   row('config', `${p.ConfigPath}${p.ConfigError ? `: INVALID, running on the last good one: ${p.ConfigError}` : ''}`);
   return `${lines.join('\n')}\n`;
 }

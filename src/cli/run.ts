@@ -49,6 +49,8 @@ leaves the container running for the next supervisor to adopt (install.sh uses i
 Under systemd (Type=notify) it sends READY=1 (see notify.ready), STATUS= lines, WATCHDOG=1,
 RELOADING=1 and STOPPING=1, and writes structured records to the journal.
 
+  --gate-control PATH the control socket of gptoss-gate.service (the unit passes it); without it the
+                      gate (gate.enabled) runs as a child process
   --state-dir DIR     where the restart count survives restarts of the supervisor
                       (default: $STATE_DIRECTORY, else /var/lib/gptoss-supervisor)
   --log-format F      auto (default: the journal under systemd, else text), text, json (pino) or journal
@@ -59,6 +61,7 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
 `,
   options: {
     'state-dir': { type: 'string' },
+    'gate-control': { type: 'string' },
     'log-format': { type: 'string' },
     'log-level': { type: 'string' },
   },
@@ -75,7 +78,8 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
       log.log('error', `internal error (unhandled rejection), carrying on: ${(err as Error)?.stack ?? String(err)}`);
     process.on('unhandledRejection', onStray);
     try {
-      return await supervise(loaded, log, resolveStateDir(values['state-dir'] as string | undefined));
+      const stateDir = resolveStateDir(values['state-dir'] as string | undefined);
+      return await supervise(loaded, log, stateDir, values['gate-control'] as string | undefined);
     } finally {
       process.off('unhandledRejection', onStray);
     }
@@ -132,7 +136,7 @@ function signalsFor(log: Logger, bridge: SystemdBridge, sup: Supervisor, reload:
 }
 
 /** The daemon's pieces, wired: the desired config, the supervisor, systemd, D-Bus, signals. */
-async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise<number> {
+async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateControl?: string): Promise<number> {
   const notifier = notifierFromEnv();
   const bridge = new SystemdBridge(notifier, log, loaded.config.notify.ready);
   const token = await resolveToken(loaded.config.hfToken);
@@ -165,11 +169,14 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string): Promise
     store: new StateStore(stateDir),
     onStatus: (line, state) => bridge.status(line, state.phase),
     onState: (state, line, now) => {
-      bus.update(scrubProps(propsOf(state, line, shown, now), (text) => log.scrub(text)));
+      const figures = monitor.requests.summary(now);
+      bus.update(scrubProps(propsOf(state, line, shown, now, figures), (text) => log.scrub(text)));
       monitor.state(state, line, now);
     },
     onEvent: (ev, before, after) => monitor.event(ev, before, after),
+    onDoorRecords: (records) => monitor.records(records, sup.now()),
     dockerUnitState: () => bus.dockerState(),
+    ...(gateControl ? { gateControl } : {}),
   });
   log.log('info', startLine(loaded, stateDir, token?.source), { event: 'supervisor-started' });
   if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);

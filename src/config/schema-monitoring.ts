@@ -83,6 +83,14 @@ const alerts = z
     rateLimit: z.strictObject({ max: positiveInt(10), window: duration('1h', '1m', '7d') }).prefault({}),
     // Failed deliveries are tried again this many times, with backoff (1 s, 2 s, 4 s, ...).
     retries: z.int('expected a whole number').min(0).max(10).default(4),
+    // What clients of the model experienced, measured at the gate: an `slo` alert when the share of
+    // requests answered well over the last `window` falls under `successRate`.
+    slo: z
+      .strictObject({
+        window: duration('10m', '1m', '1d'),
+        successRate: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').default(0.99),
+      })
+      .prefault({}),
   })
   .prefault({})
   .superRefine((a, ctx) => {

@@ -1,6 +1,7 @@
 // The config's value types, each checked the way what reads it will read it (Docker, vLLM, timers).
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../core/rules/duration.js';
+import { formatSize, parseSize } from '../core/rules/size.js';
 import { normalisePath, systemFolder } from './guards.js';
 import { checkExtraArgs } from './vllm-flags.js';
 
@@ -33,6 +34,28 @@ function durationIn(min: string, max: string) {
     return ms;
   });
 }
+
+/** A size in bytes between `min` and `max`, written `8MiB`, `4GiB` or as a number of bytes. */
+export const size = (fallback: string, min: string, max: string) => {
+  const lo = parseSize(min) ?? 0;
+  const hi = parseSize(max) ?? Number.MAX_SAFE_INTEGER;
+  return z
+    .union([z.int().min(0), z.string()], 'expected a size such as 8MiB, 4GiB or a number of bytes')
+    .transform((v, ctx) => {
+      const bytes = typeof v === 'number' ? v : parseSize(v);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a size; write it like 512KiB, 8MiB or 4GiB` });
+        return z.NEVER;
+      }
+      if (bytes < lo || bytes > hi) {
+        const message = bytes < lo ? `must be at least ${formatSize(lo)}` : `must be at most ${formatSize(hi)}`;
+        ctx.addIssue({ code: 'custom', message });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .prefault(fallback);
+};
 
 export const positiveInt = (fallback: number) =>
   z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);

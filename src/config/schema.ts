@@ -17,6 +17,7 @@ import {
   positiveInt,
 } from './schema-parts.js';
 
+import { gateSchema } from './schema-gate.js';
 import { monitoringSchemas } from './schema-monitoring.js';
 
 export { MANAGED_ENV } from './guards.js';
@@ -294,6 +295,7 @@ export const configSchema = z
     waits,
     schedule,
     notify,
+    gate: gateSchema,
     metrics: monitoringSchemas.metrics,
     alerts: monitoringSchemas.alerts,
   })
@@ -304,6 +306,13 @@ export const configSchema = z
         const message = `${name} is refused: ${why}; if that is what you mean, list it in container.allowEnv`;
         ctx.addIssue({ code: 'custom', path: ['container', 'env', name], message });
       }
+    }
+    if (c.gate.enabled && c.gate.upstreamPort === c.container.port) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gate', 'upstreamPort'],
+        message: `must differ from container.port (${c.container.port}): the gate listens there`,
+      });
     }
     if (c.restart.maxDelay < c.restart.initialDelay) {
       ctx.addIssue({

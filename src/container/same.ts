@@ -1,6 +1,13 @@
 // Is this existing container the one we want? One answer for adopt, drift and tests alike.
 import type { Comparison } from '../core/rules/plan.js';
-import { CACHE_MOUNTS, LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
+import {
+  CACHE_MOUNTS,
+  CONTAINER_PORT,
+  LABEL_HASH,
+  type ContainerSpec,
+  type DeviceRequest,
+  type UlimitEntry,
+} from './spec.js';
 import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenIn } from './token-env.js';
 
@@ -43,10 +50,12 @@ export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly s
   if ((c.HostConfig.IpcMode ?? '') !== want.HostConfig.IpcMode)
     d.push(`ipc: ${c.HostConfig.IpcMode || 'private'} (want ${want.HostConfig.IpcMode})`);
   d.push(...diffSet('ulimit', (c.HostConfig.Ulimits ?? []).map(showUlimit), want.HostConfig.Ulimits.map(showUlimit)));
-  d.push(...diffSet('port', showPorts(c.HostConfig.PortBindings ?? {}), showPorts(want.HostConfig.PortBindings)));
+  const ports = diffSet('port', showPorts(c.HostConfig.PortBindings ?? {}), showPorts(want.HostConfig.PortBindings));
+  const deferred = directPort(spec, c) ? ports : [];
+  d.push(...ports.filter((p) => !deferred.includes(p)));
   const binds = (c.HostConfig.Binds ?? []).map(normBind);
   const volumes = diffSet('volume', binds, want.HostConfig.Binds.map(normBind));
-  const deferred = volumes.filter((v) => CACHE_MOUNTS.some((m) => v.endsWith(`:${m.container} missing`)));
+  deferred.push(...volumes.filter((v) => CACHE_MOUNTS.some((m) => v.endsWith(`:${m.container} missing`))));
   d.push(...volumes.filter((v) => !deferred.includes(v)));
   d.push(
     ...diffSet(
@@ -56,6 +65,25 @@ export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly s
     ),
   );
   return { same: d.length === 0, differences: d, byLabel: false, ...(deferred.length ? { deferred } : {}) };
+}
+
+/**
+ * With the gate on, a container that publishes the guide's own port (made by hand, or before the gate)
+ * and nothing else: it keeps serving there until its next planned recreate.
+ */
+function directPort(spec: ContainerSpec, c: Inspected): boolean {
+  if (!spec.direct) return false;
+  const have = showPorts(c.HostConfig.PortBindings ?? {});
+  const direct = showPorts({ [`${CONTAINER_PORT}/tcp`]: [spec.direct] });
+  return have.length === 1 && have[0] === direct[0];
+}
+
+/** Where the container answers on the host: its published address for the model's port. */
+export function publishedOf(c: Inspected): { host: string; port: number } | undefined {
+  const b = c.HostConfig.PortBindings?.[`${CONTAINER_PORT}/tcp`]?.[0];
+  const port = Number(b?.HostPort);
+  if (!b || !Number.isInteger(port) || port <= 0) return undefined;
+  return { host: b.HostIp || '0.0.0.0', port };
 }
 
 /** Whether the container carries the token we would give it now (only matters when it must be started). */

@@ -64,6 +64,13 @@ export interface ContainerSpec {
   body: CreateBody;
   /** sha256 of everything in the body but the labels and the token's value. */
   hash: string;
+  /** Where the container answers on the host, as this spec publishes it. */
+  published: { host: string; port: number };
+  /**
+   * With the gate on: the binding the guide's container (and one made before the gate) publishes
+   * instead of the loopback one. Not drift: it keeps its port until its next planned recreate.
+   */
+  direct?: { HostIp: string; HostPort: string };
 }
 
 export function vllmCommand(model: Config['model']): string[] {
@@ -104,6 +111,10 @@ export function ulimitEntries(ulimits: Record<string, Ulimit>): UlimitEntry[] {
 export function buildSpec(config: Config, token: string | undefined): ContainerSpec {
   const c = config.container;
   const port = `${CONTAINER_PORT}/tcp`;
+  // With the gate, the model is reachable only from this host: the gate listens on the guide's address.
+  const direct = { HostIp: c.bindAddress, HostPort: String(c.port) };
+  const gated = config.gate.enabled;
+  const published = gated ? { HostIp: '127.0.0.1', HostPort: String(config.gate.upstreamPort) } : direct;
   const env = [
     ...(token === undefined ? [] : [tokenEntry(token)]),
     `TIKTOKEN_ENCODINGS_BASE=${ENCODINGS_MOUNT}`,
@@ -118,7 +129,7 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
     HostConfig: {
       IpcMode: c.ipc,
       Ulimits: ulimitEntries(c.ulimits),
-      PortBindings: { [port]: [{ HostIp: c.bindAddress, HostPort: String(c.port) }] },
+      PortBindings: { [port]: [published] },
       Binds: [
         `${config.paths.huggingface}:${HF_CACHE_MOUNT}`,
         `${config.paths.encodings}:${ENCODINGS_MOUNT}:ro`,
@@ -130,7 +141,8 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
   };
   const hash = specHash(body);
   body.Labels = { [LABEL_MANAGED]: 'true', [LABEL_HASH]: hash };
-  return { name: c.name, body, hash };
+  const at = { host: published.HostIp || '0.0.0.0', port: Number(published.HostPort) };
+  return { name: c.name, body, hash, published: at, ...(gated ? { direct } : {}) };
 }
 
 /**

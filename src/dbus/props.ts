@@ -34,6 +34,11 @@ export const SIGNATURES = {
   LoadEta: 't',
   LastLoadDuration: 't',
   LastLoadPhases: 'a{st}',
+  Gate: 's',
+  RequestsHeld: 'u',
+  RequestsInFlight: 'u',
+  RequestSuccessRate: 'd',
+  TimeToFirstTokenP95: 'd',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -76,6 +81,20 @@ export interface Props {
   /** The last load that reached serving: how long it took (downloads left out), and each phase (usec). */
   LastLoadDuration: bigint;
   LastLoadPhases: Record<string, bigint>;
+  /** The gate: '' without one (gate.enabled false), `listening`, or `not listening: WHY`. */
+  Gate: string;
+  RequestsHeld: number;
+  RequestsInFlight: number;
+  /** The last hour at the gate: the share of requests answered well (0..1), -1 without any. */
+  RequestSuccessRate: number;
+  /** The last hour at the gate: the 95th percentile of time to first token, seconds, -1 without any. */
+  TimeToFirstTokenP95: number;
+}
+
+/** What clients experienced at the gate (the last hour). */
+export interface RequestFigures {
+  successRate?: number;
+  ttftP95?: number;
 }
 
 export interface Context {
@@ -93,7 +112,7 @@ const usec = (ms: number | undefined) =>
   ms === undefined || !Number.isFinite(ms) || ms < 0 ? 0n : BigInt(Math.round(ms)) * 1000n;
 
 /** The HF token never reaches a property: nothing here reads it, and texts come from the scrubbed status. */
-export function propsOf(s: State, statusText: string, c: Context, now = Date.now()): Props {
+export function propsOf(s: State, statusText: string, c: Context, now = Date.now(), r: RequestFigures = {}): Props {
   const load = loadView(s, now, c.specHash);
   const last = s.history.lastLoad;
   const h = s.history;
@@ -126,6 +145,11 @@ export function propsOf(s: State, statusText: string, c: Context, now = Date.now
     LoadEta: usec(load.eta),
     LastLoadDuration: usec(last?.took),
     LastLoadPhases: Object.fromEntries(Object.entries(last?.phases ?? {}).map(([k, ms]) => [k, usec(ms)])),
+    Gate: !s.door ? '' : s.door.listening ? 'listening' : `not listening: ${s.door.why ?? 'not yet'}`,
+    RequestsHeld: s.door?.held ?? 0,
+    RequestsInFlight: s.door?.inFlight ?? 0,
+    RequestSuccessRate: r.successRate ?? -1,
+    TimeToFirstTokenP95: r.ttftP95 === undefined || !Number.isFinite(r.ttftP95) ? -1 : r.ttftP95 / 1000,
   };
 }
 
@@ -202,6 +226,13 @@ export function jsonOf(p: Props): Record<string, unknown> {
               Object.entries(p.LastLoadPhases).map(([k, us]) => [k, Number(us / 1000n) / 1000]),
             ),
           },
+    gate: p.Gate || null,
+    requests: {
+      held: p.RequestsHeld,
+      inFlight: p.RequestsInFlight,
+      successRateLastHour: p.RequestSuccessRate < 0 ? null : p.RequestSuccessRate,
+      timeToFirstTokenP95Seconds: p.TimeToFirstTokenP95 < 0 ? null : p.TimeToFirstTokenP95,
+    },
   };
 }
 

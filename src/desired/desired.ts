@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { Token } from '../config/token.js';
 import { isSecretEnv, secretArgValues } from '../config/vllm-flags.js';
 import { buildSpec, type ContainerSpec } from '../container/spec.js';
+import type { Upstream } from '../core/model/door.js';
 import type { Settings } from '../core/model/settings.js';
 import { probeHost } from '../health/probe.js';
 import { settingsOf } from './settings.js';
@@ -18,18 +19,20 @@ export interface Desired {
   /** Where the token came from (safe to show), undefined when there is none. */
   tokenSource: string | undefined;
   settings: Settings;
-  probeHost: string;
+  /** Where a container of this spec answers, from this host: what the probes (and the gate) reach. */
+  upstream: Upstream;
 }
 
 export function desiredOf(config: Config, file: string, token: Token | undefined): Desired {
+  const spec = buildSpec(config, token?.value);
   return {
     config,
     file,
-    spec: buildSpec(config, token?.value),
+    spec,
     token: token?.value,
     tokenSource: token?.source,
     settings: settingsOf(config, token?.value),
-    probeHost: probeHost(config.container.bindAddress),
+    upstream: { host: probeHost(spec.published.host), port: spec.published.port },
   };
 }
 

@@ -41,6 +41,11 @@ export function settingsOf(c: Config, token?: string): Settings {
     envNames: Object.keys(c.container.env),
     specHash: buildSpec(c, undefined).hash,
   };
+  if (c.gate.enabled) {
+    const { holdTimeout, maxHeld, drainTimeout, maxBodySize, upstreamPort, apiKeyFile } = c.gate;
+    const listen = { host: c.container.bindAddress || '0.0.0.0', port: c.container.port };
+    t.gate = { listen, apiKeyFile, holdTimeout, maxHeld, drainTimeout, maxBodySize, upstreamPort };
+  }
   if (h.startup.stallTimeout !== null) t.loadStallTimeout = h.startup.stallTimeout;
   if (r.budget) t.budget = { count: r.budget.count, window: r.budget.window };
   const fp = tokenFingerprint(token);

@@ -1,6 +1,7 @@
 // Carries out a reconcile pass against the engine: look, plan, act; look again when raced.
-import { sameSpec, sameToken } from '../container/same.js';
+import { publishedOf, sameSpec, sameToken } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
+import type { Upstream } from '../core/model/door.js';
 import { backoffDelay } from '../core/rules/backoff.js';
 import { planReconcile, type Observation, type Outcome, type Step } from '../core/rules/plan.js';
 import type { ContainerEngine } from './engine-api.js';
@@ -10,6 +11,8 @@ export interface ConvergeResult {
   outcome: Outcome;
   id: string;
   reason: string;
+  /** Where the container answers on the host (an adopted one keeps its own port). */
+  published: Upstream;
 }
 
 export interface ConvergeOptions<B> {
@@ -40,7 +43,15 @@ export async function observe(
   if (!c) return { kind: 'absent' };
   const quick = sameSpec(spec, c);
   const comparison = quick.same ? quick : sameSpec(spec, c, await engine.imageEnv(c.Image));
-  return { kind: 'present', id: c.Id, running: c.State.Running, comparison, tokenSame: sameToken(c, token) };
+  const published = publishedOf(c);
+  return {
+    kind: 'present',
+    id: c.Id,
+    running: c.State.Running,
+    comparison,
+    tokenSame: sameToken(c, token),
+    ...(published ? { published } : {}),
+  };
 }
 
 /**
@@ -61,7 +72,8 @@ export async function convergeContainer<B = never>(
     if (plan.steps.length === 0) {
       const id = obs.kind === 'present' ? obs.id : '';
       const reason = lost ? `another process started it first (${plan.reason})` : plan.reason;
-      return { outcome: plan.outcome, reason, id } as Converged<B>;
+      const published = (obs.kind === 'present' && obs.published) || spec.published;
+      return { outcome: plan.outcome, reason, id, published } as Converged<B>;
     }
     opts.onPlan?.(plan.outcome, plan.reason);
     try {
@@ -71,6 +83,7 @@ export async function convergeContainer<B = never>(
         outcome: plan.outcome,
         reason: lost ? `${plan.reason}, after a race with another process` : plan.reason,
         id,
+        published: spec.published,
       } as Converged<B>;
     } catch (err) {
       if (!(err instanceof Raced)) throw err;

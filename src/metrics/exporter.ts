@@ -7,6 +7,7 @@ import { restartCause } from '../core/rules/alerts.js';
 import { type Event, LOAD_PHASES } from '../core/model/events.js';
 import { isRunning, PHASES, type State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
+import type { RequestRecord } from '../core/model/door.js';
 
 type PromClient = typeof import('prom-client');
 
@@ -57,6 +58,21 @@ function metricsOf(c: PromClient, register: InstanceType<PromClient['Registry']>
     kv: g('engine_kv_cache_usage_ratio', "vLLM's KV cache in use (0..1), as last sampled."),
     tokens: n('engine_generation_tokens_total', 'Tokens vLLM generated, as its counter grows (across its restarts).'),
     alerts: n('alerts_total', 'Alert deliveries by webhook and result.', ['webhook', 'result']),
+    requests: n('requests_total', 'Requests through the gate by how they ended for the client.', ['outcome']),
+    inFlight: g('requests_in_flight', 'Requests the gate is forwarding to the model now.'),
+    held: g('requests_held', 'Requests the gate holds until the model serves.'),
+    duration: new c.Histogram({
+      name: `${P}request_duration_seconds`,
+      help: 'Requests through the gate: from arrival to the end of the answer (held time included).',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers: [register],
+    }),
+    ttft: new c.Histogram({
+      name: `${P}time_to_first_token_seconds`,
+      help: "Requests through the gate: from arrival to the answer's first byte (held time included).",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+      registers: [register],
+    }),
   };
 }
 
@@ -160,6 +176,8 @@ export class MetricsExporter {
       m.deepOk.set(deep.ok ? 1 : 0);
       m.deepAt.set(deep.at / 1000);
     }
+    m.inFlight.set(s.door?.inFlight ?? 0);
+    m.held.set(s.door?.held ?? 0);
     const e = isRunning(s) ? s.run.engine?.last : undefined;
     if (e) {
       m.running.set(e.running);
@@ -192,6 +210,16 @@ export class MetricsExporter {
         return;
       default:
         return;
+    }
+  }
+
+  /** Requests that ended at the gate. */
+  requests(records: readonly RequestRecord[]): void {
+    const m = this.m;
+    for (const r of records) {
+      m.requests.inc({ outcome: r.outcome });
+      m.duration.observe(r.ms / 1000);
+      if (r.ttftMs !== undefined) m.ttft.observe(r.ttftMs / 1000);
     }
   }
 

@@ -1,4 +1,5 @@
 // What the shell is given: the engine, the config, the log, the state file, and who hears what it does.
+import type { RequestRecord } from '../core/model/door.js';
 import type { Event } from '../core/model/events.js';
 import type { State } from '../core/model/state.js';
 import type { Desired } from '../desired/desired.js';
@@ -26,4 +27,8 @@ export interface SupervisorDeps {
   probe?: Prober;
   /** Follow the running container's log (engine death, warnings, stats); tests without Docker turn it off. */
   followLogs?: boolean;
+  /** The gate's control socket under systemd (gptoss-gate.service); undefined: the gate is a child process. */
+  gateControl?: string;
+  /** What clients experienced at the gate (metrics, success rate, time to first token). */
+  onDoorRecords?: (records: RequestRecord[]) => void;
 }

@@ -2,6 +2,8 @@
 import { Alerts } from '../alerts/webhooks.js';
 import type { Config } from '../config/schema.js';
 import { alertsOf } from '../core/rules/alerts.js';
+import { RequestStats, sloAlert } from '../core/rules/requests.js';
+import type { RequestRecord } from '../core/model/door.js';
 import type { Event } from '../core/model/events.js';
 import type { State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
@@ -12,6 +14,8 @@ export class Monitor {
   private metrics: MetricsExporter | undefined;
   private alerts: Alerts | undefined;
   private d: Desired;
+  /** What clients experienced at the gate over the last hour (status, D-Bus, the `slo` alert). */
+  readonly requests = new RequestStats();
 
   constructor(
     private readonly log: Logger,
@@ -51,6 +55,15 @@ export class Monitor {
       container: c.container.name,
     });
     this.alerts?.waiting(s, now, c.model.servedName, line);
+  }
+
+  /** Requests that ended at the gate: metrics, the last hour's figures, and the `slo` alert. */
+  records(rs: readonly RequestRecord[], now: number): void {
+    this.metrics?.requests(rs);
+    this.requests.add(rs);
+    const slo = this.d.config.alerts.slo;
+    const a = sloAlert(this.requests.summary(now, slo.window), slo, now, this.d.config.model.servedName);
+    if (a) this.alerts?.raise(a, now);
   }
 
   stop(): void {

@@ -1,5 +1,6 @@
 // The actions the state machine asks for, performed: container operations in the shell's queue,
 // pulls, probes, the state file, log lines. What each means was decided; here it is only done.
+import type { Upstream } from '../core/model/door.js';
 import type { Action, Event, Persisted } from '../core/model/events.js';
 import type { StatsLine } from '../core/rules/log-lines.js';
 import type { StateStore } from '../state/store.js';
@@ -16,6 +17,10 @@ export interface PerformEnv extends EffectContext {
   exit: (code: number) => void;
   /** vLLM's latest stats line (the engine probe's fallback). */
   stats: () => (StatsLine & { at: number }) | undefined;
+  /** Where the running model answers (the probes' target). */
+  upstream: () => Upstream;
+  /** A planned stop: the gate lets what is in flight finish first (at once when there is no gate). */
+  drain: (ms: number) => Promise<void>;
   prober?: Prober;
 }
 
@@ -39,11 +44,15 @@ export class Effects {
       case 'observe':
         return this.queued(() => look(env));
       case 'reconcile':
-        return this.queued(() => reconcile(env, a));
+        return this.queued(async () => {
+          if (a.drain) await env.drain(a.drain);
+          return reconcile(env, a);
+        });
       case 'prepare':
         return this.queued(() => prepareSpec(env, a.spec));
       case 'stopContainer':
         return this.queued(async () => {
+          if (a.drain) await env.drain(a.drain);
           await env.engine.stop(a.id, a.timeout).catch((err: unknown) => {
             env.log.log('warn', `stopping ${env.desired().spec.name}: ${(err as Error).message}`);
           });
@@ -59,7 +68,7 @@ export class Effects {
         return;
       }
       case 'probe':
-        void runProbe(a, env.desired(), env.stats, env.prober).then(env.dispatch);
+        void runProbe(a, env.desired(), env.upstream(), env.stats, env.prober).then(env.dispatch);
         return;
       case 'persist':
         return this.persist(a.record);

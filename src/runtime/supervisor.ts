@@ -3,8 +3,10 @@
 import { step, wakeAt } from '../core/machine/step.js';
 import { statusLine } from '../core/machine/status-line.js';
 import { subscriptions } from '../core/machine/subscriptions.js';
+import { doorView } from '../core/machine/door.js';
+import type { RequestRecord } from '../core/model/door.js';
 import type { Action, Event } from '../core/model/events.js';
-import { initialState, type State } from '../core/model/state.js';
+import { initialState, isRunning, type State } from '../core/model/state.js';
 import type { Desired } from '../desired/desired.js';
 import type { SupervisorDeps } from './deps.js';
 import type { Change } from './desired.js';
@@ -50,7 +52,10 @@ export class Supervisor {
     const watchEnv = {
       ...env,
       ...(deps.dockerUnitState ? { dockerUnitState: deps.dockerUnitState } : {}),
+      ...(deps.gateControl ? { gateControl: deps.gateControl } : {}),
       followLogs: deps.followLogs !== false,
+      onDoorRecords: (r: RequestRecord[]) => deps.onDoorRecords?.(r),
+      keysChanged: () => this.publishStatus(),
     };
     this.watchers = new Watchers((sub) => startWatcher(sub, watchEnv));
     this.effects = new Effects({
@@ -58,6 +63,8 @@ export class Supervisor {
       store: deps.store,
       exit: (code) => this.exit(code),
       stats: () => this.watchers.stats(),
+      upstream: () => (isRunning(this.state) && this.state.run.upstream) || this.d.upstream,
+      drain: (ms) => this.watchers.gate()?.drain(ms) ?? Promise.resolve(),
       ...(deps.probe ? { prober: deps.probe } : {}),
     });
   }
@@ -114,7 +121,7 @@ export class Supervisor {
   /** How long a shutdown may take: any operation under way, then the container's graceful stop. */
   stopBudgetMs(): number {
     const t = this.d.settings;
-    return t.stopOnExit ? 2 * t.stopTimeout + STOP_SLACK_MS : STOP_SLACK_MS;
+    return t.stopOnExit ? (t.gate?.drainTimeout ?? 0) + 2 * t.stopTimeout + STOP_SLACK_MS : STOP_SLACK_MS;
   }
 
   /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */
@@ -147,7 +154,7 @@ export class Supervisor {
    * made of it. It proves the supervisor looked, where what it decided was to do nothing.
    */
   private note(ev: Event, was: State['phase'], next: State, actions: Action[]): void {
-    if (ev.type === 'tick' || ev.type === 'probed' || ev.type === 'pullProgress') return;
+    if (ev.type === 'tick' || ev.type === 'probed' || ev.type === 'pullProgress' || ev.type === 'doorReport') return;
     const did = actions.filter((a) => a.type !== 'log').map((a) => a.type);
     const msg = `${ev.type} handled: ${was} -> ${next.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
     this.deps.log.log('debug', msg, { event: 'handled', handled: ev.type, state: next.phase });
@@ -157,6 +164,8 @@ export class Supervisor {
     const now = this.now();
     const line = statusLine(this.state, now, this.d.settings);
     this.deps.onState?.(this.state, line, now);
+    const view = doorView(this.state, this.d.settings, now, this.watchers.apiKeys());
+    if (view) this.watchers.gate()?.update(view);
     if (line === this.lastStatus) return;
     this.lastStatus = line;
     this.deps.onStatus?.(line, this.state);

@@ -1,6 +1,7 @@
 // The watchers the state machine subscribes to (core/machine/subscriptions.ts), kept in step with
 // its answer: started when asked for, stopped when no longer asked for, left alone otherwise.
 import { subscriptionKey, type Subscription } from '../core/machine/subscriptions.js';
+import type { RequestRecord } from '../core/model/door.js';
 import type { Event } from '../core/model/events.js';
 import type { StatsLine } from '../core/rules/log-lines.js';
 import { ContainerEvents } from '../docker/events.js';
@@ -8,6 +9,8 @@ import { Jobs } from './cron.js';
 import { exitFromEvent, look, type EffectContext } from './effects/container.js';
 import { lookAtEncodings, watchEncodings } from './effects/encodings.js';
 import { LogWatch } from './effects/engine-log.js';
+import { ApiKeys } from './api-keys.js';
+import { GateLink } from './gate-link.js';
 
 export interface Watcher {
   stop(): void | Promise<void>;
@@ -15,6 +18,10 @@ export interface Watcher {
   ready?: Promise<void>;
   /** vLLM's latest stats line, where the watcher follows the model's log. */
   stats?: (StatsLine & { at: number }) | undefined;
+  /** The gate's control connection, where the watcher is the gate's. */
+  link?: GateLink;
+  /** The API keys' hashes, where the watcher is gate.apiKeyFile's. */
+  keys?: () => string[];
 }
 
 export interface WatchEnv extends EffectContext {
@@ -25,6 +32,11 @@ export interface WatchEnv extends EffectContext {
   dockerUnitState?: () => Promise<string | undefined>;
   /** Follow the model's log (tests without Docker turn it off). */
   followLogs: boolean;
+  /** The gate's control socket under systemd; undefined: the gate runs as a child process. */
+  gateControl?: string;
+  onDoorRecords: (r: RequestRecord[]) => void;
+  /** The API keys changed: tell the gate. */
+  keysChanged: () => void;
 }
 
 /**
@@ -35,6 +47,19 @@ async function engineLost(env: WatchEnv, message: string): Promise<void> {
   const unit = await env.dockerUnitState?.();
   const why = unit && unit !== 'active' ? `docker.service is ${unit} (systemctl stop or restart docker)` : message;
   env.dispatch({ type: 'engineLost', message: why });
+}
+
+/** The gate's control connection (and, outside systemd, the gate itself). */
+function gateWatcher(sub: Extract<Subscription, { kind: 'gate' }>, env: WatchEnv): Watcher {
+  const link = new GateLink({
+    log: env.log,
+    ...(env.gateControl ? { control: env.gateControl } : {}),
+    listen: { host: sub.host, port: sub.port },
+    onReport: (report) => env.dispatch({ type: 'doorReport', report }),
+    onRecords: env.onDoorRecords,
+  });
+  link.start();
+  return { link, stop: () => link.stop() };
 }
 
 const NOTHING: Watcher = { stop: () => undefined };
@@ -87,6 +112,12 @@ export function startWatcher(sub: Subscription, env: WatchEnv): Watcher {
       jobs.set(sub);
       return { stop: () => jobs.stop() };
     }
+    case 'gate':
+      return gateWatcher(sub, env);
+    case 'api-keys': {
+      const keys = new ApiKeys(sub.file, env.keysChanged, (level, msg) => env.log.log(level, msg));
+      return { keys: () => keys.hashes, ready: keys.start(), stop: () => keys.stop() };
+    }
   }
 }
 
@@ -117,8 +148,20 @@ export class Watchers {
     return undefined;
   }
 
+  /** The gate's control connection, when a gate runs. */
+  gate(): GateLink | undefined {
+    for (const w of this.running.values()) if (w.link) return w.link;
+    return undefined;
+  }
+
+  /** The API keys' hashes (none when no key file is set). */
+  apiKeys(): string[] {
+    for (const w of this.running.values()) if (w.keys) return w.keys();
+    return [];
+  }
+
   /** What each running watcher is, by its key (tests and `status` of the shell). */
-  keys(): string[] {
+  names(): string[] {
     return [...this.running.keys()];
   }
 

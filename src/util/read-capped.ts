@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 
-export type Capped = { ok: true; data: Buffer } | { ok: false; why: string; code?: string };
+export type Capped = { ok: true; data: Buffer; mode: number } | { ok: false; why: string; code?: string };
 
 function kindOf(mode: number): string {
   switch (mode & constants.S_IFMT) {
@@ -44,7 +44,7 @@ export async function readCapped(path: string, cap: number): Promise<Capped> {
       n += bytesRead;
       if (n > cap) return { ok: false, why: `is over the ${cap}-byte limit`, code: 'EFBIG' };
     }
-    return { ok: true, data: buf.subarray(0, n) };
+    return { ok: true, data: buf.subarray(0, n), mode: st.mode };
   } finally {
     await fh.close();
   }

@@ -77,7 +77,7 @@ export class Driver {
     this.send({ type: 'reconciled', id, outcome: 'created', reason: 'no container', startedAt: this.now });
     return this;
   }
-  probe(kind: 'startup' | 'liveness' | 'readiness' | 'engine', ok: boolean, error?: string): Action[] {
+  probe(kind: 'startup' | 'liveness' | 'readiness' | 'engine' | 'warmup', ok: boolean, error?: string): Action[] {
     return this.send({ type: 'probed', kind, epoch: this.state.epoch, ok, ...(error ? { error } : {}) });
   }
   /** A start-up line of vLLM's, as the log watch reports one the phase table knows. */
@@ -87,12 +87,14 @@ export class Driver {
     const { took: _t, ...said } = l;
     return this.send({ type: 'loadLine', epoch: this.state.epoch, line: text, ...said });
   }
-  /** Through start-up and readiness to serving. */
+  /** Through start-up, readiness and the first completion (the warm-up) to serving. */
   serving(): this {
     this.tick();
     this.probe('startup', true);
     this.tick();
     this.probe('readiness', true);
+    this.tick();
+    this.probe('warmup', true);
     return this;
   }
 }

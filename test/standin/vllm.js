@@ -1053,7 +1053,12 @@ function main({ opts, nonDefault }) {
   }
 
   // ------------------------------------------------------------ serving ---
-  const stats = { prompt: 0, gen: 0, ok: 0, running: 0, waiting: 0 };
+  const stats = { prompt: 0, gen: 0, ok: 0, running: 0, waiting: 0, aborted: 0 };
+  let servingSince = 0;
+  // Paced answers: a streamed chunk every STANDIN_TOKEN_MS, a whole answer after all of them.
+  const tokenMs = num('STANDIN_TOKEN_MS', 0);
+  // vLLM's /health is 200 before the server is warm (vllm#30700): completions wait this long after it.
+  const warmupSeconds = num('STANDIN_WARMUP_SECONDS', 0);
   // vLLM's stats line every STANDIN_STATS_SECONDS (10 s as vLLM's), as V1's loggers.py prints it; like
   // vLLM, quiet (debug) once two intervals in a row had no throughput.
   const statsEvery = num('STANDIN_STATS_SECONDS', 10);
@@ -1195,6 +1200,9 @@ function main({ opts, nonDefault }) {
         '# HELP vllm:request_success_total Count of successfully processed requests.',
         '# TYPE vllm:request_success_total counter',
         `vllm:request_success_total{${lbl},finished_reason="stop"} ${stats.ok.toFixed(1)}`,
+        '# HELP standin:requests_aborted_total Requests whose client went away before the answer was done.',
+        '# TYPE standin:requests_aborted_total counter',
+        `standin:requests_aborted_total ${stats.aborted.toFixed(1)}`,
         '',
       ].join('\n');
       res.writeHead(200, {
@@ -1271,18 +1279,41 @@ function main({ opts, nonDefault }) {
       const id = `chatcmpl-${crypto.randomBytes(16).toString('hex')}`;
       const created = Math.floor(Date.now() / 1000);
       const modelName = body.model ?? servedName;
-      if (body.stream === true) {
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
-        const chunk = (delta, fin = null) =>
-          res.write(
-            `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: fin }] })}\n\n`,
-          );
-        chunk({ role: 'assistant', content: '' });
-        chunk({ reasoning_content: reasoning });
-        words.forEach((w, i) => chunk({ content: (i ? ' ' : '') + w }));
-        chunk({}, finish);
-        res.write('data: [DONE]\n\n');
-        return res.end();
+      // Warm-up and pacing: the request runs until its answer is done; a client that goes away cancels it.
+      const warmLeft = servingSince + warmupSeconds * 1000 - Date.now();
+      let gone = false;
+      stats.running++;
+      res.on('close', () => {
+        if (!res.writableFinished) {
+          gone = true;
+          stats.aborted++;
+        }
+      });
+      const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+      try {
+        if (warmLeft > 0) await pause(warmLeft);
+        if (gone) return;
+        if (body.stream === true) {
+          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+          const chunk = (delta, fin = null) =>
+            res.write(
+              `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: fin }] })}\n\n`,
+            );
+          chunk({ role: 'assistant', content: '' });
+          chunk({ reasoning_content: reasoning });
+          for (let i = 0; i < words.length; i++) {
+            if (tokenMs) await pause(tokenMs);
+            if (gone) return;
+            chunk({ content: (i ? ' ' : '') + words[i] });
+          }
+          chunk({}, finish);
+          res.write('data: [DONE]\n\n');
+          return res.end();
+        }
+        if (tokenMs) await pause(tokenMs * words.length);
+        if (gone) return;
+      } finally {
+        stats.running--;
       }
       return sendJson(res, 200, {
         id,
@@ -1386,6 +1417,7 @@ function main({ opts, nonDefault }) {
     server.listen(opts.port, opts.host, () => {
       if (state !== 'loading') return;
       state = 'serving';
+      servingSince = Date.now();
       info('launcher.py:36', 'Available routes are:');
       for (const r of ['/health', '/ping', '/version', '/v1/models', '/v1/chat/completions', '/metrics'])
         info('launcher.py:44', `Route: ${r}, Methods: ${r === '/v1/chat/completions' ? 'POST' : 'GET'}`);

@@ -26,7 +26,14 @@ test('every documented property has a value of its D-Bus type', (t) => {
   t.deepEqual(Object.keys(p), Object.keys(SIGNATURES));
   for (const [k, sig] of Object.entries(SIGNATURES)) {
     const v = (p as unknown as Record<string, unknown>)[k];
-    const types: Record<string, string> = { s: 'string', t: 'bigint', u: 'number', i: 'number', b: 'boolean' };
+    const types: Record<string, string> = {
+      s: 'string',
+      t: 'bigint',
+      u: 'number',
+      i: 'number',
+      b: 'boolean',
+      d: 'number',
+    };
     const want = sig.startsWith('(') || sig.startsWith('a') ? 'object' : types[sig];
     t.is(String(typeof v), want ?? '?', k);
   }

@@ -96,7 +96,11 @@ test('a load, phase by phase: one journal line per phase change, the status says
   d.at(7 * MIN + 40 * SEC).tick();
   d.probe('startup', true);
   d.tick();
-  const ready = logs(d.probe('readiness', true));
+  d.probe('readiness', true);
+  // Listed: it serves once its first completion (the warm-up) answers.
+  t.regex(d.status(), /listed; waiting for its first completion \(warm-up\)/);
+  d.tick();
+  const ready = logs(d.probe('warmup', true));
   t.is(
     ready[0]?.msg,
     'serving gpt-oss-120b on port 8000 after 7m40s (weights 1m8s, compile 4m43s, kv-cache 59s, graphs 20s, api 20s)',

@@ -8,6 +8,8 @@ import { statusLine } from '../../src/core/machine/status-line.js';
 import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 
 const types = (a: Action[]) => a.map((x) => x.type);
+/** A planned stop of a serving run: the gate drains for gate.drainTimeout (60s) first. */
+const DRAIN = 60 * SEC;
 const logs = (a: Action[]) => a.filter((x): x is Extract<Action, { type: 'log' }> => x.type === 'log');
 
 test('backoff: doubles from the initial delay up to the cap, jitter within bounds', (t) => {
@@ -83,7 +85,7 @@ test('start-up budget spent -> backoff, the still-running container is stopped f
   t.is(d.state.phase, 'starting');
 });
 
-test('startup OK -> readiness at once; listed -> serving, with READY-worthy log', (t) => {
+test('startup OK -> readiness at once; listed -> the first completion; it answers -> serving, READY-worthy', (t) => {
   const d = new Driver().booted();
   d.at(5 * MIN).line('Starting vLLM API server 0 on http://0.0.0.0:8000');
   d.at(7 * MIN).tick();
@@ -91,12 +93,31 @@ test('startup OK -> readiness at once; listed -> serving, with READY-worthy log'
   t.is(d.state.phase, 'loading');
   t.deepEqual(types(d.tick()), ['probe']);
   t.is(d.status(), 'loading gpt-oss-120b: /health answers, waiting for /v1/models to list it; 7m of 15m');
-  const a = d.probe('readiness', true);
+  t.deepEqual(d.probe('readiness', true), [], 'listed: not serving yet');
+  t.is(d.state.phase, 'loading');
+  // vLLM's /health is 200 before the server is warm: one real completion first (the deep probe's timeout).
+  const warm = d.tick().filter((x) => x.type === 'probe');
+  t.deepEqual(warm, [{ type: 'probe', kind: 'warmup', epoch: d.state.epoch, timeout: 60 * SEC }]);
+  t.deepEqual(d.probe('warmup', false, 'HTTP 500'), []);
+  t.is(d.state.phase, 'loading', 'a failed first completion: still loading');
+  const waiting = /^loading gpt-oss-120b: listed; waiting for its first completion \(warm-up\)/;
+  t.regex(d.status(), waiting);
+  t.regex(d.status(), /: the first completion failed: HTTP 500;/);
+  t.deepEqual(d.tick(), [], 'tried again a readiness period later, not at once');
+  d.at(7 * MIN + 10 * SEC);
+  t.deepEqual(
+    d
+      .tick()
+      .filter((x) => x.type === 'probe')
+      .map((x) => (x.type === 'probe' ? x.kind : '')),
+    ['liveness', 'readiness', 'warmup'],
+  );
+  const a = d.probe('warmup', true);
   t.is(d.state.phase, 'serving');
   t.is(logs(a)[0]!.event, 'container-ready');
-  t.is(logs(a)[0]!.msg, 'serving gpt-oss-120b on port 8000 after 7m (api 2m)');
+  t.is(logs(a)[0]!.msg, 'serving gpt-oss-120b on port 8000 after 7m10s (api 2m10s)');
   d.at(9 * MIN);
-  t.is(d.status(), 'serving gpt-oss-120b on port 8000 for 2m');
+  t.is(d.status(), 'serving gpt-oss-120b on port 8000 for 1m50s');
 });
 
 test('liveness: failures below the threshold are unhealthy, a success heals, the threshold restarts', (t) => {
@@ -537,7 +558,8 @@ test('make before break: the new image is pulled and checked while the old one s
   const go = d.send({ type: 'prepared', spec: S.specHash, ok: true });
   t.deepEqual(
     go.filter((a) => a.type === 'reconcile'),
-    [{ type: 'reconcile' }],
+    [{ type: 'reconcile', drain: DRAIN }],
+    'the gate drains the old one first',
   );
   t.is(d.state.phase, 'starting');
 });
@@ -586,7 +608,7 @@ test('Docker lost: re-checked each period even if the event stream never says it
 test('a renamed container: the old one is stopped first', (t) => {
   const d = new Driver().booted('c1').serving();
   const a = d.reload({ specChanged: true, renamed: true, file: 'f' });
-  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
+  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1', drain: DRAIN });
 });
 
 const exited = (id: string, tail: string[], code = 1) => ({
@@ -757,7 +779,11 @@ test('the encodings change while serving: restart to load them (when they really
   );
   t.is(d.state.phase, 'serving', 'removed while serving: keep serving');
   const r = d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' });
-  t.deepEqual(r.at(-1), { type: 'reconcile', stopFirst: 'c1' }, 'graceful stop, then start the same container');
+  t.deepEqual(
+    r.at(-1),
+    { type: 'reconcile', stopFirst: 'c1', drain: DRAIN },
+    'graceful stop, then start the same container',
+  );
   t.is(d.v.restarts, 0, 'not a failure');
   const off = new Driver({ ...S, restartOnEncodings: false });
   off.send({ type: 'boot' });
@@ -833,7 +859,7 @@ test('scheduled maintenance restart: graceful, not a failure, at most one a day'
   const d = new Driver().booted('c1').serving();
   d.at(3 * MIN);
   const a = d.send({ type: 'scheduled', job: 'maintenanceRestart' });
-  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
+  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1', drain: DRAIN });
   t.is(d.v.restarts, 0);
   t.is(d.v.lastMaintenance, 3 * MIN);
   t.true(
@@ -857,7 +883,7 @@ test('an operator restart (D-Bus Restart()): graceful, not counted', (t) => {
   const d = new Driver().booted('c1').serving();
   const a = d.send({ type: 'restartRequested', by: 'D-Bus Restart()' });
   t.regex(logs(a)[0]?.msg ?? '', /as asked by D-Bus Restart\(\)/);
-  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1' });
+  t.deepEqual(a.at(-1), { type: 'reconcile', stopFirst: 'c1', drain: DRAIN });
   t.is(d.v.restarts, 0);
 });
 
@@ -1044,5 +1070,9 @@ test('a config change: the machine tells a new spec and a new name from the sett
   const e = new Driver().booted('c1').serving();
   const renamed = e.reload({ specChanged: false, renamed: true });
   t.regex(logs(renamed)[0]?.msg ?? '', /container\.name changed from vllm-gpt-oss-before to vllm-gpt-oss/);
-  t.deepEqual(renamed.at(-1), { type: 'reconcile', stopFirst: 'c1' }, 'the old one holds the port: stopped first');
+  t.deepEqual(
+    renamed.at(-1),
+    { type: 'reconcile', stopFirst: 'c1', drain: DRAIN },
+    'the old one holds the port: stopped first',
+  );
 });

@@ -32,6 +32,8 @@ async function world(t: ExecutionContext, over: Record<string, unknown> = {}) {
     health: { startup: { period: '100ms' }, liveness: { period: '100ms' }, readiness: { period: '100ms' } },
     restart: { initialDelay: '100ms', maxDelay: '200ms', jitter: 0 },
     schedule: { deepProbe: { cron: null } },
+    // The shell's loop, without the gate (its own tests run it: test/integration/gate.test.ts).
+    gate: { enabled: false },
     ...over,
   };
   const config = configSchema.parse(raw);

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { configSchema, defaultConfig } from '../../src/config/schema.js';
-import { sameSpec, sameToken, type Inspected } from '../../src/container/same.js';
+import { configSchema } from '../../src/config/schema.js';
+import { publishedOf, sameSpec, sameToken, type Inspected } from '../../src/container/same.js';
 import { buildSpec } from '../../src/container/spec.js';
 
 /** What `docker inspect` shows for a container made by hand with the guide's command. */
@@ -41,7 +41,9 @@ function guideContainer(): Inspected {
   };
 }
 const IMAGE_ENV = ['PATH=/usr/bin', 'CUDA_VERSION=13.0'];
-const spec = buildSpec(defaultConfig(), 'tok');
+/** Without the gate: the guide's own port binding is wanted. */
+const GUIDE = configSchema.parse({ gate: { enabled: false } });
+const spec = buildSpec(GUIDE, 'tok');
 
 test('a hand-made guide container is the same spec', (t) => {
   const r = sameSpec(spec, guideContainer(), IMAGE_ENV);
@@ -50,17 +52,26 @@ test('a hand-made guide container is the same spec', (t) => {
   t.deepEqual(r.differences, []);
   t.is(r.deferred?.length, 4);
   t.deepEqual(
-    sameSpec(
-      buildSpec({ ...defaultConfig(), paths: { ...defaultConfig().paths, cache: null } }, undefined),
-      guideContainer(),
-      IMAGE_ENV,
-    ),
+    sameSpec(buildSpec({ ...GUIDE, paths: { ...GUIDE.paths, cache: null } }, undefined), guideContainer(), IMAGE_ENV),
     {
       same: true,
       differences: [],
       byLabel: false,
     },
   );
+});
+
+test('with the gate: a container publishing the guide port keeps it until its next recreate; another is drift', (t) => {
+  const gated = buildSpec(configSchema.parse({ paths: { cache: null } }), 'tok');
+  const r = sameSpec(gated, guideContainer(), IMAGE_ENV);
+  t.is(r.same, true, 'adopted as it is: 8 minutes of service saved');
+  t.deepEqual(r.deferred, ['port 127.0.0.1:18000:8000 missing', 'port 8000:8000 not wanted']);
+  const other = guideContainer();
+  other.HostConfig.PortBindings = { '8000/tcp': [{ HostIp: '', HostPort: '8001' }] };
+  const d = sameSpec(gated, other, IMAGE_ENV);
+  t.is(d.same, false);
+  t.deepEqual(d.differences, ['port 127.0.0.1:18000:8000 missing', 'port 8001:8000 not wanted']);
+  t.deepEqual(publishedOf(guideContainer()), { host: '0.0.0.0', port: 8000 });
 });
 
 test('the hash label is a fast path', (t) => {
@@ -189,7 +200,7 @@ for (const [name, edit, want] of edits) {
 }
 
 test('a bind address in config is compared', (t) => {
-  const s = buildSpec(configSchema.parse({ container: { bindAddress: '127.0.0.1' } }), 'tok');
+  const s = buildSpec(configSchema.parse({ container: { bindAddress: '127.0.0.1' }, gate: { enabled: false } }), 'tok');
   t.deepEqual(sameSpec(s, guideContainer(), IMAGE_ENV).differences, [
     'port 127.0.0.1:8000:8000 missing',
     'port 8000:8000 not wanted',

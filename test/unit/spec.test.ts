@@ -3,9 +3,12 @@ import { configSchema, defaultConfig } from '../../src/config/schema.js';
 import { MASK, renderDockerRun } from '../../src/container/docker-run.js';
 import { buildSpec, deviceRequests, specHash } from '../../src/container/spec.js';
 
+/** The config without the gate (gate.enabled: false): the container publishes the port itself, as the guide. */
+const GUIDE = configSchema.parse({ gate: { enabled: false } });
+
 // The guide's `docker run`, flag by flag, as the Engine API body Docker makes of it.
-test('the default spec is the guide command', (t) => {
-  const { name, body } = buildSpec(defaultConfig(), 'hf_secret');
+test('without the gate, the default spec is the guide command', (t) => {
+  const { name, body } = buildSpec(GUIDE, 'hf_secret');
   t.is(name, 'vllm-gpt-oss');
   t.is(body.Image, 'nvcr.io/nvidia/vllm:25.09-py3');
   t.deepEqual(body.Cmd, [
@@ -42,6 +45,24 @@ test('the default spec is the guide command', (t) => {
     { Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} },
   ]);
   t.deepEqual(body.HostConfig.RestartPolicy, { Name: 'no', MaximumRetryCount: 0 });
+});
+
+test('with the gate (the default), only the port differs: published on loopback, for the gate', (t) => {
+  const gated = buildSpec(defaultConfig(), 'x');
+  const guide = buildSpec(GUIDE, 'x');
+  t.deepEqual(gated.body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '18000' }] });
+  t.deepEqual(gated.published, { host: '127.0.0.1', port: 18000 });
+  t.deepEqual(gated.direct, { HostIp: '', HostPort: '8000' }, "the guide's own binding, kept until a recreate");
+  const { PortBindings: _a, ...hostGated } = gated.body.HostConfig;
+  const { PortBindings: _b, ...hostGuide } = guide.body.HostConfig;
+  t.deepEqual(
+    { ...gated.body, HostConfig: hostGated, Labels: {} },
+    { ...guide.body, HostConfig: hostGuide, Labels: {} },
+  );
+  t.deepEqual(guide.published, { host: '0.0.0.0', port: 8000 });
+  t.is(guide.direct, undefined);
+  const other = buildSpec(configSchema.parse({ gate: { upstreamPort: 18123 } }), 'x');
+  t.deepEqual(other.body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '18123' }] });
 });
 
 test('labels mark the container as managed and carry the spec hash', (t) => {
@@ -95,6 +116,7 @@ test('config maps into the body', (t) => {
       env: { FOO: 'bar' },
     },
     paths: { encodings: '/e', huggingface: '/h', cache: null },
+    gate: { enabled: false },
   });
   const { body } = buildSpec(c, undefined);
   t.deepEqual(body.Cmd.slice(-2), ['--max-num-seqs', '64']);
@@ -105,7 +127,7 @@ test('config maps into the body', (t) => {
 });
 
 test('render prints every flag of the guide, one per line', (t) => {
-  const out = renderDockerRun(buildSpec(defaultConfig(), MASK), 'credential hf_token');
+  const out = renderDockerRun(buildSpec(GUIDE, MASK), 'credential hf_token');
   for (const line of [
     'docker run -d \\',
     '  --name vllm-gpt-oss \\',
@@ -138,6 +160,7 @@ test('render never shows a token, even if the spec was built with one', (t) => {
 test('render quotes for the shell and shows device ids and a bind address', (t) => {
   const c = configSchema.parse({
     container: { gpus: [0, 1], bindAddress: '127.0.0.1', env: { GREETING: "it's here" } },
+    gate: { enabled: false },
   });
   const out = renderDockerRun(buildSpec(c, undefined));
   t.true(out.includes(`  --gpus '"device=0,1"' \\`));

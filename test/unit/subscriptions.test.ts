@@ -15,6 +15,7 @@ test('subscriptions: what each state watches, and when the log watch changes han
     `container-events ${S.name}`,
     `encodings ${S.encodingsDir} true`,
     `jobs ${S.jobs.deepProbe ?? '-'} -`,
+    'gate 0.0.0.0:8000',
   ];
   t.deepEqual(keys(d), always, 'before the first look: Docker, the files, the jobs');
   d.booted('c1');
@@ -50,9 +51,22 @@ test('subscriptions follow the settings: a new name, folder or schedule is a new
     encodingsDir: '/srv/enc',
     verifyEncodings: false,
     jobs: { deepProbe: null, maintenanceRestart: '0 4 * * *' },
+    gate: { ...S.gate!, listen: { host: '127.0.0.1', port: 9000 }, apiKeyFile: '/etc/gptoss/api_keys' },
   };
-  t.deepEqual(keys(d), ['container-events other', 'encodings /srv/enc false', 'jobs - 0 4 * * *']);
+  t.deepEqual(keys(d), [
+    'container-events other',
+    'encodings /srv/enc false',
+    'jobs - 0 4 * * *',
+    'gate 127.0.0.1:9000',
+    'api-keys /etc/gptoss/api_keys',
+  ]);
   t.notDeepEqual(keys(d), before);
+  const { gate: _g, ...off } = S;
+  d.t = off;
+  t.false(
+    keys(d).some((k) => k.startsWith('gate') || k.startsWith('api-keys')),
+    'gate.enabled false: no gate',
+  );
 });
 
 test('the shell keeps the watchers in step: starts what is new, stops what is gone, keeps the rest', (t) => {
@@ -73,7 +87,7 @@ test('the shell keeps the watchers in step: starts what is new, stops what is go
     'stop container-events a',
     'start container-events b',
   ]);
-  t.deepEqual(w.keys(), ['encodings /e true', 'container-events b']);
+  t.deepEqual(w.names(), ['encodings /e true', 'container-events b']);
 });
 
 test('kill and oom events explain the die that follows; a die nobody asked for is the exit', (t) => {

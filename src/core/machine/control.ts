@@ -1,7 +1,7 @@
 // What operators and systemd ask for: a new config, a restart, a shutdown.
 import { HANDOVER_EXIT, log, still, type Handler, type Input, type Step } from './handler.js';
 import type { Action, EventOf } from '../model/events.js';
-import { reconcileNow } from './moves.js';
+import { drainOf, reconcileNow } from './moves.js';
 import { startPrepare } from './prepare.js';
 import { containerOf, enter, isRunning, isWaiting, type State } from '../model/state.js';
 
@@ -66,7 +66,7 @@ function applied(
   // Waiting for Docker re-checks with the new spec on its own; any other wait may be what the edit fixes.
   if (isWaiting(s, 'docker')) return { state: base, actions: [reloaded, ...abort] };
   // A new name would leave the old container holding the port: stop it first.
-  const r = reconcileNow(base, inp, renamed ? containerOf(s) : undefined);
+  const r = reconcileNow(base, inp, renamed ? containerOf(s) : undefined, renamed);
   return { state: r.state, actions: [reloaded, ...abort, ...r.actions] };
 }
 
@@ -88,9 +88,10 @@ export const shutdown: Handler<EventOf<'shutdown'>> = (s, ev, inp) => {
   }
   const id = containerOf(s);
   if (t.stopOnExit && id) {
+    const drain = drainOf(s, t);
     return {
       state: enter(s, { phase: 'stopping' }, now),
-      actions: [stopping, { type: 'stopContainer', id, timeout: t.stopTimeout }],
+      actions: [stopping, { type: 'stopContainer', id, timeout: t.stopTimeout, ...(drain ? { drain } : {}) }],
     };
   }
   const why = t.stopOnExit
@@ -116,7 +117,7 @@ export const restartRequested: Handler<EventOf<'restartRequested'>> = (s, ev, in
   }
   // An operator's restart also lifts a spent restart budget.
   const base: State = s.phase === 'failed' ? { ...s, history: { ...s.history, failures: [], restarts: 0 } } : s;
-  const r = reconcileNow(base, inp, containerOf(s));
+  const r = reconcileNow(base, inp, containerOf(s), true);
   const msg = `restarting ${inp.settings.name}, as asked by ${ev.by} (graceful stop first)`;
   return { state: r.state, actions: [log('info', 'container-restarting', msg, { reason: 'requested' }), ...r.actions] };
 };

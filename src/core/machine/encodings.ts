@@ -38,7 +38,7 @@ export const encodingsChanged: Handler<EventOf<'encodingsChanged'>> = (s, ev, in
       '(encodings.restartOnChange is false)';
     return { state: base, actions: [log('warn', 'encodings-changed', msg)] };
   }
-  const r = reconcileNow(base, inp, base.run.containerId);
+  const r = reconcileNow(base, inp, base.run.containerId, true);
   const msg = `the tiktoken files changed: restarting ${t.name} to load them (graceful stop first)`;
   return { state: r.state, actions: [log('info', 'container-restarting', msg, { reason: 'encodings' }), ...r.actions] };
 };

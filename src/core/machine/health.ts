@@ -10,13 +10,14 @@ import { fail, persist } from './moves.js';
 import { prepareTick } from './prepare.js';
 import { isRunning, withinRun, type Probes, type RunningState } from '../model/state.js';
 
-const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness', 'engine'];
+const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness', 'engine', 'warmup'];
 
 const PERIOD: Record<PeriodicProbe, (t: Settings) => number> = {
   startup: (t) => t.startupPeriod,
   liveness: (t) => t.livenessPeriod,
   readiness: (t) => t.readinessPeriod,
   engine: (t) => t.readinessPeriod,
+  warmup: (t) => t.readinessPeriod,
 };
 const TIMEOUT: Record<PeriodicProbe, (t: Settings) => number> = {
   // A start-up probe is one /health request; it gets the liveness timeout.
@@ -24,6 +25,8 @@ const TIMEOUT: Record<PeriodicProbe, (t: Settings) => number> = {
   liveness: (t) => t.livenessTimeout,
   readiness: (t) => t.readinessTimeout,
   engine: (t) => t.readinessTimeout,
+  // The first completion of a run is the slow one (vLLM sets up its tokenizer and template lazily).
+  warmup: (t) => t.deepTimeout,
 };
 
 /** loading until first ready; then serving, or unhealthy while a probe fails. */
@@ -47,6 +50,8 @@ export const probed: Handler<EventOf<'probed'>> = (s, ev, inp) => {
       return readinessProbed(r, ev, inp);
     case 'engine':
       return engineProbed(r, ev, inp);
+    case 'warmup':
+      return warmupProbed(r, ev, inp);
   }
 };
 
@@ -102,19 +107,11 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
   const { now, settings: t } = inp;
   const p = s.run.probes;
   if (ev.ok) {
-    const first = !p.servedOnce;
-    // The engine's load is followed from the first ready answer on (it has none before).
-    const due = first ? { ...p.due, engine: now + t.readinessPeriod } : p.due;
-    const probes = {
-      ...p,
-      ready: true,
-      servedOnce: true,
-      servingSince: p.servingSince ?? now,
-      lastError: p.failures ? p.lastError : undefined,
-      due,
-    };
-    if (!first) return still(phaseOfRun(s, probes, now));
-    return servedFirst(s, probes, inp);
+    const first = !p.servedOnce && !p.ready;
+    // /v1/models lists the model: one real completion (the warm-up) before it counts as serving.
+    const due = first ? { ...p.due, warmup: now } : p.due;
+    const probes = { ...p, ready: true, lastError: p.failures ? p.lastError : undefined, due };
+    return still(phaseOfRun(s, probes, now));
   }
   if (!p.servedOnce && budgetSpent(s, inp)) {
     const why = `not ready within health.startup.timeout (${fmt(t.startupTimeout)}): ${ev.error ?? 'not ready'}`;
@@ -126,6 +123,35 @@ function readinessProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): St
     state: next,
     actions: lost ? [log('warn', 'health-failed', `not ready: ${ev.error ?? 'readiness probe failed'}`)] : [],
   };
+}
+
+/**
+ * The run's first completion: it serves (the gate opens, READY=1) only once one answers; vLLM's
+ * /health is 200 before the server is warm (vllm#30700). Tried again each readiness period.
+ */
+function warmupProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): Step {
+  const { now, settings: t } = inp;
+  const p = s.run.probes;
+  if (p.servedOnce) return still(s);
+  // A reply gpt-oss's parser did not cope with is still the engine answering.
+  if (ev.ok || ev.finding) {
+    const { warmup: _w, ...due } = p.due;
+    // The engine's load is followed from the first answer on (it has none before).
+    const probes = {
+      ...p,
+      servedOnce: true,
+      servingSince: p.servingSince ?? now,
+      lastError: undefined,
+      due: { ...due, engine: now + t.readinessPeriod },
+    };
+    return servedFirst(s, probes, inp);
+  }
+  const error = `the first completion failed: ${ev.error ?? ev.detail ?? 'no answer'}`;
+  if (budgetSpent(s, inp)) {
+    const why = `not ready within health.startup.timeout (${fmt(t.startupTimeout)}): ${error}`;
+    return fail(s, inp, why, { cause: 'never ready', stillRunning: s.run.containerId });
+  }
+  return still(phaseOfRun(s, { ...p, lastError: error }, now));
 }
 
 /** The first ready answer of a run: the load is over; what it took is kept for the next one's ETA. */

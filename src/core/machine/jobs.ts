@@ -24,7 +24,7 @@ export const scheduled: Handler<EventOf<'scheduled'>> = (s, ev, inp) => {
   const last = s.history.lastMaintenance;
   if (last !== undefined && now - last < DAY)
     return skip(`the last one was ${fmt(now - last)} ago (at most one a day)`);
-  const r = reconcileNow({ ...s, history: { ...s.history, lastMaintenance: now } }, inp, s.run.containerId);
+  const r = reconcileNow({ ...s, history: { ...s.history, lastMaintenance: now } }, inp, s.run.containerId, true);
   const msg = `planned maintenance restart of ${t.name} (schedule.maintenanceRestart; graceful stop first)`;
   return {
     state: r.state,

@@ -138,6 +138,7 @@ export const reconciled: Handler<EventOf<'reconciled'>> = (s, ev, inp) => {
     // An adopted container's load began before this look: its phases are not known.
     ...(ev.outcome === 'adopted' ? {} : { load: newLoad(now) }),
     ...(ev.inputs ? { inputs: ev.inputs } : {}),
+    ...(ev.upstream ? { upstream: ev.upstream } : {}),
   };
   const base = { ...s, lastContainer: ev.id, ...(s.pull ? { pull: { ...s.pull, failures: 0 } } : {}) };
   const next = enter(base, { phase: 'loading', run }, now);

@@ -21,17 +21,27 @@ export function refusedAgain(s: State, t: Settings): boolean {
   return blocked.token === t.tokenFingerprint && blocked.model === t.modelId;
 }
 
-/** Start a reconcile now (phase starting), stopping `stopFirst` first; never with inputs that were refused. */
-export function reconcileNow(s: State, inp: Input, stopFirst?: string): Step {
+/**
+ * Start a reconcile now (phase starting), stopping `stopFirst` first; never with inputs that were
+ * refused. `planned`: an operator's or the config's stop of a run that serves: the gate drains first.
+ */
+export function reconcileNow(s: State, inp: Input, stopFirst?: string, planned = false): Step {
   if (refusedAgain(s, inp.settings)) return { state: s, actions: [] };
-  return withReconcile(enter(s, { phase: 'starting', resync: false }, inp.now), inp, stopFirst);
+  const drain = planned ? drainOf(s, inp.settings) : undefined;
+  return withReconcile(enter(s, { phase: 'starting', resync: false }, inp.now), inp, stopFirst, drain);
+}
+
+/** How long the gate drains before a planned stop of this run: only a run that served, only with a gate. */
+export function drainOf(s: State, t: Settings): number | undefined {
+  const ms = t.gate?.drainTimeout;
+  return ms && isRunning(s) && s.run.probes.servedOnce ? ms : undefined;
 }
 
 /**
  * A reconcile, with the last run's memory to wait for when it ended lately (gpu.releaseTimeout), and
  * Docker's GPU support looked at on the first one only (a warning: a start without it is diagnosed).
  */
-export function withReconcile(s: State, inp: Input, stopFirst?: string): Step {
+export function withReconcile(s: State, inp: Input, stopFirst?: string, drain?: number): Step {
   const t = inp.settings;
   const e = s.ended;
   const release =
@@ -43,6 +53,7 @@ export function withReconcile(s: State, inp: Input, stopFirst?: string): Step {
     ...(stopFirst ? { stopFirst } : {}),
     ...(release ? { release } : {}),
     ...(s.runtimeLooked ? {} : { gpuRuntime: true }),
+    ...(drain ? { drain } : {}),
   };
   return { state: s.runtimeLooked ? s : { ...s, runtimeLooked: true }, actions: [action] };
 }

@@ -31,7 +31,7 @@ export const prepared: Handler<EventOf<'prepared'>> = (s, ev, inp) => {
   if (!r || ev.spec !== t.specHash) return still(s);
   const p = r.run.prepare;
   if (ev.ok) {
-    const go = reconcileNow(withPrepare(r, undefined), inp);
+    const go = reconcileNow(withPrepare(r, undefined), inp, undefined, true);
     const msg = `the new spec of ${t.name} is ready (image present, checks passed): recreating it now`;
     return {
       state: go.state,

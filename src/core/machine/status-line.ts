@@ -20,7 +20,14 @@ function loadingLine(s: RunningState, now: number, t: Settings): string {
       ? `${fmt(elapsed)} in, usually ready in ${fmt(last.took)}`
       : `${fmt(elapsed)} of ${fmt(t.startupTimeout)}`;
   if (l?.phase === 'download') return `loading ${t.servedName}: ${loadText(l, now)}`;
-  const what = s.run.probes.live ? '/health answers, waiting for /v1/models to list it' : l ? loadText(l, now) : '';
+  const p = s.run.probes;
+  const what = p.ready
+    ? `listed; waiting for its first completion (warm-up)${p.lastError ? `: ${p.lastError}` : ''}`
+    : p.live
+      ? '/health answers, waiting for /v1/models to list it'
+      : l
+        ? loadText(l, now)
+        : '';
   return `loading ${t.servedName}: ${what ? `${what}; ` : ''}${clock}`;
 }
 
@@ -28,7 +35,17 @@ export function statusLine(s: State, now: number, t: Settings): string {
   const prep = isRunning(s) ? s.run.prepare : undefined;
   const base = phaseLine(s, now, t);
   const line = !prep ? base : prep.refused ? `${base}; ${prepareText(prep)}` : prepareText(prep);
-  return s.configError ? `config invalid: ${s.configError}; ${line}` : line;
+  const withDoor = `${line}${doorText(s)}`;
+  return s.configError ? `config invalid: ${s.configError}; ${withDoor}` : withDoor;
+}
+
+/** What the gate is doing that a person should know: requests it holds, a port it cannot take. */
+function doorText(s: State): string {
+  const d = s.door;
+  if (!d) return '';
+  const held = d.held > 0 ? `; ${d.held} request${d.held === 1 ? '' : 's'} held at the gate` : '';
+  const deaf = d.listening ? '' : `; the gate does not listen: ${d.why ?? 'not yet'}`;
+  return `${held}${deaf}`;
 }
 
 function phaseLine(s: State, now: number, t: Settings): string {

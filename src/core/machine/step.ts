@@ -1,6 +1,7 @@
 // The supervisor's state machine: (state, event, now) -> (state, actions). No I/O, no clock.
 import type { Settings } from '../model/settings.js';
 import { configApplied, configRejected, containerStopped, restartRequested, shutdown } from './control.js';
+import { doorReport } from './door.js';
 import { encodingsChanged, settleTick } from './encodings.js';
 import { engineLog } from './engine.js';
 import { still, type Handler, type Input, type Step } from './handler.js';
@@ -45,6 +46,7 @@ const HANDLERS: Table = {
   containerStopped,
   scheduled,
   restartRequested,
+  doorReport,
 };
 
 export function step(s: State, ev: Event, inp: Input): Step {

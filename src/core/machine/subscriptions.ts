@@ -14,7 +14,11 @@ export type Subscription =
   /** The tiktoken files: appearing, replaced, removed. */
   | { kind: 'encodings'; dir: string; verify: boolean }
   /** The scheduled jobs' timers (they say "it is time"; the machine decides). */
-  | { kind: 'jobs'; deepProbe: string | null; maintenanceRestart: string | null };
+  | { kind: 'jobs'; deepProbe: string | null; maintenanceRestart: string | null }
+  /** The gate, the model's front door: its control connection (and, outside systemd, its process). */
+  | { kind: 'gate'; host: string; port: number }
+  /** gate.apiKeyFile, watched: the keys the gate asks for. */
+  | { kind: 'api-keys'; file: string };
 
 /** A watcher's identity: a subscription whose key is unchanged keeps its watcher as it is. */
 export function subscriptionKey(s: Subscription): string {
@@ -27,6 +31,10 @@ export function subscriptionKey(s: Subscription): string {
       return `encodings ${s.dir} ${s.verify}`;
     case 'jobs':
       return `jobs ${s.deepProbe ?? '-'} ${s.maintenanceRestart ?? '-'}`;
+    case 'gate':
+      return `gate ${s.host}:${s.port}`;
+    case 'api-keys':
+      return `api-keys ${s.file}`;
   }
 }
 
@@ -38,6 +46,9 @@ export function subscriptions(s: State, t: Settings): Subscription[] {
     { kind: 'encodings', dir: t.encodingsDir, verify: t.verifyEncodings },
     { kind: 'jobs', ...t.jobs },
   ];
+  // The gate outlives a stop of the model: clients keep hearing why it does not serve.
+  if (t.gate) subs.push({ kind: 'gate', ...t.gate.listen });
+  if (t.gate?.apiKeyFile) subs.push({ kind: 'api-keys', file: t.gate.apiKeyFile });
   if (isRunning(s)) {
     const live = s.phase === 'loading';
     // From the run's start while it loads (a line printed before the watch began is not missed);

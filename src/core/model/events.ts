@@ -1,6 +1,7 @@
 // The vocabulary between the core and the shell: the events the machine hears (with the samples
 // they carry), the actions it asks for, and the record it persists. A leaf: it imports no decision.
 import type { Diagnosis, WaitReason } from './diagnosis.js';
+import type { DoorReport, Upstream } from './door.js';
 
 /** The phases of a load, in the order vLLM goes through them. */
 export const LOAD_PHASES = ['starting', 'download', 'weights', 'compile', 'kv-cache', 'graphs', 'api'] as const;
@@ -35,7 +36,8 @@ export interface PullSummary {
   totalBytes: number;
 }
 
-export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'engine' | 'deep';
+/** `warmup`: the first completion of a run, after /v1/models lists the model; it serves only once that answers. */
+export type ProbeKind = 'startup' | 'liveness' | 'readiness' | 'engine' | 'warmup' | 'deep';
 export type PeriodicProbe = Exclude<ProbeKind, 'deep'>;
 export type Job = 'deepProbe' | 'maintenanceRestart';
 
@@ -127,7 +129,16 @@ export type Seen =
 export type Event =
   | { type: 'boot'; persisted?: Persisted }
   | { type: 'observed'; seen: Seen }
-  | { type: 'reconciled'; id: string; outcome: string; reason: string; startedAt: number; inputs?: RunInputs }
+  | {
+      type: 'reconciled';
+      id: string;
+      outcome: string;
+      reason: string;
+      startedAt: number;
+      inputs?: RunInputs;
+      /** Where the container answers, as it is published (an adopted one keeps its own port). */
+      upstream?: Upstream;
+    }
   | { type: 'reconcileFailed'; kind: 'engine' | 'image' | 'docker'; message: string }
   /** A preflight check failed before a start: nothing was started. */
   | { type: 'prereqMissing'; waitFor: WaitReason; message: string; fix?: string }
@@ -188,7 +199,9 @@ export type Event =
   /** A scheduled job's time came (schedule.* in the config). */
   | { type: 'scheduled'; job: Job }
   /** Restart asked for by an operator (D-Bus Restart(), `gptoss-supervisor restart`). */
-  | { type: 'restartRequested'; by: string };
+  | { type: 'restartRequested'; by: string }
+  /** The gate's account of itself: requests held and in flight, whether it listens. */
+  | { type: 'doorReport'; report: DoorReport };
 
 export interface Release {
   since: number;
@@ -231,8 +244,9 @@ export type Action =
   /**
    * `release`: the last run ended lately (at `since`, or when `stopFirst` is stopped); a start waits
    * until its memory is back, up to `timeout` after that. `gpuRuntime`: look at Docker's GPU support too.
+   * `drain`: a planned stop of a serving run: the gate first lets the requests in flight finish, up to this long.
    */
-  | { type: 'reconcile'; stopFirst?: string; release?: Release; gpuRuntime?: boolean }
+  | { type: 'reconcile'; stopFirst?: string; release?: Release; gpuRuntime?: boolean; drain?: number }
   | { type: 'pull'; image: string }
   /** Check the new spec (image present, pre-start checks that do not depend on the old container). */
   | { type: 'prepare'; spec: string }
@@ -242,5 +256,6 @@ export type Action =
   | { type: 'probe'; kind: ProbeKind; epoch: number; timeout: number; disk?: boolean }
   | { type: 'persist'; record: Persisted }
   | { type: 'log'; level: Level; event: LogEvent; msg: string; fields?: Record<string, unknown> }
-  | { type: 'stopContainer'; id: string; timeout: number }
+  /** `drain`: the gate first lets the requests in flight finish, up to this long (a planned stop). */
+  | { type: 'stopContainer'; id: string; timeout: number; drain?: number }
   | { type: 'exit'; code: number };

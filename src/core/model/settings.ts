@@ -53,6 +53,18 @@ export interface Settings {
   loadStallTimeout?: number;
   /** After a run ends, how long a start waits for its GPU memory to be released. */
   releaseTimeout: number;
+  /** The gate (gate.*), when it is on: the model's front door; undefined: clients reach the container itself. */
+  gate?: {
+    /** Where it listens for clients (container.bindAddress:container.port). */
+    listen: { host: string; port: number };
+    /** gate.apiKeyFile; null: no key asked for. */
+    apiKeyFile: string | null;
+    holdTimeout: number;
+    maxHeld: number;
+    drainTimeout: number;
+    maxBodySize: number;
+    upstreamPort: number;
+  };
   /** The variables container.env sets: vLLM's "unknown variable" warning matters only for these. */
   envNames: string[];
   /** The container spec's hash: what a state record belongs to. */

@@ -1,6 +1,7 @@
 // The supervisor's state, shaped by phase: what exists only in one phase lives only in its variant.
 import type { WaitReason } from './diagnosis.js';
 import type { EngineSample, History, LoadPhase, Persisted, RunInputs, PeriodicProbe, ProbeKind } from './events.js';
+import type { DoorReport, Upstream } from './door.js';
 import type { Settings } from './settings.js';
 
 /** Every phase, in the order a run goes through them; the type and every table over phases derive from it. */
@@ -93,6 +94,8 @@ export interface Probes {
 export interface Run {
   containerId: string;
   startedAt: number;
+  /** Where the model answers (the container's published address); undefined: the config's. */
+  upstream?: Upstream;
   /** What the run was started with. */
   inputs?: RunInputs;
   probes: Probes;
@@ -150,6 +153,8 @@ export interface Common {
   ended?: Ended;
   /** Docker's GPU support was looked at (once: the first reconcile's preflight). */
   runtimeLooked?: boolean;
+  /** What the gate last said of itself (requests held, whether it listens). */
+  door?: DoorReport;
 }
 
 export interface Ended {
@@ -185,8 +190,8 @@ export const isWaiting = (s: State, reason?: WaitReason): s is WaitingState =>
 
 /** The fields every phase has, without the variant's. */
 export function common(s: State): Common {
-  const { since, epoch, history, configError, pull, settle, lastContainer, ended, runtimeLooked } = s;
-  return { since, epoch, history, configError, pull, settle, lastContainer, ended, runtimeLooked };
+  const { since, epoch, history, configError, pull, settle, lastContainer, ended, runtimeLooked, door } = s;
+  return { since, epoch, history, configError, pull, settle, lastContainer, ended, runtimeLooked, door };
 }
 
 /** Moves to another variant; `since` holds while the phase name does. A new epoch: no run goes on. */

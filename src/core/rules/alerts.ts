@@ -11,6 +11,7 @@ export const ALERT_EVENTS = [
   'recovered',
   'maintenance',
   'budget',
+  'slo',
 ] as const;
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
 

@@ -1,4 +1,5 @@
 // One reconcile pass, decided: what to do with whatever holds the container name now.
+import type { Upstream } from '../model/door.js';
 
 export interface Comparison {
   same: boolean;
@@ -14,7 +15,16 @@ export interface Comparison {
 }
 
 export type Observation =
-  { kind: 'absent' } | { kind: 'present'; id: string; running: boolean; comparison: Comparison; tokenSame: boolean };
+  | { kind: 'absent' }
+  | {
+      kind: 'present';
+      id: string;
+      running: boolean;
+      comparison: Comparison;
+      tokenSame: boolean;
+      /** Where it answers on the host, as it is published. */
+      published?: Upstream;
+    };
 
 export type Step =
   { op: 'create' } | { op: 'start'; id: string } | { op: 'stop'; id: string } | { op: 'remove'; id: string };

@@ -7,6 +7,7 @@ import { tokenFingerprint } from '../../container/token-env.js';
 import { convergeContainer } from '../../docker/converge.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 import { EngineUnreachable, ImageMissing } from '../../docker/errors.js';
+import { probeHost } from '../../health/probe.js';
 import type { Logger } from '../../log/logger.js';
 import { encodingsFingerprint, preflight } from '../../preflight/gather.js';
 import type { Desired } from '../../desired/desired.js';
@@ -80,6 +81,9 @@ const blocked = (r: CheckResult): Event => ({
   ...(r.fix ? { fix: r.fix } : {}),
 });
 
+/** A published address as a client on this host reaches it (all interfaces: through loopback). */
+const reachable = (p: { host: string; port: number }) => ({ host: probeHost(p.host), port: p.port });
+
 /** One reconcile pass (stopping `stopFirst` first), as the event that says how it went. */
 export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: 'reconcile' }>): Promise<Event> {
   const { engine, log } = ctx;
@@ -126,7 +130,16 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
     if (fp) inputs.token = fp;
     if (encodings) inputs.encodings = encodings;
     // Docker's StartedAt is a moment before start returns: now is as good, and saves an inspect.
-    return { type: 'reconciled', id: res.id, outcome: res.outcome, reason: res.reason, startedAt: ctx.now(), inputs };
+    const upstream = reachable(res.published);
+    return {
+      type: 'reconciled',
+      id: res.id,
+      outcome: res.outcome,
+      reason: res.reason,
+      startedAt: ctx.now(),
+      inputs,
+      upstream,
+    };
   } catch (err) {
     const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
     return { type: 'reconcileFailed', kind, message: (err as Error).message };

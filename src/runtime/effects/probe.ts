@@ -5,6 +5,7 @@ import type { StatsLine } from '../../core/rules/log-lines.js';
 import { deepProbe, httpGet, probeHealth, probeModels, type ProbeResult } from '../../health/probe.js';
 import { engineFromMetrics } from '../../health/vllm-metrics.js';
 import type { Desired } from '../../desired/desired.js';
+import type { Upstream } from '../../core/model/door.js';
 
 export type ProbeOutcome = ProbeResult & { detail?: string; sample?: EngineSample; finding?: 'harmony-parse' };
 
@@ -12,7 +13,13 @@ export type ProbeOutcome = ProbeResult & { detail?: string; sample?: EngineSampl
 export type StatsSource = () => StatsLine | undefined;
 
 /** How the shell probes; tests without a model answer the probes themselves. */
-export type Prober = (kind: ProbeKind, d: Desired, timeout: number, stats?: StatsSource) => Promise<ProbeOutcome>;
+export type Prober = (
+  kind: ProbeKind,
+  d: Desired,
+  timeout: number,
+  stats?: StatsSource,
+  at?: Upstream,
+) => Promise<ProbeOutcome>;
 
 /**
  * A probe the machine asked for, timed, with a look at the model's folder when asked (a download
@@ -21,6 +28,7 @@ export type Prober = (kind: ProbeKind, d: Desired, timeout: number, stats?: Stat
 export async function runProbe(
   a: Extract<Action, { type: 'probe' }>,
   d: Desired,
+  at: Upstream,
   stats: StatsSource,
   prober: Prober = probe,
 ): Promise<Event> {
@@ -28,18 +36,27 @@ export async function runProbe(
   const disk = a.disk ? modelDisk(c.paths.huggingface, c.model.id).catch(() => undefined) : undefined;
   const t0 = performance.now();
   const [r, found] = await Promise.all([
-    prober(a.kind, d, a.timeout, stats).then((x) => ({ ...x, ms: performance.now() - t0 })),
+    prober(a.kind, d, a.timeout, stats, at).then((x) => ({ ...x, ms: performance.now() - t0 })),
     disk,
   ]);
   return { type: 'probed', kind: a.kind, epoch: a.epoch, ...r, ...(found ? { disk: found } : {}) };
 }
 
-export function probe(kind: ProbeKind, d: Desired, timeout: number, stats?: StatsSource): Promise<ProbeOutcome> {
-  const { probeHost: host, settings } = d;
-  if (kind === 'deep') return deepProbe(host, settings.port, settings.servedName, timeout);
-  if (kind === 'readiness') return probeModels(host, settings.port, settings.servedName, timeout);
-  if (kind === 'engine') return probeEngine(host, settings.port, timeout, stats);
-  return probeHealth(host, settings.port, timeout);
+/** Probes the model where it answers: `at`, the run's published address (else the spec's). */
+export function probe(
+  kind: ProbeKind,
+  d: Desired,
+  timeout: number,
+  stats?: StatsSource,
+  at: Upstream = d.upstream,
+): Promise<ProbeOutcome> {
+  const { host, port } = at;
+  const name = d.settings.servedName;
+  // The warm-up is the deep probe's completion: the first one of a run is the slow one.
+  if (kind === 'deep' || kind === 'warmup') return deepProbe(host, port, name, timeout);
+  if (kind === 'readiness') return probeModels(host, port, name, timeout);
+  if (kind === 'engine') return probeEngine(host, port, timeout, stats);
+  return probeHealth(host, port, timeout);
 }
 
 /**
