@@ -65,9 +65,9 @@ export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => str
 }
 
 /** One attempt: ok, or why not. */
-export async function sendOnce(d: Delivery): Promise<{ ok: boolean; detail: string }> {
+export async function sendOnce(d: Delivery, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<{ ok: boolean; detail: string }> {
   try {
-    const r = await fetch(d.url, { ...d.init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    const r = await fetch(d.url, { ...d.init, signal: AbortSignal.timeout(timeoutMs) });
     await r.arrayBuffer().catch(() => undefined);
     return { ok: r.ok, detail: `HTTP ${r.status}` };
   } catch (err) {
@@ -96,6 +96,8 @@ export interface AlertsOptions {
   onResult?: (target: string, ok: boolean) => void;
   /** Backoff base between attempts (tests make it short). */
   retryBaseMs?: number;
+  /** How long one attempt may take (tests make it short). */
+  attemptTimeoutMs?: number;
 }
 
 /**
@@ -183,7 +185,7 @@ export class Alerts {
       if (i > 0) await new Promise((r) => setTimeout(r, (this.o.retryBaseMs ?? 1000) * 2 ** (i - 1)));
       let r: { ok: boolean; detail: string };
       try {
-        r = await sendOnce(await requestFor(w, a, scrub));
+        r = await sendOnce(await requestFor(w, a, scrub), this.o.attemptTimeoutMs);
       } catch (err) {
         r = { ok: false, detail: (err as Error).message };
       }
