@@ -180,12 +180,13 @@ test('a crash loop is one message and a "recovered"; a down or slow target delay
       alerts: {
         // The down target's messages fail after 1 s + 2 s of backoff; the slow one's attempt ends after 5 s.
         retries: 2,
+        // The down and slow ones first: were the targets served one after the other, the rest would wait.
         webhooks: [
+          { name: 'down', url: down },
+          { name: 'slow', url: slow.url },
           { name: 'json', url: json.url },
           { name: 'ntfy', format: 'ntfy', url: ntfy.url },
           { name: 'slack', format: 'slack', url: slack.url },
-          { name: 'down', url: down },
-          { name: 'slow', url: slow.url },
         ],
       },
     },
@@ -241,7 +242,11 @@ test('a crash loop is one message and a "recovered"; a down or slow target delay
       for (const name of ['json', 'ntfy', 'slack']) {
         const sent = await outcomeOf(name, title);
         t.regex(sent.msg, new RegExp(`^alert sent to ${name}: `));
-        t.true(at(sent) < slowDone && at(sent) < downDone, `${name} had "${title}" before slow and down were done`);
+        const where = `record ${at(sent)}; slow done at ${slowDone}, down at ${downDone}`;
+        t.true(
+          at(sent) < slowDone && at(sent) < downDone,
+          `${name} had "${title}" before slow and down were done (${where})`,
+        );
       }
     }
     const all = [json, ntfy, slack, slow].flatMap((h) => h.bodies.map(said));
