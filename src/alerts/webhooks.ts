@@ -1,4 +1,6 @@
 // Alert delivery: one queue per webhook, retried with backoff, rate-limited, never in supervision's way.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -64,18 +66,60 @@ export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => str
   return { url, init: { method: 'POST', headers, body: JSON.stringify(body) } };
 }
 
-/** One attempt: ok, or why not. */
-export async function sendOnce(d: Delivery): Promise<{ ok: boolean; detail: string }> {
-  try {
-    const r = await fetch(d.url, { ...d.init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
-    await r.arrayBuffer().catch(() => undefined);
-    return { ok: r.ok, detail: `HTTP ${r.status}` };
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    const code = e.cause?.code ?? e.name;
-    const hint = code === 'EPERM' ? " (the unit's IP firewall: run install.sh again, README Monitoring)" : '';
-    return { ok: false, detail: `${code}${hint}` };
-  }
+export interface Outcome {
+  ok: boolean;
+  detail: string;
+  /**
+   * The request went out whole and no answer came (a timeout, a reset): the target may have the message,
+   * so it is not sent again (a second copy would be a duplicate to the operator).
+   */
+  unanswered?: boolean;
+}
+
+/**
+ * One attempt: ok, or why not. Over node:http(s) rather than fetch, to know whether the request went out
+ * whole ('finish': connected, and past TLS): only one that did not may be tried again. No redirects.
+ */
+export function sendOnce(d: Delivery, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const url = new URL(d.url);
+    const body = Buffer.from(d.init.body, 'utf8');
+    const headers = { ...d.init.headers, 'Content-Length': String(body.length) };
+    // No pooled connection: one the target closed while idle would fail after the request "went out".
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      method: d.init.method,
+      headers,
+      agent: false,
+    });
+    let written = false;
+    let status: number | undefined;
+    const answered = (code = status ?? 0): Outcome => {
+      const redirect = code >= 300 && code < 400 ? ' (a redirect, not followed: configure the URL it names)' : '';
+      return { ok: code >= 200 && code < 300, detail: `HTTP ${code}${redirect}` };
+    };
+    const end = (o: Outcome) => {
+      clearTimeout(timer);
+      resolve(o);
+      req.destroy();
+    };
+    const timer = setTimeout(() => {
+      const none = { ok: false, detail: `no answer in ${timeoutMs / 1000}s`, unanswered: written };
+      end(status === undefined ? none : answered());
+    }, timeoutMs);
+    req.on('finish', () => (written = true));
+    req.on('response', (res) => {
+      status = res.statusCode ?? 0;
+      res.on('end', () => end(answered())).on('error', () => end(answered()));
+      res.resume();
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (status !== undefined) return end(answered());
+      const code = err.code ?? err.name;
+      const hint = code === 'EPERM' ? " (the unit's IP firewall: run install.sh again, README Monitoring)" : '';
+      end({ ok: false, detail: `${code}${hint}`, unanswered: written });
+    });
+    req.end(body);
+  });
 }
 
 interface Target {
@@ -96,6 +140,8 @@ export interface AlertsOptions {
   onResult?: (target: string, ok: boolean) => void;
   /** Backoff base between attempts (tests make it short). */
   retryBaseMs?: number;
+  /** How long one attempt may take (tests make it short). */
+  attemptTimeoutMs?: number;
 }
 
 /**
@@ -181,15 +227,22 @@ export class Alerts {
     let last = '';
     for (let i = 0; i <= this.o.retries; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, (this.o.retryBaseMs ?? 1000) * 2 ** (i - 1)));
-      let r: { ok: boolean; detail: string };
+      let r: Outcome;
       try {
-        r = await sendOnce(await requestFor(w, a, scrub));
+        r = await sendOnce(await requestFor(w, a, scrub), this.o.attemptTimeoutMs);
       } catch (err) {
         r = { ok: false, detail: (err as Error).message };
       }
       if (r.ok) {
         this.o.log.log('info', `alert sent to ${w.name}: ${a.title}`, { alert: a.event });
         this.o.onResult?.(w.name, true);
+        return;
+      }
+      if (r.unanswered) {
+        // It went out: another copy would be a duplicate. The queue goes on to the next message.
+        this.o.onResult?.(w.name, false);
+        const why = `${r.detail}; the request went out, so it is not sent again: the target may have it`;
+        this.o.log.log('warn', `alert to ${w.name} not confirmed (${why}): ${a.title}`, { alert: a.event });
         return;
       }
       last = r.detail;

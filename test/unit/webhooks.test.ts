@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { Alerts } from '../../src/alerts/webhooks.js';
 import { createLogger } from '../../src/log/logger.js';
 
@@ -50,4 +50,127 @@ test('a reload while a delivery is under way: later alerts still go out', async 
     server.closeAllConnections();
     server.close();
   }
+});
+
+/** The log's lines, and a wait for one that matches (on each write, with a deadline that says what was seen). */
+function lines() {
+  const seen: string[] = [];
+  const waiters: Array<() => void> = [];
+  const log = createLogger({
+    level: 'info',
+    format: 'text',
+    write: (l) => {
+      seen.push(l.trimEnd());
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  async function waitFor(re: RegExp, ms: number): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const hit = seen.find((l) => re.test(l));
+      if (hit) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no log line ${String(re)} in ${ms}ms; seen:\n${seen.join('\n')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+  return { log, seen, waitFor };
+}
+
+/** A webhook target that records each message's event and answers (or not) as `answer` says. */
+async function target(answer: (n: number, res: ServerResponse) => void) {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      got.push((JSON.parse(body) as { event: string }).event);
+      answer(got.length, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const close = () => {
+    server.closeAllConnections();
+    server.close();
+  };
+  return { got, url, close };
+}
+
+const hookAt = (url: string) => ({
+  name: 'ops',
+  format: 'json' as const,
+  url,
+  events: ['crashloop' as const, 'recovered' as const],
+  waitingAfter: 600_000,
+});
+const CRASHLOOP = {
+  event: 'crashloop',
+  trouble: true,
+  title: 'x: crash loop',
+  message: 'm',
+  key: 'crashloop',
+} as const;
+const RECOVERED = {
+  event: 'recovered',
+  trouble: false,
+  title: 'x: serving again',
+  message: 'm',
+  key: 'recovered',
+} as const;
+
+test('a target that got a message and never answered is not sent it again; the next one follows, once', async (t) => {
+  const slow = await target(() => undefined);
+  const l = lines();
+  const o = {
+    log: l.log,
+    retries: 2,
+    rateLimit: { max: 10, window: 3_600_000 },
+    retryBaseMs: 10,
+    attemptTimeoutMs: 300,
+  };
+  const alerts = new Alerts(o, [hookAt(slow.url)]);
+  try {
+    alerts.raise(CRASHLOOP);
+    alerts.raise(RECOVERED);
+    // The outcome of the last message: every attempt there will be has been made.
+    await l.waitFor(/alert to ops .*: x: serving again$/, 10_000);
+    t.deepEqual(slow.got, ['crashloop', 'recovered'], l.seen.join('\n'));
+    t.regex(
+      l.seen.join('\n'),
+      /warn +alert to ops not confirmed \(no answer in 0\.3s; .*not sent again.*\): x: crash loop$/m,
+    );
+  } finally {
+    slow.close();
+  }
+});
+
+test('a message that did not reach the target is tried again: an answer not 2xx, a refused connection', async (t) => {
+  const flaky = await target((n, res) => res.writeHead(n === 1 ? 503 : 200).end());
+  const l = lines();
+  const o = {
+    log: l.log,
+    retries: 2,
+    rateLimit: { max: 10, window: 3_600_000 },
+    retryBaseMs: 10,
+    attemptTimeoutMs: 2000,
+  };
+  const alerts = new Alerts(o, [hookAt(flaky.url)]);
+  try {
+    alerts.raise(CRASHLOOP);
+    await l.waitFor(/alert sent to ops: x: crash loop$/, 10_000);
+    t.deepEqual(flaky.got, ['crashloop', 'crashloop'], 'the 503 was tried again');
+  } finally {
+    flaky.close();
+  }
+  // The same port, closed now: refused, three attempts.
+  const down = new Alerts({ ...o, log: l.log }, [hookAt(flaky.url)]);
+  down.raise(CRASHLOOP);
+  t.regex(await l.waitFor(/alert to ops failed/, 10_000), /failed after 3 attempts \(ECONNREFUSED\): x: crash loop$/);
 });
