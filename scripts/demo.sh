@@ -60,7 +60,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+trap '[ -t 1 ] && echo; exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
@@ -154,18 +154,15 @@ wait_line() {
     sleep 0.2
   done
 }
-# Interactive: waits for Enter, showing what the supervisor logs meanwhile (a kill from another terminal).
+# Interactive: waits for Enter, then shows what the supervisor logged meanwhile. (A plain read: bash
+# 5.2's `read -t` in a loop beside a running child hung, and crashed on the next signal.)
 pause() {
-  local r
   [ "$auto" = 1 ] && return 0
   printf 'demo %3ss: [Enter] %s ' "$((SECONDS - started))" "$*"
-  while :; do
-    read -r -t 0.5 _ && r=0 || r=$?
-    [ "$r" -gt 128 ] || break # a line, or the end of input
-    show_new
-    alive || fail "the supervisor exited"
-  done
+  read -r _ || true # Enter, or the end of input
   [ -t 0 ] || echo
+  show_new
+  alive || fail "the supervisor exited"
 }
 chat() {
   local body reply answer
@@ -201,7 +198,7 @@ chat
 pause "docker kill the model"
 say "4. docker kill $name  (as if the model died)"
 docker kill "$name" >/dev/null || fail "docker kill $name failed"
-wait_line "diagnosis of the exit" 30 ' (warn |error) .*(exited|failed)'
+wait_line "diagnosis of the exit" 30 ' (warn |error) +container exited '
 said=$(sed -n "${mark}p" "$log" | sed -E 's/^[0-9-]+ [0-9:]+ [a-z]+ +//; s/; last log: .*//')
 say "   the supervisor: \"$said\": a kill (137 is SIGKILL's exit, no OOM kill, no cause in the"
 say "   model's log), so it restarts the container after a backoff, counting the restart"
@@ -215,7 +212,6 @@ chat
 if [ "$auto" = 0 ]; then
   say "the model serves on http://127.0.0.1:$port/v1 (try another 'docker kill $name' in another terminal)"
   pause "stop (or Ctrl-C)"
-  show_new
 fi
 say "5. stop: SIGTERM to the supervisor, which stops the container (docker stop -t 5)"
 kill -TERM "$sup"
