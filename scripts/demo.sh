@@ -71,6 +71,11 @@ if [ "${DEMO_NO_BUILD:-}" != 1 ]; then
   bash scripts/build.sh
 fi
 bash scripts/docker-engine.sh
+# The stand-in is FROM scratch around a static busybox (Debian's busybox-static), as in scripts/test.sh.
+if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then
+  [ "$(id -u)" = 0 ] || { say "install busybox-static (apt-get install busybox-static) and run again" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
 image=gptoss-standin:test
 NODE_BIN=$(command -v node) bash test/standin/build.sh "$image" # a no-op when the image is current
 
