@@ -52,5 +52,21 @@ if ! command -v docker-compose >/dev/null; then
 fi
 npx ava --serial 'dist/test/integration/**/*.test.js'
 
+step "the demo (scripts/demo.sh --auto), then nothing of it left"
+# Its own container name and temp folder (TMPDIR), so what it leaves is found exactly: a container
+# of that name, a process whose command line names the folder (the supervisor's --config), a file.
+demo_tmp=$(mktemp -d /tmp/gptoss-demo-check.XXXXXX)
+demo_name=gptoss-demo-check-$$
+demo_rc=0
+DEMO_NO_BUILD=1 DEMO_NAME=$demo_name TMPDIR=$demo_tmp bash scripts/demo.sh --auto || demo_rc=$?
+left=""
+[ -z "$(docker ps -aq --filter "name=^/${demo_name}\$")" ] || left+=" container $demo_name;"
+if pgrep -f "$demo_tmp" >/dev/null; then left+=" processes: $(pgrep -af "$demo_tmp" | tr '\n' ';')"; fi
+rm -f "$demo_tmp"/gptoss-standin-build.*.lock # test/standin/build.sh's flock file, kept by design
+[ -z "$(ls -A "$demo_tmp")" ] || left+=" in $demo_tmp: $(ls -A "$demo_tmp" | tr '\n' ' ');"
+[ -z "$left" ] && rmdir "$demo_tmp"
+[ -z "$left" ] || { echo "the demo left behind:$left" >&2; exit 1; }
+[ "$demo_rc" = 0 ] || { echo "the demo failed (exit $demo_rc)" >&2; exit 1; }
+
 step "end-to-end tests (systemd as PID 1 in a container, install.sh, journal, watchdog)"
 npx ava --serial --concurrency 1 'dist/test/e2e/**/*.test.js'
