@@ -18,8 +18,13 @@ export class Driver {
   state: State;
   now = 0;
   actions: Action[] = [];
-  constructor(public t: Settings = S) {
-    this.state = initialState(0);
+  /** `start`: the clock's reading when the supervisor starts (tests of wall-clock fields use a real one). */
+  constructor(
+    public t: Settings = S,
+    start = 0,
+  ) {
+    this.state = initialState(start);
+    this.now = start;
   }
   at(ms: number): this {
     this.now = ms;
