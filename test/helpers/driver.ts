@@ -2,7 +2,7 @@
 import { defaultConfig } from '../../src/config/schema.js';
 import { settingsOf } from '../../src/desired/settings.js';
 import type { Settings } from '../../src/core/model/settings.js';
-import type { Action, Event } from '../../src/core/model/events.js';
+import type { Action, Event, Persisted, RunInputs, Seen } from '../../src/core/model/events.js';
 import { recogniseLoadLine } from '../../src/core/rules/load-phases.js';
 import { initialState, isRunning, type State } from '../../src/core/model/state.js';
 import { step } from '../../src/core/machine/step.js';
@@ -18,8 +18,13 @@ export class Driver {
   state: State;
   now = 0;
   actions: Action[] = [];
-  constructor(public t: Settings = S) {
-    this.state = initialState(0);
+  /** `start`: the clock's reading when the supervisor starts (tests of wall-clock fields use a real one). */
+  constructor(
+    public t: Settings = S,
+    start = 0,
+  ) {
+    this.state = initialState(start);
+    this.now = start;
   }
   at(ms: number): this {
     this.now = ms;
@@ -70,11 +75,26 @@ export class Driver {
   status(): string {
     return statusLine(this.state, this.now, this.t);
   }
-  /** Boot, find nothing, create: loading from `now`. */
-  booted(id = 'c1'): this {
-    this.send({ type: 'boot' });
-    this.send({ type: 'observed', seen: { kind: 'absent' } });
-    this.send({ type: 'reconciled', id, outcome: 'created', reason: 'no container', startedAt: this.now });
+  /**
+   * Boot (carrying on from `persisted`, a state record, when given) and look at Docker: nothing there, unless
+   * `seen` says what was. With nothing there the machine is starting, its reconcile asked for.
+   */
+  looked(o: { persisted?: Persisted; seen?: Seen } = {}): this {
+    this.send({ type: 'boot', ...(o.persisted ? { persisted: o.persisted } : {}) });
+    this.send({ type: 'observed', seen: o.seen ?? { kind: 'absent' } });
+    return this;
+  }
+  /**
+   * Boot, find nothing, create: loading from `now`. Options say what a test needs otherwise: `outcome: 'adopted'`
+   * finds the container already running (since `startedAt`) and adopts it; `inputs` are what the run was made
+   * from (token fingerprint, model, encodings); `startedAt` is when Docker says it started (default `now`).
+   */
+  booted(id = 'c1', o: { outcome?: 'created' | 'adopted'; inputs?: RunInputs; startedAt?: number } = {}): this {
+    const outcome = o.outcome ?? 'created';
+    const startedAt = o.startedAt ?? this.now;
+    this.looked({ seen: outcome === 'adopted' ? { kind: 'running', id, startedAt } : { kind: 'absent' } });
+    const reason = outcome === 'adopted' ? 'spec hash matches' : 'no container';
+    this.send({ type: 'reconciled', id, outcome, reason, startedAt, ...(o.inputs ? { inputs: o.inputs } : {}) });
     return this;
   }
   probe(kind: 'startup' | 'liveness' | 'readiness' | 'engine' | 'warmup', ok: boolean, error?: string): Action[] {

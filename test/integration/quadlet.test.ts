@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { CLI } from '../helpers/daemon.js';
+import { GUIDE_IMAGE, GUIDE_NAME, guideOption, VLLM_SERVE } from '../fixtures/guide.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../../', import.meta.url).pathname;
+const literally = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'));
 
 test("Podman's Quadlet generator accepts the export and generates the guide's container", async (t) => {
   const quadlet = (await run('bash', [join(ROOT, 'scripts/quadlet.sh')], { timeout: 300_000 })).stdout.trim();
@@ -24,13 +26,12 @@ test("Podman's Quadlet generator accepts the export and generates the guide's co
   t.regex(unit, /---vllm-gpt-oss\.service---/);
   const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
   for (const flag of [
-    '--name vllm-gpt-oss',
+    `--name ${GUIDE_NAME}`,
     '--sdnotify=healthy',
     '--ipc=host',
     '--ulimit memlock=-1:-1',
     '--publish 127.0.0.1:8000:8000',
-    '-v /vllm/huggingface:/root/.cache/huggingface',
-    '-v /vllm/encodings:/etc/encodings:ro',
+    ...guideOption('-v').map((v) => `-v ${v}`),
     '--device nvidia.com/gpu=all',
     '--secret gptoss-hf-token,type=env,target=HF_TOKEN',
     '--health-interval 10s',
@@ -40,7 +41,8 @@ test("Podman's Quadlet generator accepts the export and generates the guide's co
     '--stop-timeout 30',
   ])
     t.true(exec.includes(flag), `${flag} in ${exec}`);
-  t.regex(exec, /nvcr\.io\/nvidia\/vllm:25\.09-py3 vllm serve openai\/gpt-oss-120b --quantization mxfp4/);
+  // The guide's image and its command, as far as the quantization.
+  t.regex(exec, literally([GUIDE_IMAGE, ...VLLM_SERVE.slice(0, 5)].join(' ')));
   t.regex(unit, /^TimeoutStartSec=960$/m);
   t.regex(unit, /^Restart=always$/m);
 });

@@ -22,6 +22,7 @@ import {
   testConfig,
   uniqueName,
 } from '../helpers/docker.js';
+import { DOCKER_RUN, GUIDE_IMAGE, GUIDE_NAME, withToken } from '../fixtures/guide.js';
 
 const engine = new Engine();
 const TOKEN = 'hf_test_token';
@@ -34,7 +35,10 @@ test.before(async () => {
   await docker(['image', 'inspect', STANDIN]);
 });
 
-/** The guide's exact flags (image, name and port made the test's own). */
+/**
+ * The guide's command (test/fixtures/guide.ts), word for word, with the image, name and port made the test's own
+ * and HF_TOKEN set; `create` leaves out `-d`. `opts` put the memlock this machine allows and the test's folders.
+ */
 function guideArgs(
   verb: 'create' | 'run',
   name: string,
@@ -42,41 +46,19 @@ function guideArgs(
   image: string,
   opts: { memlock?: number; encodings?: string; huggingface?: string } = {},
 ): string[] {
-  return [
-    verb,
-    ...(verb === 'run' ? ['-d'] : []),
-    '--gpus',
-    'all',
-    '--ipc=host',
-    '--ulimit',
-    `memlock=${opts.memlock ?? -1}`,
-    '--ulimit',
-    'stack=67108864',
-    '-p',
-    `${port}:8000`,
-    '-e',
-    `HF_TOKEN=${TOKEN}`,
-    '-e',
-    'TIKTOKEN_ENCODINGS_BASE=/etc/encodings',
-    '-v',
-    `${opts.huggingface ?? '/vllm/huggingface'}:/root/.cache/huggingface`,
-    '-v',
-    `${opts.encodings ?? '/vllm/encodings'}:/etc/encodings:ro`,
-    '--name',
-    name,
-    image,
-    'vllm',
-    'serve',
-    'openai/gpt-oss-120b',
-    '--quantization',
-    'mxfp4',
-    '--gpu-memory-utilization',
-    '0.85',
-    '--max-model-len',
-    '32768',
-    '--served-model-name',
-    'gpt-oss-120b',
-  ];
+  const { memlock = -1, huggingface = '/vllm/huggingface', encodings = '/vllm/encodings' } = opts;
+  // The guide's word -> the test's own.
+  const own = new Map([
+    ['run', verb],
+    ['memlock=-1', `memlock=${memlock}`],
+    ['8000:8000', `${port}:8000`],
+    ['/vllm/huggingface:/root/.cache/huggingface', `${huggingface}:/root/.cache/huggingface`],
+    ['/vllm/encodings:/etc/encodings:ro', `${encodings}:/etc/encodings:ro`],
+    [GUIDE_NAME, name],
+    [GUIDE_IMAGE, image],
+  ]);
+  const words = withToken(DOCKER_RUN, TOKEN).map((w) => own.get(w) ?? w);
+  return verb === 'run' ? words : words.filter((w) => w !== '-d');
 }
 
 test('parity: the default spec creates the same container as the guide command', async (t) => {

@@ -3,9 +3,8 @@ import test from 'ava';
 import { defaultConfig } from '../../src/config/schema.js';
 import { changedProps, jsonOf, propsOf, SIGNATURES } from '../../src/dbus/props.js';
 import { settingsOf } from '../../src/desired/settings.js';
-import type { Event } from '../../src/core/model/events.js';
-import { initialState, type State } from '../../src/core/model/state.js';
 import { step } from '../../src/core/machine/step.js';
+import { Driver } from '../helpers/driver.js';
 
 const ctx = {
   image: 'nvcr.io/nvidia/vllm:25.09-py3',
@@ -15,14 +14,14 @@ const ctx = {
   configPath: '/etc/gptoss/config.yaml',
 };
 
-function run(events: Event[], now = 1_700_000_000_000): State {
-  let s = initialState(now);
-  for (const ev of events) s = step(s, ev, { now, random: 0.5, settings: settingsOf(defaultConfig()) }).state;
-  return s;
-}
+const T0 = 1_700_000_000_000;
+/** The machine with the default settings, its clock started at a real time. */
+const driver = (start = T0) => new Driver(settingsOf(defaultConfig()), start);
 
 test('every documented property has a value of its D-Bus type', (t) => {
-  const p = propsOf(run([{ type: 'boot' }]), 'starting vllm-gpt-oss', ctx);
+  const d = driver();
+  d.send({ type: 'boot' });
+  const p = propsOf(d.state, 'starting vllm-gpt-oss', ctx);
   t.deepEqual(Object.keys(p), Object.keys(SIGNATURES));
   for (const [k, sig] of Object.entries(SIGNATURES)) {
     const v = (p as unknown as Record<string, unknown>)[k];
@@ -42,23 +41,20 @@ test('every documented property has a value of its D-Bus type', (t) => {
 });
 
 test('an exit and its diagnosis show; only what changed is sent', (t) => {
-  const s = run([
-    { type: 'boot' },
-    { type: 'observed', seen: { kind: 'absent' } },
-    { type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0 },
-    {
-      type: 'observed',
-      seen: {
-        kind: 'exited',
-        id: 'c1',
-        exit: {
-          code: 1,
-          oom: false,
-          tail: ['torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.'],
-        },
+  const d = driver().booted('c1');
+  d.send({
+    type: 'observed',
+    seen: {
+      kind: 'exited',
+      id: 'c1',
+      exit: {
+        code: 1,
+        oom: false,
+        tail: ['torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.'],
       },
     },
-  ]);
+  });
+  const s = d.state;
   const p = propsOf(s, 'backoff: restart 1 in 10s (exit 1, cuda-oom)', ctx);
   t.is(p.State, 'backoff');
   t.is(p.LastExitCode, 1);
@@ -78,11 +74,7 @@ test('an exit and its diagnosis show; only what changed is sent', (t) => {
 test('a load shows its phase, progress and ETA; the last load its phases; status --json carries them', (t) => {
   const t0 = 1_700_000_000_000;
   const inp = (now: number) => ({ now, random: 0.5, settings: settingsOf(defaultConfig()) });
-  let s = run([
-    { type: 'boot' },
-    { type: 'observed', seen: { kind: 'absent' } },
-    { type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: t0 },
-  ]);
+  let s = driver(t0).booted('c1').state;
   s = {
     ...s,
     history: {

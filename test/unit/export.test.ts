@@ -15,6 +15,7 @@ import { deploymentOf } from '../../src/export/deployment.js';
 import { CannotExpress, kubernetesOf } from '../../src/export/kubernetes.js';
 import { quadletOf } from '../../src/export/quadlet.js';
 import { CLI } from '../helpers/daemon.js';
+import { GUIDE_IMAGE } from '../fixtures/guide.js';
 
 const run = promisify(execFile);
 const KEYS = new URL('../../../test/fixtures/quadlet/container-keys.txt', import.meta.url).pathname;
@@ -114,7 +115,7 @@ test('compose: the same container (image, command, env, ipc, ulimits, port, moun
   const c = cfg({ container: { bindAddress: '127.0.0.1', gpus: 1, stopTimeout: '45s' } });
   const doc = parse(composeOf(deploymentOf(c), 'c')) as { services: Record<string, Record<string, unknown>> };
   const s = doc.services['vllm-gpt-oss']!;
-  t.is(s['image'], 'nvcr.io/nvidia/vllm:25.09-py3');
+  t.is(s['image'], GUIDE_IMAGE);
   t.deepEqual(s['command'], deploymentOf(c).args);
   t.is(s['ipc'], 'host');
   t.deepEqual(s['ulimits'], { memlock: { soft: -1, hard: -1 }, stack: { soft: 67108864, hard: 67108864 } });

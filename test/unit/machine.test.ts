@@ -231,9 +231,10 @@ test('the restart count resets after resetAfter of serving', (t) => {
 });
 
 test('boot with a pending backoff from the last supervisor: waits, then restarts', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot', persisted: { restarts: 4, totalRestarts: 9, restartAt: 60 * SEC, cause: 'exit 1' } });
-  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } } });
+  const d = new Driver().looked({
+    persisted: { restarts: 4, totalRestarts: 9, restartAt: 60 * SEC, cause: 'exit 1' },
+    seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [] } },
+  });
   t.is(d.state.phase, 'crashloop');
   t.is(d.status(), 'crash loop: restart 4 in 1m (exit 1)');
   t.deepEqual(d.at(30 * SEC).tick(), []);
@@ -317,9 +318,7 @@ test('Docker lost: one line, waiting; back: observe and reconcile (adopt)', (t) 
 });
 
 test('engine unreachable at reconcile: wait, re-check each period, one line', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   const a = d.send({ type: 'reconcileFailed', kind: 'engine', message: 'ECONNREFUSED' });
   t.is(logs(a).length, 1);
   t.is(d.state.phase, 'waiting');
@@ -334,9 +333,7 @@ test('engine unreachable at reconcile: wait, re-check each period, one line', (t
 const IMG = 'nvcr.io/nvidia/vllm:25.09-py3';
 
 test('image missing: one pull, its progress in the status line, then a start at once', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   const a = d.send({
     type: 'reconcileFailed',
     kind: 'image',
@@ -371,9 +368,7 @@ test(
   'pull failures: network errors back off and retry; not found and refused credentials wait long, with a clear ' +
     'line',
   (t) => {
-    const d = new Driver();
-    d.send({ type: 'boot' });
-    d.send({ type: 'observed', seen: { kind: 'absent' } });
+    const d = new Driver().looked();
     d.send({ type: 'reconcileFailed', kind: 'image', message: 'missing' });
     const n1 = d.send(
       { type: 'pullFailed', image: IMG, message: 'dial tcp 127.0.0.1:5000: connect: connection refused' },
@@ -401,18 +396,14 @@ test(
 );
 
 test('a start that Docker refuses is a failure with backoff', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   d.send({ type: 'reconcileFailed', kind: 'docker', message: 'docker start failed (HTTP 500): something odd' });
   t.is(d.state.phase, 'backoff');
   t.is(d.status(), 'backoff: restart 1 in 10s (start failed)');
 });
 
 test('a start refused because the port is taken: wait for the port, no restart loop', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   const a = d.send({
     type: 'reconcileFailed',
     kind: 'docker',
@@ -454,9 +445,7 @@ test('shutdown: stop the container and exit 0; stopOnExit false leaves it runnin
 });
 
 test('shutdown while waiting with no container: exit at once', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   d.send({ type: 'reconcileFailed', kind: 'engine', message: 'down' });
   t.deepEqual(types(d.send({ type: 'shutdown', signal: 'SIGINT' })), ['log', 'log', 'exit']);
 });
@@ -585,11 +574,7 @@ test('handover (SIGUSR2): exit 75, the container left running', (t) => {
 });
 
 test('an adopted container gets the whole start-up budget from now, however old it is', (t) => {
-  const d = new Driver();
-  d.at(3 * 60 * MIN);
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'running', id: 'c1', startedAt: 0 } });
-  d.send({ type: 'reconciled', id: 'c1', outcome: 'adopted', reason: 'spec hash matches', startedAt: 0 });
+  const d = new Driver().at(3 * 60 * MIN).booted('c1', { outcome: 'adopted', startedAt: 0 });
   d.tick();
   d.probe('startup', false, 'timeout after 5s');
   t.is(d.state.phase, 'loading', 'one slow probe after adoption is not a failed start');
@@ -619,9 +604,7 @@ const HARMONY =
   'openai_harmony.HarmonyError: error downloading or loading vocab file: failed to download or load vocab file';
 
 test('a preflight failure waits, re-checks each period, and starts at once when the files appear', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   const a = d.send({
     type: 'prereqMissing',
     waitFor: 'encodings',
@@ -673,15 +656,7 @@ test('HarmonyError exit: diagnosed at err, no restart loop, waits for the encodi
 });
 
 test('token refused (401): waits; the same token and model are never tried again; a new token tries at once', (t) => {
-  const d = new Driver({ ...S, tokenFingerprint: 'tok1' });
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({
-    type: 'reconciled',
-    id: 'c1',
-    outcome: 'created',
-    reason: '',
-    startedAt: 0,
+  const d = new Driver({ ...S, tokenFingerprint: 'tok1' }).booted('c1', {
     inputs: { token: 'tok1', model: 'openai/gpt-oss-120b', encodings: 'e' },
   });
   d.send(
@@ -751,18 +726,7 @@ test('free GPU memory too low at start-up: restart with backoff, the diagnosis s
 });
 
 test('the encodings change while serving: restart to load them (when they really changed), or keep serving', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({
-    type: 'reconciled',
-    id: 'c1',
-    outcome: 'created',
-    reason: '',
-    startedAt: 0,
-    inputs: { model: 'm', encodings: 'f1' },
-  });
-  d.serving();
+  const d = new Driver().booted('c1', { inputs: { model: 'm', encodings: 'f1' } }).serving();
   t.deepEqual(
     d.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f1', detail: 'ok' }),
     [],
@@ -785,18 +749,9 @@ test('the encodings change while serving: restart to load them (when they really
     'graceful stop, then start the same container',
   );
   t.is(d.v.restarts, 0, 'not a failure');
-  const off = new Driver({ ...S, restartOnEncodings: false });
-  off.send({ type: 'boot' });
-  off.send({ type: 'observed', seen: { kind: 'absent' } });
-  off.send({
-    type: 'reconciled',
-    id: 'c1',
-    outcome: 'created',
-    reason: '',
-    startedAt: 0,
-    inputs: { model: 'm', encodings: 'f1' },
-  });
-  off.serving();
+  const off = new Driver({ ...S, restartOnEncodings: false })
+    .booted('c1', { inputs: { model: 'm', encodings: 'f1' } })
+    .serving();
   t.deepEqual(
     types(off.send({ type: 'encodingsChanged', ok: true, fingerprint: 'f2', detail: 'ok' })),
     ['log'],
@@ -805,9 +760,7 @@ test('the encodings change while serving: restart to load them (when they really
 });
 
 test('a config edit while waiting for memory or the port re-checks at once', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver().looked();
   d.send({
     type: 'prereqMissing',
     waitFor: 'gpu-memory',
@@ -821,10 +774,7 @@ test('a config edit while waiting for memory or the port re-checks at once', (t)
 });
 
 test('scheduled deep probe: only while serving, never two at once; failures in a row restart', (t) => {
-  const d = new Driver();
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
-  d.send({ type: 'reconciled', id: 'c1', outcome: 'created', reason: '', startedAt: 0 });
+  const d = new Driver().booted('c1');
   t.deepEqual(types(d.send({ type: 'scheduled', job: 'deepProbe' })), ['log'], 'skipped while loading');
   d.serving();
   const a = d.send({ type: 'scheduled', job: 'deepProbe' });
@@ -1036,9 +986,7 @@ test('each wait looks again on its own clock: waits.recheck, waits.gpuRuntimeRec
     gpuRuntimeRecheck: 11 * MIN,
     pullRetry: 13 * MIN,
   };
-  const d = new Driver(W);
-  d.send({ type: 'boot' });
-  d.send({ type: 'observed', seen: { kind: 'absent' } });
+  const d = new Driver(W).looked();
   d.send({ type: 'prereqMissing', waitFor: 'port', message: 'port 8000 is taken' });
   t.is(wakeAt(d.state, W), 7 * SEC, 'a missing prerequisite: waits.recheck');
   d.at(7 * SEC).tick();

@@ -2,30 +2,22 @@ import test from 'ava';
 import { configSchema } from '../../src/config/schema.js';
 import { publishedOf, sameSpec, sameToken, type Inspected } from '../../src/container/same.js';
 import { buildSpec } from '../../src/container/spec.js';
+import { GUIDE_IMAGE, GUIDE_NAME, guideOption, VLLM_SERVE, withToken } from '../fixtures/guide.js';
 
-/** What `docker inspect` shows for a container made by hand with the guide's command. */
+/**
+ * What `docker inspect` shows for a container made by hand with the guide's command (test/fixtures/guide.ts),
+ * run with HF_TOKEN=tok; the image adds PATH and CUDA_VERSION.
+ */
 function guideContainer(): Inspected {
   return {
     Id: 'abc',
-    Name: '/vllm-gpt-oss',
+    Name: `/${GUIDE_NAME}`,
     Image: 'sha256:1',
     State: { Status: 'running', Running: true, ExitCode: 0, OOMKilled: false, StartedAt: '', FinishedAt: '' },
     Config: {
-      Image: 'nvcr.io/nvidia/vllm:25.09-py3',
-      Cmd: [
-        'vllm',
-        'serve',
-        'openai/gpt-oss-120b',
-        '--quantization',
-        'mxfp4',
-        '--gpu-memory-utilization',
-        '0.85',
-        '--max-model-len',
-        '32768',
-        '--served-model-name',
-        'gpt-oss-120b',
-      ],
-      Env: ['HF_TOKEN=tok', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings', 'PATH=/usr/bin', 'CUDA_VERSION=13.0'],
+      Image: GUIDE_IMAGE,
+      Cmd: [...VLLM_SERVE],
+      Env: [...withToken(guideOption('-e'), 'tok'), 'PATH=/usr/bin', 'CUDA_VERSION=13.0'],
       Labels: { 'com.nvidia.build': '1' },
     },
     HostConfig: {
@@ -35,7 +27,7 @@ function guideContainer(): Inspected {
         { Name: 'stack', Soft: 67108864, Hard: 67108864 },
       ],
       PortBindings: { '8000/tcp': [{ HostIp: '', HostPort: '8000' }] },
-      Binds: ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings:ro'],
+      Binds: guideOption('-v'),
       DeviceRequests: [{ Driver: '', Count: -1, DeviceIDs: null, Capabilities: [['gpu']], Options: {} }],
     },
   };
@@ -81,18 +73,21 @@ test('the hash label is a fast path', (t) => {
   t.true(sameSpec(spec, c).byLabel);
 });
 
+/** Where the guide's --gpu-memory-utilization value sits in the command. */
+const utilization = (c: Inspected) => c.Config.Cmd!.indexOf('--gpu-memory-utilization') + 1;
+
 const edits: [string, (c: Inspected) => void, string][] = [
   [
     'utilization typed 0.80 matches 0.8',
     (c) => {
-      c.Config.Cmd![6] = '0.850';
+      c.Config.Cmd![utilization(c)] = '0.850';
     },
     '',
   ],
   [
     'rw mode spelled out',
     (c) => {
-      c.HostConfig.Binds = ['/vllm/huggingface:/root/.cache/huggingface:rw', '/vllm/encodings:/etc/encodings:ro'];
+      c.HostConfig.Binds = guideOption('-v').map((v) => (v.endsWith(':ro') ? v : `${v}:rw`));
     },
     '',
   ],
@@ -113,7 +108,7 @@ const edits: [string, (c: Inspected) => void, string][] = [
   [
     'utilization changed',
     (c) => {
-      c.Config.Cmd![6] = '0.80';
+      c.Config.Cmd![utilization(c)] = '0.80';
     },
     'command: vllm serve openai/gpt-oss-120b --quantization mxfp4 --gpu-memory-utilization 0.80',
   ],
@@ -141,7 +136,7 @@ const edits: [string, (c: Inspected) => void, string][] = [
   [
     'encodings writable',
     (c) => {
-      c.HostConfig.Binds = ['/vllm/huggingface:/root/.cache/huggingface', '/vllm/encodings:/etc/encodings'];
+      c.HostConfig.Binds = guideOption('-v').map((v) => v.replace(/:ro$/, ''));
     },
     'volume /vllm/encodings:/etc/encodings:ro missing; volume /vllm/encodings:/etc/encodings not wanted',
   ],

@@ -2,29 +2,18 @@ import test from 'ava';
 import { configSchema, defaultConfig } from '../../src/config/schema.js';
 import { MASK, renderDockerRun } from '../../src/container/docker-run.js';
 import { buildSpec, deviceRequests, specHash } from '../../src/container/spec.js';
+import { GUIDE_COMMAND, GUIDE_IMAGE, GUIDE_NAME, guideOption, VLLM_SERVE, withToken } from '../fixtures/guide.js';
 
 /** The config without the gate (gate.enabled: false): the container publishes the port itself, as the guide. */
 const GUIDE = configSchema.parse({ gate: { enabled: false } });
 
-// The guide's `docker run`, flag by flag, as the Engine API body Docker makes of it.
+// The guide's `docker run` (test/fixtures/guide.ts), flag by flag, as the Engine API body Docker makes of it.
 test('without the gate, the default spec is the guide command', (t) => {
   const { name, body } = buildSpec(GUIDE, 'hf_secret');
-  t.is(name, 'vllm-gpt-oss');
-  t.is(body.Image, 'nvcr.io/nvidia/vllm:25.09-py3');
-  t.deepEqual(body.Cmd, [
-    'vllm',
-    'serve',
-    'openai/gpt-oss-120b',
-    '--quantization',
-    'mxfp4',
-    '--gpu-memory-utilization',
-    '0.85',
-    '--max-model-len',
-    '32768',
-    '--served-model-name',
-    'gpt-oss-120b',
-  ]);
-  t.deepEqual(body.Env, ['HF_TOKEN=hf_secret', 'TIKTOKEN_ENCODINGS_BASE=/etc/encodings']);
+  t.is(name, GUIDE_NAME);
+  t.is(body.Image, GUIDE_IMAGE);
+  t.deepEqual(body.Cmd, [...VLLM_SERVE]);
+  t.deepEqual(body.Env, withToken(guideOption('-e'), 'hf_secret'));
   t.deepEqual(body.ExposedPorts, { '8000/tcp': {} });
   t.is(body.HostConfig.IpcMode, 'host');
   t.deepEqual(body.HostConfig.Ulimits, [
@@ -33,8 +22,7 @@ test('without the gate, the default spec is the guide command', (t) => {
   ]);
   t.deepEqual(body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '', HostPort: '8000' }] });
   t.deepEqual(body.HostConfig.Binds, [
-    '/vllm/huggingface:/root/.cache/huggingface',
-    '/vllm/encodings:/etc/encodings:ro',
+    ...guideOption('-v'),
     // paths.cache: vLLM's compile and JIT caches, kept across recreates.
     '/vllm/cache/vllm:/root/.cache/vllm',
     '/vllm/cache/flashinfer:/root/.cache/flashinfer',
@@ -128,25 +116,8 @@ test('config maps into the body', (t) => {
 
 test('render prints every flag of the guide, one per line', (t) => {
   const out = renderDockerRun(buildSpec(GUIDE, MASK), 'credential hf_token');
-  for (const line of [
-    'docker run -d \\',
-    '  --name vllm-gpt-oss \\',
-    '  --gpus all \\',
-    '  --ipc=host \\',
-    '  --ulimit memlock=-1 \\',
-    '  --ulimit stack=67108864 \\',
-    '  -p 8000:8000 \\',
-    '  -e HF_TOKEN=******** \\',
-    '  -e TIKTOKEN_ENCODINGS_BASE=/etc/encodings \\',
-    '  -v /vllm/huggingface:/root/.cache/huggingface \\',
-    '  -v /vllm/encodings:/etc/encodings:ro \\',
-    '  nvcr.io/nvidia/vllm:25.09-py3 \\',
-    '  vllm serve openai/gpt-oss-120b \\',
-    '  --quantization mxfp4 \\',
-    '  --gpu-memory-utilization 0.85 \\',
-    '  --max-model-len 32768 \\',
-    '  --served-model-name gpt-oss-120b',
-  ])
+  // The guide's lines as it prints them, the token masked.
+  for (const line of withToken(GUIDE_COMMAND.split('\n'), '********'))
     t.true(out.split('\n').includes(line), `missing line: ${line}\n${out}`);
   t.true(out.includes('# HF_TOKEN: from credential hf_token, value hidden'));
 });
