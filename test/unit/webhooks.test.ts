@@ -2,6 +2,7 @@ import test from 'ava';
 import { createServer } from 'node:http';
 import { Alerts } from '../../src/alerts/webhooks.js';
 import { createLogger } from '../../src/log/logger.js';
+import { until } from '../helpers/poll.js';
 
 test('a reload while a delivery is under way: later alerts still go out', async (t) => {
   const got: string[] = [];
@@ -33,18 +34,21 @@ test('a reload while a delivery is under way: later alerts still go out', async 
   const alerts = new Alerts(o, [hook]);
   try {
     alerts.raise({ event: 'crashloop', trouble: true, title: 'x: crash loop', message: 'm', key: 'crashloop' });
-    while (got.length < 1) await new Promise((r) => setTimeout(r, 10));
+    const delivered = (n: number) =>
+      until(
+        `delivery ${n}`,
+        5000,
+        () => got.length >= n,
+        () => JSON.stringify(got),
+      );
+    await delivered(1);
     alerts.configure([{ ...hook }], o);
     release();
     alerts.raise({ event: 'recovered', trouble: false, title: 'x: serving again', message: 'm', key: 'recovered' });
-    const until = async (n: number) => {
-      const deadline = Date.now() + 5000;
-      while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    };
-    await until(2);
+    await delivered(2);
     // And after that delivery has ended: the target is not left marked busy.
     alerts.raise({ event: 'crashloop', trouble: true, title: 'x: crash loop', message: 'm', key: 'crashloop' });
-    await until(3);
+    await delivered(3);
     t.deepEqual(got, ['crashloop', 'recovered', 'crashloop']);
   } finally {
     server.closeAllConnections();
