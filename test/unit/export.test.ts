@@ -1,8 +1,7 @@
 // `export`: Kubernetes objects valid against the Kubernetes OpenAPI schemas with probes equal to the config's,
 // Quadlet keys that Podman documents, a Compose file with the same container; secrets never inline.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -15,6 +14,7 @@ import { deploymentOf } from '../../src/export/deployment.js';
 import { CannotExpress, kubernetesOf } from '../../src/export/kubernetes.js';
 import { quadletOf } from '../../src/export/quadlet.js';
 import { CLI } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/temp.js';
 
 const run = promisify(execFile);
 const KEYS = new URL('../../../test/fixtures/quadlet/container-keys.txt', import.meta.url).pathname;
@@ -140,7 +140,7 @@ test('compose: the same container (image, command, env, ipc, ulimits, port, moun
 });
 
 test('no export carries a secret: the token and secret env are references, secret flags masked', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-export-'));
+  const dir = await tempDir(t, 'gptoss-export-');
   const token = 'hf_SECRETexport0123456789abcdefghij';
   await writeFile(join(dir, 'hf_token'), `${token}\n`, { mode: 0o600 });
   const config = join(dir, 'config.yaml');
@@ -166,7 +166,7 @@ test('export: an unknown or missing format is a usage error; what cannot be expr
       () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
     );
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-export-'));
+  const dir = await tempDir(t, 'gptoss-export-');
   const config = join(dir, 'config.yaml');
   await writeFile(config, 'container:\n  gpus: [0, 1]\n');
   const unknown = await fail(['--format', 'helm', '--config', config]);

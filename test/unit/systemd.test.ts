@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { extendDue, readyDue } from '../../src/core/machine/ready.js';
@@ -9,6 +7,7 @@ import { encodeRecord, fieldName, journalFields, MESSAGE_IDS } from '../../src/l
 import { formatNotify, notifierFromEnv } from '../../src/systemd/notify.js';
 import { createLogger } from '../../src/log/logger.js';
 import { until } from '../helpers/poll.js';
+import { tempDir } from '../helpers/temp.js';
 
 test('notify: one field per line, STATUS kept on one line', (t) => {
   t.is(formatNotify({ READY: 1, STATUS: 'a\nb' }).toString(), 'READY=1\nSTATUS=a b');
@@ -105,8 +104,7 @@ test('under systemd with a dead journal socket: <N> priority prefixes on stderr'
 });
 
 test('a datagram reaches an abstract socket and a path socket (python3 listens)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-dgram-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'gptoss-dgram-');
   for (const addr of [`@gptoss-test-${process.pid}`, join(dir, 'notify')]) {
     const py = spawn('python3', [
       '-c',
