@@ -17,8 +17,21 @@ bash scripts/build.sh
 step "lint and format (eslint with type-aware rules, prettier)"
 npm run --silent lint
 
-step "unit tests"
-npx ava 'dist/test/unit/**/*.test.js'
+step "unit tests (in a TMPDIR of their own: whatever a test leaves there fails the run)"
+# Each test removes what it makes (t.teardown). os.tmpdir() honours TMPDIR, so the tests' folders,
+# and those of the processes they start, land in a fresh folder that must be empty at the end; other
+# processes writing to /tmp meanwhile do not count. ava runs without npx: npm keeps its own compile
+# cache in TMPDIR.
+unit_tmp=$(mktemp -d "${TMPDIR:-/tmp}/gptoss-unit.XXXXXX")
+unit_rc=0
+TMPDIR=$unit_tmp node_modules/.bin/ava 'dist/test/unit/**/*.test.js' || unit_rc=$?
+if [ -n "$(ls -A "$unit_tmp")" ]; then
+  { echo "the unit tests left these in their TMPDIR ($unit_tmp):"; ls -A "$unit_tmp" | sed 's/^/  /'; } >&2
+  rm -rf "$unit_tmp"
+  exit 1
+fi
+rm -rf "$unit_tmp"
+[ "$unit_rc" = 0 ] || exit "$unit_rc"
 [ "$what" = unit ] && exit 0
 
 step "Docker engine"

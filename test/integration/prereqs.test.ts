@@ -6,8 +6,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
+import type { SmiAnswer } from '../../src/core/rules/gpu-memory.js';
+import { releaseApps } from '../../src/preflight/facts.js';
 import { CLI, startDaemon, writeConfig } from '../helpers/daemon.js';
-import { brief, countNamed, docker, removeContainer, STANDIN } from '../helpers/docker.js';
+import { brief, countNamed, docker, removeContainer, STANDIN, uniqueName } from '../helpers/docker.js';
 import { dockerConfigJson, makeRegistry, pushFreshImage } from '../helpers/registry.js';
 import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
 import { fakeSmi } from '../helpers/smi.js';
@@ -285,6 +287,26 @@ test('GPU memory held by others (recorded H100 answers) -> waiting, holders name
     await daemon.stop('SIGKILL');
     await removeContainer(s.name);
   }
+});
+
+test("the last run's processes: one in its container's cgroup is that container's, not another's", async (t) => {
+  // A real container's process, seen from the host (the stand-in is busybox: /bin/sleep is there).
+  const name = uniqueName('release');
+  t.teardown(() => removeContainer(name));
+  const id = await docker(['run', '-d', '--name', name, '--entrypoint', '/bin/sleep', STANDIN, '120']);
+  const pid = Number(await docker(['inspect', '--format', '{{.State.Pid}}', name]));
+  t.true(pid > 0, `its host pid: ${pid}`);
+  const smi: SmiAnswer = {
+    kind: 'ok',
+    gpus: [{ index: 0, name: 'NVIDIA GB10' }],
+    apps: [{ pid, name: 'VLLM::EngineCore', usedMiB: 96581 }],
+  };
+  t.deepEqual(
+    (await releaseApps(smi, id)).map((a) => a.pid),
+    [pid],
+    `in its cgroup: ${await readFile(`/proc/${pid}/cgroup`, 'utf8')}`,
+  );
+  t.deepEqual(await releaseApps(smi, 'f'.repeat(64)), [], "alive, and not in that container's cgroup");
 });
 
 // The pull path against a real registry (Debian's docker-registry) on loopback.

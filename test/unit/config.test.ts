@@ -1,10 +1,10 @@
-import { mkdtemp, mkdir, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { formatProblem, loadConfig, parseConfig, resolveConfigPath, type LoadResult } from '../../src/config/load.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { resolveToken } from '../../src/config/token.js';
+import { tempDir } from '../helpers/temp.js';
 
 const F = '/etc/gptoss/config.yaml';
 
@@ -337,10 +337,6 @@ test('a few aliases are fine but unknown keys still fail', (t) => {
   ]);
 });
 
-async function tmp(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'gptoss-config-'));
-}
-
 const files: [string, (dir: string) => Promise<string>, RegExp][] = [
   ['missing', (d) => Promise.resolve(join(d, 'nope.yaml')), /:1:1: no such file; create it .* or pass --config PATH$/],
   ['a directory', (d) => Promise.resolve(d), /:1:1: is a directory, not a config file/],
@@ -374,7 +370,7 @@ const files: [string, (dir: string) => Promise<string>, RegExp][] = [
 ];
 for (const [name, make, want] of files) {
   test(`a config file that is ${name} gets a located error`, async (t) => {
-    const d = await tmp();
+    const d = await tempDir(t, 'gptoss-config-');
     const p = problems(await loadConfig(await make(d)));
     t.is(p.length, 1);
     t.regex(p[0] ?? '', want);
@@ -382,7 +378,7 @@ for (const [name, make, want] of files) {
 }
 
 test('a config reached through a symlink loads', async (t) => {
-  const d = await tmp();
+  const d = await tempDir(t, 'gptoss-config-');
   await mkdir(join(d, 'real'));
   await writeFile(join(d, 'real', 'c.yaml'), 'model: {maxModelLen: 16384}\n');
   await symlink(join(d, 'real', 'c.yaml'), join(d, 'link.yaml'));
@@ -427,7 +423,7 @@ test(
   'HF token: the credential, then the file, then the environment; a file edited since the credential was loaded ' +
     'wins',
   async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'gptoss-token-'));
+    const dir = await tempDir(t, 'gptoss-token-');
     // The credential as systemd would place it, beside the token file it was loaded from.
     const cfg2 = { credential: 'hf_token.cred', file: join(dir, 'hf_token'), env: 'HF_TOKEN' };
     await writeFile(join(dir, 'hf_token.cred'), 'hf_OLD\n');

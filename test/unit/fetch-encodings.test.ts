@@ -1,14 +1,14 @@
 // fetch-encodings against a real HTTP server on loopback, with genuine (rebuilt) tiktoken files.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { fetchEncoding } from '../../src/encodings/fetch.js';
 import { ENCODINGS } from '../../src/encodings/known.js';
 import { genuineEncoding } from '../helpers/tiktoken.js';
+import { tempDir } from '../helpers/temp.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 type Mode = 'genuine' | 'wrong' | 'cut' | 'endless';
@@ -58,7 +58,7 @@ const sha = async (p: string) =>
 
 test('genuine files are fetched, verified against the published SHA-256, and kept on a second run', async (t) => {
   const { server, url } = await serve('genuine');
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const dir = await tempDir(t, 'gptoss-enc-');
   try {
     const r = await cli(dir, ['--base-url', url]);
     t.is(r.code, 0, r.out);
@@ -74,7 +74,7 @@ test('genuine files are fetched, verified against the published SHA-256, and kep
 for (const mode of ['wrong', 'cut'] as const) {
   test(`a ${mode === 'wrong' ? 'wrong' : 'broken-off'} download leaves nothing under the real name`, async (t) => {
     const { server, url } = await serve(mode);
-    const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+    const dir = await tempDir(t, 'gptoss-enc-');
     try {
       const r = await cli(dir, ['--base-url', url]);
       t.is(r.code, 5);
@@ -88,7 +88,7 @@ for (const mode of ['wrong', 'cut'] as const) {
 
 test('--no-verify accepts custom files', async (t) => {
   const { server, url } = await serve('wrong');
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const dir = await tempDir(t, 'gptoss-enc-');
   try {
     const r = await cli(dir, ['--base-url', url, '--no-verify']);
     t.is(r.code, 0, r.out);
@@ -99,7 +99,7 @@ test('--no-verify accepts custom files', async (t) => {
 });
 
 test('no server: a clear error naming the URL', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const dir = await tempDir(t, 'gptoss-enc-');
   const { server, url } = await serve('genuine');
   await new Promise((r) => server.close(r));
   const r = await cli(dir, ['--base-url', url]);
@@ -109,7 +109,7 @@ test('no server: a clear error naming the URL', async (t) => {
 
 test('an endless download is cut off at the published size; nothing is left behind', async (t) => {
   const { server, url } = await serve('endless');
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const dir = await tempDir(t, 'gptoss-enc-');
   try {
     const r = await cli(dir, ['--base-url', url]);
     t.is(r.code, 5);
@@ -125,7 +125,7 @@ test('an endless download is cut off at the published size; nothing is left behi
 
 test('a symlink planted where the partial file used to go is not followed', async (t) => {
   const { server, url } = await serve('genuine');
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const dir = await tempDir(t, 'gptoss-enc-');
   const victim = join(dir, 'victim');
   await writeFile(victim, 'precious\n');
   // The old, predictable name: .FILE.partial-PID (this process fetches, so the PID is ours).

@@ -1,7 +1,6 @@
 // Hostile and broken input, as the security review found it: each row was accepted (or crashed) before.
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { readStateIsolated } from '../../src/reader/isolated.js';
@@ -14,6 +13,7 @@ import { propsOf, scrubProps } from '../../src/dbus/props.js';
 import { createLogger } from '../../src/log/logger.js';
 import { initialState } from '../../src/core/model/state.js';
 import { defaultConfig } from '../../src/config/schema.js';
+import { tempDir } from '../helpers/temp.js';
 
 const F = '/etc/gptoss/config.yaml';
 const problems = (r: LoadResult) => (r.ok ? [] : r.problems.map(formatProblem));
@@ -151,7 +151,7 @@ test('secret flags and variables are masked wherever the container is shown: ren
 });
 
 test('config files that are not files: a FIFO, /dev/zero behind a symlink, a huge file; each refused', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-hostile-'));
+  const dir = await tempDir(t, 'gptoss-hostile-');
   execFileSync('mkfifo', [join(dir, 'fifo.yaml')]);
   await symlink('/dev/zero', join(dir, 'zero.yaml'));
   await writeFile(join(dir, 'big.yaml'), `# ${'x'.repeat(200 * 1024)}\n`);
@@ -176,7 +176,7 @@ test('duplicate keys are found in one pass, among thousands: the one duplicate, 
 });
 
 test('a state record with wrong types is refused in full; a right one passes', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-state-'));
+  const dir = await tempDir(t, 'gptoss-state-');
   const rows: Array<[string, unknown, RegExp]> = [
     [
       'a date where a time belongs',

@@ -4,7 +4,7 @@ import { parseListen } from '../../src/config/schema-monitoring.js';
 import { parseConfig } from '../../src/config/load.js';
 import { formatProblem } from '../../src/config/problem.js';
 import { alertsOf, restartCause } from '../../src/core/rules/alerts.js';
-import { Driver, S } from '../helpers/driver.js';
+import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 
 const F = '/etc/gptoss/config.yaml';
 
@@ -49,20 +49,63 @@ test('bad monitoring input gets located errors', (t) => {
 });
 
 test('alerts: a crash loop, its diagnosis, and recovery; a stall; the budget', (t) => {
-  const d = new Driver({ ...S, crashLoopAfter: 2 }).booted('c1').serving();
+  const d = new Driver({ ...S, crashLoopAfter: 2, budget: { count: 4, window: 60 * MIN } }).booted('c1').serving();
+  // Every event the driver sends, its alerts kept (title too: what the operator reads).
   const seen: string[] = [];
-  const send = (ev: Parameters<Driver['send']>[0]) => {
+  const send = d.send.bind(d);
+  d.send = (ev, random) => {
     const before = d.state;
-    d.send(ev);
-    seen.push(...alertsOf(ev, before, d.state, 'gpt-oss-120b').map((a) => a.event));
+    const actions = send(ev, random);
+    seen.push(...alertsOf(ev, before, d.state, 'gpt-oss-120b').map((a) => `${a.event}: ${a.title}`));
+    return actions;
+  };
+  const restarted = (id: string) => {
+    d.at(d.now + 10 * MIN).tick();
+    d.send({ type: 'reconciled', id, outcome: 'started', reason: 'x', startedAt: d.now });
   };
   const oom = { code: 137, oom: true, tail: [] };
-  send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: oom } });
-  d.at(d.now + 60_000).tick();
-  send({ type: 'reconciled', id: 'c2', outcome: 'started', reason: 'x', startedAt: d.now });
-  send({ type: 'observed', seen: { kind: 'exited', id: 'c2', exit: oom } });
-  t.deepEqual(seen, ['diagnosis', 'diagnosis', 'crashloop']);
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: oom } });
+  restarted('c2');
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c2', exit: oom } });
+  t.deepEqual(seen.splice(0), [
+    'diagnosis: gpt-oss-120b: failed (oom-killed)',
+    'diagnosis: gpt-oss-120b: failed (oom-killed)',
+    'crashloop: gpt-oss-120b: crash loop',
+  ]);
   t.is(restartCause(d.state), 'oom-killed');
+  // Out of the crash loop: serving again is the recovery.
+  restarted('c3');
+  d.serving();
+  t.is(d.state.phase, 'serving');
+  t.deepEqual(seen.splice(0), ['recovered: gpt-oss-120b: serving again']);
+  // Requests in, no token for the stall window, looked at twice: the engine stalled.
+  const engine = (ms: number) =>
+    d.at(ms).send({
+      type: 'probed',
+      kind: 'engine',
+      epoch: d.state.epoch,
+      ok: true,
+      sample: { source: 'metrics', running: 1, waiting: 0, generated: 100 },
+    });
+  const from = d.now;
+  for (let at = from; d.state.phase === 'serving' && at <= from + 10 * MIN; at += 10 * SEC) engine(at);
+  t.is(d.state.history.diagnosis?.code, 'engine-stalled');
+  // Its restart is the third in a row (serving for moments does not reset the count): a crash loop again.
+  t.deepEqual(seen.splice(0), [
+    'stalled: gpt-oss-120b: stalled (engine-stalled)',
+    'crashloop: gpt-oss-120b: crash loop',
+  ]);
+  // The next load hangs in compile past its stall timeout: stalled too.
+  restarted('c4');
+  d.line('Compiling a graph for dynamic shape takes 27.55 s');
+  d.at(d.now + 5 * MIN).tick();
+  t.is(d.state.history.diagnosis?.code, 'load-stalled');
+  t.deepEqual(seen.splice(0), ['stalled: gpt-oss-120b: stalled (load-stalled)', 'crashloop: gpt-oss-120b: crash loop']);
+  // A fifth failure within the hour would be a fifth restart, one more than restart.budget allows: failed.
+  restarted('c5');
+  d.send({ type: 'observed', seen: { kind: 'exited', id: 'c5', exit: { code: 1, oom: false, tail: [] } } });
+  t.is(d.state.phase, 'failed');
+  t.deepEqual(seen.splice(0), ['budget: gpt-oss-120b: restart budget spent, not restarting']);
 });
 
 test("restart causes: the diagnosis code of this failure, else the cause's kind", (t) => {

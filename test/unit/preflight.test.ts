@@ -1,6 +1,5 @@
 // Preflight checks as pure functions, the pull's progress and errors, and the facts read from real files.
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { classifyPullError, describePull, type PullFailureKind } from '../../src/core/rules/pull-text.js';
@@ -17,9 +16,10 @@ import {
 import { encodingFacts, huggingfaceFact, modelCacheDir, symlinkFacts } from '../../src/preflight/facts.js';
 import { encodingsFingerprint } from '../../src/preflight/gather.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';
+import { tempDir } from '../helpers/temp.js';
 
 test('encodings: genuine files verify; a damaged, an empty and a missing one each say so, with the fix', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-enc-'));
+  const dir = await tempDir(t, 'gptoss-enc-');
   t.deepEqual(
     (await encodingFacts(dir, true)).map((f) => f.state),
     ['missing', 'missing'],
@@ -65,7 +65,7 @@ test('encodings: genuine files verify; a damaged, an empty and a missing one eac
 });
 
 test('model cache folder: missing, a file, fine; the model counts as cached once a snapshot exists', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'gptoss-hf-'));
+  const root = await tempDir(t, 'gptoss-hf-');
   const dir = join(root, 'huggingface');
   t.deepEqual(await huggingfaceFact(dir, 'openai/gpt-oss-120b', false), { state: 'missing', modelCached: false });
   await writeFile(dir, 'x');
@@ -187,7 +187,7 @@ test("registry credentials from a docker config.json, matched to the image's reg
 });
 
 test('a mounted path that is a symlink is a warning naming where it points (Docker mounts the target)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-link-'));
+  const dir = await tempDir(t, 'gptoss-link-');
   await mkdir(join(dir, 'real'));
   await symlink(join(dir, 'real'), join(dir, 'hf'));
   const links = await symlinkFacts({ encodings: dir, huggingface: join(dir, 'hf') });

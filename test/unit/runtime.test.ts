@@ -1,4 +1,5 @@
 // The shell's own logic on a fake engine: the interpreter, reconcile races, reloads (real engine: test/integration).
+import { rm } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import { configSchema } from '../../src/config/schema.js';
 import { buildSpec } from '../../src/container/spec.js';
@@ -23,6 +24,7 @@ interface Line {
 
 async function world(t: ExecutionContext, over: Record<string, unknown> = {}) {
   const dirs = await makeDirs();
+  t.teardown(() => rm(dirs.root, { recursive: true, force: true }));
   const port = await freePort();
   const raw = {
     container: { port, bindAddress: '127.0.0.1', stopTimeout: '1s' },

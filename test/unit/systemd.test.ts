@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { extendDue, readyDue } from '../../src/core/machine/ready.js';
@@ -8,6 +6,8 @@ import { sendDatagram, socketAddress } from '../../src/util/dgram.js';
 import { encodeRecord, fieldName, journalFields, MESSAGE_IDS } from '../../src/log/journal.js';
 import { formatNotify, notifierFromEnv } from '../../src/systemd/notify.js';
 import { createLogger } from '../../src/log/logger.js';
+import { until } from '../helpers/poll.js';
+import { tempDir } from '../helpers/temp.js';
 
 test('notify: one field per line, STATUS kept on one line', (t) => {
   t.is(formatNotify({ READY: 1, STATUS: 'a\nb' }).toString(), 'READY=1\nSTATUS=a b');
@@ -104,7 +104,7 @@ test('under systemd with a dead journal socket: <N> priority prefixes on stderr'
 });
 
 test('a datagram reaches an abstract socket and a path socket (python3 listens)', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-dgram-'));
+  const dir = await tempDir(t, 'gptoss-dgram-');
   for (const addr of [`@gptoss-test-${process.pid}`, join(dir, 'notify')]) {
     const py = spawn('python3', [
       '-c',
@@ -117,14 +117,19 @@ test('a datagram reaches an abstract socket and a path socket (python3 listens)'
       ].join('\n'),
       addr,
     ]);
+    t.teardown(() => py.kill());
     let out = '';
+    let err = '';
     py.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    await new Promise<void>((resolve) => {
-      const check = () => (out.includes('bound') ? resolve() : setTimeout(check, 20));
-      check();
-    });
+    py.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    await until(
+      `python3 bound to ${addr}`,
+      10_000,
+      () => out.includes('bound'),
+      () => `stdout ${JSON.stringify(out)}, stderr ${JSON.stringify(err)}`,
+    );
     t.is(sendDatagram(addr, Buffer.from('READY=1\nSTATUS=hi')), undefined, addr);
-    await new Promise((r) => py.on('exit', r));
+    await new Promise((r) => py.on('exit', r)); // within its 10 s receive timeout
     t.true(out.includes('READY=1\nSTATUS=hi'), `${addr}: ${out}`);
   }
   t.is(sendDatagram(join(dir, 'nobody-here'), Buffer.from('x')), 'ENOENT');
