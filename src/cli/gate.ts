@@ -75,6 +75,9 @@ as a child process elsewhere. SIGTERM: no new connection, requests in flight fin
       // A child of `run`: it goes when its parent goes.
       process.once('disconnect', stop);
     });
+    // Nothing more to do: the IPC channel (a child of `run`) or a stray handle must not keep it alive.
+    if (process.connected) process.disconnect();
+    setTimeout(() => process.exit(EXIT.ok), 2000).unref();
     return EXIT.ok;
   },
 };

@@ -9,11 +9,11 @@ export const gateSchema = z
     // loopback only (upstreamPort). false: the container publishes container.port itself, as the guide.
     enabled: z.boolean().default(true),
     // Where the model container is published for the gate and the supervisor's probes: 127.0.0.1 only.
+    // auto: a free port Docker picks at each start (status and D-Bus show it); a number: that port.
     upstreamPort: z
-      .int('expected a port number')
-      .min(1, 'must be 1-65535')
-      .max(65535, 'must be 1-65535')
-      .default(18000),
+      .union([z.literal('auto'), z.int().min(1).max(65535)], 'expected auto or a port number (1-65535)')
+      .default('auto')
+      .transform((p) => (p === 'auto' ? 0 : p)),
     // How long a request waits for the model to serve before it is answered 503 with Retry-After.
     holdTimeout: duration('30s', '0s', '10m'),
     // Requests held at once; past it, 503 at once.

@@ -307,7 +307,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['container', 'env', name], message });
       }
     }
-    if (c.gate.enabled && c.gate.upstreamPort === c.container.port) {
+    if (c.gate.enabled && c.gate.upstreamPort !== 0 && c.gate.upstreamPort === c.container.port) {
       ctx.addIssue({
         code: 'custom',
         path: ['gate', 'upstreamPort'],

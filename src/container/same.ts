@@ -26,6 +26,8 @@ export interface Inspected {
     Error?: string;
   };
   Config: { Image: string; Cmd: string[] | null; Env: string[] | null; Labels: Record<string, string> | null };
+  /** What Docker actually published (a port it picked, where none was asked for), while it runs. */
+  NetworkSettings?: { Ports?: Record<string, { HostIp: string; HostPort: string }[] | null> | null };
   HostConfig: {
     IpcMode?: string;
     Ulimits?: UlimitEntry[] | null;
@@ -78,12 +80,17 @@ function directPort(spec: ContainerSpec, c: Inspected): boolean {
   return have.length === 1 && have[0] === direct[0];
 }
 
-/** Where the container answers on the host: its published address for the model's port. */
+/**
+ * Where the container answers on the host: the address Docker published for the model's port (what
+ * it picked, where the spec left the port to it), else the binding the container asked for.
+ */
 export function publishedOf(c: Inspected): { host: string; port: number } | undefined {
-  const b = c.HostConfig.PortBindings?.[`${CONTAINER_PORT}/tcp`]?.[0];
-  const port = Number(b?.HostPort);
-  if (!b || !Number.isInteger(port) || port <= 0) return undefined;
-  return { host: b.HostIp || '0.0.0.0', port };
+  const key = `${CONTAINER_PORT}/tcp`;
+  for (const b of [c.NetworkSettings?.Ports?.[key]?.[0], c.HostConfig.PortBindings?.[key]?.[0]]) {
+    const port = Number(b?.HostPort);
+    if (b && Number.isInteger(port) && port > 0) return { host: b.HostIp || '0.0.0.0', port };
+  }
+  return undefined;
 }
 
 /** Whether the container carries the token we would give it now (only matters when it must be started). */

@@ -64,7 +64,7 @@ export interface ContainerSpec {
   body: CreateBody;
   /** sha256 of everything in the body but the labels and the token's value. */
   hash: string;
-  /** Where the container answers on the host, as this spec publishes it. */
+  /** Where the container answers on the host, as this spec publishes it; port 0: Docker picks one at each start. */
   published: { host: string; port: number };
   /**
    * With the gate on: the binding the guide's container (and one made before the gate) publishes
@@ -114,7 +114,9 @@ export function buildSpec(config: Config, token: string | undefined): ContainerS
   // With the gate, the model is reachable only from this host: the gate listens on the guide's address.
   const direct = { HostIp: c.bindAddress, HostPort: String(c.port) };
   const gated = config.gate.enabled;
-  const published = gated ? { HostIp: '127.0.0.1', HostPort: String(config.gate.upstreamPort) } : direct;
+  // upstreamPort 0 (auto): Docker picks a free port at each start (HostPort '').
+  const up = config.gate.upstreamPort;
+  const published = gated ? { HostIp: '127.0.0.1', HostPort: up ? String(up) : '' } : direct;
   const env = [
     ...(token === undefined ? [] : [tokenEntry(token)]),
     `TIKTOKEN_ENCODINGS_BASE=${ENCODINGS_MOUNT}`,

@@ -79,11 +79,14 @@ export async function convergeContainer<B = never>(
     try {
       const id = await run(engine, spec, plan.steps, opts);
       if (typeof id !== 'string') return id as Converged<B>;
+      // A port left to Docker is known only once it runs.
+      const started = spec.published.port === 0 ? await engine.inspect(id) : undefined;
+      const published = (started && publishedOf(started)) || spec.published;
       return {
         outcome: plan.outcome,
         reason: lost ? `${plan.reason}, after a race with another process` : plan.reason,
         id,
-        published: spec.published,
+        published,
       } as Converged<B>;
     } catch (err) {
       if (!(err instanceof Raced)) throw err;

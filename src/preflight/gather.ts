@@ -47,6 +47,12 @@ export function encodingsFingerprint(files: readonly EncodingFact[]): string | u
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
   const rel = inp.release;
+  // The port the container publishes: the guide's, or with the gate a loopback one (auto: Docker picks it).
+  const published = !c.gate.enabled
+    ? { port: c.container.port, host: c.container.bindAddress, key: 'container.port' }
+    : c.gate.upstreamPort
+      ? { port: c.gate.upstreamPort, host: '127.0.0.1', key: 'gate.upstreamPort' }
+      : undefined;
   const now = (inp.now ?? Date.now)();
   const waiting = rel && now < rel.since + rel.timeout ? rel : undefined;
   // One nvidia-smi answer for both the memory check and the last run's processes.
@@ -56,7 +62,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
       ? inp.encodings.facts(c.paths.encodings, c.encodings.verify)
       : encodingFacts(c.paths.encodings, c.encodings.verify),
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
-    portFact(engine, c.container.port, c.container.bindAddress, c.container.name),
+    published ? portFact(engine, published.port, published.host, c.container.name) : Promise.resolve(undefined),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi, inp.reclaim === true, smi) : Promise.resolve(undefined),
     symlinkFacts({ encodings: c.paths.encodings, huggingface: c.paths.huggingface }),
     waiting && smi ? releaseApps(smi, waiting.container) : Promise.resolve(undefined),
@@ -69,8 +75,8 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
       file: c.hfToken.file,
       modelCached: hf.modelCached,
     },
-    port: { port: c.container.port, fact: port },
   };
+  if (published && port) facts.port = { port: published.port, fact: port, key: published.key };
   if (memory) facts.gpuMemory = memory;
   if (waiting && apps) facts.release = { apps, leftMs: waiting.since + waiting.timeout - now };
   if (symlinks.length) facts.symlinks = symlinks;

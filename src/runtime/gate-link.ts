@@ -85,10 +85,13 @@ export class GateLink {
     this.socket?.end();
     for (const d of [...this.drains.values()]) d();
     const child = this.child;
-    if (child && child.exitCode === null) {
+    if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
+      // It drains what it has in flight first; one that does not go in time is killed.
+      const late = setTimeout(() => child.kill('SIGKILL'), (this.view?.drainTimeout ?? 60_000) + 10_000);
       await exited;
+      clearTimeout(late);
     }
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
   }

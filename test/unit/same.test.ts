@@ -57,13 +57,18 @@ test('with the gate: a container publishing the guide port keeps it until its ne
   const gated = buildSpec(configSchema.parse({ paths: { cache: null } }), 'tok');
   const r = sameSpec(gated, guideContainer(), IMAGE_ENV);
   t.is(r.same, true, 'adopted as it is: 8 minutes of service saved');
-  t.deepEqual(r.deferred, ['port 127.0.0.1:18000:8000 missing', 'port 8000:8000 not wanted']);
+  t.deepEqual(r.deferred, ['port 127.0.0.1::8000 missing', 'port 8000:8000 not wanted']);
   const other = guideContainer();
   other.HostConfig.PortBindings = { '8000/tcp': [{ HostIp: '', HostPort: '8001' }] };
   const d = sameSpec(gated, other, IMAGE_ENV);
   t.is(d.same, false);
-  t.deepEqual(d.differences, ['port 127.0.0.1:18000:8000 missing', 'port 8001:8000 not wanted']);
+  t.deepEqual(d.differences, ['port 127.0.0.1::8000 missing', 'port 8001:8000 not wanted']);
   t.deepEqual(publishedOf(guideContainer()), { host: '0.0.0.0', port: 8000 });
+  const picked = {
+    ...guideContainer(),
+    NetworkSettings: { Ports: { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '40123' }] } },
+  };
+  t.deepEqual(publishedOf(picked), { host: '127.0.0.1', port: 40123 }, 'what Docker published wins');
 });
 
 test('the hash label is a fast path', (t) => {

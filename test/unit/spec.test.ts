@@ -38,8 +38,9 @@ test('without the gate, the default spec is the guide command', (t) => {
 test('with the gate (the default), only the port differs: published on loopback, for the gate', (t) => {
   const gated = buildSpec(defaultConfig(), 'x');
   const guide = buildSpec(GUIDE, 'x');
-  t.deepEqual(gated.body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '18000' }] });
-  t.deepEqual(gated.published, { host: '127.0.0.1', port: 18000 });
+  // upstreamPort auto: Docker picks a free loopback port at each start.
+  t.deepEqual(gated.body.HostConfig.PortBindings, { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+  t.deepEqual(gated.published, { host: '127.0.0.1', port: 0 });
   t.deepEqual(gated.direct, { HostIp: '', HostPort: '8000' }, "the guide's own binding, kept until a recreate");
   const { PortBindings: _a, ...hostGated } = gated.body.HostConfig;
   const { PortBindings: _b, ...hostGuide } = guide.body.HostConfig;

@@ -53,7 +53,8 @@ export interface Facts {
   encodings?: { dir: string; verify: boolean; files: EncodingFact[] };
   huggingface?: { dir: string; fact: HuggingfaceFact; modelId: string };
   token?: { source?: string; file: string; modelCached: boolean };
-  port?: { port: number; fact: PortFact };
+  /** The port the container publishes, and the config key that sets it. */
+  port?: { port: number; fact: PortFact; key?: string };
   gpuMemory?: MemoryVerdict;
   /**
    * The last run ended lately: nvidia-smi's compute processes that were its (in its cgroup, or gone
@@ -168,7 +169,7 @@ export function checkPort(p: NonNullable<Facts['port']>): CheckResult {
         id: 'port',
         status: 'fail',
         detail: `port ${port} is in use by ${fact.holder}`,
-        fix: `stop it, or set container.port to a free port (ss -ltnp 'sport = :${port}')`,
+        fix: `stop it, or set ${p.key ?? 'container.port'} to a free port (ss -ltnp 'sport = :${port}')`,
         waitFor: 'port',
       };
     case 'unknown':
