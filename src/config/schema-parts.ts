@@ -34,6 +34,25 @@ function durationIn(min: string, max: string) {
   });
 }
 
+/**
+ * A value that goes on vLLM's command line as a word of its own (model.id, servedName, quantization):
+ * one that starts with "-" would be read as a flag (`vllm serve --trust-remote-code ...`).
+ */
+export const argValue = (fallback: string, what: string) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .superRefine((v, ctx) => {
+      if (v.startsWith('-'))
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `must not start with "-": vLLM would read ${JSON.stringify(v)} as a flag; write ${what}, and flags in ` +
+            'model.extraArgs',
+        });
+    })
+    .default(fallback);
+
 export const positiveInt = (fallback: number) =>
   z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);
 

@@ -6,6 +6,7 @@ import { DEFAULT_BASE_URL } from '../encodings/known.js';
 import { MANAGED_ENV, RISKY_ENV } from './guards.js';
 import {
   absolutePath,
+  argValue,
   duration,
   extraArgs,
   gpus,
@@ -42,9 +43,9 @@ export const ULIMIT_NAMES = [
 
 const model = z
   .strictObject({
-    id: z.string().min(1, 'must not be empty').default('openai/gpt-oss-120b'),
-    servedName: z.string().min(1, 'must not be empty').default('gpt-oss-120b'),
-    quantization: z.string().min(1, 'must not be empty').default('mxfp4'),
+    id: argValue('openai/gpt-oss-120b', 'a Hugging Face model id such as openai/gpt-oss-120b'),
+    servedName: argValue('gpt-oss-120b', 'the name clients send, such as gpt-oss-120b'),
+    quantization: argValue('mxfp4', 'a quantization method such as mxfp4'),
     gpuMemoryUtilization: z
       .number('expected a number between 0 and 1, e.g. 0.85')
       .gt(0, 'must be above 0 (it is a fraction of GPU memory, e.g. 0.85)')

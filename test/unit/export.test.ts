@@ -132,7 +132,7 @@ test('no export carries a secret: the token and secret env are references, secre
   await writeFile(
     config,
     `hfToken:\n  file: ${join(dir, 'hf_token')}\ncontainer:\n  env:\n    VLLM_API_KEY: sk-apikey-secret\n` +
-      `model:\n  extraArgs: ["--api-key", "sk-flag-secret"]\n`,
+      `model:\n  extraArgs: ["--ssl-keyfile-password", "sk-flag-secret"]\n`,
   );
   for (const format of ['compose', 'kubernetes', 'quadlet']) {
     const { stdout } = await run(process.execPath, [CLI, 'export', '--format', format, '--config', config], {

@@ -32,6 +32,22 @@ const flagRows: Array<[string[], RegExp]> = [
   [['--max-model', '100'], /vLLM takes it for --max-model-len, which model\.maxModelLen sets/],
   [['-qawq'], /-q is set by model\.quantization/],
   [['--Served-Model-Name=x'], /is set by model\.servedName/],
+  // Flags that make vLLM load code: a file (the HF cache is writable from the container) or a class.
+  [['--tool-parser-plugin', '/root/.cache/huggingface/p.py'], /--tool-parser-plugin is refused: vLLM imports/],
+  [['--tool-parser-pl=/x.py'], /--tool-parser-pl is refused: vLLM takes it for --tool-parser-plugin/],
+  [['--reasoning_parser_plugin=/x.py'], /vLLM reads it as --reasoning-parser-plugin\) is refused: vLLM imports/],
+  [['--worker-extension-cls', 'evil.Ext'], /--worker-extension-cls is refused: vLLM imports/],
+  [['--worker-cls=evil.W'], /--worker-cls is refused: vLLM imports/],
+  [['--scheduler-cls', 'evil.S'], /--scheduler-cls is refused: vLLM imports/],
+  [['--logits-processors', 'evil.LP'], /--logits-processors is refused: vLLM imports/],
+  [['--logits-processor-pattern', '.*'], /--logits-processor-pattern is refused: .*clients/],
+  [['--middleware', 'evil.mw'], /--middleware is refused: vLLM imports/],
+  [['--log-config-file', '/x.json'], /--log-config-file is refused: /],
+  [['--kv-transfer-config.kv_connector_module_path=evil'], /--kv-transfer-config is refused: vLLM imports/],
+  [['--allowed-local-media-path=/'], /--allowed-local-media-path is refused: API clients could read/],
+  // A secret on the command line: any user of the host reads it with ps.
+  [['--api-key', 'sk-0123456789'], /--api-key is refused: .*ps.*set VLLM_API_KEY in container\.env/],
+  [['--api_k=sk-0123456789'], /vLLM takes it for --api-key, which is refused/],
 ];
 for (const [args, want] of flagRows) {
   test(`extraArgs ${JSON.stringify(args)} is refused the way vLLM would read it`, (t) => {
@@ -44,6 +60,25 @@ for (const [args, want] of flagRows) {
 
 test('extraArgs that are fine pass: real flags, values, a flag longer than an owned one', (t) => {
   t.deepEqual(checkExtraArgs(['--max-num-seqs=64', '--enable-prefix-caching', '--model-impl', 'vllm', '-tp', '1']), []);
+  t.deepEqual(
+    checkExtraArgs(['--compilation-config.level=3', '--tool-call-parser', 'openai', '--api-server-count=1']),
+    [],
+  );
+  // A flag of its own that is a prefix of a refused one (--reasoning-parser-plugin): argparse takes it as itself.
+  t.deepEqual(checkExtraArgs(['--reasoning-parser', 'openai_gptoss', '--reasoning_parser=openai_gptoss']), []);
+});
+
+test('model.id, servedName and quantization may not start with "-": vLLM would read them as flags', (t) => {
+  for (const key of ['id', 'servedName', 'quantization']) {
+    const p = problems(parseConfig(`model:\n  ${key}: "--trust-remote-code"\n`, F));
+    t.deepEqual(p.length, 1, p.join('\n'));
+    t.regex(
+      p[0] ?? '',
+      new RegExp(
+        `^${F}:2:\\d+: model\\.${key}: must not start with "-": vLLM would read "--trust-remote-code" as a flag`,
+      ),
+    );
+  }
 });
 
 const configRows: Array<[string, string, RegExp]> = [
