@@ -110,6 +110,30 @@ const configRows: Array<[string, string, RegExp]> = [
     'paths:\n  huggingface: /vllm/../etc\n',
     /\/etc \(\/vllm\/\.\.\/etc once normalised\) is a system folder/,
   ],
+  // Sensitive places refused by prefix, not only by name.
+  ['paths.huggingface: /root/.ssh', 'paths:\n  huggingface: /root/.ssh\n', /\/root\/\.ssh is in root's home folder/],
+  ['paths.huggingface: /home/alice', 'paths:\n  huggingface: /home/alice\n', /\/home\/alice is in a home folder/],
+  [
+    'paths.encodings: /var/spool/cron',
+    'paths:\n  encodings: /var/spool/cron\n',
+    /\/var\/spool\/cron is in the system's spool/,
+  ],
+  [
+    'paths.huggingface: /var/lib/gptoss-supervisor',
+    'paths:\n  huggingface: /var/lib/gptoss-supervisor\n',
+    /\/var\/lib\/gptoss-supervisor is in the supervisor's own state/,
+  ],
+  [
+    'paths.huggingface: /var/lib/docker/volumes/x',
+    'paths:\n  huggingface: /var/lib/docker/volumes/x\n',
+    /\/var\/lib\/docker\/volumes\/x is in a container engine's state/,
+  ],
+  [
+    'paths.cache: /var/backups',
+    'paths:\n  cache: /var/backups\n',
+    /paths\.cache: \/var\/backups is in the system's backups/,
+  ],
+  ['paths.cache: /boot/efi', 'paths:\n  cache: /boot/efi\n', /paths\.cache: \/boot\/efi is a system folder/],
   ['an unknown YAML tag', 'model:\n  id: !!python/object x\n', /YAML: .*tag/i],
   ['a URL with a space', 'encodings:\n  baseUrl: "https://x y"\n', /baseUrl: expected an http\(s\) URL/],
   [
