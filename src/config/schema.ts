@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { DEFAULT_BASE_URL } from '../encodings/known.js';
-import { MANAGED_ENV, RISKY_ENV } from './guards.js';
+import { MANAGED_ENV, riskyEnv } from './guards.js';
 import {
   absolutePath,
   argValue,
@@ -120,7 +120,7 @@ const container = z
       .default('host'),
     ulimits,
     env,
-    /** Variables of RISKY_ENV the operator means to set anyway (container.env may then carry them). */
+    /** Variables of RISKY_ENV (or its families) the operator means to set anyway (container.env may carry them). */
     allowEnv: z.array(z.string()).default([]),
     stopTimeout: duration('30s', '1s', '1h'),
     stopOnExit: z.boolean().default(true),
@@ -300,7 +300,7 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     for (const name of Object.keys(c.container.env)) {
-      const why = Object.hasOwn(RISKY_ENV, name) ? RISKY_ENV[name] : undefined;
+      const why = riskyEnv(name);
       if (why && !c.container.allowEnv.includes(name)) {
         const message = `${name} is refused: ${why}; if that is what you mean, list it in container.allowEnv`;
         ctx.addIssue({ code: 'custom', path: ['container', 'env', name], message });

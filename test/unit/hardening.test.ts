@@ -102,6 +102,45 @@ const configRows: Array<[string, string, RegExp]> = [
   ],
   ['HF_TOKEN_PATH', 'container:\n  env:\n    HF_TOKEN_PATH: /x\n', /HF_TOKEN_PATH is refused/],
   ['LD_PRELOAD', 'container:\n  env:\n    LD_PRELOAD: /x.so\n', /LD_PRELOAD is refused: it loads other code/],
+  // Their families: the loader's LD_*, Python's that load code, the cache's other names, the CAs.
+  [
+    'LD_AUDIT',
+    'container:\n  env:\n    LD_AUDIT: /x.so\n',
+    /:3:15: container\.env\.LD_AUDIT: LD_AUDIT is refused: the dyn/,
+  ],
+  ['LD_BIND_NOW (LD_*)', 'container:\n  env:\n    LD_BIND_NOW: 1\n', /LD_BIND_NOW is refused: the dynamic loader/],
+  ['HF_HUB_CACHE', 'container:\n  env:\n    HF_HUB_CACHE: /x\n', /HF_HUB_CACHE is refused: it moves the model cache/],
+  ['TRANSFORMERS_CACHE', 'container:\n  env:\n    TRANSFORMERS_CACHE: /x\n', /TRANSFORMERS_CACHE is refused: it moves/],
+  [
+    'HUGGINGFACE_HUB_CACHE',
+    'container:\n  env:\n    HUGGINGFACE_HUB_CACHE: /x\n',
+    /HUGGINGFACE_HUB_CACHE is refused: it/,
+  ],
+  [
+    'REQUESTS_CA_BUNDLE',
+    'container:\n  env:\n    REQUESTS_CA_BUNDLE: /x.pem\n',
+    /REQUESTS_CA_BUNDLE is refused: .*HF token/,
+  ],
+  ['SSL_CERT_FILE', 'container:\n  env:\n    SSL_CERT_FILE: /x.pem\n', /SSL_CERT_FILE is refused: .*certificate/],
+  ['CURL_CA_BUNDLE', 'container:\n  env:\n    CURL_CA_BUNDLE: /x.pem\n', /CURL_CA_BUNDLE is refused/],
+  [
+    'VLLM_ALLOW_RUNTIME_LORA_UPDATING',
+    'container:\n  env:\n    VLLM_ALLOW_RUNTIME_LORA_UPDATING: "1"\n',
+    /VLLM_ALLOW_RUNTIME_LORA_UPDATING is refused: API clients could load/,
+  ],
+  [
+    'PYTHONUSERBASE',
+    'container:\n  env:\n    PYTHONUSERBASE: /x\n',
+    /PYTHONUSERBASE is refused: it makes Python load other code/,
+  ],
+  ['PYTHONPYCACHEPREFIX', 'container:\n  env:\n    PYTHONPYCACHEPREFIX: /x\n', /PYTHONPYCACHEPREFIX is refused/],
+  ['BASH_ENV', 'container:\n  env:\n    BASH_ENV: /x.sh\n', /BASH_ENV is refused: .*entrypoint/],
+  [
+    'VLLM_LOGGING_CONFIG_PATH',
+    'container:\n  env:\n    VLLM_LOGGING_CONFIG_PATH: /x\n',
+    /is refused: a logging config/,
+  ],
+  ['NCCL_NET_PLUGIN', 'container:\n  env:\n    NCCL_NET_PLUGIN: x\n', /NCCL_NET_PLUGIN is refused: .*library/],
   ['paths.huggingface: /', 'paths:\n  huggingface: /\n', /\/ is a system folder/],
   ['paths.huggingface: /etc', 'paths:\n  huggingface: /etc\n', /\/etc is a system folder/],
   ['paths.encodings: /var/run', 'paths:\n  encodings: /var/run\n', /\/var\/run is a system folder/],
@@ -153,6 +192,15 @@ for (const [what, text, want] of configRows) {
     t.true(p.every((l) => /^\/etc\/gptoss\/config\.yaml:\d+:\d+: /.test(l)));
   });
 }
+
+test('a risky variable of a family is allowed once listed, and harmless Python settings need nothing', (t) => {
+  const r = parseConfig(
+    'container:\n  env: {LD_AUDIT: /x.so, SSL_CERT_FILE: /ca.pem, PYTHONUNBUFFERED: "1"}\n' +
+      '  allowEnv: [LD_AUDIT, SSL_CERT_FILE]\n',
+    F,
+  );
+  t.true(r.ok, problems(r).join('\n'));
+});
 
 test('what is allowed stays allowed: an opted-in variable, a normalised path, a registry with a port', (t) => {
   const r = parseConfig(
