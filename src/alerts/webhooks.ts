@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { CLEAR_TEXT, clearTextToken } from '../config/schema-monitoring.js';
 import { waitingAlert, type Alert } from '../core/rules/alerts.js';
 import type { State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
@@ -11,6 +12,8 @@ export type Webhook = Config['alerts']['webhooks'][number];
 
 /** Each attempt may take this long; a slow target delays only its own queue. */
 const ATTEMPT_TIMEOUT_MS = 5000;
+/** Of an answer, at most this much is read (nothing in it is used): a huge one is cut off, not held in memory. */
+const ANSWER_CAP = 4096;
 /** Messages waiting for one target beyond this are dropped (oldest first): a dead target must not grow memory. */
 const MAX_QUEUE = 20;
 
@@ -38,11 +41,15 @@ const PRIORITY: Record<string, string> = { budget: '5', crashloop: '4', stalled:
 export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => string): Promise<Delivery> {
   const url = w.url ?? (await readSecret(w.urlFile!));
   const headers: Record<string, string> = {};
-  if (w.tokenFile) headers['Authorization'] = `Bearer ${await readSecret(w.tokenFile)}`;
+  if (w.tokenFile) {
+    // The schema refuses this for `url`; a URL read from urlFile is seen only now.
+    if (clearTextToken(url)) throw new Error(`${w.urlFile ?? 'url'}: ${CLEAR_TEXT}`);
+    headers['Authorization'] = `Bearer ${await readSecret(w.tokenFile)}`;
+  }
   const title = scrub(a.title);
   const message = scrub(a.message);
   if (w.format === 'ntfy') {
-    headers['Title'] = title;
+    headers['Title'] = headerText(title);
     headers['Priority'] = PRIORITY[a.event] ?? '3';
     headers['Tags'] = a.trouble ? 'warning' : 'white_check_mark';
     headers['Content-Type'] = 'text/plain; charset=utf-8';
@@ -64,17 +71,59 @@ export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => str
   return { url, init: { method: 'POST', headers, body: JSON.stringify(body) } };
 }
 
-/** One attempt: ok, or why not. */
+/**
+ * A header value as ntfy reads it: ASCII as is; anything else (a header carries Latin-1 at most, and
+ * ntfy reads its bytes as UTF-8) as RFC 2047 encoded words of UTF-8, which ntfy decodes (2.4.0 and
+ * newer), each at most 75 characters and cut between characters.
+ */
+export function headerText(text: string): string {
+  if (/^[\x20-\x7e]*$/.test(text)) return text;
+  const words: string[] = [];
+  let part = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(part + ch) > 45) {
+      words.push(part);
+      part = '';
+    }
+    part += ch;
+  }
+  if (part) words.push(part);
+  return words.map((p) => `=?UTF-8?B?${Buffer.from(p).toString('base64')}?=`).join(' ');
+}
+
+/** One attempt: ok, or why not. A redirect is not followed (a 307 would post the message on to its target). */
 export async function sendOnce(d: Delivery): Promise<{ ok: boolean; detail: string }> {
   try {
-    const r = await fetch(d.url, { ...d.init, signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
-    await r.arrayBuffer().catch(() => undefined);
+    const r = await fetch(d.url, { ...d.init, redirect: 'manual', signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS) });
+    await readSome(r.body, ANSWER_CAP);
+    if (r.status >= 300 && r.status < 400)
+      return {
+        ok: false,
+        detail: `HTTP ${r.status}: a redirect, not followed; set the webhook's url to the address it leads to`,
+      };
     return { ok: r.ok, detail: `HTTP ${r.status}` };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     const code = e.cause?.code ?? e.name;
     const hint = code === 'EPERM' ? " (the unit's IP firewall: run install.sh again, README Monitoring)" : '';
     return { ok: false, detail: `${code}${hint}` };
+  }
+}
+
+/** Reads at most `cap` bytes of an answer, then closes it (the connection too, when more was coming). */
+async function readSome(body: ReadableStream<Uint8Array> | null, cap: number): Promise<void> {
+  const reader = body?.getReader();
+  if (!reader) return;
+  try {
+    for (let n = 0; n < cap;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      n += value.byteLength;
+    }
+  } catch {
+    // An answer cut short says nothing the status did not.
+  } finally {
+    await reader.cancel().catch(() => undefined);
   }
 }
 
