@@ -7,6 +7,8 @@ import { MANAGED_ENV, riskyEnv } from './guards.js';
 import {
   absolutePath,
   argValue,
+  controlIn,
+  controlMessage,
   duration,
   extraArgs,
   gpus,
@@ -90,6 +92,9 @@ const env = z
         });
       else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
         ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a valid environment variable name` });
+      const value = map[name];
+      const found = typeof value === 'string' ? controlIn(value) : undefined;
+      if (found) ctx.addIssue({ code: 'custom', path: [name], message: controlMessage(found) });
     }
   })
   .transform((map) => Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)])));

@@ -9,12 +9,13 @@ import test from 'ava';
 import { Deployment as K8sDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parse, parseAllDocuments } from 'yaml';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import { configSchema, defaultConfig, type Config } from '../../src/config/schema.js';
 import { composeOf } from '../../src/export/compose.js';
 import { deploymentOf } from '../../src/export/deployment.js';
 import { CannotExpress, kubernetesOf } from '../../src/export/kubernetes.js';
 import { quadletOf } from '../../src/export/quadlet.js';
 import { CLI } from '../helpers/daemon.js';
+import { unitWords } from '../helpers/unit-words.js';
 
 const run = promisify(execFile);
 const KEYS = new URL('../../../test/fixtures/quadlet/container-keys.txt', import.meta.url).pathname;
@@ -161,4 +162,26 @@ test('export: an unknown or missing format is a usage error; what cannot be expr
   const ids = await fail(['--format', 'kubernetes', '--config', config]);
   t.is(ids.code, 5);
   t.regex(ids.stderr, /container\.gpus lists device ids \(0, 1\)/);
+});
+
+test('quadlet: a newline, "%" or "$" in a value stays inside its word; no line is injected', (t) => {
+  const base = defaultConfig();
+  const evil = 'gpt\nExecStartPre=/bin/touch /tmp/pwned %n $HOME';
+  const c: Config = {
+    ...base,
+    model: { ...base.model, servedName: evil, extraArgs: ['--chat-template', 'a\tb\r\x01%%'] },
+    container: { ...base.container, env: { NOTE: `x\ny=%h $USER`, TOKENIZERS_PARALLELISM: 'false' } },
+    paths: { ...base.paths, huggingface: '/vllm/h%i' },
+    hfToken: { ...base.hfToken, file: '/etc/gptoss/tok\nExecStartPre=/bin/evil' },
+  };
+  const text = quadletOf(deploymentOf(c), '/etc/gptoss/config.yaml\nExecStartPost=/bin/evil');
+  const keys = text.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('['));
+  for (const l of keys) t.regex(l, /^[A-Za-z]+=/, l);
+  t.false(/^ExecStart(Pre|Post)?=/m.test(text), text);
+  const exec = /^Exec=(.*)$/m.exec(text)?.[1] ?? '';
+  t.deepEqual(unitWords(exec), deploymentOf(c).args);
+  const env = [...text.matchAll(/^Environment=(.*)$/gm)].map((m) => unitWords(m[1]!)[0]);
+  t.deepEqual(env, ['TIKTOKEN_ENCODINGS_BASE=/etc/encodings', 'NOTE=x\ny=%h $USER', 'TOKENIZERS_PARALLELISM=false']);
+  t.regex(text, /^Description=gpt\\nExecStartPre=\/bin\/touch \/tmp\/pwned %%n \$HOME on vLLM/m);
+  t.regex(text, /^Volume=\/vllm\/h%%i:\/root\/\.cache\/huggingface$/m);
 });

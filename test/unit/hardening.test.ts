@@ -173,6 +173,25 @@ const configRows: Array<[string, string, RegExp]> = [
     /paths\.cache: \/var\/backups is in the system's backups/,
   ],
   ['paths.cache: /boot/efi', 'paths:\n  cache: /boot/efi\n', /paths\.cache: \/boot\/efi is a system folder/],
+  // Control characters in what goes on the command line, into the environment or into a path.
+  [
+    'a newline in servedName',
+    'model:\n  servedName: "gpt\\nExecStartPre=/bin/sh"\n',
+    /:2:15: model\.servedName: must not contain control characters \(found "\\n"\)/,
+  ],
+  ['a tab in model.id', 'model:\n  id: "openai/gpt\\t"\n', /:2:7: model\.id: must not contain control characters/],
+  [
+    'a carriage return in an extraArgs item',
+    'model:\n  extraArgs: ["--max-num-seqs=1\\r"]\n',
+    /:2:15: model\.extraArgs\.0: must not contain control characters/,
+  ],
+  [
+    'a newline in an env value',
+    'container:\n  env:\n    NOTE: "a\\nb"\n',
+    /:3:11: container\.env\.NOTE: must not contain control characters/,
+  ],
+  ['a newline in a mount path', 'paths:\n  cache: "/vllm/c\\nd"\n', /:2:10: paths\.cache: must not contain control/],
+  ['a newline in hfToken.file', 'hfToken:\n  file: "/etc/x\\ny"\n', /:2:9: hfToken\.file: must not contain control/],
   ['an unknown YAML tag', 'model:\n  id: !!python/object x\n', /YAML: .*tag/i],
   ['a URL with a space', 'encodings:\n  baseUrl: "https://x y"\n', /baseUrl: expected an http\(s\) URL/],
   [
