@@ -1,3 +1,5 @@
+import { looksSecret } from '../util/token-shape.js';
+
 // model.extraArgs as vLLM will read them: `_` and `-` are the same, `--config FILE` reads more flags
 // from a file, and argparse takes any unique prefix of a flag for the flag itself.
 
@@ -128,6 +130,14 @@ export function isSecretFlag(arg: string): boolean {
 /** Env names whose values are secrets (`VLLM_API_KEY`, `HF_TOKEN`): never shown. */
 export function isSecretEnv(name: string): boolean {
   return namesSecret(name);
+}
+
+/**
+ * A variable whose value is never shown: a secret's name, or a value that looks like one whatever the
+ * name (`HTTPS_PROXY=http://user:password@proxy`, an HF token under another name).
+ */
+export function isSecretEnvEntry(name: string, value: string): boolean {
+  return isSecretEnv(name) || looksSecret(value);
 }
 
 /** The secret values in an argument list: what follows a secret flag, or its `=value`. */

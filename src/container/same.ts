@@ -1,7 +1,7 @@
 // Is this existing container the one we want? One answer for adopt, drift and tests alike.
 import type { Comparison } from '../core/rules/plan.js';
 import { CACHE_MOUNTS, LABEL_HASH, type ContainerSpec, type DeviceRequest, type UlimitEntry } from './spec.js';
-import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
+import { isSecretEnvEntry, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenIn } from './token-env.js';
 
 /** The fields of `docker inspect` that matter here (a subset of the Engine API's ContainerInspect). */
@@ -89,7 +89,7 @@ function diffEnv(have: string[], want: string[], imageEnv: readonly string[]): s
 /** Env differences are logged: show names only, values could be secrets. */
 function hideValueOfSecretish(e: string): string {
   const [name = ''] = e.split('=');
-  return isSecretEnv(name) ? `${name}=(hidden)` : e;
+  return isSecretEnvEntry(name, e.slice(name.length + 1)) ? `${name}=(hidden)` : e;
 }
 
 function diffSet(what: string, have: string[], want: string[]): string[] {

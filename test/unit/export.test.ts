@@ -185,3 +185,29 @@ test('quadlet: a newline, "%" or "$" in a value stays inside its word; no line i
   t.regex(text, /^Description=gpt\\nExecStartPre=\/bin\/touch \/tmp\/pwned %%n \$HOME on vLLM/m);
   t.regex(text, /^Volume=\/vllm\/h%%i:\/root\/\.cache\/huggingface$/m);
 });
+
+test('no export prints a value that looks like a secret, whatever its name: a proxy password, an HF token', (t) => {
+  const base = defaultConfig();
+  const hf = 'hf_abcdefghijklmnopqrstuvwxyz0123456789AB';
+  const c: Config = {
+    ...base,
+    container: {
+      ...base.container,
+      env: { HTTPS_PROXY: 'http://ops:pw-0123456789@proxy.lan:3128', NOTE: hf, TOKENIZERS_PARALLELISM: 'false' },
+    },
+  };
+  const d = deploymentOf(c);
+  for (const [format, text] of [
+    ['compose', composeOf(d, 'c')],
+    ['kubernetes', kubernetesOf(d, 'c')],
+    ['quadlet', quadletOf(d, 'c')],
+  ] as const) {
+    for (const secret of ['pw-0123456789', hf]) t.false(text.includes(secret), `${format}: ${secret}`);
+    t.regex(text, /HTTPS_PROXY/, format);
+    t.regex(text, /TOKENIZERS_PARALLELISM/, format);
+  }
+  t.deepEqual(
+    d.secrets.map((s) => s.name),
+    ['HF_TOKEN', 'HTTPS_PROXY', 'NOTE'],
+  );
+});

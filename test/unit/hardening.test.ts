@@ -254,12 +254,17 @@ test('secret flags and variables are masked wherever the container is shown: ren
   const config = {
     ...base,
     model: { ...base.model, extraArgs: ['--api-key', 'sk-live-0123456789', '--ssl-keyfile-password=pw-0123456789'] },
-    container: { ...base.container, env: { VLLM_API_KEY: 'sk-env-0123456789' } },
+    container: {
+      ...base.container,
+      // A secret by its look, under a name that says nothing: a proxy's password.
+      env: { VLLM_API_KEY: 'sk-env-0123456789', HTTPS_PROXY: 'http://ops:proxy-pw-0123@proxy.lan:3128' },
+    },
   };
   const spec = buildSpec(config, undefined);
   const shown = renderDockerRun(spec);
-  for (const secret of ['sk-live-0123456789', 'pw-0123456789', 'sk-env-0123456789'])
+  for (const secret of ['sk-live-0123456789', 'pw-0123456789', 'sk-env-0123456789', 'proxy-pw-0123'])
     t.false(shown.includes(secret), secret);
+  t.regex(shown, /-e HTTPS_PROXY=\*{8}/);
   t.regex(shown, /--api-key \*{8}/);
   t.regex(shown, /-e VLLM_API_KEY=\*{8}/);
   const running = buildSpec({ ...config, model: { ...config.model, maxModelLen: 8 } }, undefined);
