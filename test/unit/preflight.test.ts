@@ -188,7 +188,7 @@ test("registry credentials from a docker config.json, matched to the image's reg
   );
 });
 
-test('a mounted path that is a symlink is a warning naming where it points (Docker mounts the target)', async (t) => {
+test('a mount that leads elsewhere through a symlink is a warning naming where (Docker mounts that)', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gptoss-link-'));
   await mkdir(join(dir, 'real'));
   await symlink(join(dir, 'real'), join(dir, 'hf'));
@@ -198,7 +198,7 @@ test('a mounted path that is a symlink is a warning naming where it points (Dock
   t.is(r[0]?.status, 'warn');
   t.regex(
     r[0]?.detail ?? '',
-    /paths\.huggingface \(.*\/hf\) is a symlink to .*\/real: Docker mounts what it points to/,
+    /paths\.huggingface \(.*\/hf\) leads to .*\/real through a symlink: Docker mounts where it leads/,
   );
 });
 

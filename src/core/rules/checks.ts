@@ -243,11 +243,11 @@ export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResul
       fix: `${MOUNT_FIX}, or replace the symlink with a folder of its own`,
       waitFor: 'mounts',
     };
-  const what = links.map((l) => `${l.key} (${l.path}) is a symlink to ${l.target}`).join('; ');
+  const what = links.map((l) => `${l.key} (${l.path}) leads to ${l.target} through a symlink`).join('; ');
   return {
     id: 'symlinks',
     status: 'warn',
-    detail: `${what}: Docker mounts what it points to`,
+    detail: `${what}: Docker mounts where it leads`,
     fix: 'set the path to the folder itself, so the config says what is mounted',
   };
 }
