@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
+import { CLEAR_TEXT, clearTextToken } from '../config/schema-monitoring.js';
 import { waitingAlert, type Alert } from '../core/rules/alerts.js';
 import type { State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
@@ -13,6 +14,8 @@ export type Webhook = Config['alerts']['webhooks'][number];
 
 /** Each attempt may take this long; a slow target delays only its own queue. */
 const ATTEMPT_TIMEOUT_MS = 5000;
+/** Of an answer, at most this much is read (nothing in it is used): a huge one is cut off, not held in memory. */
+const ANSWER_CAP = 4096;
 /** Messages waiting for one target beyond this are dropped (oldest first): a dead target must not grow memory. */
 const MAX_QUEUE = 20;
 
@@ -40,11 +43,15 @@ const PRIORITY: Record<string, string> = { budget: '5', crashloop: '4', stalled:
 export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => string): Promise<Delivery> {
   const url = w.url ?? (await readSecret(w.urlFile!));
   const headers: Record<string, string> = {};
-  if (w.tokenFile) headers['Authorization'] = `Bearer ${await readSecret(w.tokenFile)}`;
+  if (w.tokenFile) {
+    // The schema refuses this for `url`; a URL read from urlFile is seen only now.
+    if (clearTextToken(url)) throw new Error(`${w.urlFile ?? 'url'}: ${CLEAR_TEXT}`);
+    headers['Authorization'] = `Bearer ${await readSecret(w.tokenFile)}`;
+  }
   const title = scrub(a.title);
   const message = scrub(a.message);
   if (w.format === 'ntfy') {
-    headers['Title'] = title;
+    headers['Title'] = headerText(title);
     headers['Priority'] = PRIORITY[a.event] ?? '3';
     headers['Tags'] = a.trouble ? 'warning' : 'white_check_mark';
     headers['Content-Type'] = 'text/plain; charset=utf-8';
@@ -64,6 +71,26 @@ export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => str
           at: new Date().toISOString(),
         };
   return { url, init: { method: 'POST', headers, body: JSON.stringify(body) } };
+}
+
+/**
+ * A header value as ntfy reads it: ASCII as is; anything else (a header carries Latin-1 at most, and
+ * ntfy reads its bytes as UTF-8) as RFC 2047 encoded words of UTF-8, which ntfy decodes (2.4.0 and
+ * newer), each at most 75 characters and cut between characters.
+ */
+export function headerText(text: string): string {
+  if (/^[\x20-\x7e]*$/.test(text)) return text;
+  const words: string[] = [];
+  let part = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(part + ch) > 45) {
+      words.push(part);
+      part = '';
+    }
+    part += ch;
+  }
+  if (part) words.push(part);
+  return words.map((p) => `=?UTF-8?B?${Buffer.from(p).toString('base64')}?=`).join(' ');
 }
 
 export interface Outcome {
@@ -94,7 +121,8 @@ export function sendOnce(d: Delivery, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<O
     let written = false;
     let status: number | undefined;
     const answered = (code = status ?? 0): Outcome => {
-      const redirect = code >= 300 && code < 400 ? ' (a redirect, not followed: configure the URL it names)' : '';
+      const redirect =
+        code >= 300 && code < 400 ? ": a redirect, not followed; set the webhook's url to the address it leads to" : '';
       return { ok: code >= 200 && code < 300, detail: `HTTP ${code}${redirect}` };
     };
     const end = (o: Outcome) => {
@@ -109,8 +137,13 @@ export function sendOnce(d: Delivery, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<O
     req.on('finish', () => (written = true));
     req.on('response', (res) => {
       status = res.statusCode ?? 0;
+      // The answer's status is all that matters: a few KiB of it are read, never a flood.
+      let read = 0;
+      res.on('data', (c: Buffer) => {
+        read += c.length;
+        if (read > ANSWER_CAP) end(answered());
+      });
       res.on('end', () => end(answered())).on('error', () => end(answered()));
-      res.resume();
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (status !== undefined) return end(answered());

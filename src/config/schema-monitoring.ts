@@ -39,6 +39,20 @@ const metrics = z
       });
   });
 
+export const CLEAR_TEXT =
+  'http: would send the token of tokenFile in clear text; use https:, or http: only to a loopback address';
+
+/** A bearer token to this URL would cross the network unencrypted: http: to another host than loopback. */
+export function clearTextToken(url: string): boolean {
+  try {
+    const u = new URL(url);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    return u.protocol === 'http:' && !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+  } catch {
+    return false;
+  }
+}
+
 /** A secret's place: an absolute path, or `credential:NAME` (a systemd credential of the unit). */
 const secretSource = z
   .string()
@@ -47,14 +61,24 @@ const secretSource = z
     'expected an absolute path or credential:NAME (a systemd credential, LoadCredential= in the unit)',
   );
 
-const webhookUrl = z.string().refine((u) => {
-  try {
-    const url = new URL(u);
-    return (url.protocol === 'https:' || url.protocol === 'http:') && !/\s/.test(u);
-  } catch {
-    return false;
-  }
-}, 'expected an http(s) URL such as https://ntfy.sh/my-topic');
+const webhookUrl = z
+  .string()
+  .refine((u) => {
+    try {
+      const url = new URL(u);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && !/\s/.test(u);
+    } catch {
+      return false;
+    }
+  }, 'expected an http(s) URL such as https://ntfy.sh/my-topic')
+  .refine((u) => {
+    try {
+      const url = new URL(u);
+      return !url.username && !url.password;
+    } catch {
+      return true;
+    }
+  }, 'must not carry a user or password (fetch refuses such a URL: nothing would be sent); use tokenFile');
 
 const webhook = z
   .strictObject({
@@ -73,6 +97,8 @@ const webhook = z
   .superRefine((w, ctx) => {
     if ((w.url === undefined) === (w.urlFile === undefined))
       ctx.addIssue({ code: 'custom', message: 'give exactly one of url and urlFile' });
+    if (w.tokenFile && w.url && clearTextToken(w.url))
+      ctx.addIssue({ code: 'custom', path: ['url'], message: CLEAR_TEXT });
   });
 
 const alerts = z

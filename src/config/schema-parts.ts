@@ -57,6 +57,45 @@ export const size = (fallback: string, min: string, max: string) => {
     .prefault(fallback);
 };
 
+/** The first control character in a value (C0, DEL, C1), as JSON writes it, or undefined. */
+export function controlIn(v: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+  const m = /[\x00-\x1f\x7f-\x9f]/.exec(v);
+  return m ? JSON.stringify(m[0]) : undefined;
+}
+
+/**
+ * Refuses control characters in a value that reaches a command line, the environment, a path or an
+ * exported unit file: a newline there ends a line (an injected `ExecStartPre=` in a Quadlet unit).
+ */
+export function refuseControl(v: string, ctx: z.core.$RefinementCtx<string>): void {
+  const found = controlIn(v);
+  if (found) ctx.addIssue({ code: 'custom', message: controlMessage(found) });
+}
+
+export const controlMessage = (found: string) =>
+  `must not contain control characters (found ${found}): a newline or tab splits words and lines; remove it`;
+
+/**
+ * A value that goes on vLLM's command line as a word of its own (model.id, servedName, quantization):
+ * one that starts with "-" would be read as a flag (`vllm serve --trust-remote-code ...`).
+ */
+export const argValue = (fallback: string, what: string) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .superRefine(refuseControl)
+    .superRefine((v, ctx) => {
+      if (v.startsWith('-'))
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            `must not start with "-": vLLM would read ${JSON.stringify(v)} as a flag; write ${what}, and flags in ` +
+            'model.extraArgs',
+        });
+    })
+    .default(fallback);
+
 export const positiveInt = (fallback: number) =>
   z.int('expected a whole number').min(1, 'must be at least 1').default(fallback);
 
@@ -65,6 +104,7 @@ export const absolutePath = (fallback: string) =>
   z
     .string('expected an absolute path')
     .refine((p) => p.startsWith('/'), 'must be an absolute path (starting with /)')
+    .superRefine(refuseControl)
     .transform(normalisePath)
     .default(fallback);
 
@@ -79,6 +119,7 @@ const mountPathIn = () =>
     .string('expected an absolute path')
     .refine((p) => p.startsWith('/'), 'must be an absolute path (starting with /)')
     .refine((p) => !p.includes(':'), 'must not contain ":" (Docker uses it to separate bind-mount fields)')
+    .superRefine(refuseControl)
     .superRefine((p, ctx) => {
       const why = systemFolder(p);
       if (why) ctx.addIssue({ code: 'custom', message: why });
@@ -116,7 +157,7 @@ export const gpus = z
   .default('all');
 
 export const extraArgs = z
-  .array(z.string('expected a flag as a string, e.g. "--max-num-seqs=64"'))
+  .array(z.string('expected a flag as a string, e.g. "--max-num-seqs=64"').superRefine(refuseControl))
   .default([])
   .superRefine((args, ctx) => {
     for (const p of checkExtraArgs(args)) ctx.addIssue({ code: 'custom', path: [p.index], message: p.message });

@@ -3,9 +3,12 @@ import { isIP } from 'node:net';
 import { validateDetailed } from 'node-cron';
 import { z } from 'zod';
 import { DEFAULT_BASE_URL } from '../encodings/known.js';
-import { MANAGED_ENV, RISKY_ENV } from './guards.js';
+import { MANAGED_ENV, riskyEnv } from './guards.js';
 import {
   absolutePath,
+  argValue,
+  controlIn,
+  controlMessage,
   duration,
   extraArgs,
   gpus,
@@ -43,9 +46,9 @@ export const ULIMIT_NAMES = [
 
 const model = z
   .strictObject({
-    id: z.string().min(1, 'must not be empty').default('openai/gpt-oss-120b'),
-    servedName: z.string().min(1, 'must not be empty').default('gpt-oss-120b'),
-    quantization: z.string().min(1, 'must not be empty').default('mxfp4'),
+    id: argValue('openai/gpt-oss-120b', 'a Hugging Face model id such as openai/gpt-oss-120b'),
+    servedName: argValue('gpt-oss-120b', 'the name clients send, such as gpt-oss-120b'),
+    quantization: argValue('mxfp4', 'a quantization method such as mxfp4'),
     gpuMemoryUtilization: z
       .number('expected a number between 0 and 1, e.g. 0.85')
       .gt(0, 'must be above 0 (it is a fraction of GPU memory, e.g. 0.85)')
@@ -90,6 +93,9 @@ const env = z
         });
       else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
         ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a valid environment variable name` });
+      const value = map[name];
+      const found = typeof value === 'string' ? controlIn(value) : undefined;
+      if (found) ctx.addIssue({ code: 'custom', path: [name], message: controlMessage(found) });
     }
   })
   .transform((map) => Object.fromEntries(Object.entries(map).map(([k, v]) => [k, String(v)])));
@@ -120,7 +126,7 @@ const container = z
       .default('host'),
     ulimits,
     env,
-    /** Variables of RISKY_ENV the operator means to set anyway (container.env may then carry them). */
+    /** Variables of RISKY_ENV (or its families) the operator means to set anyway (container.env may carry them). */
     allowEnv: z.array(z.string()).default([]),
     stopTimeout: duration('30s', '1s', '1h'),
     stopOnExit: z.boolean().default(true),
@@ -301,7 +307,7 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     for (const name of Object.keys(c.container.env)) {
-      const why = Object.hasOwn(RISKY_ENV, name) ? RISKY_ENV[name] : undefined;
+      const why = riskyEnv(name);
       if (why && !c.container.allowEnv.includes(name)) {
         const message = `${name} is refused: ${why}; if that is what you mean, list it in container.allowEnv`;
         ctx.addIssue({ code: 'custom', path: ['container', 'env', name], message });

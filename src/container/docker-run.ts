@@ -1,6 +1,6 @@
 // The create body as a `docker run` command, one flag per line: what the operator reads is what runs.
 import { CONTAINER_PORT, type ContainerSpec } from './spec.js';
-import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
+import { isSecretEnvEntry, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenEntry } from './token-env.js';
 
 export const MASK = '********';
@@ -42,7 +42,8 @@ export function renderDockerRun(spec: ContainerSpec, tokenSource?: string): stri
   }
   for (const e of b.Env) {
     const name = e.split('=')[0] ?? '';
-    flags.push(['-e', isTokenEntry(e) ? MASKED_TOKEN : isSecretEnv(name) ? `${name}=${MASK}` : e]);
+    const secret = isSecretEnvEntry(name, e.slice(name.length + 1));
+    flags.push(['-e', isTokenEntry(e) ? MASKED_TOKEN : secret ? `${name}=${MASK}` : e]);
   }
   for (const v of h.Binds) flags.push(['-v', v]);
   for (const [k, v] of Object.entries(b.Labels)) flags.push(['--label', `${k}=${v}`]);

@@ -8,7 +8,7 @@ import {
   type DeviceRequest,
   type UlimitEntry,
 } from './spec.js';
-import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
+import { isSecretEnvEntry, maskArgs } from '../config/vllm-flags.js';
 import { isTokenEntry, tokenIn } from './token-env.js';
 
 /** The fields of `docker inspect` that matter here (a subset of the Engine API's ContainerInspect). */
@@ -124,7 +124,7 @@ function diffEnv(have: string[], want: string[], imageEnv: readonly string[]): s
 /** Env differences are logged: show names only, values could be secrets. */
 function hideValueOfSecretish(e: string): string {
   const [name = ''] = e.split('=');
-  return isSecretEnv(name) ? `${name}=(hidden)` : e;
+  return isSecretEnvEntry(name, e.slice(name.length + 1)) ? `${name}=(hidden)` : e;
 }
 
 function diffSet(what: string, have: string[], want: string[]): string[] {

@@ -2,7 +2,7 @@
 // values no record may show. Pure: built again as a whole on every reload.
 import type { Config } from '../config/schema.js';
 import type { Token } from '../config/token.js';
-import { isSecretEnv, secretArgValues } from '../config/vllm-flags.js';
+import { isSecretEnvEntry, secretArgValues } from '../config/vllm-flags.js';
 import { buildSpec, type ContainerSpec } from '../container/spec.js';
 import type { Upstream } from '../core/model/door.js';
 import type { Settings } from '../core/model/settings.js';
@@ -36,10 +36,10 @@ export function desiredOf(config: Config, file: string, token: Token | undefined
   };
 }
 
-/** Values no record may show: the HF token, secret flags' values (--api-key), secret variables' values. */
+/** Values no record may show: the HF token, secret flags' values, secret variables' values (by name or look). */
 export function secretsOf(config: Config, token: Token | undefined): string[] {
   const env = Object.entries(config.container.env)
-    .filter(([k]) => isSecretEnv(k))
+    .filter(([k, v]) => isSecretEnvEntry(k, v))
     .map(([, v]) => v);
   return [...(token ? [token.value] : []), ...secretArgValues(config.model.extraArgs), ...env];
 }

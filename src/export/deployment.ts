@@ -1,6 +1,6 @@
 // The deployment the config describes, neutral of any target: what compose, Kubernetes and Quadlet are made from.
 import type { Config, Gpus } from '../config/schema.js';
-import { isSecretEnv, maskArgs } from '../config/vllm-flags.js';
+import { isSecretEnvEntry, maskArgs } from '../config/vllm-flags.js';
 import { MASK } from '../container/docker-run.js';
 import {
   buildSpec,
@@ -45,9 +45,9 @@ export function deploymentOf(c: Config): Deployment {
   const env: Array<[string, string]> = [];
   for (const e of spec.body.Env) {
     const i = e.indexOf('=');
-    const name = e.slice(0, i);
-    if (isSecretEnv(name)) secrets.push({ name, hostSource: `container.env.${name} in the config` });
-    else env.push([name, e.slice(i + 1)]);
+    const [name, value] = [e.slice(0, i), e.slice(i + 1)];
+    if (isSecretEnvEntry(name, value)) secrets.push({ name, hostSource: `container.env.${name} in the config` });
+    else env.push([name, value]);
   }
   const args = maskArgs(spec.body.Cmd, MASK);
   return {

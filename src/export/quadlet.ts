@@ -3,11 +3,33 @@ import { HEALTH_CMD } from './compose.js';
 import type { Deployment } from './deployment.js';
 import { header, seconds } from './deployment.js';
 
-/** One word as systemd reads it in Exec= and Environment=: quoted when it must be. */
+// eslint-disable-next-line no-control-regex -- control characters are what it escapes
+const CONTROL = /[\x00-\x1f\x7f]/g;
+
+/** `%` starts a systemd specifier (`%n`, `%h`) in almost every setting: `%%` is a literal one. */
+const literal = (s: string) => s.replace(/%/g, '%%');
+
+/** C escapes systemd (and Quadlet's parser) read inside a quoted word: a control character stays in it. */
+const C_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+const cEscape = (c: string) => C_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
+/**
+ * One word as systemd reads it in Exec= and Environment= (systemd.syntax, systemd.service "Command
+ * lines"): `%` doubled, quoted when it must be, and within the quotes `\`, `"`, `$` and control
+ * characters escaped, so a newline never ends the line.
+ */
 export function unitWord(w: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w)) return w;
-  return `"${w.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$')}"`;
+  const s = literal(w);
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  const inner = s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '$$$$').replace(CONTROL, cEscape);
+  return `"${inner}"`;
 }
+
+/** Text on one line: a control character shown as its escape, never a line break. */
+const oneLine = (s: string) => s.replace(CONTROL, cEscape);
+
+/** Free text in a setting's value (Description=, Volume=): one line, `%` literal. */
+export const unitText = (s: string) => literal(oneLine(s));
 
 /** The Podman secret a variable is read from: `podman secret create gptoss-hf-token /etc/gptoss/hf_token`. */
 export const secretName = (env: string) => `gptoss-${env.toLowerCase().replace(/_/g, '-')}`;
@@ -32,15 +54,16 @@ export function quadletOf(d: Deployment, file: string): string {
       ? ['sub-second probe durations are rounded up to whole seconds']
       : []),
   ];
-  const secretHow = d.secrets.map(
-    (s) => `podman secret create ${secretName(s.name)} ${s.name === 'HF_TOKEN' ? s.hostSource : `<${s.name} file>`}`,
-  );
+  const secretHow = d.secrets.map((s) => {
+    const from = s.name === 'HF_TOKEN' ? oneLine(s.hostSource) : `<${s.name} file>`;
+    return `podman secret create ${secretName(s.name)} ${from}`;
+  });
   const lines = [
-    header('#', file, 'quadlet', d, dropped).trimEnd(),
+    header('#', oneLine(file), 'quadlet', d, dropped).trimEnd(),
     `# Save as /etc/containers/systemd/${d.name}.container; the secrets first: ${secretHow.join('; ')}`,
     '',
     '[Unit]',
-    `Description=${d.servedName} on vLLM (exported from gptoss-supervisor)`,
+    `Description=${unitText(d.servedName)} on vLLM (exported from gptoss-supervisor)`,
     'Wants=network-online.target',
     'After=network-online.target',
     '',
@@ -53,7 +76,7 @@ export function quadletOf(d: Deployment, file: string): string {
     ...(d.ipcHost ? ['PodmanArgs=--ipc=host'] : []),
     ...d.ulimits.map((u) => `Ulimit=${u.Name}=${u.Soft}:${u.Hard}`),
     `PublishPort=${d.port.bind ? `${d.port.bind}:` : ''}${d.port.host}:${d.port.container}`,
-    ...d.mounts.map((m) => `Volume=${m.host}:${m.container}${m.readOnly ? ':ro' : ''}`),
+    ...d.mounts.map((m) => `Volume=${unitText(m.host)}:${m.container}${m.readOnly ? ':ro' : ''}`),
     ...devices(d),
     // The start-up budget: HealthStartupRetries x HealthStartupInterval (health.startup.timeout).
     `HealthStartupCmd=${HEALTH_CMD}`,

@@ -15,6 +15,20 @@ const P = 'gptoss_supervisor_';
 /** Retried this often while the address is taken. */
 const RETRY_LISTEN_MS = 30_000;
 
+/**
+ * What one client may hold: a scraper needs a connection or two, and a flood of idle ones (held until
+ * the process ran out of file descriptors) is cut at `maxConnections` (more are closed at once) and
+ * closed after `idleTimeoutMs` without a byte; a request must be in within the headers' and request's
+ * timeouts (a trickle of bytes keeps no connection forever).
+ */
+export interface ServeLimits {
+  maxConnections: number;
+  idleTimeoutMs: number;
+}
+const LIMITS: ServeLimits = { maxConnections: 16, idleTimeoutMs: 5_000 };
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
 export interface MetricsContext {
   image: string;
   model: string;
@@ -88,6 +102,7 @@ export class MetricsExporter {
   private constructor(
     private readonly client: PromClient,
     private readonly log: Logger,
+    private readonly limits: ServeLimits,
   ) {
     this.register = new client.Registry();
     // The event-loop delay sampled once a second, not every 10 ms (prom-client's default): a daemon that
@@ -100,9 +115,9 @@ export class MetricsExporter {
   }
 
   /** prom-client is loaded only when /metrics is on: an off switch costs nothing. */
-  static create(log: Logger): MetricsExporter {
+  static create(log: Logger, limits: ServeLimits = LIMITS): MetricsExporter {
     const client = createRequire(import.meta.url)('prom-client') as PromClient;
-    return new MetricsExporter(client, log);
+    return new MetricsExporter(client, log, limits);
   }
 
   /** Serves on `listen` (HOST:PORT), moving when it changes; null stops serving. */
@@ -118,16 +133,28 @@ export class MetricsExporter {
     if (!at) return;
     // node:http is loaded only when /metrics is on (an ESM import of it costs the daemon ~3 MiB).
     const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
-    const server = createServer((req, res) => {
-      if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-        this.register.metrics().then(
-          (body) => res.writeHead(200, { 'Content-Type': this.register.contentType }).end(body),
-          (err: Error) => res.writeHead(500).end(err.message),
-        );
-        return;
-      }
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('gptoss-supervisor: see /metrics\n');
-    });
+    const server = createServer(
+      {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        // How often those two are looked at (Node's default, 30 s, would let a trickle live that long).
+        connectionsCheckingInterval: HEADERS_TIMEOUT_MS,
+      },
+      (req, res) => {
+        if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+          this.register.metrics().then(
+            (body) => res.writeHead(200, { 'Content-Type': this.register.contentType }).end(body),
+            (err: Error) => res.writeHead(500).end(err.message),
+          );
+          return;
+        }
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('gptoss-supervisor: see /metrics\n');
+      },
+    );
+    server.maxConnections = this.limits.maxConnections;
+    // No 'timeout' listener: Node destroys a socket idle this long.
+    server.setTimeout(this.limits.idleTimeoutMs);
+    server.keepAliveTimeout = Math.min(server.keepAliveTimeout, this.limits.idleTimeoutMs);
     server.on('error', (err: NodeJS.ErrnoException) => {
       const why = `${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': the address is in use' : ''}`;
       this.log.log(

@@ -1,8 +1,8 @@
 // Looks at the host for the preflight checks: files, the port, Docker's GPU support, nvidia-smi.
 import { constants, type Stats } from 'node:fs';
-import { access, lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { access, lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { sha256File } from '../encodings/fetch.js';
@@ -145,12 +145,49 @@ export async function runtimeFact(engine: ContainerEngine): Promise<RuntimeFact>
   return { ok: false, runtimes: g.runtimes };
 }
 
-/** The mounted paths (paths.*) that are symlinks, with their targets. */
-export async function symlinkFacts(paths: Record<string, string>): Promise<NonNullable<Facts['symlinks']>> {
+/**
+ * Where a path leads on this host: symlinks followed in it and in every folder above it, one part at a
+ * time, so a link that points where nothing is yet (or where the unit's sandbox hides) still says
+ * where it leads; Docker creates a missing bind source there. '?' when it cannot be read.
+ */
+export async function leadsTo(path: string): Promise<string> {
+  const todo = path.split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; todo.length;) {
+    const part = todo.shift()!;
+    if (part === '.' || part === '..') {
+      if (part === '..') at = dirname(at);
+      continue;
+    }
+    const next = join(at, part);
+    const st = await lstat(next).catch((err: NodeJS.ErrnoException) => err.code ?? 'error');
+    if (st === 'ENOENT' || st === 'ENOTDIR') return join(next, ...todo);
+    if (typeof st === 'string') return '?';
+    if (!st.isSymbolicLink()) {
+      at = next;
+      continue;
+    }
+    if (++hops > 40) return '?';
+    const link = await readlink(next);
+    todo.unshift(...link.split('/').filter(Boolean));
+    if (link.startsWith('/')) at = '/';
+  }
+  return at;
+}
+
+/**
+ * The mounted paths (paths.*, and for the cache each subfolder Docker mounts) that lead elsewhere
+ * through a symlink, with where they lead.
+ */
+export async function symlinkFacts(
+  paths: Record<string, string | readonly string[]>,
+): Promise<NonNullable<Facts['symlinks']>> {
   const out: NonNullable<Facts['symlinks']> = [];
-  for (const [key, path] of Object.entries(paths)) {
-    const st = await lstat(path).catch(() => undefined);
-    if (st?.isSymbolicLink()) out.push({ key: `paths.${key}`, path, target: await realpath(path).catch(() => '?') });
+  for (const [key, given] of Object.entries(paths)) {
+    for (const path of typeof given === 'string' ? [given] : given) {
+      const target = await leadsTo(path);
+      if (target !== path) out.push({ key: `paths.${key}`, path, target });
+    }
   }
   return out;
 }

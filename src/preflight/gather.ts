@@ -1,6 +1,7 @@
 // Gathers the facts for the checks: before each start (the daemon) or all of them (doctor).
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
+import { CACHE_MOUNTS } from '../container/spec.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/rules/checks.js';
 import type { Release } from '../core/model/events.js';
@@ -43,6 +44,16 @@ export function encodingsFingerprint(files: readonly EncodingFact[]): string | u
     .slice(0, 16);
 }
 
+/** Every host path the container mounts, by its config key: the cache with each subfolder Docker mounts. */
+export function mountedPaths(c: Config): Record<string, string | string[]> {
+  const cache = c.paths.cache;
+  return {
+    encodings: c.paths.encodings,
+    huggingface: c.paths.huggingface,
+    ...(cache === null ? {} : { cache: [cache, ...CACHE_MOUNTS.map((m) => `${cache}/${m.sub}`)] }),
+  };
+}
+
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
@@ -64,7 +75,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
     huggingfaceFact(c.paths.huggingface, c.model.id, sandboxed()),
     published ? portFact(engine, published.port, published.host, c.container.name) : Promise.resolve(undefined),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi, inp.reclaim === true, smi) : Promise.resolve(undefined),
-    symlinkFacts({ encodings: c.paths.encodings, huggingface: c.paths.huggingface }),
+    symlinkFacts(mountedPaths(c)),
     waiting && smi ? releaseApps(smi, waiting.container) : Promise.resolve(undefined),
   ]);
   const facts: Facts = {

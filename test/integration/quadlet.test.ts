@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { CLI } from '../helpers/daemon.js';
 import { GUIDE_IMAGE, GUIDE_NAME, guideOption, VLLM_SERVE } from '../fixtures/guide.js';
+import { unitWords } from '../helpers/unit-words.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -45,4 +46,27 @@ test("Podman's Quadlet generator accepts the export and generates the guide's co
   t.regex(exec, literally([GUIDE_IMAGE, ...VLLM_SERVE.slice(0, 5)].join(' ')));
   t.regex(unit, /^TimeoutStartSec=960$/m);
   t.regex(unit, /^Restart=always$/m);
+});
+
+test('Quadlet reads "%", "$", quotes and spaces back as written: one ExecStart, nothing injected', async (t) => {
+  const quadlet = (await run('bash', [join(ROOT, 'scripts/quadlet.sh')], { timeout: 300_000 })).stdout.trim();
+  const dir = await mkdtemp(join(tmpdir(), 'gptoss-quadlet-'));
+  const config = join(dir, 'config.yaml');
+  const served = 'gpt 100%n $HOME';
+  const template = `{{ '%s' }} "q" \\ end`;
+  await writeFile(
+    config,
+    `model:\n  servedName: ${JSON.stringify(served)}\n  extraArgs: ["--chat-template", ${JSON.stringify(template)}]\n` +
+      'container:\n  env:\n    NOTE: "50% of $PATH here"\n',
+  );
+  const { stdout } = await run(process.execPath, [CLI, 'export', '--format', 'quadlet', '--config', config]);
+  await writeFile(join(dir, 'vllm-gpt-oss.container'), stdout);
+  const unit = (await run(quadlet, ['-dryrun'], { env: { ...process.env, QUADLET_UNIT_DIRS: dir } })).stdout;
+  t.is([...unit.matchAll(/^ExecStart=/gm)].length, 1, unit);
+  t.false(/^ExecStart(Pre|Post)=/m.test(unit), unit);
+  const words = unitWords(/^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '');
+  const at = words.indexOf('--served-model-name');
+  t.deepEqual(words.slice(at, at + 4), ['--served-model-name', served, '--chat-template', template]);
+  t.true(words.includes('NOTE=50% of $PATH here'), words.join(' | '));
+  t.regex(unit, /^Description=gpt 100%%n \$HOME on vLLM/m);
 });

@@ -8,7 +8,7 @@ import test from 'ava';
 import { Deployment as K8sDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parse, parseAllDocuments } from 'yaml';
-import { configSchema, type Config } from '../../src/config/schema.js';
+import { configSchema, defaultConfig, type Config } from '../../src/config/schema.js';
 import { composeOf } from '../../src/export/compose.js';
 import { deploymentOf } from '../../src/export/deployment.js';
 import { CannotExpress, kubernetesOf } from '../../src/export/kubernetes.js';
@@ -16,6 +16,7 @@ import { quadletOf } from '../../src/export/quadlet.js';
 import { CLI } from '../helpers/daemon.js';
 import { GUIDE_IMAGE } from '../fixtures/guide.js';
 import { tempDir } from '../helpers/temp.js';
+import { unitWords } from '../helpers/unit-words.js';
 
 const run = promisify(execFile);
 const KEYS = new URL('../../../test/fixtures/quadlet/container-keys.txt', import.meta.url).pathname;
@@ -148,7 +149,7 @@ test('no export carries a secret: the token and secret env are references, secre
   await writeFile(
     config,
     `hfToken:\n  file: ${join(dir, 'hf_token')}\ncontainer:\n  env:\n    VLLM_API_KEY: sk-apikey-secret\n` +
-      `model:\n  extraArgs: ["--api-key", "sk-flag-secret"]\n`,
+      `model:\n  extraArgs: ["--ssl-keyfile-password", "sk-flag-secret"]\n`,
   );
   for (const format of ['compose', 'kubernetes', 'quadlet']) {
     const { stdout } = await run(process.execPath, [CLI, 'export', '--format', format, '--config', config], {
@@ -177,4 +178,52 @@ test('export: an unknown or missing format is a usage error; what cannot be expr
   const ids = await fail(['--format', 'kubernetes', '--config', config]);
   t.is(ids.code, 5);
   t.regex(ids.stderr, /container\.gpus lists device ids \(0, 1\)/);
+});
+
+test('quadlet: a newline, "%" or "$" in a value stays inside its word; no line is injected', (t) => {
+  const base = defaultConfig();
+  const evil = 'gpt\nExecStartPre=/bin/touch /tmp/pwned %n $HOME';
+  const c: Config = {
+    ...base,
+    model: { ...base.model, servedName: evil, extraArgs: ['--chat-template', 'a\tb\r\x01%%'] },
+    container: { ...base.container, env: { NOTE: `x\ny=%h $USER`, TOKENIZERS_PARALLELISM: 'false' } },
+    paths: { ...base.paths, huggingface: '/vllm/h%i' },
+    hfToken: { ...base.hfToken, file: '/etc/gptoss/tok\nExecStartPre=/bin/evil' },
+  };
+  const text = quadletOf(deploymentOf(c), '/etc/gptoss/config.yaml\nExecStartPost=/bin/evil');
+  const keys = text.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('['));
+  for (const l of keys) t.regex(l, /^[A-Za-z]+=/, l);
+  t.false(/^ExecStart(Pre|Post)?=/m.test(text), text);
+  const exec = /^Exec=(.*)$/m.exec(text)?.[1] ?? '';
+  t.deepEqual(unitWords(exec), deploymentOf(c).args);
+  const env = [...text.matchAll(/^Environment=(.*)$/gm)].map((m) => unitWords(m[1]!)[0]);
+  t.deepEqual(env, ['TIKTOKEN_ENCODINGS_BASE=/etc/encodings', 'NOTE=x\ny=%h $USER', 'TOKENIZERS_PARALLELISM=false']);
+  t.regex(text, /^Description=gpt\\nExecStartPre=\/bin\/touch \/tmp\/pwned %%n \$HOME on vLLM/m);
+  t.regex(text, /^Volume=\/vllm\/h%%i:\/root\/\.cache\/huggingface$/m);
+});
+
+test('no export prints a value that looks like a secret, whatever its name: a proxy password, an HF token', (t) => {
+  const base = defaultConfig();
+  const hf = 'hf_abcdefghijklmnopqrstuvwxyz0123456789AB';
+  const c: Config = {
+    ...base,
+    container: {
+      ...base.container,
+      env: { HTTPS_PROXY: 'http://ops:pw-0123456789@proxy.lan:3128', NOTE: hf, TOKENIZERS_PARALLELISM: 'false' },
+    },
+  };
+  const d = deploymentOf(c);
+  for (const [format, text] of [
+    ['compose', composeOf(d, 'c')],
+    ['kubernetes', kubernetesOf(d, 'c')],
+    ['quadlet', quadletOf(d, 'c')],
+  ] as const) {
+    for (const secret of ['pw-0123456789', hf]) t.false(text.includes(secret), `${format}: ${secret}`);
+    t.regex(text, /HTTPS_PROXY/, format);
+    t.regex(text, /TOKENIZERS_PARALLELISM/, format);
+  }
+  t.deepEqual(
+    d.secrets.map((s) => s.name),
+    ['HF_TOKEN', 'HTTPS_PROXY', 'NOTE'],
+  );
 });

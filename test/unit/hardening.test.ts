@@ -32,6 +32,22 @@ const flagRows: Array<[string[], RegExp]> = [
   [['--max-model', '100'], /vLLM takes it for --max-model-len, which model\.maxModelLen sets/],
   [['-qawq'], /-q is set by model\.quantization/],
   [['--Served-Model-Name=x'], /is set by model\.servedName/],
+  // Flags that make vLLM load code: a file (the HF cache is writable from the container) or a class.
+  [['--tool-parser-plugin', '/root/.cache/huggingface/p.py'], /--tool-parser-plugin is refused: vLLM imports/],
+  [['--tool-parser-pl=/x.py'], /--tool-parser-pl is refused: vLLM takes it for --tool-parser-plugin/],
+  [['--reasoning_parser_plugin=/x.py'], /vLLM reads it as --reasoning-parser-plugin\) is refused: vLLM imports/],
+  [['--worker-extension-cls', 'evil.Ext'], /--worker-extension-cls is refused: vLLM imports/],
+  [['--worker-cls=evil.W'], /--worker-cls is refused: vLLM imports/],
+  [['--scheduler-cls', 'evil.S'], /--scheduler-cls is refused: vLLM imports/],
+  [['--logits-processors', 'evil.LP'], /--logits-processors is refused: vLLM imports/],
+  [['--logits-processor-pattern', '.*'], /--logits-processor-pattern is refused: .*clients/],
+  [['--middleware', 'evil.mw'], /--middleware is refused: vLLM imports/],
+  [['--log-config-file', '/x.json'], /--log-config-file is refused: /],
+  [['--kv-transfer-config.kv_connector_module_path=evil'], /--kv-transfer-config is refused: vLLM imports/],
+  [['--allowed-local-media-path=/'], /--allowed-local-media-path is refused: API clients could read/],
+  // A secret on the command line: any user of the host reads it with ps.
+  [['--api-key', 'sk-0123456789'], /--api-key is refused: .*ps.*set VLLM_API_KEY in container\.env/],
+  [['--api_k=sk-0123456789'], /vLLM takes it for --api-key, which is refused/],
 ];
 for (const [args, want] of flagRows) {
   test(`extraArgs ${JSON.stringify(args)} is refused the way vLLM would read it`, (t) => {
@@ -44,6 +60,25 @@ for (const [args, want] of flagRows) {
 
 test('extraArgs that are fine pass: real flags, values, a flag longer than an owned one', (t) => {
   t.deepEqual(checkExtraArgs(['--max-num-seqs=64', '--enable-prefix-caching', '--model-impl', 'vllm', '-tp', '1']), []);
+  t.deepEqual(
+    checkExtraArgs(['--compilation-config.level=3', '--tool-call-parser', 'openai', '--api-server-count=1']),
+    [],
+  );
+  // A flag of its own that is a prefix of a refused one (--reasoning-parser-plugin): argparse takes it as itself.
+  t.deepEqual(checkExtraArgs(['--reasoning-parser', 'openai_gptoss', '--reasoning_parser=openai_gptoss']), []);
+});
+
+test('model.id, servedName and quantization may not start with "-": vLLM would read them as flags', (t) => {
+  for (const key of ['id', 'servedName', 'quantization']) {
+    const p = problems(parseConfig(`model:\n  ${key}: "--trust-remote-code"\n`, F));
+    t.deepEqual(p.length, 1, p.join('\n'));
+    t.regex(
+      p[0] ?? '',
+      new RegExp(
+        `^${F}:2:\\d+: model\\.${key}: must not start with "-": vLLM would read "--trust-remote-code" as a flag`,
+      ),
+    );
+  }
 });
 
 const configRows: Array<[string, string, RegExp]> = [
@@ -67,6 +102,45 @@ const configRows: Array<[string, string, RegExp]> = [
   ],
   ['HF_TOKEN_PATH', 'container:\n  env:\n    HF_TOKEN_PATH: /x\n', /HF_TOKEN_PATH is refused/],
   ['LD_PRELOAD', 'container:\n  env:\n    LD_PRELOAD: /x.so\n', /LD_PRELOAD is refused: it loads other code/],
+  // Their families: the loader's LD_*, Python's that load code, the cache's other names, the CAs.
+  [
+    'LD_AUDIT',
+    'container:\n  env:\n    LD_AUDIT: /x.so\n',
+    /:3:15: container\.env\.LD_AUDIT: LD_AUDIT is refused: the dyn/,
+  ],
+  ['LD_BIND_NOW (LD_*)', 'container:\n  env:\n    LD_BIND_NOW: 1\n', /LD_BIND_NOW is refused: the dynamic loader/],
+  ['HF_HUB_CACHE', 'container:\n  env:\n    HF_HUB_CACHE: /x\n', /HF_HUB_CACHE is refused: it moves the model cache/],
+  ['TRANSFORMERS_CACHE', 'container:\n  env:\n    TRANSFORMERS_CACHE: /x\n', /TRANSFORMERS_CACHE is refused: it moves/],
+  [
+    'HUGGINGFACE_HUB_CACHE',
+    'container:\n  env:\n    HUGGINGFACE_HUB_CACHE: /x\n',
+    /HUGGINGFACE_HUB_CACHE is refused: it/,
+  ],
+  [
+    'REQUESTS_CA_BUNDLE',
+    'container:\n  env:\n    REQUESTS_CA_BUNDLE: /x.pem\n',
+    /REQUESTS_CA_BUNDLE is refused: .*HF token/,
+  ],
+  ['SSL_CERT_FILE', 'container:\n  env:\n    SSL_CERT_FILE: /x.pem\n', /SSL_CERT_FILE is refused: .*certificate/],
+  ['CURL_CA_BUNDLE', 'container:\n  env:\n    CURL_CA_BUNDLE: /x.pem\n', /CURL_CA_BUNDLE is refused/],
+  [
+    'VLLM_ALLOW_RUNTIME_LORA_UPDATING',
+    'container:\n  env:\n    VLLM_ALLOW_RUNTIME_LORA_UPDATING: "1"\n',
+    /VLLM_ALLOW_RUNTIME_LORA_UPDATING is refused: API clients could load/,
+  ],
+  [
+    'PYTHONUSERBASE',
+    'container:\n  env:\n    PYTHONUSERBASE: /x\n',
+    /PYTHONUSERBASE is refused: it makes Python load other code/,
+  ],
+  ['PYTHONPYCACHEPREFIX', 'container:\n  env:\n    PYTHONPYCACHEPREFIX: /x\n', /PYTHONPYCACHEPREFIX is refused/],
+  ['BASH_ENV', 'container:\n  env:\n    BASH_ENV: /x.sh\n', /BASH_ENV is refused: .*entrypoint/],
+  [
+    'VLLM_LOGGING_CONFIG_PATH',
+    'container:\n  env:\n    VLLM_LOGGING_CONFIG_PATH: /x\n',
+    /is refused: a logging config/,
+  ],
+  ['NCCL_NET_PLUGIN', 'container:\n  env:\n    NCCL_NET_PLUGIN: x\n', /NCCL_NET_PLUGIN is refused: .*library/],
   ['paths.huggingface: /', 'paths:\n  huggingface: /\n', /\/ is a system folder/],
   ['paths.huggingface: /etc', 'paths:\n  huggingface: /etc\n', /\/etc is a system folder/],
   ['paths.encodings: /var/run', 'paths:\n  encodings: /var/run\n', /\/var\/run is a system folder/],
@@ -75,6 +149,49 @@ const configRows: Array<[string, string, RegExp]> = [
     'paths:\n  huggingface: /vllm/../etc\n',
     /\/etc \(\/vllm\/\.\.\/etc once normalised\) is a system folder/,
   ],
+  // Sensitive places refused by prefix, not only by name.
+  ['paths.huggingface: /root/.ssh', 'paths:\n  huggingface: /root/.ssh\n', /\/root\/\.ssh is in root's home folder/],
+  ['paths.huggingface: /home/alice', 'paths:\n  huggingface: /home/alice\n', /\/home\/alice is in a home folder/],
+  [
+    'paths.encodings: /var/spool/cron',
+    'paths:\n  encodings: /var/spool/cron\n',
+    /\/var\/spool\/cron is in the system's spool/,
+  ],
+  [
+    'paths.huggingface: /var/lib/gptoss-supervisor',
+    'paths:\n  huggingface: /var/lib/gptoss-supervisor\n',
+    /\/var\/lib\/gptoss-supervisor is in the supervisor's own state/,
+  ],
+  [
+    'paths.huggingface: /var/lib/docker/volumes/x',
+    'paths:\n  huggingface: /var/lib/docker/volumes/x\n',
+    /\/var\/lib\/docker\/volumes\/x is in a container engine's state/,
+  ],
+  [
+    'paths.cache: /var/backups',
+    'paths:\n  cache: /var/backups\n',
+    /paths\.cache: \/var\/backups is in the system's backups/,
+  ],
+  ['paths.cache: /boot/efi', 'paths:\n  cache: /boot/efi\n', /paths\.cache: \/boot\/efi is a system folder/],
+  // Control characters in what goes on the command line, into the environment or into a path.
+  [
+    'a newline in servedName',
+    'model:\n  servedName: "gpt\\nExecStartPre=/bin/sh"\n',
+    /:2:15: model\.servedName: must not contain control characters \(found "\\n"\)/,
+  ],
+  ['a tab in model.id', 'model:\n  id: "openai/gpt\\t"\n', /:2:7: model\.id: must not contain control characters/],
+  [
+    'a carriage return in an extraArgs item',
+    'model:\n  extraArgs: ["--max-num-seqs=1\\r"]\n',
+    /:2:15: model\.extraArgs\.0: must not contain control characters/,
+  ],
+  [
+    'a newline in an env value',
+    'container:\n  env:\n    NOTE: "a\\nb"\n',
+    /:3:11: container\.env\.NOTE: must not contain control characters/,
+  ],
+  ['a newline in a mount path', 'paths:\n  cache: "/vllm/c\\nd"\n', /:2:10: paths\.cache: must not contain control/],
+  ['a newline in hfToken.file', 'hfToken:\n  file: "/etc/x\\ny"\n', /:2:9: hfToken\.file: must not contain control/],
   ['an unknown YAML tag', 'model:\n  id: !!python/object x\n', /YAML: .*tag/i],
   ['a URL with a space', 'encodings:\n  baseUrl: "https://x y"\n', /baseUrl: expected an http\(s\) URL/],
   [
@@ -94,6 +211,15 @@ for (const [what, text, want] of configRows) {
     t.true(p.every((l) => /^\/etc\/gptoss\/config\.yaml:\d+:\d+: /.test(l)));
   });
 }
+
+test('a risky variable of a family is allowed once listed, and harmless Python settings need nothing', (t) => {
+  const r = parseConfig(
+    'container:\n  env: {LD_AUDIT: /x.so, SSL_CERT_FILE: /ca.pem, PYTHONUNBUFFERED: "1"}\n' +
+      '  allowEnv: [LD_AUDIT, SSL_CERT_FILE]\n',
+    F,
+  );
+  t.true(r.ok, problems(r).join('\n'));
+});
 
 test('what is allowed stays allowed: an opted-in variable, a normalised path, a registry with a port', (t) => {
   const r = parseConfig(
@@ -128,12 +254,17 @@ test('secret flags and variables are masked wherever the container is shown: ren
   const config = {
     ...base,
     model: { ...base.model, extraArgs: ['--api-key', 'sk-live-0123456789', '--ssl-keyfile-password=pw-0123456789'] },
-    container: { ...base.container, env: { VLLM_API_KEY: 'sk-env-0123456789' } },
+    container: {
+      ...base.container,
+      // A secret by its look, under a name that says nothing: a proxy's password.
+      env: { VLLM_API_KEY: 'sk-env-0123456789', HTTPS_PROXY: 'http://ops:proxy-pw-0123@proxy.lan:3128' },
+    },
   };
   const spec = buildSpec(config, undefined);
   const shown = renderDockerRun(spec);
-  for (const secret of ['sk-live-0123456789', 'pw-0123456789', 'sk-env-0123456789'])
+  for (const secret of ['sk-live-0123456789', 'pw-0123456789', 'sk-env-0123456789', 'proxy-pw-0123'])
     t.false(shown.includes(secret), secret);
+  t.regex(shown, /-e HTTPS_PROXY=\*{8}/);
   t.regex(shown, /--api-key \*{8}/);
   t.regex(shown, /-e VLLM_API_KEY=\*{8}/);
   const running = buildSpec({ ...config, model: { ...config.model, maxModelLen: 8 } }, undefined);

@@ -40,11 +40,26 @@ test('bad monitoring input gets located errors', (t) => {
       /tokenFile: expected an absolute path or credential:NAME/,
     ],
     ['restart:\n  budget:\n    count: 0\n', /:3:12: restart\.budget\.count: must be at least 1/],
+    [
+      'alerts:\n  webhooks:\n    - name: a\n      url: http://ntfy.lan/t\n      tokenFile: /etc/gptoss/ntfy\n',
+      /:4:12: alerts\.webhooks\.0\.url: http: would send the token of tokenFile in clear text; use https:/,
+    ],
+    [
+      'alerts:\n  webhooks:\n    - name: a\n      url: "https://u:pw@ntfy.sh/t"\n',
+      /:4:12: alerts\.webhooks\.0\.url: must not carry a user or password/,
+    ],
   ];
   for (const [text, re] of rows) {
     const r = parseConfig(text, F);
     t.false(r.ok, text);
     if (!r.ok) t.regex(r.problems.map(formatProblem).join('\n'), re, text);
+  }
+});
+
+test('a token over http is fine to a loopback relay', (t) => {
+  for (const host of ['127.0.0.1:8080', 'localhost', '[::1]:80']) {
+    const r = parseConfig(`alerts:\n  webhooks:\n    - name: a\n      url: http://${host}/t\n      tokenFile: /x\n`, F);
+    t.true(r.ok, r.ok ? '' : r.problems.map(formatProblem).join('\n'));
   }
 });
 

@@ -14,7 +14,9 @@ import {
   type Facts,
 } from '../../src/core/rules/checks.js';
 import { encodingFacts, huggingfaceFact, modelCacheDir, symlinkFacts } from '../../src/preflight/facts.js';
-import { encodingsFingerprint } from '../../src/preflight/gather.js';
+import { encodingsFingerprint, preflight } from '../../src/preflight/gather.js';
+import { configSchema } from '../../src/config/schema.js';
+import { FakeEngine } from '../helpers/fake-engine.js';
 import { writeGenuineEncodings } from '../helpers/tiktoken.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -186,7 +188,7 @@ test("registry credentials from a docker config.json, matched to the image's reg
   );
 });
 
-test('a mounted path that is a symlink is a warning naming where it points (Docker mounts the target)', async (t) => {
+test('a mount that leads elsewhere through a symlink is a warning naming where (Docker mounts that)', async (t) => {
   const dir = await tempDir(t, 'gptoss-link-');
   await mkdir(join(dir, 'real'));
   await symlink(join(dir, 'real'), join(dir, 'hf'));
@@ -196,6 +198,63 @@ test('a mounted path that is a symlink is a warning naming where it points (Dock
   t.is(r[0]?.status, 'warn');
   t.regex(
     r[0]?.detail ?? '',
-    /paths\.huggingface \(.*\/hf\) is a symlink to .*\/real: Docker mounts what it points to/,
+    /paths\.huggingface \(.*\/hf\) leads to .*\/real through a symlink: Docker mounts where it leads/,
   );
+});
+
+test('a mount leading somewhere refused blocks the start: a link, a folder above, a dangling one', async (t) => {
+  const dir = await tempDir(t, 'gptoss-link-');
+  await mkdir(join(dir, 'real'));
+  await symlink('/etc', join(dir, 'etc-link'));
+  // Where nothing is (or where the unit's sandbox hides): still judged by where it leads.
+  await symlink('/root/.ssh/gptoss-not-there', join(dir, 'dangling'));
+  const links = await symlinkFacts({
+    encodings: [join(dir, 'real'), join(dir, 'dangling')],
+    huggingface: join(dir, 'etc-link'),
+    // Not there yet: Docker would create it, under wherever the link above it leads.
+    cache: [join(dir, 'etc-link', 'gptoss-not-there', 'vllm')],
+  });
+  t.deepEqual(links, [
+    { key: 'paths.encodings', path: join(dir, 'dangling'), target: '/root/.ssh/gptoss-not-there' },
+    { key: 'paths.huggingface', path: join(dir, 'etc-link'), target: '/etc' },
+    {
+      key: 'paths.cache',
+      path: join(dir, 'etc-link', 'gptoss-not-there', 'vllm'),
+      target: '/etc/gptoss-not-there/vllm',
+    },
+  ]);
+  const r = evaluate({ symlinks: links });
+  t.is(r[0]?.status, 'fail');
+  t.is(r[0]?.waitFor, 'mounts');
+  t.regex(
+    r[0]?.detail ?? '',
+    /paths\.encodings \(.*\/dangling\) leads to \/root\/\.ssh\/gptoss-not-there: .* root's home/,
+  );
+  t.regex(r[0]?.detail ?? '', /paths\.huggingface \(.*\/etc-link\) leads to \/etc: \/etc is a system folder/);
+  t.regex(
+    r[0]?.detail ?? '',
+    /paths\.cache \(.*\/vllm\) leads to \/etc\/gptoss-not-there\/vllm: .* is a system folder/,
+  );
+  t.regex(r[0]?.fix ?? '', /a folder of its own/);
+  t.is(blocker(r)?.id, 'symlinks');
+});
+
+test('paths.cache and its mounted subfolders are looked at before a start, like the other paths', async (t) => {
+  const dir = await tempDir(t, 'gptoss-cache-');
+  await mkdir(join(dir, 'hf'));
+  await mkdir(join(dir, 'enc'));
+  await writeGenuineEncodings(join(dir, 'enc'));
+  await mkdir(join(dir, 'cache'));
+  // The cache folder is fine; one of the subfolders Docker mounts is a link to /etc.
+  await symlink('/etc', join(dir, 'cache', 'triton'));
+  const config = configSchema.parse({
+    paths: { encodings: join(dir, 'enc'), huggingface: join(dir, 'hf'), cache: join(dir, 'cache') },
+    gpu: { checkMemory: false },
+    container: { port: 1 + (process.pid % 20000) + 40000 },
+  });
+  const p = await preflight({ config, engine: new FakeEngine(), tokenSource: 'test', gpuRuntime: false });
+  const links = p.results.find((r) => r.id === 'symlinks');
+  t.is(links?.status, 'fail', JSON.stringify(p.results));
+  t.regex(links?.detail ?? '', /paths\.cache \(.*\/cache\/triton\) leads to \/etc/);
+  t.is(p.blocker?.id, 'symlinks');
 });

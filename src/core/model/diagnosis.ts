@@ -11,6 +11,7 @@ export type WaitReason =
   | 'gpu-memory'
   | 'gpu-release'
   | 'gpu-runtime'
+  | 'mounts'
   | 'config';
 
 export type DiagnosisCode =

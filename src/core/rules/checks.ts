@@ -1,5 +1,6 @@
 // The deployment guide's checklist as plain functions: facts about the host in, pass/warn/fail out.
 import type { AppRow, MemoryVerdict } from './gpu-memory.js';
+import { MOUNT_FIX, refusedFolder } from './mounts.js';
 import type { WaitReason } from '../model/diagnosis.js';
 
 export type CheckId =
@@ -61,7 +62,10 @@ export interface Facts {
    * from the host while the driver still lists them), and how long the wait for them has left.
    */
   release?: { apps: AppRow[]; leftMs: number };
-  /** Mounted paths (paths.*) that are symlinks, with where they point. */
+  /**
+   * Mounted paths (paths.*, and the cache's subfolders) that lead elsewhere through a symlink (the path
+   * itself or a folder above it), with where they lead ('?' when that cannot be read).
+   */
   symlinks?: Array<{ key: string; path: string; target: string }>;
 }
 
@@ -222,13 +226,29 @@ export function checkMemory(v: MemoryVerdict): CheckResult {
   }
 }
 
-/** A mounted path that is a symlink: Docker mounts what it points to, which the config does not show. */
+/**
+ * A mounted path that leads elsewhere through a symlink: Docker mounts where it leads, which the config
+ * does not show. Where it leads is judged like a path in the config: a system folder, a home folder,
+ * the supervisor's state, ... fails (and blocks the start); anywhere else is a warning.
+ */
 export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResult {
-  const what = links.map((l) => `${l.key} (${l.path}) is a symlink to ${l.target}`).join('; ');
+  const refused = links.flatMap((l) => {
+    const what = l.target === '?' ? undefined : refusedFolder(l.target);
+    return what ? [`${l.key} (${l.path}) leads to ${l.target}: ${what}`] : [];
+  });
+  if (refused.length)
+    return {
+      id: 'symlinks',
+      status: 'fail',
+      detail: `${refused.join('; ')}; Docker would mount it into the model container`,
+      fix: `${MOUNT_FIX}, or replace the symlink with a folder of its own`,
+      waitFor: 'mounts',
+    };
+  const what = links.map((l) => `${l.key} (${l.path}) leads to ${l.target} through a symlink`).join('; ');
   return {
     id: 'symlinks',
     status: 'warn',
-    detail: `${what}: Docker mounts what it points to`,
+    detail: `${what}: Docker mounts where it leads`,
     fix: 'set the path to the folder itself, so the config says what is mounted',
   };
 }
@@ -260,13 +280,14 @@ export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   if (f.engine) out.push(checkEngine(f.engine));
   if (f.image) out.push(checkImage(f.image));
   if (f.gpuRuntime) out.push(checkRuntime(f.gpuRuntime));
+  // Before the files are read: a mount that leads into /etc is said first.
+  if (f.symlinks?.length) out.push(checkSymlinks(f.symlinks));
   if (f.encodings) out.push(checkEncodings(f.encodings, fetchCommand));
   if (f.huggingface) out.push(checkHuggingface(f.huggingface));
   if (f.token) out.push(checkToken(f.token));
   if (f.port) out.push(checkPort(f.port));
   if (f.release) out.push(checkRelease(f.release, f.gpuMemory));
   if (f.gpuMemory) out.push(checkMemory(f.gpuMemory));
-  if (f.symlinks?.length) out.push(checkSymlinks(f.symlinks));
   return out;
 }
 

@@ -12,6 +12,7 @@ const LABELS: Record<WaitReason, string> = {
   'gpu-memory': 'GPU memory',
   'gpu-release': 'memory to be released',
   'gpu-runtime': 'a GPU runtime in Docker',
+  mounts: 'mount paths that lead to folders of their own',
   config: 'a config change',
 };
 
