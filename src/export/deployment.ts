@@ -89,6 +89,8 @@ export const SUPERVISOR_ONLY = [
   'the scheduled deep probe (schedule.deepProbe) and maintenance restart',
   'diagnosis of failures, waiting instead of restarting (encodings, token, port, GPU memory), restart backoff',
   'the pre-start checks (tiktoken files, GPU memory, page-cache eviction on unified memory)',
+  'the gate (gate.*): holding requests through loads and restarts, drains, replays, API keys; the container ' +
+    'publishes container.port itself',
 ];
 
 /** The header every export begins with: where it came from, and what it cannot express. */

@@ -41,12 +41,16 @@ interface Pending {
   until?: number;
   timer?: NodeJS.Timeout;
   upstream?: http.ClientRequest;
+  /** The connection pool it was sent through. */
+  agent?: http.Agent;
   /** Bytes of the answer went to the client: it can no longer be sent again. */
   sent: boolean;
   sse: boolean;
   replayed: boolean;
   /** Taken back from the model at the drain deadline, to be sent again. */
   detached: boolean;
+  /** Held before the supervisor said anything: its hold is set again when it does. */
+  untold?: boolean;
   firstByteAt?: number;
   done: boolean;
 }
@@ -95,6 +99,7 @@ export class Door {
   private readonly flying = new Set<Pending>();
   private agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
   private agentRun: string | undefined;
+  private readonly retired = new Set<http.Agent>();
   /** A planned stop of this run is draining: nothing more is sent to it. */
   private drainedRun: string | undefined;
   private closing = false;
@@ -128,15 +133,38 @@ export class Door {
   update(view: DoorView): void {
     const runChanged = view.run !== this.view?.run;
     this.view = view;
-    if (view.run !== this.agentRun) {
-      // A new run is a new server: pooled connections to the old one are dead.
-      this.agent.destroy();
+    if (view.open && view.run !== this.agentRun) {
+      // A new run is a new server: pooled connections to the old one are dead. What is still in flight
+      // on them (a drain under way) finishes on them; the old pool goes once that is done.
+      this.retire(this.agent);
       this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
       this.agentRun = view.run;
     }
     if (runChanged) this.resetRetry();
     if (view.open && view.run !== this.drainedRun) this.drainedRun = undefined;
+    this.reconsider();
     this.pump();
+  }
+
+  /**
+   * Held requests under new orders: one held before the supervisor had said anything gets the hold
+   * the view allows from its arrival; one the model will not be back for in time (its ETA, an
+   * operator's wait) is answered now rather than at its deadline.
+   */
+  private reconsider(): void {
+    const v = this.view;
+    if (!v || v.open) return;
+    const now = this.now();
+    for (const p of [...this.held]) {
+      const a = admit(v, now, 0);
+      if (a.kind === 'answer') {
+        this.held.splice(this.held.indexOf(p), 1);
+        this.answer(p, a, 'refused');
+      } else if (a.kind === 'hold' && p.untold) {
+        p.untold = false;
+        this.hold(p, p.arrived + v.holdTimeout, false);
+      }
+    }
   }
 
   /** Whether the door listens, and why not (for the supervisor's status line). */
@@ -172,6 +200,13 @@ export class Door {
       }
     }
     return { finished: before - replayed - cut, replayed, cut };
+  }
+
+  /** An agent no longer used for new requests: gone now if idle, else once its last request ends. */
+  private retire(agent: http.Agent): void {
+    const busy = [...this.flying].some((p) => p.agent === agent);
+    if (!busy) return agent.destroy();
+    this.retired.add(agent);
   }
 
   /** Sends to `run` again: its planned stop is off. */
@@ -276,6 +311,7 @@ export class Door {
     if (a.kind === 'answer') return this.answer(p, a, 'refused');
     if (a.kind === 'forward' && this.canForward()) return this.forward(p);
     if (this.closing) return this.answer(p, goingAway(), 'refused');
+    if (!v) p.untold = true;
     this.hold(p, a.kind === 'hold' ? a.until : now + (v?.holdTimeout ?? UNTOLD_HOLD_MS));
   }
 
@@ -284,11 +320,11 @@ export class Door {
     return !!v?.open && this.drainedRun === undefined && this.now() >= this.retryAt;
   }
 
-  private hold(p: Pending, until: number): void {
+  private hold(p: Pending, until: number, queue = true): void {
     p.until = until;
     clearTimeout(p.timer);
     p.timer = setTimeout(() => this.expire(p), Math.max(0, until - this.now()));
-    this.held.push(p);
+    if (queue) this.held.push(p);
     this.report();
   }
 
@@ -336,6 +372,7 @@ export class Door {
       agent: this.agent,
     });
     p.upstream = r;
+    p.agent = this.agent;
     p.detached = false;
     this.flying.add(p);
     this.report();
@@ -431,6 +468,8 @@ export class Door {
       'content-length': Buffer.byteLength(body),
     };
     if (a.retryAfter !== undefined) headers['retry-after'] = String(a.retryAfter);
+    // Held before this answer: how long the client waited for it.
+    if (p.until !== undefined) headers['x-gptoss-waited-ms'] = String(this.now() - p.arrived);
     if (this.closing) headers['connection'] = 'close';
     p.res.writeHead(a.status, headers);
     p.res.end(body);
@@ -463,6 +502,11 @@ export class Door {
   }
 
   private wake(): void {
+    for (const a of [...this.retired]) {
+      if ([...this.flying].some((p) => p.agent === a)) continue;
+      this.retired.delete(a);
+      a.destroy();
+    }
     for (const f of this.flights.splice(0)) f();
   }
 

@@ -232,6 +232,8 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
         'engineLoad',
         'load',
         'lastLoad',
+        'gate',
+        'requests',
       ]);
       t.is(j['state'], 'serving');
       t.regex(String(j['servingSince']), /^\d{4}-\d\d-\d\dT/);

@@ -46,9 +46,11 @@ test('tokens stop, a request waits, /health 200 -> restart with engine-stalled: 
 });
 
 test('idle with no requests: never a stall, however long the tokens hold still', async (t) => {
-  const s = await setup('idle', { ...STALL, container: { env: { STANDIN_ENGINE: 'stall' } } });
+  const s = await setup('idle', STALL);
   try {
     await s.daemon.waitState('serving', 30_000);
+    // The engine goes quiet once it serves (a stalled engine from the start never answers its warm-up).
+    await postJson(s.port, '/standin/mode', { engine: 'stall' });
     // The status shows the engine's sample (so it was looked at) after 3 stall windows of serving.
     const looked = await s.daemon.waitFor(
       (r) =>

@@ -31,7 +31,10 @@ test('compose: the container docker-compose makes is the one the daemon makes, f
   const theirs = uniqueName('export-compose');
   const project = theirs.replace(/[^a-z0-9]/g, '');
   const health = { liveness: { period: '1s', timeout: '1s', failureThreshold: 3 } };
-  const rawFor = (name: string) => testConfigRaw(name, port, dirs, { health, container: { gpus: 'all' } });
+  // Compose runs the container without the supervisor, so without its gate: compared with the daemon's
+  // container where it publishes the port itself.
+  const rawFor = (name: string) =>
+    testConfigRaw(name, port, dirs, { health, container: { gpus: 'all' }, gate: { enabled: false } });
   const file = join(dirs.root, 'config.yaml');
   await writeFile(file, stringify(rawFor(theirs)));
   const { stdout } = await run(process.execPath, [CLI, 'export', '--format', 'compose', '--config', file]);

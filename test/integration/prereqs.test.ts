@@ -211,8 +211,12 @@ test('HarmonyError -> waits; the config edit that fixes it starts the model at o
   }
 });
 
+// Without the gate the container publishes container.port itself (the guide's way); with it, the
+// gate's own listening is what a taken port stops (test/integration/gate.test.ts).
+const NO_GATE = { gate: { enabled: false } };
+
 test('port held by another process -> waiting for the port, named; freed -> serving', async (t) => {
-  const s = await setup('port', {}, { start: false });
+  const s = await setup('port', NO_GATE, { start: false });
   const squatter = createServer().listen(s.port, '127.0.0.1');
   await new Promise((r) => squatter.once('listening', r));
   const daemon = track(startDaemon(s.configFile, s.stateDir));
@@ -235,7 +239,7 @@ test('port held by another process -> waiting for the port, named; freed -> serv
 });
 
 test('port held by another container -> its name is given', async (t) => {
-  const s = await setup('port2', {}, { start: false });
+  const s = await setup('port2', NO_GATE, { start: false });
   const other = `${s.name}-other`;
   await docker([
     'run',

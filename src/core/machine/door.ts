@@ -20,7 +20,18 @@ const loadTime = (s: State, t: Settings) =>
 
 const plus = (at: number, took: number | undefined) => (took === undefined ? undefined : at + took);
 
+/** `, ready in about 4m10s` when the ETA is ahead. */
+const readyIn = (eta: number | undefined, now: number) =>
+  eta !== undefined && eta > now ? `, ready in about ${fmt(eta - now)}` : '';
+
 function closed(s: State, t: Settings, now: number): Closed {
+  const c = phaseClosed(s, t, now);
+  return c.code === 'model_loading' || c.code === 'model_restarting'
+    ? { ...c, message: `${c.message}${readyIn(c.eta, now)}` }
+    : c;
+}
+
+function phaseClosed(s: State, t: Settings, now: number): Closed {
   const name = t.servedName;
   const cause = s.history.cause ? ` (${s.history.cause})` : '';
   switch (s.phase) {
@@ -28,8 +39,7 @@ function closed(s: State, t: Settings, now: number): Closed {
       const eta = loadView(s, now, t.specHash).eta;
       const l = s.run.load;
       const what = s.run.probes.ready ? 'warming up (its first completion)' : l ? PHASE_LABEL[l.phase] : 'starting';
-      const when = eta !== undefined && eta > now ? `, ready in about ${fmt(eta - now)}` : '';
-      return { holdable: true, code: 'model_loading', message: `${name} is loading: ${what}${when}`, eta };
+      return { holdable: true, code: 'model_loading', message: `${name} is loading: ${what}`, eta };
     }
     case 'serving':
     case 'unhealthy':

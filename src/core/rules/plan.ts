@@ -62,7 +62,7 @@ export function planReconcile(obs: Observation): Plan {
     // A running container with the right spec is adopted as is, even with an older token:
     // the model is loaded, and a restart would cost minutes of service for nothing.
     const later = comparison.deferred?.length
-      ? `; cache mounts come with the next recreate (${comparison.deferred.join('; ')})`
+      ? `; kept as it is until the next recreate (${comparison.deferred.join('; ')})`
       : '';
     return {
       outcome: 'adopted',
