@@ -1,6 +1,6 @@
 // The kernel's account of a death the container's log cannot give: the OOM killer, the NVIDIA driver's Xid errors.
 import type { FailureInput, Found } from '../model/diagnosis.js';
-import { quoteLine } from './log-lines.js';
+import { capLine, quoteLine } from './log-lines.js';
 
 /**
  * NVIDIA's Xid catalogue (docs.nvidia.com/deploy/xid-errors), the ones a model server meets: what
@@ -50,7 +50,8 @@ function last(lines: readonly string[], re: RegExp): { line: string; m: RegExpMa
 }
 
 /** What the kernel's messages around an exit say, if they explain it. */
-export function kernelFinding(kernel: readonly string[], f: FailureInput): Found | undefined {
+export function kernelFinding(lines: readonly string[], f: FailureInput): Found | undefined {
+  const kernel = lines.map(capLine);
   const xid = last(kernel, XID);
   if (xid) {
     const n = Number(xid.m[2]);

@@ -5,6 +5,7 @@
 // prints it). test/unit/load.test.ts checks each row against its real lines. A line that
 // matches nothing is not an error: it says nothing about the load.
 import { LOAD_PHASES, type LoadPhase } from '../model/events.js';
+import { capLine } from './log-lines.js';
 
 /** What the status line calls each phase. */
 export const PHASE_LABEL: Record<LoadPhase, string> = {
@@ -105,7 +106,8 @@ export interface LoadLine {
 }
 
 /** What a log line says about the load, or undefined when it says nothing. */
-export function recogniseLoadLine(line: string): LoadLine | undefined {
+export function recogniseLoadLine(text: string): LoadLine | undefined {
+  const line = capLine(text);
   for (const row of PHASE_TABLE) {
     const m = row.re.exec(line);
     if (!m) continue;

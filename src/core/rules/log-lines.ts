@@ -1,4 +1,24 @@
 // vLLM's log lines as users' logs carry them, reduced to what vLLM said: prefixes and colour codes off.
+//
+// Every line here is the container's output, so the outside's: a line is cut to MAX_LINE before any
+// pattern reads it (a 2 MiB line once took a quadratic pattern 169 s, past the watchdog).
+
+/** The longest line a pattern reads; a longer one is cut by `capLine`. */
+export const MAX_LINE = 4096;
+/** How much of a cut line's end is kept. */
+const LINE_END = 1024;
+const CUT = ' [...] ';
+
+/**
+ * A line of at most MAX_LINE characters. The start is kept, most of it: Python's `Type: message`,
+ * vLLM's prefixes and every phase line begin there; and the end, where a long message (a URL, a
+ * list) ends with the words that explain it (`Invalid username or password.`). A cut line that grows
+ * and is cut again keeps the same start and the newest end.
+ */
+export function capLine(line: string): string {
+  if (line.length <= MAX_LINE) return line;
+  return `${line.slice(0, MAX_LINE - LINE_END - CUT.length)}${CUT}${line.slice(-LINE_END)}`;
+}
 
 /** Colour codes, real (ESC [ ... m) or as pasted (^[[0;36m). */
 // eslint-disable-next-line no-control-regex -- ESC is what a colour code begins with
@@ -20,7 +40,7 @@ const PREFIXES: readonly RegExp[] = [
 
 /** One line as vLLM (or Python, or Docker) wrote it: no colour codes, no prefixes, no trailing blanks. */
 export function bareLine(line: string): string {
-  let s = line.replace(ANSI, '').replace(/\r$/, '');
+  let s = capLine(line).replace(ANSI, '').replace(/\r$/, '');
   for (let changed = true; changed;) {
     changed = false;
     for (const p of PREFIXES) {

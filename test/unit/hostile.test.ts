@@ -1,0 +1,81 @@
+// The hostile-input suite: the daemon read by a hostile container (its log, its /metrics, the files it
+// can write), the kernel's log and a registry, as the second security review played them. Each
+// test failed before its fix. (Hostile configs and state files: hardening.test.ts.)
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import type Docker from 'dockerode';
+import { exitTail, TAIL_CHARS, TAIL_READ } from '../../src/core/rules/exit-tail.js';
+import { MAX_LINE } from '../../src/core/rules/log-lines.js';
+import { Engine } from '../../src/docker/engine.js';
+import { LogLines } from '../../src/docker/log-stream.js';
+
+const MiB = 1 << 20;
+/** A line as long as the one that stopped the daemon, its words at its start and at its end. */
+const HUGE = `ValueError: start of the line ${'Access to model '.repeat((2 * MiB) / 16)} the end of the line`;
+
+/** Docker's multiplexed stream: a frame of stdout. */
+function frame(s: string): Buffer {
+  const b = Buffer.from(s);
+  const h = Buffer.alloc(8);
+  h[0] = 1;
+  h.writeUInt32BE(b.length, 4);
+  return Buffer.concat([h, b]);
+}
+
+test('a 2 MiB line from the container reaches no pattern whole: the live follow cuts it, start and end kept', (t) => {
+  const lines: string[] = [];
+  const partial: string[] = [];
+  const ll = new LogLines(
+    (l) => lines.push(l),
+    (p) => partial.push(p),
+  );
+  // As Docker sends it: frames of 16 KiB, then the line's end.
+  for (let i = 0; i < HUGE.length; i += 16384) ll.push(frame(HUGE.slice(i, i + 16384)));
+  t.true(partial.every((p) => p.length <= MAX_LINE));
+  ll.push(frame('\nnext\n'));
+  t.is(lines.length, 2);
+  const [line] = lines;
+  t.true(line!.length <= MAX_LINE, `${line!.length}`);
+  t.true(line!.startsWith('ValueError: start of the line'));
+  t.true(line!.endsWith('the end of the line'));
+  t.is(lines[1], 'next');
+});
+
+test('an exit tail of long lines stays within its caps: each line, and all of them', (t) => {
+  const tail = exitTail(
+    Array.from({ length: TAIL_READ }, (_, i) => `${i} ${HUGE.slice(0, 64 << 10)}`),
+    TAIL_READ,
+  );
+  t.true(tail.every((l) => l.length <= MAX_LINE));
+  t.true(tail.join('').length <= TAIL_CHARS);
+  t.regex(tail.at(-1) ?? '', /^599 ValueError/, 'the last lines are the ones kept');
+  t.true(exitTail([HUGE])[0]!.length <= MAX_LINE);
+});
+
+/** A Docker whose log answer is `lines` (frames), whichever way the engine asks for it. */
+function dockerAnswering(lines: string[]): Docker {
+  const body = () => Buffer.concat(lines.map((l) => frame(`${l}\n`)));
+  const stream = () => {
+    const s = new PassThrough();
+    const b = body();
+    for (let i = 0; i < b.length; i += 65536) s.write(b.subarray(i, i + 65536));
+    s.end();
+    return s;
+  };
+  return {
+    modem: { dial: (_o: unknown, cb: (e: Error | null, d: unknown) => void) => cb(null, stream()) },
+    getContainer: () => ({ logs: () => Promise.resolve(body()) }),
+  } as unknown as Docker;
+}
+
+test('the exit tail read from Docker is cut as it arrives: no line over MAX_LINE, not over TAIL_CHARS', async (t) => {
+  const lines = [...Array.from({ length: 40 }, () => HUGE.slice(0, 256 << 10)), HUGE, 'the last words'];
+  const text = await new Engine(dockerAnswering(lines)).logTail('c1', TAIL_READ);
+  const got = text.split('\n');
+  t.true(text.length <= TAIL_CHARS + got.length, `${text.length} characters`);
+  t.true(
+    got.every((l) => l.length <= MAX_LINE),
+    `longest ${Math.max(...got.map((l) => l.length))}`,
+  );
+  t.true(got.includes('the last words'));
+});
