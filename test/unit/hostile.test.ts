@@ -1,14 +1,19 @@
 // The hostile-input suite: the daemon read by a hostile container (its log, its /metrics, the files it
 // can write), the kernel's log and a registry, as the second security review played them. Each
 // test failed before its fix. (Hostile configs and state files: hardening.test.ts.)
+import { execFile } from 'node:child_process';
 import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
 import test from 'ava';
 import type Docker from 'dockerode';
+import { DAEMON_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { exitTail, TAIL_CHARS, TAIL_READ } from '../../src/core/rules/exit-tail.js';
 import { MAX_LINE } from '../../src/core/rules/log-lines.js';
 import { Engine } from '../../src/docker/engine.js';
 import { LogLines } from '../../src/docker/log-stream.js';
+import { attacksFor, timeSubjects, type Timing } from '../helpers/redos.js';
 
+const run = promisify(execFile);
 const MiB = 1 << 20;
 /** A line as long as the one that stopped the daemon, its words at its start and at its end. */
 const HUGE = `ValueError: start of the line ${'Access to model '.repeat((2 * MiB) / 16)} the end of the line`;
@@ -21,6 +26,37 @@ function frame(s: string): Buffer {
   h.writeUInt32BE(b.length, 4);
   return Buffer.concat([h, b]);
 }
+
+const show = (ts: Timing[]) =>
+  ts.map((x) => `${x.ms.toFixed(1)} ms on ${x.size / 1024} KiB: ${x.name}\n    input ${x.attack}`).join('\n');
+
+test(
+  'every pattern that reads container output, the kernel log, a registry error or /metrics: under 50 ms of CPU ' +
+    "on 1 MiB built to make it backtrack, with the daemon's V8 flags",
+  async (t) => {
+    // Its own process with the daemon's flags (no optimizing compilers, a 1 MiB young generation).
+    const timing = new URL('../helpers/hostile-timing.js', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, [...DAEMON_NODE_FLAGS, timing, String(MiB), '50'], {
+      maxBuffer: 64 * MiB,
+      timeout: 170_000,
+    }).catch((err: Error & { stderr?: string }) => {
+      throw new Error(`${err.message}\nover 50 ms before it was stopped:\n${err.stderr ?? ''}`);
+    });
+    const r = JSON.parse(stdout) as { slowest: Timing[]; over: Timing[] };
+    t.true(r.slowest.length > 90, `${r.slowest.length} patterns and functions timed`);
+    t.deepEqual(r.over, [], show(r.over));
+    t.log(`slowest of ${r.slowest.length}:\n${show([...r.slowest].sort((a, b) => b.ms - a.ms).slice(0, 3))}`);
+  },
+);
+
+test('the clock sees a quadratic pattern: `.*` between literals fails it at once', (t) => {
+  const run = (re: RegExp) => (s: string) => re.exec(s);
+  const bad = /Access to model .* is restricted/;
+  const good = /Access to model \S{1,256} is restricted/;
+  const o = { size: 64 << 10, screen: 4 << 10, limitMs: 50 };
+  t.true(timeSubjects([{ name: 'bad', run: run(bad), attacks: attacksFor(bad) }], o).over.length > 0);
+  t.deepEqual(timeSubjects([{ name: 'good', run: run(good), attacks: attacksFor(good) }], o).over, []);
+});
 
 test('a 2 MiB line from the container reaches no pattern whole: the live follow cuts it, start and end kept', (t) => {
   const lines: string[] = [];

@@ -17,7 +17,7 @@ export const TAIL_READ = DIAGNOSIS_LINES + 200;
 export const TAIL_CHARS = 512 * 1024;
 
 /** uvicorn's access log: `INFO:     172.17.0.1:33406 - "GET /health HTTP/1.1" 200 OK`. */
-const ACCESS_LINE = /INFO:\s+\S+ - "(?:GET|POST|HEAD) \S+ HTTP\/[\d.]+" \d{3}/;
+const ACCESS_LINE = /INFO:\s{1,16}\S{1,128} - "(?:GET|POST|HEAD) \S{1,2048} HTTP\/[\d.]{1,4}" \d{3}/;
 
 /**
  * The last `n` lines of a log's lines that are not blank and not access lines, trailing blanks
