@@ -2,15 +2,21 @@
 // can write), the kernel's log and a registry, as the second security review played them. Each
 // test failed before its fix. (Hostile configs and state files: hardening.test.ts.)
 import { execFile } from 'node:child_process';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type Docker from 'dockerode';
 import { DAEMON_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import type { Action, Persisted } from '../../src/core/model/events.js';
 import { exitTail, TAIL_CHARS, TAIL_READ } from '../../src/core/rules/exit-tail.js';
 import { MAX_LINE } from '../../src/core/rules/log-lines.js';
 import { Engine } from '../../src/docker/engine.js';
 import { LogLines } from '../../src/docker/log-stream.js';
+import { StateStore } from '../../src/state/store.js';
+import { Driver } from '../helpers/driver.js';
 import { attacksFor, timeSubjects, type Timing } from '../helpers/redos.js';
 
 const run = promisify(execFile);
@@ -115,3 +121,53 @@ test('the exit tail read from Docker is cut as it arrives: no line over MAX_LINE
   );
   t.true(got.includes('the last words'));
 });
+
+const T0 = Date.parse('2026-12-01T12:00:00Z');
+
+/** The record the machine asked to save last. */
+const lastRecord = (actions: Action[]): Persisted =>
+  (actions.filter((a): a is Extract<Action, { type: 'persist' }> => a.type === 'persist').at(-1) ?? { record: {} })
+    .record as Persisted;
+
+/** What the machine does with a long line of the container's: an exit's tail, a line that says the engine is dead. */
+const failWith: Array<[string, (d: Driver, line: string) => Action[]]> = [
+  [
+    'an exit whose tail has it',
+    (d, line) =>
+      d.send({ type: 'observed', seen: { kind: 'exited', id: 'c1', exit: { code: 1, oom: false, tail: [line] } } }),
+  ],
+  [
+    'it saying the engine is dead',
+    (d, line) =>
+      d.send({
+        type: 'engineLog',
+        epoch: d.state.epoch,
+        kind: 'fatal',
+        line: `EngineDeadError: ${line}`,
+        context: [line],
+      }),
+  ],
+];
+
+for (const [size, chars] of [
+  ['20 KiB', 20 << 10],
+  ['2 MiB', 2 * MiB],
+] as const) {
+  for (const [what, fail] of failWith) {
+    test(`a line of ${size}, ${what}: the state record is read back whole by the next start`, async (t) => {
+      const d = new Driver().at(T0).booted('c1').serving();
+      d.at(T0 + 60_000);
+      const record = lastRecord(fail(d, `RuntimeError: ${'x'.repeat(chars)}`));
+      t.is(record.restarts, 1);
+      const dir = await mkdtemp(join(tmpdir(), 'gptoss-record-'));
+      const store = new StateStore(dir);
+      await store.save(record);
+      const back = await store.load();
+      t.is(back.problem, undefined);
+      // JSON and back: what the file holds.
+      t.deepEqual(back.record, JSON.parse(JSON.stringify(record)) as Persisted);
+      t.is(back.record?.restarts, 1);
+      t.deepEqual(await readdir(dir), ['state.json'], 'nothing set aside');
+    });
+  }
+}

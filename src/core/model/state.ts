@@ -1,6 +1,7 @@
 // The supervisor's state, shaped by phase: what exists only in one phase lives only in its variant.
 import type { WaitReason } from './diagnosis.js';
 import type { EngineSample, History, LoadPhase, Persisted, RunInputs, PeriodicProbe, ProbeKind } from './events.js';
+import { fitRecord } from './record.js';
 import type { Settings } from './settings.js';
 
 /** Every phase, in the order a run goes through them; the type and every table over phases derive from it. */
@@ -212,9 +213,10 @@ export function containerOf(s: State): string | undefined {
   return undefined;
 }
 
+/** The record to save: cut to what the reader takes back (RECORD_LIMITS), or the next start would set it aside. */
 export function persisted(s: State, t: Settings): Persisted {
   const p: Persisted = { ...s.history, container: { name: t.name, spec: t.specHash } };
   if (isRestarting(s)) p.restartAt = s.restart.at;
   if (s.phase === 'failed') p.failedUntil = s.until;
-  return p;
+  return fitRecord(p);
 }
