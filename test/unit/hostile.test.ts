@@ -2,7 +2,8 @@
 // can write), the kernel's log and a registry, as the second security review played them. Each
 // test failed before its fix. (Hostile configs and state files: hardening.test.ts.)
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { closeSync, constants, openSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -10,11 +11,14 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import type Docker from 'dockerode';
 import { DAEMON_NODE_FLAGS } from '../../src/cli/node-flags.js';
-import type { Action, Persisted } from '../../src/core/model/events.js';
+import type { Action, DiskSample, Persisted } from '../../src/core/model/events.js';
 import { exitTail, TAIL_CHARS, TAIL_READ } from '../../src/core/rules/exit-tail.js';
 import { MAX_LINE } from '../../src/core/rules/log-lines.js';
 import { Engine } from '../../src/docker/engine.js';
 import { LogLines } from '../../src/docker/log-stream.js';
+import { sha256File } from '../../src/encodings/fetch.js';
+import { encodingFacts, huggingfaceFact } from '../../src/preflight/facts.js';
+import { modelDisk } from '../../src/preflight/model-disk.js';
 import { StateStore } from '../../src/state/store.js';
 import { Driver } from '../helpers/driver.js';
 import { attacksFor, timeSubjects, type Timing } from '../helpers/redos.js';
@@ -171,3 +175,157 @@ for (const [size, chars] of [
     });
   }
 }
+
+// Files the model container can write: the Hugging Face cache (mounted read-write, and the container's
+// root is root here too). The tiktoken files are mounted read-only, and checked the same way anyway.
+
+const MODEL = 'openai/gpt-oss-120b';
+const REV = 'a'.repeat(40);
+
+/** A whole model's folder in huggingface_hub's layout: a blob, refs/main, a snapshot with a file. */
+async function modelFolder(dir: string, blobBytes = 4096): Promise<void> {
+  await mkdir(join(dir, 'blobs'), { recursive: true });
+  await mkdir(join(dir, 'refs'), { recursive: true });
+  await mkdir(join(dir, 'snapshots', REV), { recursive: true });
+  await writeFile(join(dir, 'blobs', 'b1'), Buffer.alloc(blobBytes, 1));
+  await writeFile(join(dir, 'refs', 'main'), REV);
+  await symlink('../../blobs/b1', join(dir, 'snapshots', REV, 'model.safetensors'));
+}
+
+/** A cache (`hf`) whose model folder is to be planted in, and a folder outside it with a whole model. */
+async function planted(): Promise<{ root: string; hf: string; model: string; outside: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'gptoss-planted-'));
+  const hf = join(root, 'hf');
+  const model = join(hf, 'hub', 'models--openai--gpt-oss-120b');
+  const outside = join(root, 'outside');
+  await modelFolder(outside, 1 << 20);
+  await mkfifo(join(outside, 'fifo'));
+  return { root, hf, model, outside };
+}
+
+const mkfifo = (path: string) => run('mkfifo', [path]);
+
+/**
+ * Lets every reader blocked on opening a FIFO go (a writer comes and goes), so that a failed test
+ * ends. On this thread: libuv's are the ones blocked.
+ */
+function release(fifos: string[]): void {
+  for (const f of fifos) closeSync(openSync(f, constants.O_RDWR | constants.O_NONBLOCK));
+}
+
+/** `p`, or 'hung' when it takes over `ms`. */
+const within = <T>(p: Promise<T>, ms = 3000): Promise<T | 'hung'> =>
+  Promise.race([p, new Promise<'hung'>((r) => setTimeout(() => r('hung'), ms).unref())]);
+
+test('a FIFO planted as refs/main: the model folder is read at once, and the daemon reads on', async (t) => {
+  const p = await planted();
+  await modelFolder(p.model);
+  await rm(join(p.model, 'refs', 'main'));
+  await mkfifo(join(p.model, 'refs', 'main'));
+  t.teardown(() => release([join(p.model, 'refs', 'main')]));
+  // More reads than libuv has threads (4): each one that blocks holds one.
+  const reads = Promise.all(Array.from({ length: 6 }, () => modelDisk(p.hf, MODEL)));
+  const other = within(readFile(join(p.outside, 'refs', 'main'), 'utf8'));
+  t.is(await other, REV, 'another file of the daemon is read meanwhile');
+  const got = await within(reads);
+  t.not(got, 'hung');
+  if (got !== 'hung') for (const d of got) t.deepEqual(d, { bytes: 4096, incomplete: 0, complete: false });
+});
+
+test('links planted in the model folder to files and folders outside the cache are not followed', async (t) => {
+  type Planted = Awaited<ReturnType<typeof planted>>;
+  const own = { bytes: 4096, incomplete: 0, complete: true };
+  const nothing = { bytes: 0, incomplete: 0, complete: false };
+  const rows: Array<[string, (p: Planted) => Promise<void>, DiskSample]> = [
+    [
+      // The folder's own snapshot is there: only the link's revision would make it complete.
+      'refs/main -> a file outside',
+      async (p) => {
+        await modelFolder(p.model);
+        await rm(join(p.model, 'refs', 'main'));
+        await symlink(join(p.outside, 'refs', 'main'), join(p.model, 'refs', 'main'));
+      },
+      { ...own, complete: false },
+    ],
+    [
+      'refs/main -> a FIFO outside',
+      async (p) => {
+        await modelFolder(p.model);
+        await rm(join(p.model, 'refs', 'main'));
+        await symlink(join(p.outside, 'fifo'), join(p.model, 'refs', 'main'));
+      },
+      { ...own, complete: false },
+    ],
+    [
+      'blobs -> a folder outside',
+      async (p) => {
+        await modelFolder(p.model);
+        await rm(join(p.model, 'blobs'), { recursive: true });
+        await symlink(join(p.outside, 'blobs'), join(p.model, 'blobs'));
+      },
+      nothing,
+    ],
+    [
+      'blobs/b2 -> a file outside, blobs/b3 a FIFO',
+      async (p) => {
+        await modelFolder(p.model);
+        await symlink(join(p.outside, 'blobs', 'b1'), join(p.model, 'blobs', 'b2'));
+        await mkfifo(join(p.model, 'blobs', 'b3'));
+      },
+      own,
+    ],
+    [
+      'the model folder -> a whole model outside',
+      async (p) => {
+        await mkdir(join(p.hf, 'hub'), { recursive: true });
+        await symlink(p.outside, p.model);
+      },
+      nothing,
+    ],
+    [
+      'hub -> a folder outside with a whole model',
+      async (p) => {
+        await modelFolder(join(p.root, 'elsewhere', 'models--openai--gpt-oss-120b'), 1 << 20);
+        await mkdir(p.hf);
+        await symlink(join(p.root, 'elsewhere'), join(p.hf, 'hub'));
+      },
+      nothing,
+    ],
+  ];
+  for (const [what, plant, want] of rows) {
+    const p = await planted();
+    await plant(p);
+    t.teardown(() => release([join(p.outside, 'fifo')]));
+    t.deepEqual(await within(modelDisk(p.hf, MODEL)), want, what);
+    // The cache has no snapshot of its own there: one seen would be the outside's.
+    if (/^(the model folder|hub)/.test(what))
+      t.false((await huggingfaceFact(p.hf, MODEL, false)).modelCached, `${what}: cached`);
+  }
+});
+
+test('the tiktoken files: a FIFO, a link to a FIFO, a link to a file outside; none followed or blocking', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'gptoss-planted-enc-'));
+  const dir = join(root, 'encodings');
+  const outside = join(root, 'outside');
+  await mkdir(dir);
+  await mkdir(outside);
+  await writeFile(join(outside, 'genuine.tiktoken'), 'whatever the file says\n');
+  await mkfifo(join(outside, 'fifo'));
+  await mkfifo(join(dir, 'o200k_base.tiktoken'));
+  await symlink(join(outside, 'genuine.tiktoken'), join(dir, 'cl100k_base.tiktoken'));
+  t.teardown(() => release([join(outside, 'fifo'), join(dir, 'o200k_base.tiktoken')]));
+  const facts = await within(encodingFacts(dir, false));
+  if (facts === 'hung') return t.fail('encodingFacts hung');
+  t.deepEqual(
+    facts.map((f) => [f.file, f.state, f.error]),
+    [
+      ['o200k_base.tiktoken', 'unreadable', 'not a regular file'],
+      ['cl100k_base.tiktoken', 'unreadable', 'is a symbolic link (not followed)'],
+    ],
+  );
+  await rm(join(dir, 'cl100k_base.tiktoken'));
+  await symlink(join(outside, 'fifo'), join(dir, 'cl100k_base.tiktoken'));
+  // fetch-encodings' "already there?" and the daemon's hash: neither waits on a FIFO.
+  for (const f of ['o200k_base.tiktoken', 'cl100k_base.tiktoken'])
+    t.is(await within(sha256File(join(dir, f))), undefined, f);
+});
