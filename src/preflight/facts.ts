@@ -15,7 +15,7 @@ import {
   type MemoryVerdict,
   type SmiAnswer,
 } from '../core/rules/gpu-memory.js';
-import { evictPageCache } from '../gpu/page-cache.js';
+import { dropWholeCache, evictFiles } from '../gpu/page-cache.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
 import type { EncodingFact, Facts, HuggingfaceFact, PortFact, RuntimeFact } from '../core/rules/checks.js';
 import { inDir, openRegular, withDirBeneath } from '../util/read-capped.js';
@@ -165,6 +165,14 @@ export async function runtimeFact(engine: ContainerEngine): Promise<RuntimeFact>
   return { ok: false, runtimes: g.runtimes };
 }
 
+/**
+ * Drops the page cache of the model's files: its folder in the Hugging Face cache, walked beneath the
+ * cache's root (the container may have made the folder, or anything in it, a link out of the cache).
+ */
+export function evictModelFiles(hfDir: string, modelId: string) {
+  return evictFiles(hfDir, modelCacheParts(modelId));
+}
+
 /** The mounted paths (paths.*) that are symlinks, with their targets. */
 export async function symlinkFacts(paths: Record<string, string>): Promise<NonNullable<Facts['symlinks']>> {
   const out: NonNullable<Facts['symlinks']> = [];
@@ -203,7 +211,7 @@ export async function gpuMemoryFact(
   const cache = first.status === 'short' ? (first.cacheGiB ?? 0) : 0;
   if (!reclaim || config.gpu.reclaimPageCache === 'never' || cache < 0.1 || first.status !== 'short') return first;
   const before = memFree;
-  const ev = await evictPageCache(modelCacheDir(config.paths.huggingface, config.model.id));
+  const ev = { ...(await evictModelFiles(config.paths.huggingface, config.model.id)), whole: await dropWholeCache() };
   const after = await look();
   const reclaimed =
     `evicted the page cache of ${ev.files} model files (${(ev.bytes / 2 ** 30).toFixed(1)} GiB); the whole cache: ` +

@@ -17,7 +17,7 @@ import { MAX_LINE } from '../../src/core/rules/log-lines.js';
 import { Engine } from '../../src/docker/engine.js';
 import { LogLines } from '../../src/docker/log-stream.js';
 import { sha256File } from '../../src/encodings/fetch.js';
-import { encodingFacts, huggingfaceFact } from '../../src/preflight/facts.js';
+import { encodingFacts, evictModelFiles, huggingfaceFact } from '../../src/preflight/facts.js';
 import { modelDisk } from '../../src/preflight/model-disk.js';
 import { StateStore } from '../../src/state/store.js';
 import { Driver } from '../helpers/driver.js';
@@ -328,4 +328,34 @@ test('the tiktoken files: a FIFO, a link to a FIFO, a link to a file outside; no
   // fetch-encodings' "already there?" and the daemon's hash: neither waits on a FIFO.
   for (const f of ['o200k_base.tiktoken', 'cl100k_base.tiktoken'])
     t.is(await within(sha256File(join(dir, f))), undefined, f);
+});
+
+/** Bytes of a file in the page cache, as util-linux's fincore (mincore(2)) counts them. */
+async function resident(file: string): Promise<number> {
+  const { stdout } = await run('fincore', ['--bytes', '--noheadings', '--output', 'RES', file]);
+  return Number(stdout.trim());
+}
+
+test("page-cache eviction keeps to the model's folder: what a link points at outside keeps its pages", async (t) => {
+  // On disk, not tmpfs (tmpfs pages are the file itself): the folder under the system's temporary one.
+  const p = await planted();
+  const victim = join(p.outside, 'blobs', 'b1');
+  await readFile(victim);
+  const before = await resident(victim);
+  t.true(before > 0, 'the file outside is in the page cache');
+  await mkdir(join(p.hf, 'hub'), { recursive: true });
+  await symlink(p.outside, p.model);
+  const linked = await within(evictModelFiles(p.hf, MODEL));
+  t.like(linked, { files: 0, bytes: 0 }, 'the model folder is a link: nothing under it is the cache');
+  t.is(await resident(victim), before, 'the file outside keeps its pages');
+  // A folder of its own, with links out (a file, a folder) and a FIFO among its files: its own are evicted.
+  await rm(p.model);
+  await modelFolder(p.model);
+  await symlink(victim, join(p.model, 'blobs', 'b2'));
+  await symlink(join(p.outside, 'blobs'), join(p.model, 'blobs', 'more'));
+  await mkfifo(join(p.model, 'blobs', 'b3'));
+  t.teardown(() => release([join(p.model, 'blobs', 'b3')]));
+  const own = await within(evictModelFiles(p.hf, MODEL));
+  t.like(own, { files: 2, bytes: 4096 + REV.length }, 'blobs/b1 and refs/main');
+  t.is(await resident(victim), before, 'the file outside still keeps its pages');
 });
