@@ -370,7 +370,10 @@ async function stallDetection(): Promise<{ stallMs: number; deadMs: number[] }> 
   }
 }
 
-/** GB10's start-up (the GB10 log in test/fixtures/vllm-logs/healthy) at a tenth of the time: weights 57 s, torch.compile 49 s, FlashInfer JIT ~41 s. */
+/**
+ * GB10's start-up (the GB10 log in test/fixtures/vllm-logs/healthy) at a tenth of the time: weights 57 s,
+ * torch.compile 49 s, FlashInfer JIT ~41 s.
+ */
 const GB10_TENTH = 'weights=5.7,compile=4.9,kv=4.1,graphs=1,api=1';
 
 /** Restart to serving, cold (no cache mounts: every new container compiles again) and warm (paths.cache). */
