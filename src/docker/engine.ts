@@ -8,6 +8,8 @@ import { withDeadline } from '../util/deadline.js';
 import type { ContainerEngine, GpuSupport } from './engine-api.js';
 import { DockerFailed, EngineUnreachable, ImageMissing, PullFailed, Raced } from './errors.js';
 import { onJsonLines } from './json-lines.js';
+import { readLogTail } from './log-stream.js';
+import { TAIL_CHARS } from '../core/rules/exit-tail.js';
 import type { PullEvent } from './pull-progress.js';
 
 interface HttpError {
@@ -39,6 +41,13 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
     Object.assign(new Error(`no answer within ${Math.round(ms / 1000)}s`), { code: 'ETIMEDOUT' }),
   );
 }
+
+/**
+ * The log a live follow starts with (the run's lines before the attach): at most this many of the
+ * last lines, and characters of them. An adopted container may have logged for weeks.
+ */
+const PAST_LINES = 2000;
+const PAST_CHARS = 1024 * 1024;
 
 /** Container actions the event stream reports; the supervisor looks after each. */
 const EVENT_ACTIONS = ['create', 'start', 'die', 'oom', 'stop', 'destroy', 'kill'];
@@ -258,16 +267,18 @@ export class Engine implements ContainerEngine {
       live.on('data', hold);
       // From this run's exact start: a container started again keeps its log, and the last run's
       // final lines must not pass for this one's.
-      const started = await within(c.inspect(), CALL_TIMEOUT_MS).then(
-        (i: { State?: { StartedAt?: string } }) => unixSince(i.State?.StartedAt ?? ''),
-        () => undefined,
+      const { started, tty } = await within(c.inspect(), CALL_TIMEOUT_MS).then(
+        (i: { State?: { StartedAt?: string }; Config?: { Tty?: boolean } }) => ({
+          started: unixSince(i.State?.StartedAt ?? ''),
+          tty: i.Config?.Tty === true,
+        }),
+        () => ({ started: undefined, tty: false }),
       );
-      const past = await within(
-        c.logs({ stdout: true, stderr: true, follow: false, since: (started ?? Math.floor(sinceSec)) as number }),
-        CALL_TIMEOUT_MS,
-      ).catch(() => Buffer.alloc(0));
+      const since = started ?? Math.floor(sinceSec);
+      const past = await this.readLog(id, { since, tail: PAST_LINES }, PAST_CHARS).catch(() => '');
       const out = new PassThrough();
-      out.write(past);
+      // As the attach sends it: one frame of stdout where the container has no TTY, raw bytes where it has.
+      if (past) out.write(tty ? Buffer.from(past) : frame(past));
       live.off('data', hold);
       for (const b of held) out.write(b);
       live.pipe(out);
@@ -286,19 +297,54 @@ export class Engine implements ContainerEngine {
     });
   }
 
-  /** The last lines of the container's log (stdout and stderr interleaved), for diagnosis. */
+  /**
+   * The last lines of the container's log (stdout and stderr interleaved), for diagnosis: each cut to
+   * MAX_LINE, the last of them within TAIL_CHARS.
+   */
   async logTail(id: string, lines: number): Promise<string> {
     try {
-      const buf = await within(
-        this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false }),
-        CALL_TIMEOUT_MS,
-      );
-      return demux(buf);
+      return await this.readLog(id, { tail: lines }, TAIL_CHARS);
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return '';
       throw translate('logs', err);
     }
   }
+
+  /**
+   * The log (not followed) as a stream, read to its end within CALL_TIMEOUT_MS, keeping its last
+   * lines within `maxChars`: dockerode would buffer all of Docker's answer first.
+   */
+  private readLog(id: string, query: { tail: number; since?: number | string }, maxChars: number): Promise<string> {
+    const read = new Promise<NodeJS.ReadableStream>((resolve, reject) => {
+      this.docker.modem.dial(
+        {
+          path: `/containers/${encodeURIComponent(id)}/logs?`,
+          method: 'GET',
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          options: { stdout: true, stderr: true, follow: false, ...query },
+        },
+        (err, data) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
+      );
+    }).then((stream) => {
+      const timer = setTimeout(() => destroy(stream), CALL_TIMEOUT_MS);
+      return readLogTail(stream, maxChars).finally(() => clearTimeout(timer));
+    });
+    return within(read, CALL_TIMEOUT_MS + 1000);
+  }
+}
+
+function destroy(s: NodeJS.ReadableStream): void {
+  (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+}
+
+/** Text as one frame of Docker's multiplexed stream (stdout): an 8-byte header, then the bytes. */
+function frame(text: string): Buffer {
+  const body = Buffer.from(text);
+  const head = Buffer.alloc(8);
+  head[0] = 1;
+  head.writeUInt32BE(body.length, 4);
+  return Buffer.concat([head, body]);
 }
 
 /** Docker's RFC 3339 time (nanoseconds) as the `since` of its log API, `seconds.nanoseconds`. */
@@ -307,17 +353,4 @@ export function unixSince(iso: string): string | undefined {
   const sec = m ? Date.parse(`${m[1]}Z`) / 1000 : NaN;
   if (!m || !Number.isFinite(sec) || sec <= 0) return undefined;
   return `${sec}.${(m[2] ?? '').padEnd(9, '0')}`;
-}
-
-/** Strips Docker's 8-byte stream headers from a non-TTY log buffer. */
-export function demux(buf: Buffer): string {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
-    const len = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + len));
-    i += 8 + len;
-  }
-  if (i === 0) return buf.toString('utf8');
-  return Buffer.concat(out).toString('utf8');
 }

@@ -1,17 +1,28 @@
 // Downloads the tiktoken files into a directory: verified, size-capped, and renamed into place only when whole.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { eachChunk, openRegular } from '../util/read-capped.js';
 import { join } from 'node:path';
 import { MAX_CUSTOM_ENCODING_BYTES, type Encoding } from './known.js';
 
-export async function sha256File(path: string): Promise<string | undefined> {
+/** The SHA-256 of an opened file, undefined when it cannot be read or is over MAX_CUSTOM_ENCODING_BYTES. */
+export async function sha256Of(fh: FileHandle): Promise<string | undefined> {
   try {
     const h = createHash('sha256');
-    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-    return h.digest('hex');
+    return (await eachChunk(fh, MAX_CUSTOM_ENCODING_BYTES, (b) => h.update(b))) ? h.digest('hex') : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The SHA-256 of a regular file (not through a link, never blocking on a FIFO), or undefined. */
+export async function sha256File(path: string): Promise<string | undefined> {
+  const r = await openRegular(path, { noFollow: true });
+  if (!r.ok) return undefined;
+  try {
+    return await sha256Of(r.fh);
+  } finally {
+    await r.fh.close();
   }
 }
 

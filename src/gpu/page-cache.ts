@@ -1,7 +1,7 @@
 // Evicts files' pages from the page cache (posix_fadvise DONTNEED, no privilege), and all of it where allowed.
-import { open, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { opendir, writeFile, type FileHandle } from 'node:fs/promises';
 import { errnoName, loadAddon } from '../util/native.js';
+import { inDir, openRegular, withDirBeneath } from '../util/read-capped.js';
 
 export interface Eviction {
   /** Regular files whose pages were dropped, and their size in bytes. */
@@ -15,40 +15,66 @@ export interface Eviction {
 
 /** At most this many files are visited (a cache folder with millions of files must not hold up a start). */
 const MAX_FILES = 20_000;
+/** Deeper than the hub cache's layout goes (snapshots/<rev>/<folder>/<file>): a chain of folders made deep is not. */
+const MAX_DEPTH = 8;
 
-async function* regularFiles(dir: string, budget: { left: number }): AsyncGenerator<string> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) {
-    if (budget.left <= 0) return;
-    const p = join(dir, e.name);
-    // Symlinks (the hub cache's snapshots) point at blobs that are visited themselves.
-    if (e.isDirectory()) yield* regularFiles(p, budget);
-    else if (e.isFile()) {
-      budget.left--;
-      yield p;
+type Found = Omit<Eviction, 'whole'>;
+
+/**
+ * Every regular file in an opened folder and below, each opened as what it is in the folder: no link
+ * followed (not a folder's, not a file's: the model container could have made `blobs` a link to
+ * the host's /usr), nothing opened that would block (O_NONBLOCK: a FIFO).
+ */
+async function visit(
+  dir: FileHandle,
+  depth: number,
+  budget: { left: number },
+  each: (fh: FileHandle, size: number) => void,
+  out: Found,
+): Promise<void> {
+  const fail = (name: string, why: string) => {
+    if (out.failed.length < 3) out.failed.push(`${name}: ${why}`);
+  };
+  for await (const e of await opendir(inDir(dir))) {
+    if (budget.left-- <= 0) return;
+    if (e.isDirectory() && depth < MAX_DEPTH) {
+      await withDirBeneath(dir, [e.name], undefined, (sub) => visit(sub, depth + 1, budget, each, out));
+    } else if (e.isFile()) {
+      const r = await openRegular(inDir(dir, e.name), { noFollow: true });
+      if (!r.ok) {
+        fail(e.name, r.why);
+        continue;
+      }
+      try {
+        each(r.fh, r.st.size);
+      } catch (err) {
+        fail(e.name, (err as Error).message);
+      } finally {
+        await r.fh.close();
+      }
     }
+    // Symbolic links (the hub cache's snapshots) point at blobs that are visited themselves; a link
+    // out of the folder is not followed, nor is a FIFO or a device opened.
   }
 }
 
-/** Drops the cached pages of every regular file under `dir`. */
-export async function evictFiles(dir: string): Promise<Omit<Eviction, 'whole'>> {
+/**
+ * Drops the cached pages of every regular file in the folder `root/parts...` (the model's, in the
+ * Hugging Face cache), never following a link out of it: the folder is the container's to write.
+ */
+export async function evictFiles(root: string, parts: readonly string[] = []): Promise<Found> {
   const addon = loadAddon();
-  const out = { files: 0, bytes: 0, failed: [] as string[] };
+  const out: Found = { files: 0, bytes: 0, failed: [] };
   if (!addon) return { ...out, failed: ['the native addon is not built'] };
-  for await (const p of regularFiles(dir, { left: MAX_FILES })) {
-    let fh;
-    try {
-      fh = await open(p, 'r');
-      const err = addon.dropCache(fh.fd);
-      if (err !== 0) throw new Error(errnoName(err));
-      out.files++;
-      out.bytes += (await fh.stat()).size;
-    } catch (err) {
-      if (out.failed.length < 3) out.failed.push(`${p}: ${(err as Error).message}`);
-    } finally {
-      await fh?.close();
-    }
-  }
+  const drop = (fh: FileHandle, size: number) => {
+    const err = addon.dropCache(fh.fd);
+    if (err !== 0) throw new Error(errnoName(err));
+    out.files++;
+    out.bytes += size;
+  };
+  await withDirBeneath(root, parts, undefined, (dir) =>
+    visit(dir, 0, { left: MAX_FILES }, drop, out).catch(() => undefined),
+  );
   return out;
 }
 
@@ -65,10 +91,4 @@ export async function dropWholeCache(file = '/proc/sys/vm/drop_caches'): Promise
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     return `not allowed here (${code}: /proc/sys is read-only in the unit's sandbox, or not root)`;
   }
-}
-
-/** The model's files first (most of the cache after a load), then the whole cache where that is allowed. */
-export async function evictPageCache(modelDir: string): Promise<Eviction> {
-  const files = await evictFiles(modelDir);
-  return { ...files, whole: await dropWholeCache() };
 }

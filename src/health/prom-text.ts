@@ -1,5 +1,9 @@
 // Prometheus's text exposition format (version 0.0.4), parsed as the format's specification says.
 // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+//
+// The text is the model container's (its /metrics, up to the probe's 1 MiB): no pattern here may
+// backtrack over it (test/unit/hostile.test.ts times them), and a line longer than any vLLM writes
+// is skipped unread.
 
 export interface Series {
   labels: Record<string, string>;
@@ -11,6 +15,12 @@ export type Exposition = Map<string, Series[]>;
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+/** A float as Go and Python write one. One way to match each text: `\d+\.?\d*` had n of them for n digits. */
+const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** The first word of what follows the labels: the value. */
+const FIRST = /^[ \t]*(\S+)/;
+/** Longer than any line vLLM's /metrics has (a histogram bucket with its labels is ~300 characters). */
+const MAX_LINE = 16 * 1024;
 
 function parseValue(v: string): number | undefined {
   switch (v) {
@@ -22,7 +32,7 @@ function parseValue(v: string): number | undefined {
     case '-Inf':
       return -Infinity;
   }
-  if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(v)) return undefined;
+  if (!FLOAT.test(v)) return undefined;
   return Number(v);
 }
 
@@ -65,6 +75,7 @@ function parseLabels(line: string, from: number): { labels: Record<string, strin
 export function parseExposition(text: string): Exposition {
   const out: Exposition = new Map();
   for (const raw of text.split('\n')) {
+    if (raw.length > MAX_LINE) continue;
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const name = NAME.exec(line)?.[0];
@@ -77,7 +88,7 @@ export function parseExposition(text: string): Exposition {
       labels = l.labels;
       i = l.end;
     }
-    const [v] = line.slice(i).trim().split(/\s+/);
+    const v = FIRST.exec(line.slice(i))?.[1];
     const value = parseValue(v ?? '');
     if (value === undefined) continue;
     const list = out.get(name) ?? [];
@@ -100,7 +111,7 @@ export function sumOf(e: Exposition, ...names: string[]): number | undefined {
 export function maxOf(e: Exposition, ...names: string[]): number | undefined {
   for (const n of names) {
     const s = e.get(n);
-    if (s?.length) return Math.max(...s.map((x) => x.value));
+    if (s?.length) return s.reduce((a, x) => Math.max(a, x.value), -Infinity);
   }
   return undefined;
 }

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
-import { sha256File } from '../encodings/fetch.js';
+import { sha256Of } from '../encodings/fetch.js';
 import { ENCODINGS } from '../encodings/known.js';
 import {
   checkGpuMemory,
@@ -15,52 +15,72 @@ import {
   type MemoryVerdict,
   type SmiAnswer,
 } from '../core/rules/gpu-memory.js';
-import { evictPageCache } from '../gpu/page-cache.js';
+import { dropWholeCache, evictFiles } from '../gpu/page-cache.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
 import type { EncodingFact, Facts, HuggingfaceFact, PortFact, RuntimeFact } from '../core/rules/checks.js';
+import { inDir, openRegular, withDirBeneath } from '../util/read-capped.js';
 
-/** The SHA-256 of a file (a cache may answer from what it knows of the same file). */
-export type Hasher = (path: string, st: Stats) => Promise<string | undefined>;
+/**
+ * The SHA-256 of a file that is open (`read` hashes it); a cache may answer from what it knows of
+ * the same file (`st`, the opened file's).
+ */
+export type Hasher = (path: string, st: Stats, read: () => Promise<string | undefined>) => Promise<string | undefined>;
 
+/**
+ * The tiktoken files as they are. Each is opened as a regular file only, never through a link and
+ * without blocking (a FIFO there must not hold a thread of the daemon's), then looked at and hashed
+ * through what was opened.
+ */
 export async function encodingFacts(
   dir: string,
   verify: boolean,
-  hash: Hasher = (p) => sha256File(p),
+  hash: Hasher = (_p, _st, read) => read(),
 ): Promise<EncodingFact[]> {
   return Promise.all(
     ENCODINGS.map(async (e): Promise<EncodingFact> => {
       const path = join(dir, e.file);
       const base = { file: e.file, path, expected: e.sha256 };
-      let st: Stats;
-      try {
-        st = await stat(path);
-        if (!st.isFile()) return { ...base, state: 'unreadable', error: 'not a regular file' };
-        if (st.size === 0) return { ...base, state: 'empty', size: 0 };
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        return code === 'ENOENT' || code === 'ENOTDIR'
+      const r = await openRegular(path, { noFollow: true });
+      if (!r.ok) {
+        return r.code === 'ENOENT' || r.code === 'ENOTDIR'
           ? { ...base, state: 'missing' }
-          : { ...base, state: 'unreadable', error: code ?? String(err) };
+          : {
+              ...base,
+              state: 'unreadable',
+              error: r.code === 'ENOTREG' || r.code === 'EISDIR' ? 'not a regular file' : r.why,
+            };
       }
-      const sha = await hash(path, st);
-      if (sha === undefined) return { ...base, state: 'unreadable', error: 'read failed' };
-      if (verify && sha !== e.sha256) return { ...base, state: 'mismatch', sha256: sha, size: st.size };
-      return { ...base, state: 'ok', sha256: sha, size: st.size };
+      const { fh, st } = r;
+      try {
+        if (st.size === 0) return { ...base, state: 'empty', size: 0 };
+        const sha = await hash(path, st, () => sha256Of(fh));
+        if (sha === undefined) return { ...base, state: 'unreadable', error: 'read failed' };
+        if (verify && sha !== e.sha256) return { ...base, state: 'mismatch', sha256: sha, size: st.size };
+        return { ...base, state: 'ok', sha256: sha, size: st.size };
+      } finally {
+        await fh.close();
+      }
     }),
   );
 }
 
-/** The hub cache's folder for a model id: hub/models--org--name. */
-export function modelCacheDir(hfDir: string, modelId: string): string {
-  return join(hfDir, 'hub', `models--${modelId.split('/').join('--')}`);
+/** The hub cache's folder for a model id, under the cache's root: hub/models--org--name. */
+export function modelCacheParts(modelId: string): string[] {
+  return ['hub', `models--${modelId.split('/').join('--')}`];
 }
 
-async function modelCached(hfDir: string, modelId: string): Promise<boolean> {
-  try {
-    return (await readdir(join(modelCacheDir(hfDir, modelId), 'snapshots'))).length > 0;
-  } catch {
-    return false;
-  }
+export function modelCacheDir(hfDir: string, modelId: string): string {
+  return join(hfDir, ...modelCacheParts(modelId));
+}
+
+/** The model has a snapshot in the cache (looked at beneath the cache's root, never through a link). */
+function modelCached(hfDir: string, modelId: string): Promise<boolean> {
+  return withDirBeneath(hfDir, [...modelCacheParts(modelId), 'snapshots'], false, async (dir) =>
+    readdir(inDir(dir)).then(
+      (names) => names.length > 0,
+      () => false,
+    ),
+  );
 }
 
 /**
@@ -146,6 +166,14 @@ export async function runtimeFact(engine: ContainerEngine): Promise<RuntimeFact>
 }
 
 /**
+ * Drops the page cache of the model's files: its folder in the Hugging Face cache, walked beneath the
+ * cache's root (the container may have made the folder, or anything in it, a link out of the cache).
+ */
+export function evictModelFiles(hfDir: string, modelId: string) {
+  return evictFiles(hfDir, modelCacheParts(modelId));
+}
+
+/**
  * Where a path leads on this host: symlinks followed in it and in every folder above it, one part at a
  * time, so a link that points where nothing is yet (or where the unit's sandbox hides) still says
  * where it leads; Docker creates a missing bind source there. '?' when it cannot be read.
@@ -220,7 +248,7 @@ export async function gpuMemoryFact(
   const cache = first.status === 'short' ? (first.cacheGiB ?? 0) : 0;
   if (!reclaim || config.gpu.reclaimPageCache === 'never' || cache < 0.1 || first.status !== 'short') return first;
   const before = memFree;
-  const ev = await evictPageCache(modelCacheDir(config.paths.huggingface, config.model.id));
+  const ev = { ...(await evictModelFiles(config.paths.huggingface, config.model.id)), whole: await dropWholeCache() };
   const after = await look();
   const reclaimed =
     `evicted the page cache of ${ev.files} model files (${(ev.bytes / 2 ** 30).toFixed(1)} GiB); the whole cache: ` +

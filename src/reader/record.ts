@@ -2,6 +2,7 @@
 // is set aside, never half-trusted (a date where a time belongs once crashed the D-Bus properties).
 import { z } from 'zod';
 import { LOAD_PHASES, type Persisted } from '../core/model/events.js';
+import { RECORD_LIMITS as L } from '../core/model/record.js';
 
 const count = z.int().min(0).max(1_000_000_000);
 /** A time in ms since the epoch, from this century to the next. */
@@ -11,7 +12,7 @@ const text = (max: number) => z.string().max(max);
 const exit = z.object({
   code: z.int().min(-1).max(255).nullable(),
   oom: z.boolean(),
-  tail: z.array(text(8192)).max(200),
+  tail: z.array(text(L.tailLine)).max(L.tailLines),
 });
 
 export const persistedSchema = z.object({
@@ -21,23 +22,29 @@ export const persistedSchema = z.object({
   failedUntil: time.optional(),
   failures: z.array(time).max(10_000).optional(),
   lastExit: exit.optional(),
-  lastFailure: text(8192).optional(),
-  cause: text(1024).optional(),
+  lastFailure: text(L.lastFailure).optional(),
+  cause: text(L.cause).optional(),
   diagnosis: z
-    .object({ code: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/), summary: text(4096), remedy: text(4096), at: time })
+    .object({
+      code: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/),
+      summary: text(L.summary),
+      remedy: text(L.remedy),
+      at: time,
+    })
     .optional(),
-  lastDeep: z.object({ at: time, ok: z.boolean(), detail: text(4096) }).optional(),
+  lastDeep: z.object({ at: time, ok: z.boolean(), detail: text(L.deepDetail) }).optional(),
   lastMaintenance: time.optional(),
   lastLoad: z
     .object({
       spec: z.string().regex(/^[0-9a-f]{64}$/),
       took: z.number().min(0).max(1e10),
+      // Partial: a load names only the phases it went through (zod 4 makes a record of an enum exhaustive).
       phases: z.partialRecord(z.enum(LOAD_PHASES), z.number().min(0).max(1e10)),
       at: time,
     })
     .optional(),
-  modelBytes: z.object({ model: text(256), bytes: z.number().min(0).max(1e15) }).optional(),
-  container: z.object({ name: text(256), spec: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  modelBytes: z.object({ model: text(L.name), bytes: z.number().min(0).max(1e15) }).optional(),
+  container: z.object({ name: text(L.name), spec: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
 });
 
 export type CheckedRecord = { record: Persisted } | { problem: string };

@@ -1,11 +1,14 @@
 // The engine behind /health, against the real Docker engine and the stand-in: stalls, a dead engine,
 // parser faults, and the failures the stand-in prints in vLLM's own words.
+import { mkdir, writeFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
+import { join } from 'node:path';
 import test from 'ava';
 import { openChat, postJson, startDaemon, writeConfig } from '../helpers/daemon.js';
 import { brief, countNamed, docker } from '../helpers/docker.js';
 import { cleanup, setup, stopAll, track, type Setup } from '../helpers/scenario.js';
 import { fakeSmi } from '../helpers/smi.js';
+import { HF_CACHE_MOUNT } from '../../src/container/spec.js';
 
 test.afterEach.always(stopAll);
 
@@ -160,6 +163,41 @@ test('vLLM does not know a VLLM_* variable it was given: one warning naming it',
     await s.daemon.waitState('serving', 30_000);
     t.is(s.daemon.events('engine-warning').length, 1);
   } finally {
+    await cleanup(s);
+  }
+});
+
+test('a container prints a 2 MiB line made to make a rule backtrack, then exits: handled in seconds', async (t) => {
+  // The hostile container: `vllm` is a script of the cache's (PATH), printing "Access to model " over and
+  // over on one line, with nothing that ends the rule's match. Before, the diagnosis of the exit took the
+  // daemon (its V8 flags) 169 s of CPU, past the unit's WatchdogSec.
+  const bin = join(HF_CACHE_MOUNT, 'bin');
+  const s = await setup(
+    'hostile-line',
+    { container: { env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } } },
+    {
+      start: false,
+    },
+  );
+  await mkdir(join(s.dirs.huggingface, 'bin'));
+  await writeFile(join(s.dirs.huggingface, 'bin', 'line.txt'), 'Access to model '.repeat((2 << 20) / 16));
+  await writeFile(join(s.dirs.huggingface, 'bin', 'vllm'), `#!/bin/sh\ncat ${bin}/line.txt\necho\nexit 1\n`, {
+    mode: 0o755,
+  });
+  const daemon = track(startDaemon(s.configFile, s.stateDir));
+  try {
+    const started = await daemon.waitFor((r) => r.event === 'container-started', 30_000, 0, 'the start');
+    const sched = await daemon.waitFor(
+      (r) => r.event === 'restart-scheduled',
+      20_000,
+      daemon.after(started),
+      'the exit handled',
+    );
+    t.is(sched['exitCode'], 1);
+    // And again: the daemon is not stuck in the first one.
+    await daemon.waitFor((r) => r.event === 'restart-scheduled' && r['restartCount'] === 2, 20_000, 0, 'a second');
+  } finally {
+    await daemon.stop('SIGKILL');
     await cleanup(s);
   }
 });

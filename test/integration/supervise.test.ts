@@ -96,6 +96,35 @@ test('the restart count survives a supervisor restart (state directory)', async 
   }
 });
 
+test('the record of a run that served (its load by phase) is kept across a supervisor restart too', async (t) => {
+  // crash-after: the load reaches serving (the record gets lastLoad, its phases without a download), then exits.
+  const s = await setup('persist-served', { container: { env: { STANDIN_FAIL: 'crash-after:1' } } });
+  try {
+    await s.daemon.waitFor((r) => r.event === 'restart-scheduled' && r['restartCount'] === 1, 30_000);
+    let saved: { restarts: number; lastLoad?: { phases: object } } = { restarts: 0 };
+    for (let i = 0; i < 50 && !(saved.restarts >= 1 && saved.lastLoad); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      saved = JSON.parse(await readFile(join(s.stateDir, 'state.json'), 'utf8').catch(() => '{"restarts":0}')) as {
+        restarts: number;
+      };
+    }
+    await s.daemon.stop('SIGKILL');
+    t.truthy(saved.lastLoad, 'the load that served is in the record');
+    t.false('download' in (saved.lastLoad?.phases ?? {}), 'a load without a download');
+    const again = track(startDaemon(s.configFile, s.stateDir));
+    const next = await again.waitFor((r) => r.event === 'restart-scheduled', 30_000);
+    t.deepEqual(
+      again.records.filter((r) => /state record|state\.json/.test(r.msg)).map((r) => r.msg),
+      [],
+      'the record is read, not set aside',
+    );
+    t.is(next['restartCount'], saved.restarts + 1);
+    await again.stop('SIGKILL');
+  } finally {
+    await cleanup(s);
+  }
+});
+
 test('/health returns 500 -> restarted after the threshold', async (t) => {
   const s = await setup('h500');
   try {

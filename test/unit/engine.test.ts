@@ -9,7 +9,7 @@ import { isRunning } from '../../src/core/model/state.js';
 import { badAnswer } from '../../src/health/probe.js';
 import { parseExposition, sumOf } from '../../src/health/prom-text.js';
 import { engineFromMetrics } from '../../src/health/vllm-metrics.js';
-import { LogLines } from '../../src/runtime/effects/engine-log.js';
+import { LogLines } from '../../src/docker/log-stream.js';
 import { Driver, MIN, S, SEC } from '../helpers/driver.js';
 
 test('the exposition format: labels with escapes, comments, several series per name, special values', (t) => {

@@ -329,3 +329,24 @@ test('a state record with wrong types is refused in full; a right one passes', a
   t.deepEqual(await readStateIsolated(join(dir, 'ok.json')), { record: { restarts: 2, totalRestarts: 5 } });
   t.deepEqual(await readdir(dir), ['ok.json', 'state.json']);
 });
+
+test('a state record with the last load by phase, no download among them (most loads), is read back', async (t) => {
+  const dir = await tempDir(t, 'gptoss-state-');
+  const lastLoad = {
+    spec: 'a'.repeat(64),
+    took: 61_000,
+    phases: { starting: 900, weights: 30_000, api: 2_000 },
+    at: 1.8e12,
+  };
+  await writeFile(join(dir, 'state.json'), JSON.stringify({ restarts: 2, totalRestarts: 5, lastLoad }));
+  t.deepEqual(await readStateIsolated(join(dir, 'state.json')), {
+    record: { restarts: 2, totalRestarts: 5, lastLoad },
+  });
+  // A phase that is not one stays refused.
+  await writeFile(
+    join(dir, 'bad.json'),
+    JSON.stringify({ restarts: 2, totalRestarts: 5, lastLoad: { ...lastLoad, phases: { boot: 1 } } }),
+  );
+  const bad = await readStateIsolated(join(dir, 'bad.json'));
+  t.true('problem' in bad && /lastLoad\.phases/.test(bad.problem), JSON.stringify(bad));
+});

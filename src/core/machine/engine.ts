@@ -2,6 +2,7 @@
 import type { EngineSample, EventOf } from '../model/events.js';
 import { type EngineWatch, isRunning, type RunningState } from '../model/state.js';
 import { formatDuration as fmt } from '../rules/duration.js';
+import { quoteLine } from '../rules/log-lines.js';
 import type { Diagnosis } from '../model/diagnosis.js';
 import { log, still, type Handler, type Input, type Step } from './handler.js';
 import { diagnoseWith, fail } from './moves.js';
@@ -97,11 +98,13 @@ export const engineLog: Handler<EventOf<'engineLog'>> = (s, ev, inp) => {
   }
   // The root cause is usually printed above the line that says the engine is dead.
   const found = diagnoseWith(inp.settings, { exitCode: null, oom: false, lines: [...(ev.context ?? []), ev.line] });
+  // The line is the container's: quoted (240 characters at most), never whole.
+  const quoted = quoteLine(ev.line);
   const { waitFor: _w, ...diagnosis } =
     found.code === 'unknown'
-      ? { ...found, code: 'engine-dead' as const, summary: `vLLM's engine died: ${ev.line}` }
+      ? { ...found, code: 'engine-dead' as const, summary: `vLLM's engine died: ${quoted}` }
       : found;
-  return fail(s, inp, `vLLM's engine died while its container runs on (${ev.line})`, {
+  return fail(s, inp, `vLLM's engine died while its container runs on (${quoted})`, {
     cause: `engine-dead${diagnosis.code === 'engine-dead' ? '' : `, ${diagnosis.code}`}`,
     stillRunning: s.run.containerId,
     diagnosis,

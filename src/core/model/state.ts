@@ -2,6 +2,7 @@
 import type { WaitReason } from './diagnosis.js';
 import type { EngineSample, History, LoadPhase, Persisted, RunInputs, PeriodicProbe, ProbeKind } from './events.js';
 import type { DoorReport, Upstream } from './door.js';
+import { fitRecord } from './record.js';
 import type { Settings } from './settings.js';
 
 /** Every phase, in the order a run goes through them; the type and every table over phases derive from it. */
@@ -217,9 +218,10 @@ export function containerOf(s: State): string | undefined {
   return undefined;
 }
 
+/** The record to save: cut to what the reader takes back (RECORD_LIMITS), or the next start would set it aside. */
 export function persisted(s: State, t: Settings): Persisted {
   const p: Persisted = { ...s.history, container: { name: t.name, spec: t.specHash } };
   if (isRestarting(s)) p.restartAt = s.restart.at;
   if (s.phase === 'failed') p.failedUntil = s.until;
-  return p;
+  return fitRecord(p);
 }

@@ -1,4 +1,8 @@
 // The diagnosis table: vLLM's, Hugging Face's and Docker's own words, most explaining first.
+//
+// The lines are the container's (the outside's), cut to MAX_LINE: each pattern is literals with
+// bounded parts between them (`\S{1,256}`, never `.*`), so that its time grows with the line's length
+// and no faster; test/unit/hostile.test.ts times every one of them on input built to backtrack.
 import type { Diagnosis, DiagnosisCode, FailureInput } from '../model/diagnosis.js';
 import { fittingUtilization } from './fit.js';
 
@@ -11,7 +15,7 @@ export interface Rule {
 /** One pattern that matches where any of `res` does (flags of the first). */
 export const anyOf = (...res: RegExp[]): RegExp => new RegExp(res.map((r) => r.source).join('|'), res[0]?.flags);
 
-const NUM = /(\d+(?:\.\d+)?)/.source;
+const NUM = /(\d{1,9}(?:\.\d{1,9})?)/.source;
 
 /**
  * vLLM's start-up memory check (vllm/worker/gpu_worker.py; vllm/v1/worker/utils.py), e.g.
@@ -19,16 +23,21 @@ const NUM = /(\d+(?:\.\d+)?)/.source;
  * and, newer, "Free memory on device cuda:0 (22.35/23.56 GiB) on startup ...".
  */
 const FREE_MEMORY = new RegExp(
-  `Free memory on device (?:\\S+ )?\\(${NUM}/${NUM} GiB\\) on startup is less than desired GPU memory utilization ` +
-    `\\(${NUM}, ${NUM} GiB\\)`,
+  `Free memory on device (?:\\S{1,64} )?\\(${NUM}/${NUM} GiB\\) on startup ` +
+    `is less than desired GPU memory utilization \\(${NUM}, ${NUM} GiB\\)`,
 );
 
 /** The longest context vLLM says fits: the new wording's estimate, or the old one's KV cache size in tokens. */
 const KV_TOO_SMALL = anyOf(
-  /estimated maximum model length is (\d+)/,
-  /max seq len \((\d+)\) is larger than the maximum number of tokens that can be stored in KV cache \((\d+)\)/,
-  /To serve at least one request with the models?'s max seq len \((\d+)\), \(([\d.]+) GiB KV cache is needed/,
+  /estimated maximum model length is (\d{1,12})/,
+  // eslint-disable-next-line max-len -- vLLM's sentence, whole
+  /max seq len \((\d{1,12})\) is larger than the maximum number of tokens that can be stored in KV cache \((\d{1,12})\)/,
+  /To serve at least one request with the models?'s max seq len \((\d{1,12})\), \(([\d.]{1,16}) GiB KV cache is needed/,
 );
+/** What the kv-cache rule's summary quotes from its line. */
+const KV_ESTIMATE = /estimated maximum model length is (\d{1,12})/;
+const KV_STORED = /stored in KV cache \((\d{1,12})\)/;
+const KV_MAX_LEN = /max seq len \((\d{1,12})\)/;
 
 /** A context length that fits, floored to a multiple of 1024 (vLLM's estimate is exact; a little room helps). */
 const fittingLen = (n: number) => Math.max(1024, Math.floor(n / 1024) * 1024);
@@ -68,7 +77,8 @@ export const RULES: readonly Rule[] = [
       /Invalid user token/,
       /Invalid username or password/,
       /You are trying to access a gated repo/,
-      /Access to model .* is restricted/,
+      // HF's words: `Access to model meta-llama/Llama-3.1-8B is restricted and you are not in the authorized list`.
+      /Access to model \S{1,256} is restricted/,
     ),
     make: (_m, f) => ({
       summary:
@@ -104,7 +114,7 @@ export const RULES: readonly Rule[] = [
       /MXFP4 grouped gemm is not supported on this device/,
       /no kernel image is available for execution on the device/,
       /is not supported for the current GPU\. Minimum capability/,
-      /does not support \.target sm_\d+/,
+      /does not support \.target sm_\d{1,4}/,
     ),
     make: (m, f) => ({
       summary: `the image ${f.image} has no kernels for this GPU (${m[0]})`,
@@ -119,9 +129,8 @@ export const RULES: readonly Rule[] = [
     test: KV_TOO_SMALL,
     make: (m, f) => {
       const line = m.input ?? m[0];
-      const est = (/estimated maximum model length is (\d+)/.exec(line) ??
-        /stored in KV cache \((\d+)\)/.exec(line))?.[1];
-      const maxLen = /max seq len \((\d+)\)/.exec(line)?.[1];
+      const est = (KV_ESTIMATE.exec(line) ?? KV_STORED.exec(line))?.[1];
+      const maxLen = KV_MAX_LEN.exec(line)?.[1];
       const fit = est !== undefined ? fittingLen(Number(est)) : undefined;
       return {
         summary:
@@ -195,7 +204,8 @@ export const RULES: readonly Rule[] = [
   {
     code: 'gpu-runtime',
     test: anyOf(
-      /could not select device driver .* with capabilities: \[\[gpu\]\]/,
+      // Docker quotes the driver: `could not select device driver "" with capabilities: [[gpu]]`.
+      /could not select device driver \S{0,64} with capabilities: \[\[gpu\]\]/,
       /nvidia-container-cli/,
       /nvidia-container-runtime-hook\\?"?: executable file not found/,
       /unknown or invalid runtime name: nvidia/,
@@ -210,7 +220,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     code: 'bad-args',
-    test: /error: unrecognized arguments:|error: argument --[\w-]+:|error: the following arguments are required/,
+    test: /error: unrecognized arguments:|error: argument --[\w-]{1,128}:|error: the following arguments are required/,
     make: (m) => ({
       summary: `vllm serve refused its command line (${m[0].replace(/^error: /, '')}...)`,
       remedy:

@@ -1,6 +1,6 @@
 // The kernel's account of a death the container's log cannot give: the OOM killer, the NVIDIA driver's Xid errors.
 import type { FailureInput, Found } from '../model/diagnosis.js';
-import { quoteLine } from './log-lines.js';
+import { capLine, quoteLine } from './log-lines.js';
 
 /**
  * NVIDIA's Xid catalogue (docs.nvidia.com/deploy/xid-errors), the ones a model server meets: what
@@ -34,12 +34,22 @@ export const XIDS: Readonly<Record<number, { meaning: string; reset?: boolean }>
   154: { meaning: 'GPU recovery action changed: the GPU needs a reset or the host a reboot', reset: true },
 };
 
+// Bounded parts between literals only, like the diagnosis table's (a kernel line is at most 1 KiB,
+// but a container can write /dev/kmsg where it is given): timed by test/unit/hostile.test.ts.
+
 /** `NVRM: Xid (PCI:0000:01:00): 79, pid=1234, name=python3, GPU has fallen off the bus.` */
-const XID = /NVRM: Xid \(([^)]*)\): (\d+),/;
+const XID = /NVRM: Xid \(([^)]{0,64})\): (\d{1,4}),/;
 /** `python3 invoked oom-killer: ...`, `Out of memory: Killed process 1234 (python3) ...`, a cgroup's. */
 const OOM = /invoked oom-killer|Out of memory: Killed process|Memory cgroup out of memory: Killed process|oom-kill:/;
-/** The driver refusing an allocation: `NVRM: ... Out of memory [NV_ERR_NO_MEMORY]`. */
-const NV_NOMEM = /NVRM: .*NV_ERR_NO_MEMORY/;
+/**
+ * The driver refusing an allocation: `NVRM: ... Out of memory [NV_ERR_NO_MEMORY]`. Only the driver
+ * says NV_ERR_NO_MEMORY; what stands between its tag and the code is not read (`NVRM: .*` would be).
+ */
+const NV_NOMEM = /\bNV_ERR_NO_MEMORY\b/;
+/** The OOM killer's victim: `Killed process 1234 (python3)`. */
+const VICTIM = /Killed process (\d{1,10}) \(([^)]{1,64})\)/;
+/** A memory cgroup's limit (oom_memcg= names a cgroup other than the root), not the host running out. */
+const CGROUP = /Memory cgroup out of memory|oom_memcg=\/(?!,)\S/;
 
 function last(lines: readonly string[], re: RegExp): { line: string; m: RegExpMatchArray } | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
@@ -50,7 +60,8 @@ function last(lines: readonly string[], re: RegExp): { line: string; m: RegExpMa
 }
 
 /** What the kernel's messages around an exit say, if they explain it. */
-export function kernelFinding(kernel: readonly string[], f: FailureInput): Found | undefined {
+export function kernelFinding(lines: readonly string[], f: FailureInput): Found | undefined {
+  const kernel = lines.map(capLine);
   const xid = last(kernel, XID);
   if (xid) {
     const n = Number(xid.m[2]);
@@ -70,10 +81,9 @@ export function kernelFinding(kernel: readonly string[], f: FailureInput): Found
   const oom = last(kernel, OOM);
   if (oom) {
     const all = kernel.join('\n');
-    const victim = /Killed process (\d+) \(([^)]+)\)/.exec(all);
+    const victim = VICTIM.exec(all);
     const who = victim ? `${victim[2]} (pid ${victim[1]})` : 'the model';
-    // A memory cgroup's limit (oom_memcg= names a cgroup other than the root) is not the host running out.
-    const cgroup = /Memory cgroup out of memory|oom_memcg=\/(?!,)\S/.test(all);
+    const cgroup = CGROUP.test(all);
     return {
       code: 'host-oom',
       summary: cgroup

@@ -15,8 +15,17 @@ export function describePull(s: PullSummary): string {
   return `${bytes}, ${s.layersDone} of ${s.layers} layers`;
 }
 
-const NOT_FOUND =
-  /manifest unknown|manifest for \S+ not found|name unknown|not found: manifest|repository does not exist|\b404\b/i;
+const NOT_FOUND = new RegExp(
+  [
+    'manifest unknown',
+    'manifest for \\S{1,512} not found',
+    'name unknown',
+    'not found: manifest',
+    'repository does not exist',
+    '\\b404\\b',
+  ].join('|'),
+  'i',
+);
 const REFUSED = new RegExp(
   [
     'unauthorized',
@@ -28,6 +37,9 @@ const REFUSED = new RegExp(
   ].join('|'),
   'i',
 );
+
+/** Both patterns, for the hostile-input suite to time (a registry's error text is the outside's). */
+export const PULL_PATTERNS: Readonly<Record<string, RegExp>> = { NOT_FOUND, REFUSED };
 
 export type PullFailureKind = 'not-found' | 'auth' | 'network';
 

@@ -3,7 +3,6 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { checkEncodings, type EncodingFact } from '../../core/rules/checks.js';
 import type { Event } from '../../core/model/events.js';
-import { sha256File } from '../../encodings/fetch.js';
 import { ENCODINGS } from '../../encodings/known.js';
 import { encodingsFingerprint } from '../../preflight/gather.js';
 import { encodingFacts } from '../../preflight/facts.js';
@@ -16,11 +15,11 @@ import { FileWatcher } from '../../watch/watch.js';
 export class EncodingsCache {
   private known = new Map<string, { key: string; sha: string }>();
 
-  private hash = async (path: string, st: Stats): Promise<string | undefined> => {
+  private hash = async (path: string, st: Stats, read: () => Promise<string | undefined>) => {
     const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     const hit = this.known.get(path);
     if (hit?.key === key) return hit.sha;
-    const sha = await sha256File(path);
+    const sha = await read();
     if (sha) this.known.set(path, { key, sha });
     else this.known.delete(path);
     return sha;

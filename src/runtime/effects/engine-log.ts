@@ -3,59 +3,10 @@ import type { Event } from '../../core/model/events.js';
 import { recogniseLoadLine } from '../../core/rules/load-phases.js';
 import { bareLine, isFatalLine, statsLine, unknownEnv, type StatsLine } from '../../core/rules/log-lines.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
+import { LogLines } from '../../docker/log-stream.js';
 
 /** Lines kept for the diagnosis of a fatal line: its root cause is printed above it. */
 const CONTEXT_LINES = 400;
-/** A line longer than this is cut (a runaway line must not grow the buffer without end). */
-const MAX_LINE = 16 * 1024;
-
-/**
- * Splits Docker's log stream into lines: multiplexed frames (8-byte headers, no TTY) or raw bytes
- * (a TTY), either of them cut anywhere by the transport.
- */
-export class LogLines {
-  private pending: Buffer = Buffer.alloc(0);
-  private text = '';
-  private raw: boolean | undefined;
-
-  /**
-   * `onPartial` hears the unfinished end of the stream after each chunk: a tqdm bar's first state has
-   * no line end yet (nor will it, if the load hangs right there).
-   */
-  constructor(
-    private readonly onLine: (line: string) => void,
-    private readonly onPartial?: (text: string) => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    // Which of the two it is shows in the first 8 bytes (a frame header: stream 0-2, then zeros).
-    if (this.raw === undefined) {
-      if (this.pending.length < 8) return;
-      this.raw = !(this.pending[0]! <= 2 && this.pending[1] === 0 && this.pending[2] === 0 && this.pending[3] === 0);
-    }
-    if (this.raw) {
-      this.addText(this.pending.toString('utf8'));
-      this.pending = Buffer.alloc(0);
-      return;
-    }
-    while (this.pending.length >= 8) {
-      const len = this.pending.readUInt32BE(4);
-      if (this.pending.length < 8 + len) break;
-      this.addText(this.pending.subarray(8, 8 + len).toString('utf8'));
-      this.pending = this.pending.subarray(8 + len);
-    }
-  }
-
-  private addText(s: string): void {
-    this.text += s;
-    // tqdm redraws its bar with \r: each state of the bar is a line of its own (a progress step).
-    const parts = this.text.split(/[\r\n]/);
-    this.text = (parts.pop() ?? '').slice(-MAX_LINE);
-    for (const p of parts) if (p) this.onLine(p.slice(-MAX_LINE));
-    if (this.text && this.onPartial) this.onPartial(this.text);
-  }
-}
 
 export interface LogWatchOptions {
   engine: ContainerEngine;
