@@ -29,6 +29,7 @@ PREFIX=/opt/gptoss-supervisor
 BIN=/usr/local/bin/gptoss-supervisor
 UNIT_DIR=/etc/systemd/system
 UNIT=gptoss-supervisor.service
+GATE_UNITS="gptoss-gate.socket gptoss-gate-control.socket gptoss-gate.service"
 DBUS_POLICY=/etc/dbus-1/system.d/org.gptoss.Supervisor1.conf
 ETC=/etc/gptoss
 token_file="" config_src="" start=1 uninstall=0 fetch_enc=0 enc_url=
@@ -62,6 +63,11 @@ if [ "$uninstall" = 1 ]; then
     say "stopping and disabling $UNIT (the model container is stopped gracefully, not removed)"
     systemctl disable --now "$UNIT" >/dev/null 2>&1 || true
   fi
+  # shellcheck disable=SC2086
+  systemctl disable --now $GATE_UNITS >/dev/null 2>&1 || true
+  for u in $GATE_UNITS; do rm -f "$UNIT_DIR/$u"; done
+  rm -f "$UNIT_DIR/gptoss-gate.socket.d/listen.conf" "$UNIT_DIR/gptoss-gate.service.d/listen.conf" "$UNIT_DIR/$UNIT.d/gate.conf"
+  rmdir "$UNIT_DIR/gptoss-gate.socket.d" "$UNIT_DIR/gptoss-gate.service.d" 2>/dev/null || true
   rm -f "$UNIT_DIR/$UNIT" "$UNIT_DIR/$UNIT.d/network.conf" "$UNIT_DIR/$UNIT.d/monitoring.conf" "$BIN" "$DBUS_POLICY"
   rmdir "$UNIT_DIR/$UNIT.d" 2>/dev/null || true
   rm -rf "$PREFIX" "$PREFIX.new" "$PREFIX.old" /var/lib/gptoss-supervisor
@@ -157,6 +163,10 @@ install_text() {
 daemon_flags=$("$run_node" "$PREFIX/dist/src/cli/node-flags.js")
 bin_changed=$(printf '#!/bin/sh\n# gptoss-supervisor, installed by install.sh\nmain=%s/dist/src/cli/main.js\nif [ "$1" = run ]; then exec %s %s "$main" "$@"; fi\nexec %s "$main" "$@"\n' "$PREFIX" "$run_node" "$daemon_flags" "$run_node" | install_text 0755 "$BIN")
 unit_changed=$(install_text 0644 "$UNIT_DIR/$UNIT" <"$src/units/$UNIT")
+gate_changed=0
+for u in $GATE_UNITS; do
+  [ "$(install_text 0644 "$UNIT_DIR/$u" <"$src/units/$u")" = 0 ] || gate_changed=1
+done
 # Who may own org.gptoss.Supervisor1 and call Restart()/Reload() (root); anyone may read its properties.
 policy_changed=$(install_text 0644 "$DBUS_POLICY" <"$src/etc/dbus-1/system.d/org.gptoss.Supervisor1.conf")
 [ "$policy_changed" = 0 ] || reload_dbus
@@ -243,8 +253,40 @@ elif [ -f "$mon" ]; then
   rm -f "$mon"; unit_changed=1
 fi
 
+# The gate (gate.enabled): its socket listens where the config says clients reach the model, and the
+# supervisor is told where its control socket is. Without the gate the container publishes the port.
+gate_on=$("$BIN" validate --config "$ETC/config.yaml" --get gate.enabled)
+port=$("$BIN" validate --config "$ETC/config.yaml" --get container.port)
+case "$bind" in ""|0.0.0.0) listen=$port show_listen="0.0.0.0:$port" ;; *:*) listen="[$bind]:$port" show_listen=$listen ;; *) listen="$bind:$port" show_listen=$listen ;; esac
+gate_conf="$UNIT_DIR/$UNIT.d/gate.conf"
+if [ "$gate_on" = true ]; then
+  [ "$(printf '# Written by install.sh from container.bindAddress and container.port.\n[Socket]\nListenStream=\nListenStream=%s\n' "$listen" | install_text 0644 "$UNIT_DIR/gptoss-gate.socket.d/listen.conf")" = 0 ] || gate_changed=1
+  [ "$(printf '# Written by install.sh: where the gate binds itself while its socket cannot be had.\n[Service]\nEnvironment=GPTOSS_GATE_LISTEN=%s\n' "$show_listen" | install_text 0644 "$UNIT_DIR/gptoss-gate.service.d/listen.conf")" = 0 ] || gate_changed=1
+  gate_unit_conf=$(printf '# Written by install.sh: gate.enabled.\n[Unit]\nWants=gptoss-gate-control.socket gptoss-gate.socket\nAfter=gptoss-gate-control.socket gptoss-gate.socket\n[Service]\nEnvironment=GPTOSS_GATE_CONTROL=/run/gptoss-gate/control.sock\n' | install_text 0644 "$gate_conf")
+  [ "$gate_unit_conf" = 0 ] || unit_changed=1
+elif [ -f "$gate_conf" ]; then
+  rm -f "$gate_conf"; unit_changed=1
+fi
+
 # ---------------------------------------------------------------- systemd
-if [ "$unit_changed" = 1 ] || [ "$app_changed" = 1 ]; then systemctl daemon-reload; fi
+if [ "$unit_changed" = 1 ] || [ "$app_changed" = 1 ] || [ "$gate_changed" = 1 ]; then systemctl daemon-reload; fi
+if [ "$gate_on" = true ]; then
+  systemctl enable gptoss-gate.socket gptoss-gate-control.socket >/dev/null 2>&1
+  if [ "$start" = 1 ] || systemctl is-active --quiet "$UNIT"; then
+    if [ "$gate_changed" = 1 ]; then systemctl restart gptoss-gate.socket >/dev/null 2>&1 || true; fi
+    systemctl start gptoss-gate-control.socket
+    systemctl start gptoss-gate.socket 2>/dev/null \
+      || warn "gptoss-gate.socket cannot listen on $show_listen (a container that publishes it itself, such as the guide's, keeps it until its next planned recreate; the gate takes it then): see systemctl status gptoss-gate.socket"
+    # An upgrade of the gate: it drains what is in flight while systemd's socket holds new connections.
+    if systemctl is-active --quiet gptoss-gate.service && { [ "$app_changed" = 1 ] || [ "$gate_changed" = 1 ]; }; then
+      say "restarting the gate (requests in flight finish; new ones wait in its socket)"
+      systemctl restart gptoss-gate.service
+    fi
+  fi
+else
+  # shellcheck disable=SC2086
+  systemctl disable --now $GATE_UNITS >/dev/null 2>&1 || true
+fi
 systemctl enable "$UNIT" >/dev/null 2>&1 || systemctl enable "$UNIT"
 case "$(systemctl is-active "$UNIT" 2>/dev/null || true)" in active|activating|reloading) running=1 ;; *) running=0 ;; esac
 if [ "$running" = 1 ]; then

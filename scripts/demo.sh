@@ -2,7 +2,7 @@
 # The supervisor against the stand-in vLLM image, no GPU needed, load times shortened from minutes
 # to seconds. A short narrated run: the container created, the load's phases, serving, one chat
 # completion answered, a `docker kill` of the model and the supervisor restarting it with its
-# diagnosis, then a stop. What the supervisor logs is shown indented, as it comes.
+# diagnosis while the gate holds a request until the model serves again, then a stop. What the supervisor logs is shown indented, as it comes.
 #   bash scripts/demo.sh          pauses before each step (Enter goes on, Ctrl-C stops)
 #   bash scripts/demo.sh --auto   no pauses (scripts/test.sh runs it)
 # It uses its own container name, a free port and one temp folder, and removes all three and stops
@@ -173,7 +173,7 @@ chat() {
   local body reply answer
   body='{"model":"gpt-oss-120b","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":64}'
   say "POST http://127.0.0.1:$port/v1/chat/completions  (user: Say hello in five words.)"
-  reply=$(curl -sS -m 20 "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' -d "$body" 2>&1) ||
+  reply=$(curl -sS -m "${1:-20}" "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' -d "$body" 2>&1) ||
     fail "the chat completion was not answered: $reply"
   answer=$(node -e '
     const r = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
@@ -207,8 +207,12 @@ wait_line "diagnosis of the exit" 30 ' (warn |error) +container exited '
 said=$(sed -n "${mark}p" "$log" | sed -E 's/^[0-9-]+ [0-9:]+ [a-z]+ +//; s/; last log: .*//')
 say "   the supervisor: \"$said\": a kill (137 is SIGKILL's exit, no OOM kill, no cause in the"
 say "   model's log), so it restarts the container after a backoff, counting the restart"
-# 4b. The front door's step goes here (a later change): a request sent now is held by the front
-#     door and answered once the model serves again. Without it, the port refuses while it restarts.
+# 4b. The front door: a request sent now, while nothing serves, is held by the gate and answered
+#     once the model serves again. Without the gate the port would refuse it.
+say "4b. a request while the model restarts: the gate holds it and forwards it the moment it serves"
+t0=$SECONDS
+chat 90
+say "   answered after $((SECONDS - t0))s of waiting, not refused"
 wait_line "restart" 60 ' info  restarting container '
 wait_line "serving again" 90 " info  serving gpt-oss-120b on port $port "
 say "   serving again. Status line: $(status_line)"

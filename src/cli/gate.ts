@@ -36,7 +36,7 @@ answered. It takes its orders from the supervisor over the control socket. Under
 (gptoss-gate.socket) both sockets come from systemd and no option is needed; \`run\` starts it
 as a child process elsewhere. SIGTERM: no new connection, requests in flight finish, then exit.
 
-  --listen HOST:PORT  where clients connect, when systemd passes no socket
+  --listen HOST:PORT  where clients connect, when systemd passes no socket ($GPTOSS_GATE_LISTEN)
   --control PATH      the control socket, when systemd passes none
 `,
   options: {
@@ -47,8 +47,10 @@ as a child process elsewhere. SIGTERM: no new connection, requests in flight fin
   },
   async run(values) {
     const fds = passedSockets(process.env, process.pid);
-    const listen = values['listen'] === undefined ? undefined : parseHostPort(String(values['listen']));
-    if (values['listen'] !== undefined && !listen) throw new UsageError('--listen must be HOST:PORT');
+    // Under systemd the address comes from install.sh's drop-in, for when its socket cannot be had.
+    const given = (values['listen'] as string | undefined) ?? process.env['GPTOSS_GATE_LISTEN'];
+    const listen = given === undefined ? undefined : parseHostPort(given);
+    if (given !== undefined && !listen) throw new UsageError('--listen (or GPTOSS_GATE_LISTEN) must be HOST:PORT');
     if (fds.http === undefined && !listen) throw new UsageError('no socket from systemd: give --listen HOST:PORT');
     const control = values['control'] as string | undefined;
     if (fds.control === undefined && !control) throw new UsageError('no control socket from systemd: give --control');

@@ -49,8 +49,8 @@ leaves the container running for the next supervisor to adopt (install.sh uses i
 Under systemd (Type=notify) it sends READY=1 (see notify.ready), STATUS= lines, WATCHDOG=1,
 RELOADING=1 and STOPPING=1, and writes structured records to the journal.
 
-  --gate-control PATH the control socket of gptoss-gate.service (the unit passes it); without it the
-                      gate (gate.enabled) runs as a child process
+  --gate-control PATH the control socket of gptoss-gate.service ($GPTOSS_GATE_CONTROL, which
+                      install.sh sets); without it the gate (gate.enabled) runs as a child process
   --state-dir DIR     where the restart count survives restarts of the supervisor
                       (default: $STATE_DIRECTORY, else /var/lib/gptoss-supervisor)
   --log-format F      auto (default: the journal under systemd, else text), text, json (pino) or journal
@@ -79,7 +79,8 @@ Exit codes: 0 stopped on a signal, 1 invalid config at start, 64 usage error, 70
     process.on('unhandledRejection', onStray);
     try {
       const stateDir = resolveStateDir(values['state-dir'] as string | undefined);
-      return await supervise(loaded, log, stateDir, values['gate-control'] as string | undefined);
+      const gate = (values['gate-control'] as string | undefined) ?? process.env['GPTOSS_GATE_CONTROL'];
+      return await supervise(loaded, log, stateDir, gate || undefined);
     } finally {
       process.off('unhandledRejection', onStray);
     }
@@ -117,15 +118,25 @@ function describeHandle(h: object): string {
   return `${x.constructor.name}${where ? ` ${where}` : ''}`;
 }
 
-/** SIGTERM/SIGINT stop, SIGHUP reloads, SIGUSR2 hands over. */
-function signalsFor(log: Logger, bridge: SystemdBridge, sup: Supervisor, reload: () => void) {
+/**
+ * SIGTERM/SIGINT stop, SIGHUP reloads, SIGUSR2 hands over. A SIGTERM that is systemd restarting this
+ * unit (`systemctl restart gptoss-supervisor`) hands over too: the model keeps serving and the next
+ * supervisor adopts it; only a stop stops the model (container.stopOnExit).
+ */
+function signalsFor(log: Logger, bridge: SystemdBridge, sup: Supervisor, bus: BusService, reload: () => void) {
   return handleSignals({
     log,
     // The container's graceful stop may outlast the unit's TimeoutStopSec: ask for what it needs.
-    stop: (sig) => {
-      bridge.stopping(sup.stopBudgetMs());
-      sup.shutdown(sig);
-    },
+    stop: (sig) =>
+      void (sig === 'SIGTERM' ? bus.ownJob() : Promise.resolve(undefined)).then((job) => {
+        if (job === 'restart') {
+          log.log('info', 'systemd is restarting this unit: handing the model over to the next supervisor');
+          bridge.stopping(0);
+          return sup.shutdown('SIGTERM (systemctl restart)', true);
+        }
+        bridge.stopping(sup.stopBudgetMs());
+        sup.shutdown(sig);
+      }),
     reload,
     // SIGUSR2: exit 75 leaving the container running; the unit restarts the service (an upgrade).
     handover: () => {
@@ -181,7 +192,7 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateCont
   log.log('info', startLine(loaded, stateDir, token?.source), { event: 'supervisor-started' });
   if (notifier.active && dgramUnavailable()) log.log('warn', `cannot talk to systemd: ${dgramUnavailable()}`);
   await desired.start();
-  const signals = signalsFor(log, bridge, sup, () => void desired.reload('signal'));
+  const signals = signalsFor(log, bridge, sup, bus, () => void desired.reload('signal'));
   bridge.start(() => extendFor(sup.state, sup.now(), desired.current.settings));
   bus.start();
   await sup.start();

@@ -102,6 +102,31 @@ export class BusService {
     return withDeadline(ask(), 1000, () => new Error('no answer')).catch(() => undefined);
   }
 
+  /**
+   * The job systemd is running on this process's own unit (`stop`, `restart`, ...), or undefined when
+   * it has none or cannot be asked: a SIGTERM of a `systemctl restart` is not a stop of the model.
+   */
+  async ownJob(): Promise<string | undefined> {
+    const bus = this.bus;
+    if (!bus) return undefined;
+    const call = async (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
+      (await bus.call(new dbus.Message({ destination: SYSTEMD, path, interface: iface, member, signature, body })))
+        ?.body as unknown[];
+    const ask = async () => {
+      const [unit] = (await call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'GetUnitByPID', 'u', [
+        process.pid,
+      ])) as [string];
+      const [job] = (await call(unit, PROPS, 'Get', 'ss', [`${SYSTEMD}.Unit`, 'Job'])) as [
+        dbus.Variant<[number, string]>,
+      ];
+      const jobPath = job.value[1];
+      if (!jobPath || jobPath === '/') return undefined;
+      const [type] = (await call(jobPath, PROPS, 'Get', 'ss', [`${SYSTEMD}.Job`, 'JobType'])) as [dbus.Variant<string>];
+      return type.value;
+    };
+    return withDeadline(ask(), 2000, () => new Error('no answer')).catch(() => undefined);
+  }
+
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);

@@ -168,9 +168,12 @@ export class Box {
     if (inst.code !== 0) throw new Error(`install.sh failed, so nothing else can run:\n${inst.out}`);
     await writeFile(join(this.shared, 'scenario.yaml'), cfg);
     const same = (await this.sh(`cmp -s ${this.shared}/scenario.yaml /etc/gptoss/config.yaml`)).code === 0;
-    const dropins = (await this.sh('test -d /etc/systemd/system/gptoss-supervisor.service.d')).code === 0;
+    // Drop-ins a scenario made are taken away; install.sh's own for the gate (gate.conf) stays.
+    const d = '/etc/systemd/system/gptoss-supervisor.service.d';
+    const others = `find ${d} -type f ! -name gate.conf 2>/dev/null`;
+    const dropins = (await this.sh(others)).out.trim() !== '';
     await this.sh('systemctl is-active --quiet docker || systemctl start docker');
-    if (dropins) await this.sh('rm -rf /etc/systemd/system/gptoss-supervisor.service.d && systemctl daemon-reload');
+    if (dropins) await this.sh(`${others} -delete && systemctl daemon-reload`);
     if (!same) await this.sh(`cp ${this.shared}/scenario.yaml /etc/gptoss/config.yaml`);
     const active = (await this.sh('systemctl is-active --quiet gptoss-supervisor')).code === 0;
     if (!active || !same || dropins) await this.sh('systemctl restart gptoss-supervisor', 180_000);
