@@ -27,6 +27,9 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
+/** What a gate left by its supervisor gives the requests in flight before it exits. */
+const ORPHAN_GRACE_MS = 3000;
+
 export const gateCommand: Command = {
   help: `Usage: gptoss-supervisor gate [--listen HOST:PORT] [--control PATH] [--log-format F] [--log-level L]
 
@@ -68,14 +71,14 @@ as a child process elsewhere. SIGTERM: no new connection, requests in flight fin
     });
     await gate.start();
     await new Promise<void>((resolve) => {
-      const stop = () => {
+      const stop = (graceMs?: number) => {
         notifier.send({ STOPPING: 1, STATUS: 'draining the requests in flight' });
-        void gate.stop().then(resolve);
+        void gate.stop(graceMs).then(resolve);
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      // A child of `run`: it goes when its parent goes.
-      process.once('disconnect', stop);
+      process.once('SIGTERM', () => stop());
+      process.once('SIGINT', () => stop());
+      // A child of `run` goes when its parent goes (killed, it cannot ask for a drain): a short grace.
+      process.once('disconnect', () => stop(ORPHAN_GRACE_MS));
     });
     // Nothing more to do: the IPC channel (a child of `run`) or a stray handle must not keep it alive.
     if (process.connected) process.disconnect();

@@ -58,12 +58,15 @@ export class Gate {
     this.flushTimer.unref();
   }
 
-  /** SIGTERM: no new connection, what is in flight finishes (up to the drain timeout), then exit. */
-  async stop(): Promise<void> {
+  /**
+   * SIGTERM: no new connection, what is in flight finishes (up to the drain timeout), then exit.
+   * `graceMs` shortens that (a child whose supervisor is gone has no one to drain for).
+   */
+  async stop(graceMs = this.drainTimeout): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.listenTimer);
-    await this.door.close(this.drainTimeout);
+    await this.door.close(Math.min(graceMs, this.drainTimeout));
     this.flush();
     clearInterval(this.flushTimer);
     this.supervisor?.end();

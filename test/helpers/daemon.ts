@@ -90,8 +90,20 @@ export class Daemon {
     return this.stderr.slice(-n).join('\n');
   }
 
+  /**
+   * SIGTERM: the daemon itself (it stops its gate as it exits). SIGKILL: its whole process group, the
+   * gate with it, as systemd's KillMode=control-group would.
+   */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      if (signal === 'SIGKILL' && this.child.pid) {
+        try {
+          process.kill(-this.child.pid, 'SIGKILL');
+        } catch {
+          this.child.kill(signal);
+        }
+      } else this.child.kill(signal);
+    }
     return this.exited;
   }
 }
@@ -128,6 +140,8 @@ export function startDaemon(
     {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
+      // A process group of its own: a kill reaches the gate it runs as a child, too.
+      detached: true,
     },
   );
   return new Daemon(child);

@@ -1,6 +1,7 @@
 // Drives the pure state machine through timed events, for the core's unit tests.
 import { defaultConfig } from '../../src/config/schema.js';
 import { settingsOf } from '../../src/desired/settings.js';
+import type { Upstream } from '../../src/core/model/door.js';
 import type { Settings } from '../../src/core/model/settings.js';
 import type { Action, Event, Persisted, RunInputs, Seen } from '../../src/core/model/events.js';
 import { recogniseLoadLine } from '../../src/core/rules/load-phases.js';
@@ -89,12 +90,16 @@ export class Driver {
    * finds the container already running (since `startedAt`) and adopts it; `inputs` are what the run was made
    * from (token fingerprint, model, encodings); `startedAt` is when Docker says it started (default `now`).
    */
-  booted(id = 'c1', o: { outcome?: 'created' | 'adopted'; inputs?: RunInputs; startedAt?: number } = {}): this {
+  booted(
+    id = 'c1',
+    o: { outcome?: 'created' | 'adopted'; inputs?: RunInputs; startedAt?: number; upstream?: Upstream } = {},
+  ): this {
     const outcome = o.outcome ?? 'created';
     const startedAt = o.startedAt ?? this.now;
     this.looked({ seen: outcome === 'adopted' ? { kind: 'running', id, startedAt } : { kind: 'absent' } });
     const reason = outcome === 'adopted' ? 'spec hash matches' : 'no container';
-    this.send({ type: 'reconciled', id, outcome, reason, startedAt, ...(o.inputs ? { inputs: o.inputs } : {}) });
+    const extra = { ...(o.inputs ? { inputs: o.inputs } : {}), ...(o.upstream ? { upstream: o.upstream } : {}) };
+    this.send({ type: 'reconciled', id, outcome, reason, startedAt, ...extra });
     return this;
   }
   probe(kind: 'startup' | 'liveness' | 'readiness' | 'engine' | 'warmup', ok: boolean, error?: string): Action[] {
