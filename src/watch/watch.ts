@@ -64,6 +64,10 @@ export class FileWatcher {
     this.folders = folders;
     const w = chokidar.watch([...watched], { ignoreInitial: true, depth: 0, followSymlinks: false, persistent: true });
     w.on('all', (event, path) => this.seen(event, resolve(path)));
+    // chokidar drops events: a second event on a file within 5 ms of the first is thrown away, and a
+    // change that leaves the mtime alone (chmod) is not one. So a chmod then a write can go unseen.
+    // The raw fs.watch events are never dropped: any of them on one of our files counts.
+    w.on('raw', (_event, evPath, details) => this.rawSeen(evPath, (details as { watchedPath?: string }).watchedPath));
     w.on('error', (err) => this.opts.onError?.(`watching ${[...folders].join(', ')}: ${(err as Error).message}`));
     this.watcher = w;
     await new Promise<void>((r) => w.once('ready', () => r()));
@@ -79,6 +83,20 @@ export class FileWatcher {
     // or re-pointed): watch afresh, then look once more, for what the gap may have hidden.
     if (folderEvent) void this.rearm();
     else if (this.resolved.has(path)) void this.rearmIfMoved(path);
+  }
+
+  private rawSeen(evPath: unknown, watchedPath: string | undefined): void {
+    if (this.stopped || !watchedPath) return;
+    // A folder's watcher names the entry; a file's own watcher names the file (watchedPath).
+    const path = typeof evPath === 'string' && evPath ? resolve(watchedPath, evPath) : resolve(watchedPath);
+    const hit = this.interesting.has(path)
+      ? path
+      : this.interesting.has(resolve(watchedPath))
+        ? resolve(watchedPath)
+        : '';
+    if (!hit) return;
+    this.pending.add(hit);
+    this.debounce();
   }
 
   private rearm(): Promise<void> {
