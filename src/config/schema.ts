@@ -244,6 +244,18 @@ const waits = z
   })
   .prefault({});
 
+// Back to the last spec that served when a new one cannot (config is never rewritten).
+const rollback = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    // Failed starts of a new spec (of kinds a restart might fix) before going back; what no restart
+    // fixes (bad flags, the KV cache, kernels for the GPU, the model's name) goes back at once.
+    after: positiveInt(2),
+    // A new spec proves itself by serving this long; a failure before (its canary) goes back.
+    canaryWindow: duration('10m', '1s', '24h'),
+  })
+  .prefault({});
+
 /** A cron expression (5 fields, or 6 with seconds first), checked as node-cron will read it. */
 const cronExpr = z
   .string('expected a cron expression such as "*/15 * * * *", or nothing to turn it off')
@@ -299,6 +311,7 @@ export const configSchema = z
     health,
     restart,
     waits,
+    rollback,
     schedule,
     notify,
     gate: gateSchema,

@@ -333,7 +333,7 @@ test('a few aliases are fine but unknown keys still fail', (t) => {
   const p = problems(parseConfig('x: &t 5s\nhealth:\n  startup:\n    period: *t\n', F));
   t.deepEqual(p, [
     `${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, hfToken, ` +
-      `health, restart, waits, schedule, notify, gate, metrics, alerts`,
+      `health, restart, waits, rollback, schedule, notify, gate, metrics, alerts`,
   ]);
 });
 

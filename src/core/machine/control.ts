@@ -3,13 +3,15 @@ import { HANDOVER_EXIT, log, still, type Handler, type Input, type Step } from '
 import type { Action, EventOf } from '../model/events.js';
 import { drainOf, reconcileNow } from './moves.js';
 import { startPrepare } from './prepare.js';
+import { onConfig } from './rollback.js';
 import { containerOf, enter, isRunning, isWaiting, type State } from '../model/state.js';
 
 export const configApplied: Handler<EventOf<'configApplied'>> = (s, ev, inp) => {
   const t = inp.settings;
   const renamed = ev.previous.name !== t.name;
   const specChanged = renamed || ev.previous.specHash !== t.specHash;
-  const base: State = { ...s, configError: undefined };
+  const config = onConfig(s.history, t, specChanged);
+  const base: State = { ...s, configError: undefined, history: config.history };
   const said = renamed
     ? [
         log(
@@ -20,7 +22,7 @@ export const configApplied: Handler<EventOf<'configApplied'>> = (s, ev, inp) => 
       ]
     : [];
   const r = applied(s, base, ev, inp, renamed, specChanged);
-  return { state: r.state, actions: [...said, ...r.actions] };
+  return { state: r.state, actions: [...said, ...config.said, ...r.actions] };
 };
 
 function applied(
@@ -33,9 +35,9 @@ function applied(
 ): Step {
   const t = inp.settings;
   // A spent restart budget is lifted by any config change: the operator has looked.
-  if (s.phase === 'failed') {
+  if (base.phase === 'failed') {
     const fresh: State = { ...base, history: { ...base.history, failures: [], restarts: 0 } };
-    const r = reconcileNow(fresh, inp, s.stopFirst);
+    const r = reconcileNow(fresh, inp, base.stopFirst);
     const m = `${ev.what ?? `config ${ev.file}`} reloaded: the restart budget is lifted; starting ${t.name}`;
     return { state: r.state, actions: [log('info', 'config-reloaded', m), ...r.actions] };
   }
@@ -115,8 +117,12 @@ export const restartRequested: Handler<EventOf<'restartRequested'>> = (s, ev, in
       actions: [log('warn', 'job-skipped', `restart asked by ${ev.by}: not now, waiting for Docker`)],
     };
   }
-  // An operator's restart also lifts a spent restart budget.
-  const base: State = s.phase === 'failed' ? { ...s, history: { ...s.history, failures: [], restarts: 0 } } : s;
+  // An operator's restart also lifts a spent restart budget; the spec on trial is theirs to watch (no rollback).
+  const trial =
+    s.history.trial?.spec === inp.settings.specHash ? { ...s.history.trial, operator: true } : s.history.trial;
+  const history = { ...s.history, ...(trial ? { trial } : {}) };
+  const base: State =
+    s.phase === 'failed' ? { ...s, history: { ...history, failures: [], restarts: 0 } } : { ...s, history };
   const r = reconcileNow(base, inp, containerOf(s), true);
   const msg = `restarting ${inp.settings.name}, as asked by ${ev.by} (graceful stop first)`;
   return { state: r.state, actions: [log('info', 'container-restarting', msg, { reason: 'requested' }), ...r.actions] };

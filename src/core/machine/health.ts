@@ -8,6 +8,7 @@ import { deepProbed } from './jobs.js';
 import { diskSampled, downloadMs, loadRecord, stallAt, stallCheck } from './load.js';
 import { fail, persist } from './moves.js';
 import { prepareTick } from './prepare.js';
+import { onCanary } from './rollback.js';
 import { isRunning, withinRun, type Probes, type RunningState } from '../model/state.js';
 
 const PERIODIC: readonly PeriodicProbe[] = ['startup', 'liveness', 'readiness', 'engine', 'warmup'];
@@ -173,7 +174,12 @@ function servedFirst(s: RunningState, probes: Probes, inp: Input): Step {
     containerId: s.run.containerId,
     ...(rec ? { loadMs: rec.took, phasesMs: rec.phases } : {}),
   });
-  return { state: next, actions: rec ? [ready, persist(next, t)] : [ready] };
+  const actions = rec ? [ready, persist(next, t)] : [ready];
+  if (!onCanary(next, t) || next.run.probes.inflight.deep) return { state: next, actions };
+  // A new spec on trial: a deep probe at once, its canary (one failure sends the model back).
+  const deep = { ...next.run.probes, inflight: { ...next.run.probes.inflight, deep: true } };
+  const canary: Action = { type: 'probe', kind: 'deep', epoch: next.epoch, timeout: t.deepTimeout };
+  return { state: { ...next, run: { ...next.run, probes: deep } }, actions: [...actions, canary] };
 }
 
 /** A running model's tick: a clean slate after resetAfter of serving, and the probes that are due. */

@@ -3,6 +3,7 @@ import { formatDuration as fmt } from '../rules/duration.js';
 import { log, type Handler, type Input, type Step } from './handler.js';
 import type { EventOf } from '../model/events.js';
 import { fail, persist, reconcileNow } from './moves.js';
+import { onCanary } from './rollback.js';
 import { isRunning, type RunningState, type State } from '../model/state.js';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -48,9 +49,11 @@ export function deepProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input): 
     return { state: next, actions: [log('debug', 'deep-probe', `deep probe passed: ${detail}`), persist(next, t)] };
   }
   const n = probes.deepFailures + 1;
-  const what = `deep probe failed (${n} of ${t.deepFailureThreshold}): ${detail}`;
+  // A new spec's canary: one failure is enough (rollback.canaryWindow).
+  const threshold = onCanary(s, t) ? 1 : t.deepFailureThreshold;
+  const what = `deep probe failed (${n} of ${threshold}): ${detail}`;
   const said = log('warn', 'health-failed', what, { deepFailures: n });
-  if (n >= t.deepFailureThreshold) {
+  if (n >= threshold) {
     const f = fail(base, inp, `${what}; restarting the container`, {
       cause: `deep probe: ${detail}`,
       stillRunning: s.run.containerId,

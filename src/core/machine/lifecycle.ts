@@ -3,6 +3,7 @@ import { log, still, type Handler, type Step, type Input } from './handler.js';
 import type { EventOf, Seen } from '../model/events.js';
 import { DIAGNOSIS_LINES, exitTail, TAIL_LINES } from '../rules/exit-tail.js';
 import { newLoad } from './load.js';
+import { trialOf } from './rollback.js';
 import { blockOn, diagnoseWith, exitText, fail, reconcileNow, restartPhase, waitFor } from './moves.js';
 import {
   common,
@@ -33,13 +34,18 @@ export const boot: Handler<EventOf<'boot'>> = (s, ev, inp) => {
   if (!p) return { state: s, actions: [look] };
   // A record describes one container (name and spec); for any other it says nothing.
   const owner = p.container;
-  if (owner && (owner.name !== t.name || owner.spec !== t.specHash)) {
+  if (owner && (owner.name !== t.name || owner.spec !== t.configSpec)) {
     const why =
       owner.name !== t.name
         ? `container ${owner.name}`
         : `an earlier spec of ${owner.name} (${owner.spec.slice(0, 12)})`;
     const msg = `the state record is about ${why}, not this one: restart counts start from zero`;
-    return { state: s, actions: [log('info', 'state-record', msg), look] };
+    // The config changed while the supervisor was down: the specs that served are still good, and
+    // the new one is on trial.
+    const kept = owner.name === t.name && p.good ? { good: p.good } : {};
+    const trial = trialOf(kept, t.specHash);
+    const history = { ...s.history, ...kept, ...(trial ? { trial } : {}) };
+    return { state: { ...s, history }, actions: [log('info', 'state-record', msg), look] };
   }
   const { restartAt, failedUntil, container: _c, ...history } = p;
   // Given up before this supervisor started, and still inside the window: still given up.
@@ -139,6 +145,7 @@ export const reconciled: Handler<EventOf<'reconciled'>> = (s, ev, inp) => {
     ...(ev.outcome === 'adopted' ? {} : { load: newLoad(now) }),
     ...(ev.inputs ? { inputs: ev.inputs } : {}),
     ...(ev.upstream ? { upstream: ev.upstream } : {}),
+    ...(ev.spec ? { spec: ev.spec } : {}),
   };
   const base = { ...s, lastContainer: ev.id, ...(s.pull ? { pull: { ...s.pull, failures: 0 } } : {}) };
   const next = enter(base, { phase: 'loading', run }, now);

@@ -6,7 +6,7 @@ import { diagnose } from '../rules/diagnose.js';
 import type { Diagnosis, WaitReason } from '../model/diagnosis.js';
 import { log, type Input, type Step } from './handler.js';
 import type { Action, DiagnosisRecord, ExitInfo, RunInputs } from '../model/events.js';
-import { enter, isRunning, isWaiting, persisted, type Phase, type State } from '../model/state.js';
+import { enter, isRunning, isWaiting, persisted, type Failure, type Phase, type State } from '../model/state.js';
 import { CREDENTIAL_WAITS, waitLabel } from '../rules/wait.js';
 
 /** The inputs a start would use now: the model and a fingerprint of the token. */
@@ -72,6 +72,13 @@ export interface FailOptions {
   diagnosis?: Diagnosis;
 }
 
+/** What the rollback check hears of a failure: the diagnosis's words where there is one. */
+const failureOf = (reason: string, opts: FailOptions): Failure => ({
+  summary: opts.diagnosis?.summary ?? reason,
+  code: opts.diagnosis?.code ?? 'unknown',
+  blocking: false,
+});
+
 /** A run failed: count it, pick the delay, and wait in backoff (or crash loop). */
 export function fail(s: State, inp: Input, reason: string, opts: FailOptions): Step {
   const { now, settings: t } = inp;
@@ -93,7 +100,7 @@ export function fail(s: State, inp: Input, reason: string, opts: FailOptions): S
   if (said.record) history.diagnosis = said.record;
   if (failures) history.failures = failures;
   const restart = opts.stillRunning ? { at: now + delay, stopFirst: opts.stillRunning } : { at: now + delay };
-  const next = enter({ ...s, history }, { phase, restart }, now);
+  const next = { ...enter({ ...s, history }, { phase, restart }, now), failure: failureOf(reason, opts) };
   const msg =
     `${reason}; restart ${restarts} in ` +
     `${fmt(delay)}${phase === 'crashloop' ? ' (crash loop)' : ''}${lastLines(opts.exit)}`;
@@ -117,11 +124,14 @@ function budgetSpent(s: State, inp: Input, reason: string, opts: FailOptions, fa
   if (said.record) history.diagnosis = said.record;
   // The next restart is allowed when the oldest failure in the window has left it.
   const until = (failures[failures.length - b.count - 1] ?? now) + b.window;
-  const next = enter(
-    { ...s, history },
-    { phase: 'failed', until, ...(opts.stillRunning ? { stopFirst: opts.stillRunning } : {}) },
-    now,
-  );
+  const next = {
+    ...enter(
+      { ...s, history },
+      { phase: 'failed', until, ...(opts.stillRunning ? { stopFirst: opts.stillRunning } : {}) },
+      now,
+    ),
+    failure: failureOf(reason, opts),
+  };
   const msg =
     `${reason}; restart budget spent (${b.count} restarts within ${fmt(b.window)}): not restarting ` +
     `${t.name} until the config changes, \`gptoss-supervisor restart\`, or ${fmt(until - now)} from now`;
@@ -215,7 +225,8 @@ export function blockOn(s: State, inp: Input, d: Diagnosis, exit: ExitInfo | und
     ...(every === undefined ? {} : { recheckAt: now + every }),
     ...(blocked ? { blocked } : {}),
   };
-  const next = enter({ ...s, history }, { phase: 'waiting', wait }, now);
+  const failure = { summary: d.summary, code: d.code, blocking: true };
+  const next = { ...enter({ ...s, history }, { phase: 'waiting', wait }, now), failure };
   const waiting = isWaiting(s, what)
     ? []
     : [

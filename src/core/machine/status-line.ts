@@ -4,6 +4,7 @@ import type { Settings } from '../model/settings.js';
 import { engineLoadText } from './engine.js';
 import { downloadMs, loadText } from './load.js';
 import { prepareText } from './prepare.js';
+import { rollbackText } from './rollback.js';
 import { isRunning, type RunningState, type State } from '../model/state.js';
 import { waitLabel } from '../rules/wait.js';
 
@@ -33,7 +34,7 @@ function loadingLine(s: RunningState, now: number, t: Settings): string {
 
 export function statusLine(s: State, now: number, t: Settings): string {
   const prep = isRunning(s) ? s.run.prepare : undefined;
-  const base = phaseLine(s, now, t);
+  const base = `${phaseLine(s, now, t)}${rollbackText(s, t)}`;
   const line = !prep ? base : prep.refused ? `${base}; ${prepareText(prep)}` : prepareText(prep);
   const withDoor = `${line}${doorText(s)}`;
   return s.configError ? `config invalid: ${s.configError}; ${withDoor}` : withDoor;

@@ -12,6 +12,7 @@ import { boot, engineBack, engineLost, observed, prereqMissing, reconcileFailed,
 import { phaseTick, phaseWake } from './timers.js';
 import { loadLine } from './load.js';
 import { prepared } from './prepare.js';
+import { afterStep, rollbackRequested } from './rollback.js';
 import { pullFailed, pulled, pullProgress } from './pull.js';
 import type { State } from '../model/state.js';
 
@@ -46,13 +47,14 @@ const HANDLERS: Table = {
   containerStopped,
   scheduled,
   restartRequested,
+  rollbackRequested,
   doorReport,
 };
 
 export function step(s: State, ev: Event, inp: Input): Step {
   // Once stopping, only the container's stop matters.
   if ((s.phase === 'stopping' || s.phase === 'stopped') && ev.type !== 'containerStopped') return still(s);
-  return (HANDLERS[ev.type] as Handler<Event>)(s, ev, inp);
+  return afterStep(s, (HANDLERS[ev.type] as Handler<Event>)(s, ev, inp), inp);
 }
 
 /** When the machine next wants a tick, or undefined when only events can move it. */

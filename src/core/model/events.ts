@@ -2,6 +2,7 @@
 // they carry), the actions it asks for, and the record it persists. A leaf: it imports no decision.
 import type { Diagnosis, WaitReason } from './diagnosis.js';
 import type { DoorReport, Upstream } from './door.js';
+import type { GoodSpec, RanSpec, Rollback, Trial } from './rollback.js';
 
 /** The phases of a load, in the order vLLM goes through them. */
 export const LOAD_PHASES = ['starting', 'download', 'weights', 'compile', 'kv-cache', 'graphs', 'api'] as const;
@@ -90,6 +91,12 @@ export interface History {
   modelBytes?: { model: string; bytes: number };
   /** When the failures inside restart.budget's window happened (kept only with a budget set). */
   failures?: number[];
+  /** The specs that served through their canary window, newest first (last known good). */
+  good?: GoodSpec[];
+  /** The spec on trial since a config change, until it has served through its canary window. */
+  trial?: Trial;
+  /** A rollback in force: the config's spec refused, the last good one serving. */
+  rollback?: Rollback;
 }
 
 export interface LastLoad {
@@ -138,6 +145,8 @@ export type Event =
       inputs?: RunInputs;
       /** Where the container answers, as it is published (an adopted one keeps its own port). */
       upstream?: Upstream;
+      /** What it runs: the spec, the image by ID (a rollback goes back to it). */
+      spec?: RanSpec;
     }
   | { type: 'reconcileFailed'; kind: 'engine' | 'image' | 'docker'; message: string }
   /** A preflight check failed before a start: nothing was started. */
@@ -200,6 +209,8 @@ export type Event =
   | { type: 'scheduled'; job: Job }
   /** Restart asked for by an operator (D-Bus Restart(), `gptoss-supervisor restart`). */
   | { type: 'restartRequested'; by: string }
+  /** Back to the last good spec, asked for by an operator (D-Bus Rollback(), `gptoss-supervisor rollback`). */
+  | { type: 'rollbackRequested'; by: string }
   /** The gate's account of itself: requests held and in flight, whether it listens. */
   | { type: 'doorReport'; report: DoorReport };
 
@@ -236,6 +247,7 @@ export type LogEvent =
   | 'engine-warning'
   | 'job-skipped'
   | 'state-record'
+  | 'rollback'
   | 'supervisor-stopping'
   | 'supervisor-stopped';
 

@@ -38,5 +38,15 @@ export function fitRecord(p: Persisted): Persisted {
   if (p.lastDeep) out.lastDeep = { ...p.lastDeep, detail: cut(p.lastDeep.detail, L.deepDetail) };
   if (p.modelBytes) out.modelBytes = { ...p.modelBytes, model: cut(p.modelBytes.model, L.name) };
   if (p.container) out.container = { ...p.container, name: cut(p.container.name, L.name) };
+  if (p.good)
+    out.good = p.good.map((g) => (g.ended ? { ...g, ended: { ...g.ended, how: cut(g.ended.how, L.summary) } } : g));
+  if (p.rollback) {
+    const { failedToo, ...rb } = p.rollback;
+    out.rollback = {
+      ...rb,
+      because: cut(rb.because, L.summary),
+      ...(failedToo === undefined ? {} : { failedToo: cut(failedToo, L.summary) }),
+    };
+  }
   return out;
 }

@@ -67,8 +67,20 @@ export interface Settings {
   };
   /** The variables container.env sets: vLLM's "unknown variable" warning matters only for these. */
   envNames: string[];
-  /** The container spec's hash: what a state record belongs to. */
+  /** The hash of the spec the machine runs: the config's, or the good one a rollback brought back. */
   specHash: string;
+  /**
+   * The hash of the spec the config file asks for (specHash, unless a rollback is in force): what a
+   * state record belongs to.
+   */
+  configSpec: string;
+  /** The config file (the status line tells where to edit). */
+  configFile: string;
+  /**
+   * rollback.*: back to the last good spec when a new one cannot serve (`after` failed starts of it,
+   * or at once for what no restart fixes); a spec proves itself by serving for `canaryWindow`.
+   */
+  rollback: { enabled: boolean; after: number; canaryWindow: number };
   /** A fingerprint of the HF token in use (never the token), undefined when there is none. */
   tokenFingerprint?: string;
 }

@@ -3,6 +3,7 @@ import type { WaitReason } from './diagnosis.js';
 import type { EngineSample, History, LoadPhase, Persisted, RunInputs, PeriodicProbe, ProbeKind } from './events.js';
 import type { DoorReport, Upstream } from './door.js';
 import { fitRecord } from './record.js';
+import type { RanSpec } from './rollback.js';
 import type { Settings } from './settings.js';
 
 /** Every phase, in the order a run goes through them; the type and every table over phases derive from it. */
@@ -106,6 +107,8 @@ export interface Run {
   load?: LoadTrack;
   /** A new spec being prepared while this run serves on (make before break). */
   prepare?: Prepare;
+  /** What it runs (from the reconcile that started or adopted it). */
+  spec?: RanSpec;
 }
 
 export interface Wait {
@@ -158,6 +161,18 @@ export interface Common {
   door?: DoorReport;
 }
 
+/**
+ * A failure the step just decided (fail, blockOn): read by the rollback check after the handler
+ * (core/machine/rollback.ts) and removed there; it never outlives the step.
+ */
+export interface Failure {
+  /** In a few words (the status line, the rollback's `because`). */
+  summary: string;
+  code?: string;
+  /** A wait for what a restart cannot fix (a config change), rather than a restart. */
+  blocking: boolean;
+}
+
 export interface Ended {
   at: number;
   container: string;
@@ -171,7 +186,7 @@ export type Restarting = { phase: 'backoff' | 'crashloop'; restart: Owed };
 export type Failed = { phase: 'failed'; until: number; stopFirst?: string };
 export type Ending = { phase: 'stopping' | 'stopped' };
 export type Variant = Starting | Running | Waiting | Restarting | Failed | Ending;
-export type State = Common & Variant;
+export type State = Common & Variant & { failure?: Failure };
 
 export type RunningState = Common & Running;
 export type WaitingState = Common & Waiting;
@@ -220,7 +235,7 @@ export function containerOf(s: State): string | undefined {
 
 /** The record to save: cut to what the reader takes back (RECORD_LIMITS), or the next start would set it aside. */
 export function persisted(s: State, t: Settings): Persisted {
-  const p: Persisted = { ...s.history, container: { name: t.name, spec: t.specHash } };
+  const p: Persisted = { ...s.history, container: { name: t.name, spec: t.configSpec } };
   if (isRestarting(s)) p.restartAt = s.restart.at;
   if (s.phase === 'failed') p.failedUntil = s.until;
   return fitRecord(p);

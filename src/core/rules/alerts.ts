@@ -12,6 +12,7 @@ export const ALERT_EVENTS = [
   'maintenance',
   'budget',
   'slo',
+  'rollback',
 ] as const;
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
 
@@ -39,6 +40,31 @@ export function restartCause(after: State): string {
   if (c.startsWith('deep probe')) return 'deep-probe';
   if (c === 'removed') return 'removed';
   return 'other';
+}
+
+/** A rollback made, and its good spec failing too. */
+function rollbackAlerts(before: State, after: State, name: string): Alert[] {
+  const out: Alert[] = [];
+  const rb = after.history.rollback;
+  if (rb && rb.at !== before.history.rollback?.at)
+    out.push({
+      event: 'rollback',
+      trouble: true,
+      title: `${name}: rolled back to the last spec that served (${rb.code})`,
+      message:
+        `The config's spec (${rb.from.slice(0, 12)}) could not serve: ${rb.because}. The last good spec ` +
+        `(${rb.to.slice(0, 12)}) is starting again; the config file is unchanged: edit it to try again.`,
+      key: `rollback-${rb.at}`,
+    });
+  if (rb?.failedToo && !before.history.rollback?.failedToo)
+    out.push({
+      event: 'rollback',
+      trouble: true,
+      title: `${name}: the last good spec fails too`,
+      message: `After the rollback, the last good spec (${rb.to.slice(0, 12)}) fails too: ${rb.failedToo}.`,
+      key: `rollback-failed-${rb.at}`,
+    });
+  return out;
 }
 
 /** The alerts an event's transition raises (`waiting` comes from `waitingAlert`, on the clock). */
@@ -71,6 +97,7 @@ export function alertsOf(ev: Event, before: State, after: State, name: string): 
       message: `Last failure: ${last(after.history)}. Run \`gptoss-supervisor restart\` or fix the config.`,
       key: 'budget',
     });
+  out.push(...rollbackAlerts(before, after, name));
   if (after.phase === 'serving' && before.phase !== 'serving')
     out.push({
       event: 'recovered',

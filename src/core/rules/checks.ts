@@ -13,7 +13,8 @@ export type CheckId =
   | 'port'
   | 'gpu-release'
   | 'gpu-memory'
-  | 'symlinks';
+  | 'symlinks'
+  | 'last-good';
 
 export interface CheckResult {
   id: CheckId;
