@@ -39,14 +39,23 @@ export interface Inspected {
 
 /**
  * Compares the desired spec with an inspected container. `imageEnv` is the environment the
- * container's image sets (it appears in the container's Env without being asked for).
+ * container's image sets (it appears in the container's Env without being asked for); `wantImageId`
+ * the ID of the image the spec names.
  * The token's value is not compared here: see `sameToken`.
  */
-export function sameSpec(spec: ContainerSpec, c: Inspected, imageEnv: readonly string[] = []): Comparison {
+export function sameSpec(
+  spec: ContainerSpec,
+  c: Inspected,
+  imageEnv: readonly string[] = [],
+  wantImageId?: string,
+): Comparison {
   if (c.Config.Labels?.[LABEL_HASH] === spec.hash) return { same: true, differences: [], byLabel: true };
   const want = spec.body;
   const d: string[] = [];
-  if (c.Config.Image !== want.Image) d.push(`image: ${c.Config.Image} (want ${want.Image})`);
+  // The image the spec names, by what it is (its ID): a container made from a digest runs the tag's
+  // image, if the tag points there.
+  const sameImage = c.Config.Image === want.Image || (wantImageId !== undefined && c.Image === wantImageId);
+  if (!sameImage) d.push(`image: ${c.Config.Image} (want ${want.Image})`);
   d.push(...diffCmd(c.Config.Cmd ?? [], want.Cmd));
   d.push(...diffEnv(c.Config.Env ?? [], want.Env, imageEnv));
   if ((c.HostConfig.IpcMode ?? '') !== want.HostConfig.IpcMode)

@@ -21,6 +21,8 @@ export interface Desired {
   settings: Settings;
   /** Where a container of this spec answers, from this host: what the probes (and the gate) reach. */
   upstream: Upstream;
+  /** A rollback's desired config: the hash of the good spec it brings back. */
+  restores?: string;
 }
 
 export function desiredOf(config: Config, file: string, token: Token | undefined): Desired {
@@ -31,7 +33,7 @@ export function desiredOf(config: Config, file: string, token: Token | undefined
     spec,
     token: token?.value,
     tokenSource: token?.source,
-    settings: settingsOf(config, token?.value),
+    settings: settingsOf(config, token?.value, file),
     upstream: { host: probeHost(spec.published.host), port: spec.published.port },
   };
 }

@@ -4,8 +4,10 @@ import { tokenFingerprint } from '../container/token-env.js';
 import type { Settings } from '../core/model/settings.js';
 import type { Config } from '../config/schema.js';
 
-export function settingsOf(c: Config, token?: string): Settings {
+/** `file`: the config file it came from (the status line names it). */
+export function settingsOf(c: Config, token?: string, file = '/etc/gptoss/config.yaml'): Settings {
   const { health: h, restart: r } = c;
+  const specHash = buildSpec(c, undefined).hash;
   const t: Settings = {
     name: c.container.name,
     servedName: c.model.servedName,
@@ -39,7 +41,10 @@ export function settingsOf(c: Config, token?: string): Settings {
     stallFailureThreshold: h.stall.failureThreshold,
     releaseTimeout: c.gpu.releaseTimeout,
     envNames: Object.keys(c.container.env),
-    specHash: buildSpec(c, undefined).hash,
+    specHash,
+    configSpec: specHash,
+    configFile: file,
+    rollback: { ...c.rollback },
   };
   if (c.gate.enabled) {
     const { holdTimeout, maxHeld, drainTimeout, maxBodySize, upstreamPort, apiKeyFile } = c.gate;

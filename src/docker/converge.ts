@@ -42,7 +42,9 @@ export async function observe(
   const c = await engine.inspect(spec.name);
   if (!c) return { kind: 'absent' };
   const quick = sameSpec(spec, c);
-  const comparison = quick.same ? quick : sameSpec(spec, c, await engine.imageEnv(c.Image));
+  const comparison = quick.same
+    ? quick
+    : sameSpec(spec, c, await engine.imageEnv(c.Image), (await engine.imageInfo(spec.body.Image))?.id);
   const published = publishedOf(c);
   return {
     kind: 'present',

@@ -3,6 +3,11 @@ import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
 import type { PullEvent } from './pull-progress.js';
 
+export interface ImageInfo {
+  id: string;
+  repoDigests: string[];
+}
+
 export interface GpuSupport {
   runtimes: string[];
   cdiSpecDirs: string[];
@@ -20,6 +25,8 @@ export interface ContainerEngine {
   /** The environment an image sets (so it is not mistaken for drift), empty if unknown. */
   imageEnv(image: string): Promise<string[]>;
   imageExists(image: string): Promise<boolean>;
+  /** An image's ID and registry digests (`repo@sha256:...`, pulled images only), or undefined when it is not here. */
+  imageInfo(image: string): Promise<ImageInfo | undefined>;
   create(spec: ContainerSpec): Promise<string>;
   start(id: string): Promise<void>;
   /** Graceful stop: SIGTERM, then SIGKILL after `timeoutMs`. Already stopped is fine. */

@@ -5,7 +5,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import type { Inspected } from '../container/same.js';
 import type { ContainerSpec } from '../container/spec.js';
 import { withDeadline } from '../util/deadline.js';
-import type { ContainerEngine, GpuSupport } from './engine-api.js';
+import type { ContainerEngine, GpuSupport, ImageInfo } from './engine-api.js';
 import { DockerFailed, EngineUnreachable, ImageMissing, PullFailed, Raced } from './errors.js';
 import { onJsonLines } from './json-lines.js';
 import { readLogTail } from './log-stream.js';
@@ -95,6 +95,16 @@ export class Engine implements ContainerEngine {
       return info.Config?.Env ?? [];
     } catch (err) {
       if ((err as HttpError).statusCode === 404) return [];
+      throw translate('image inspect', err);
+    }
+  }
+
+  async imageInfo(image: string): Promise<ImageInfo | undefined> {
+    try {
+      const info = await within(this.docker.getImage(image).inspect(), CALL_TIMEOUT_MS);
+      return { id: info.Id, repoDigests: info.RepoDigests ?? [] };
+    } catch (err) {
+      if ((err as HttpError).statusCode === 404) return undefined;
       throw translate('image inspect', err);
     }
   }

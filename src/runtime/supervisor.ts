@@ -8,6 +8,8 @@ import type { RequestRecord } from '../core/model/door.js';
 import type { Action, Event } from '../core/model/events.js';
 import { initialState, isRunning, type State } from '../core/model/state.js';
 import type { Desired } from '../desired/desired.js';
+import { restoredDesired, rollbackFor } from '../desired/rollback.js';
+import type { History } from '../core/model/events.js';
 import type { SupervisorDeps } from './deps.js';
 import type { Change } from './desired.js';
 import { EncodingsCache } from './effects/encodings.js';
@@ -21,7 +23,10 @@ export class Supervisor {
   state: State;
   readonly done: Promise<number>;
   readonly now: () => number;
+  /** The config file's desired config, and the one in force (a rollback's, while one is). */
+  private file: Desired;
   private d: Desired;
+  private restored: { from: Desired; to: string; d: Desired | undefined } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   /** Container operations run one at a time, in order; looks at Docker queue here too. */
@@ -34,6 +39,7 @@ export class Supervisor {
   private readonly watchers: Watchers;
 
   constructor(private readonly deps: SupervisorDeps) {
+    this.file = deps.desired;
     this.d = deps.desired;
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
@@ -69,8 +75,27 @@ export class Supervisor {
     });
   }
 
+  /** The desired config in force: the config file's, or, while a rollback is in force, the good spec's. */
   get desired(): Desired {
     return this.d;
+  }
+
+  /** An operator's rollback (D-Bus Rollback(), `gptoss-supervisor rollback`), after any operation under way. */
+  requestRollback(by: string): void {
+    void this.op(() => this.dispatch({ type: 'rollbackRequested', by }));
+  }
+
+  /** The config file's desired config, or the good spec's while a rollback of this config is in force. */
+  private effective(h: Pick<History, 'rollback' | 'good'>): Desired {
+    const rb = rollbackFor(h, this.file.settings.specHash);
+    const good = rb && h.good?.find((g) => g.hash === rb.to);
+    if (!good) return this.file;
+    if (this.restored?.from === this.file && this.restored.to === good.hash) return this.restored.d ?? this.file;
+    const d = restoredDesired(this.file, good);
+    // The reader keeps only sources the schema takes: this is a bug if it happens; said once.
+    if (!d) this.deps.log.log('error', `the good spec ${good.hash.slice(0, 12)} cannot be rebuilt from its record`);
+    this.restored = { from: this.file, to: good.hash, d };
+    return d ?? this.file;
   }
 
   async start(): Promise<void> {
@@ -78,6 +103,8 @@ export class Supervisor {
     this.publishStatus();
     const loaded = this.deps.store ? await this.deps.store.load() : {};
     if (loaded.problem) this.deps.log.log('warn', loaded.problem);
+    // A rollback in force before this supervisor started stays in force (its desired config first).
+    if (loaded.record) this.d = this.effective(loaded.record);
     // The watchers are in place before the first look: nothing that happens after it is missed.
     this.watchers.sync(subscriptions(this.state, this.d.settings));
     await this.watchers.ready();
@@ -97,7 +124,8 @@ export class Supervisor {
       if (this.exited) return;
       if ('error' in change) return this.dispatch({ type: 'configRejected', error: change.error });
       const { name, specHash } = this.d.settings;
-      this.d = change.desired;
+      this.file = change.desired;
+      this.d = this.effective(this.state.history);
       const what = change.what ? { what: change.what } : {};
       this.dispatch({ type: 'configApplied', file: this.d.file, previous: { name, specHash }, ...what });
       await this.watchers.ready();
@@ -135,6 +163,8 @@ export class Supervisor {
     const r = step(before, ev, { now: this.now(), random: this.random(), settings: this.d.settings });
     this.deps.onEvent?.(ev, before, r.state);
     this.state = r.state;
+    // A rollback begun or ended: what the actions below do is done with the desired config now in force.
+    this.d = this.effective(r.state.history);
     if (r.state.phase !== before.phase) {
       const fields = { state: r.state.phase, event: ev.type };
       this.deps.log.log('debug', `state ${before.phase} -> ${r.state.phase}`, fields);

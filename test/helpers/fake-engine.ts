@@ -2,7 +2,8 @@
 import { PassThrough } from 'node:stream';
 import type { Inspected } from '../../src/container/same.js';
 import type { ContainerSpec } from '../../src/container/spec.js';
-import type { ContainerEngine, GpuSupport } from '../../src/docker/engine-api.js';
+import { createHash } from 'node:crypto';
+import type { ContainerEngine, GpuSupport, ImageInfo } from '../../src/docker/engine-api.js';
 import { EngineUnreachable, ImageMissing, Raced } from '../../src/docker/errors.js';
 import type { PullEvent } from '../../src/docker/pull-progress.js';
 
@@ -80,7 +81,7 @@ export class FakeEngine implements ContainerEngine {
     return Promise.resolve({
       Id: b.id,
       Name: `/${b.name}`,
-      Image: body.Image,
+      Image: this.idOf(body.Image),
       State: {
         Status: b.running ? 'running' : 'exited',
         Running: b.running,
@@ -99,7 +100,20 @@ export class FakeEngine implements ContainerEngine {
   }
 
   imageExists(image: string): Promise<boolean> {
-    return Promise.resolve(this.images.has(image));
+    return Promise.resolve(this.has(image));
+  }
+
+  /** An image's ID: a hash of its name (an ID names itself). */
+  idOf(image: string): string {
+    return image.startsWith('sha256:') ? image : `sha256:${createHash('sha256').update(image).digest('hex')}`;
+  }
+
+  private has(image: string): boolean {
+    return [...this.images].some((i) => i === image || this.idOf(i) === image);
+  }
+
+  imageInfo(image: string): Promise<ImageInfo | undefined> {
+    return Promise.resolve(this.has(image) ? { id: this.idOf(image), repoDigests: [] } : undefined);
   }
 
   create(spec: ContainerSpec): Promise<string> {
@@ -107,7 +121,7 @@ export class FakeEngine implements ContainerEngine {
     const race = this.beforeCreate;
     this.beforeCreate = undefined;
     race?.();
-    if (!this.images.has(spec.body.Image)) return Promise.reject(new ImageMissing(spec.body.Image));
+    if (!this.has(spec.body.Image)) return Promise.reject(new ImageMissing(spec.body.Image));
     if (this.byName(spec.name)) return Promise.reject(new Raced(`create: name ${spec.name} is in use`));
     return Promise.resolve(this.put(spec, false));
   }

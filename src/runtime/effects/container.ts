@@ -1,5 +1,7 @@
 // The container effects: look at it (observe) and make it exist and run as desired (reconcile).
 import type { Action, Event, ExitInfo, RunInputs, Seen } from '../../core/model/events.js';
+import type { RanSpec } from '../../core/model/rollback.js';
+import { specSourceOf } from '../../config/spec-source.js';
 import type { CheckResult } from '../../core/rules/checks.js';
 import { TAIL_READ } from '../../core/rules/exit-tail.js';
 import { kernelMessages, wantsKernel } from '../../systemd/kernel-log.js';
@@ -130,20 +132,51 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
     if (fp) inputs.token = fp;
     if (encodings) inputs.encodings = encodings;
     // Docker's StartedAt is a moment before start returns: now is as good, and saves an inspect.
+    const startedAt = ctx.now();
     const upstream = reachable(res.published);
+    const ran = await ranSpec(engine, desired, res.id);
     return {
       type: 'reconciled',
       id: res.id,
       outcome: res.outcome,
       reason: res.reason,
-      startedAt: ctx.now(),
+      startedAt,
       inputs,
       upstream,
+      ...(ran ? { spec: ran } : {}),
     };
   } catch (err) {
     const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
     return { type: 'reconcileFailed', kind, message: (err as Error).message };
   }
+}
+
+/** The repository of an image reference: `nvcr.io/nvidia/vllm:25.09-py3` -> `nvcr.io/nvidia/vllm`. */
+export function repoOf(image: string): string {
+  const at = image.indexOf('@');
+  const name = at >= 0 ? image.slice(0, at) : image;
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}
+
+/**
+ * What the container runs, for a rollback to bring back: its image by ID (a tag moved since does
+ * not change it) and by the registry's digest where it was pulled. Undefined when Docker cannot say.
+ */
+async function ranSpec(engine: ContainerEngine, desired: Desired, id: string): Promise<RanSpec | undefined> {
+  const c = await engine.inspect(id).catch(() => undefined);
+  if (!c) return undefined;
+  const info = await engine.imageInfo(c.Image).catch(() => undefined);
+  const image = desired.config.container.image;
+  const digest = image.includes('@sha256:') ? image : info?.repoDigests.find((d) => d.startsWith(`${repoOf(image)}@`));
+  return {
+    hash: desired.spec.hash,
+    image,
+    imageId: c.Image,
+    ...(digest ? { digest } : {}),
+    source: specSourceOf(desired.config),
+    ...(desired.restores ? { restores: desired.restores } : {}),
+  };
 }
 
 /**
