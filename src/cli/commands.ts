@@ -52,6 +52,14 @@ export const COMMANDS: Record<string, Entry> = {
     summary: 'restart the model container now, gracefully (root; over D-Bus)',
     load: async () => (await import('./daemon-client.js')).restartCommand,
   },
+  rollback: {
+    summary: 'go back to the last spec that served, now (root; over D-Bus); the config is not touched',
+    load: async () => (await import('./daemon-client.js')).rollbackCommand,
+  },
+  history: {
+    summary: 'the specs that served (last known good), with image digests, times and how each ended',
+    load: async () => (await import('./daemon-client.js')).historyCommand,
+  },
   reload: {
     summary: 're-read the config in the running daemon (root; over D-Bus), like systemctl reload',
     load: async () => (await import('./daemon-client.js')).reloadCommand,

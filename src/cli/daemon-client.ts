@@ -1,7 +1,7 @@
-// `status`, `restart`, `reload`: ask the running daemon over the system bus.
+// `status`, `history`, `restart`, `reload`, `rollback`: ask the running daemon over the system bus.
 import dbus from 'dbus-next';
 import { formatDuration } from '../core/rules/duration.js';
-import { BUS_NAME, INTERFACE, jsonOf, OBJECT_PATH, SIGNATURES, type Props } from '../dbus/props.js';
+import { BUS_NAME, INTERFACE, jsonOf, knownGoodJson, OBJECT_PATH, SIGNATURES, type Props } from '../dbus/props.js';
 import { withDeadline } from '../util/deadline.js';
 import type { Command } from './command.js';
 import { EXIT } from './exit.js';
@@ -108,6 +108,10 @@ export function humanStatus(p: Props): string {
     row('gate', `${p.Gate}; ${p.RequestsInFlight} in flight, ${p.RequestsHeld} held`);
     row('last hour', `${rate}${ttft}`);
   }
+  if (p.RolledBackTo) {
+    row('rolled back', `${ago(p.RolledBackAt)} ago to ${p.RolledBackTo.slice(0, 12)}: ${p.RolledBackBecause}`);
+    row('refused', `${p.RolledBackFrom.slice(0, 12)} (the config's spec, until the config changes)`);
+  }
   row('config', `${p.ConfigPath}${p.ConfigError ? `: INVALID, running on the last good one: ${p.ConfigError}` : ''}`);
   return `${lines.join('\n')}\n`;
 }
@@ -138,7 +142,8 @@ Anyone may read it. --json prints the same as one JSON object (keys: state, stat
 stateSince, waitingFor, containerId, image, servedModel, endpoint, restartCount, totalRestarts,
 lastExitCode, lastExitOomKilled, diagnosis, diagnosisSummary, diagnosisRemedy, servingSince,
 configPath, configError, lastDeepProbe, engineLoad {at, running, waiting, kvCacheUsage,
-tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}};
+tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}},
+rollback {from, to, because, at}, knownGood [...] (as \`history --json\`), gate, requests;
 times in ISO 8601, null when none).
 
 Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no daemon answers,
@@ -158,7 +163,13 @@ Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no 
   },
 };
 
-function callCommand(method: 'Restart' | 'Reload', help: string): Command {
+const DONE = {
+  Restart: 'restart asked; follow it with: gptoss-supervisor status, journalctl -fu gptoss-supervisor\n',
+  Reload: 'config reloaded (see gptoss-supervisor status for problems)\n',
+  Rollback: 'rollback asked; follow it with: gptoss-supervisor status, journalctl -fu gptoss-supervisor\n',
+};
+
+function callCommand(method: keyof typeof DONE, help: string): Command {
   return {
     help,
     options: {},
@@ -170,11 +181,7 @@ function callCommand(method: 'Restart' | 'Reload', help: string): Command {
       } catch (err) {
         return failed(err, method.toLowerCase());
       }
-      process.stdout.write(
-        method === 'Restart'
-          ? 'restart asked; follow it with: gptoss-supervisor status, journalctl -fu gptoss-supervisor\n'
-          : 'config reloaded (see gptoss-supervisor status for problems)\n',
-      );
+      process.stdout.write(DONE[method]);
       return EXIT.ok;
     },
   };
@@ -198,3 +205,57 @@ Asks the running supervisor to re-read its config, as \`systemctl reload gptoss-
 Only root may ask (the D-Bus policy). Exit codes: 0 done, 4 no daemon answers, 5 refused.
 `,
 );
+
+export const rollbackCommand = callCommand(
+  'Rollback',
+  `Usage: gptoss-supervisor rollback
+
+Asks the running supervisor to go back to the last known good spec now: the newest spec that
+served through rollback.canaryWindow other than the one in force (\`gptoss-supervisor history\`
+lists them), recreated by its image's digest, the requests in flight drained first. The config
+file is not touched: the rollback holds until the config changes, and that edit is tried as usual.
+Only root may ask (the D-Bus policy). Exit codes: 0 asked, 4 no daemon answers, 5 refused or not
+possible now (no other good spec, already rolled back, waiting for Docker).
+`,
+);
+
+export const historyCommand: Command = {
+  help: `Usage: gptoss-supervisor history [--json]
+
+The specs that served through rollback.canaryWindow, newest first (the last known good, where a
+rollback goes): the spec's hash, its image as the config named it and by digest (what a rollback
+runs), when it first served and was proven, and how its last run ended. Anyone may read it.
+`,
+  options: { json: { type: 'boolean' } },
+  async run(values) {
+    let p: Props;
+    try {
+      p = await readProps();
+    } catch (err) {
+      return failed(err, 'history');
+    }
+    const iso = (us: bigint) => (us === 0n ? null : new Date(Number(us / 1000n)).toISOString());
+    if (values['json']) {
+      process.stdout.write(`${JSON.stringify(knownGoodJson(p.KnownGood, iso), null, 2)}\n`);
+      return EXIT.ok;
+    }
+    if (!p.KnownGood.length) {
+      process.stdout.write(
+        'no spec has served through its canary window yet (rollback.canaryWindow): nothing to go back to\n',
+      );
+      return EXIT.ok;
+    }
+    const lines: string[] = [];
+    for (const [hash, image, imageId, digest, servedAt, provenAt, endedAt, how] of p.KnownGood) {
+      const now = p.RolledBackTo === hash ? ' (serving: rolled back to it)' : endedAt === 0n ? ' (serving)' : '';
+      lines.push(`${hash.slice(0, 12)}  ${image}${now}`);
+      lines.push(`    image       ${digest || imageId}`);
+      lines.push(`    served      since ${at(servedAt)}, proven ${at(provenAt)}`);
+      if (endedAt !== 0n) lines.push(`    ended       ${at(endedAt)}: ${how}`);
+    }
+    if (p.RolledBackFrom)
+      lines.push('', `refused: ${p.RolledBackFrom.slice(0, 12)} (the config's spec): ${p.RolledBackBecause}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return EXIT.ok;
+  },
+};

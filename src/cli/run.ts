@@ -1,12 +1,13 @@
 // `run`: the long-running daemon (the unit's ExecStart). Wiring only: each piece lives in its own room.
 import { probeHost } from '../health/probe.js';
 import { propsOf, scrubProps, type Context } from '../dbus/props.js';
-import { BusService } from '../dbus/service.js';
+import { BusService, type ServiceHandlers } from '../dbus/service.js';
 import { Engine } from '../docker/engine.js';
 import { createLogger, type Level, type LogFormat, type Logger } from '../log/logger.js';
 import { DesiredConfig } from '../runtime/desired.js';
 import type { Desired } from '../desired/desired.js';
 import { extendFor } from '../core/machine/ready.js';
+import { cannotRollback } from '../core/machine/rollback.js';
 import { Monitor } from '../runtime/monitor.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
@@ -146,6 +147,20 @@ function signalsFor(log: Logger, bridge: SystemdBridge, sup: Supervisor, bus: Bu
   });
 }
 
+/** What the D-Bus methods do, and docker.service's state changes. */
+function busHandlers(sup: () => Supervisor, desired: DesiredConfig): ServiceHandlers {
+  return {
+    restart: () => sup().requestRestart('D-Bus Restart()'),
+    rollback: () => {
+      const no = cannotRollback(sup().state, sup().desired.settings);
+      if (!no) sup().requestRollback('D-Bus Rollback()');
+      return no;
+    },
+    reload: () => desired.reload('signal'),
+    dockerUnit: (state, active) => sup().dockerUnit(state, active),
+  };
+}
+
 /** The daemon's pieces, wired: the desired config, the supervisor, systemd, D-Bus, signals. */
 async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateControl?: string): Promise<number> {
   const notifier = notifierFromEnv();
@@ -159,7 +174,7 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateCont
       bridge.reloading();
       if (!('error' in change)) {
         bridge.readyMode = change.desired.config.notify.ready;
-        shown = contextOf(change.desired);
+        [shownFor, shown] = [change.desired, contextOf(change.desired)];
         monitor.apply(change.desired);
       }
       await sup.reload(change);
@@ -167,13 +182,13 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateCont
     },
   });
   let shown = contextOf(desired.current);
+  let shownFor = desired.current;
   const monitor = new Monitor(log, desired.current);
-  const bus = new BusService(log, {
-    restart: () => sup.requestRestart('D-Bus Restart()'),
-    reload: () => desired.reload('signal'),
-    dockerUnit: (state, active) => sup.dockerUnit(state, active),
-  });
-  const sup = new Supervisor({
+  const bus = new BusService(
+    log,
+    busHandlers(() => sup, desired),
+  );
+  const sup: Supervisor = new Supervisor({
     engine: new Engine(),
     desired: desired.current,
     log,
@@ -181,6 +196,8 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateCont
     onStatus: (line, state) => bridge.status(line, state.phase),
     onState: (state, line, now) => {
       const figures = monitor.requests.summary(now);
+      // A rollback in force shows the image it runs (by digest).
+      if (sup.desired !== shownFor) [shownFor, shown] = [sup.desired, contextOf(sup.desired)];
       bus.update(scrubProps(propsOf(state, line, shown, now, figures), (text) => log.scrub(text)));
       monitor.state(state, line, now);
     },

@@ -39,6 +39,11 @@ export const SIGNATURES = {
   RequestsInFlight: 'u',
   RequestSuccessRate: 'd',
   TimeToFirstTokenP95: 'd',
+  RolledBackFrom: 's',
+  RolledBackTo: 's',
+  RolledBackBecause: 's',
+  RolledBackAt: 't',
+  KnownGood: 'a(ssssttts)',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -89,6 +94,20 @@ export interface Props {
   RequestSuccessRate: number;
   /** The last hour at the gate: the 95th percentile of time to first token, seconds, -1 without any. */
   TimeToFirstTokenP95: number;
+  /**
+   * A rollback in force: the refused spec (the config's), the good one serving instead, why, when;
+   * '' and 0 when none.
+   */
+  RolledBackFrom: string;
+  RolledBackTo: string;
+  RolledBackBecause: string;
+  RolledBackAt: bigint;
+  /**
+   * The specs that served through their canary window, newest first: hash, image (the config's
+   * tag), image ID, registry digest ('' when none), when it first served and was proven (usec),
+   * when its last run ended (0 while it serves) and how.
+   */
+  KnownGood: [string, string, string, string, bigint, bigint, bigint, string][];
 }
 
 /** What clients experienced at the gate (the last hour). */
@@ -150,6 +169,22 @@ export function propsOf(s: State, statusText: string, c: Context, now = Date.now
     RequestsInFlight: s.door?.inFlight ?? 0,
     RequestSuccessRate: r.successRate ?? -1,
     TimeToFirstTokenP95: r.ttftP95 === undefined || !Number.isFinite(r.ttftP95) ? -1 : r.ttftP95 / 1000,
+    RolledBackFrom: h.rollback?.from ?? '',
+    RolledBackTo: h.rollback?.to ?? '',
+    RolledBackBecause: h.rollback
+      ? `${h.rollback.because}${h.rollback.failedToo ? `; the last good spec fails too: ${h.rollback.failedToo}` : ''}`
+      : '',
+    RolledBackAt: usec(h.rollback?.at),
+    KnownGood: (h.good ?? []).map((g) => [
+      g.hash,
+      g.image,
+      g.imageId,
+      g.digest ?? '',
+      usec(g.servedAt),
+      usec(g.provenAt),
+      usec(g.ended?.at),
+      g.ended?.how ?? '',
+    ]),
   };
 }
 
@@ -177,6 +212,7 @@ export function scrubProps(p: Props, scrub: (text: string) => string): Props {
     if (typeof v === 'string') (out as Record<string, unknown>)[k] = scrub(v);
   }
   out.LastDeepProbe = [p.LastDeepProbe[0], p.LastDeepProbe[1], scrub(p.LastDeepProbe[2])];
+  out.KnownGood = p.KnownGood.map(([a, b, c, d, e, f, g, how]) => [a, b, c, d, e, f, g, scrub(how)]);
   return out;
 }
 
@@ -226,6 +262,10 @@ export function jsonOf(p: Props): Record<string, unknown> {
               Object.entries(p.LastLoadPhases).map(([k, us]) => [k, Number(us / 1000n) / 1000]),
             ),
           },
+    rollback: p.RolledBackTo
+      ? { from: p.RolledBackFrom, to: p.RolledBackTo, because: p.RolledBackBecause, at: iso(p.RolledBackAt) }
+      : null,
+    knownGood: knownGoodJson(p.KnownGood, iso),
     gate: p.Gate || null,
     requests: {
       held: p.RequestsHeld,
@@ -246,4 +286,17 @@ function engineJson(e: Props['EngineLoad'], iso: (us: bigint) => string | null):
     kvCacheUsage: kv < 0 ? null : kv,
     tokensPerSecond: rate < 0 ? null : Math.round(rate * 10) / 10,
   };
+}
+
+/** `status --json`'s `knownGood` and `gptoss-supervisor history --json`: the good specs, newest first. */
+export function knownGoodJson(k: Props['KnownGood'], iso: (us: bigint) => string | null): Record<string, unknown>[] {
+  return k.map(([hash, image, imageId, digest, servedAt, provenAt, endedAt, how]) => ({
+    spec: hash,
+    image,
+    imageId,
+    digest: digest || null,
+    servedAt: iso(servedAt),
+    provenAt: iso(provenAt),
+    ended: endedAt === 0n ? null : { at: iso(endedAt), how },
+  }));
 }

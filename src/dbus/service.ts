@@ -1,5 +1,5 @@
-// The supervisor on the system bus: org.gptoss.Supervisor1 with read-only properties, Restart()
-// and Reload(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
+// The supervisor on the system bus: org.gptoss.Supervisor1 with read-only properties, Restart(),
+// Reload() and Rollback(); and a follower of systemd's docker.service. Reconnects when the bus goes away.
 import '../util/lazy-deps.js';
 import dbus from 'dbus-next';
 import { backoffDelay } from '../core/rules/backoff.js';
@@ -13,6 +13,8 @@ const PROPS = 'org.freedesktop.DBus.Properties';
 
 export interface ServiceHandlers {
   restart(): void;
+  /** Back to the last good spec: undefined when asked, else why it cannot be done now. */
+  rollback(): string | undefined;
   reload(): Promise<void>;
   /** docker.service left `active` (stop or restart under way), or came back to it. */
   dockerUnit?(state: 'down' | 'up', activeState: string): void;
@@ -30,6 +32,10 @@ class SupervisorInterface extends Interface {
   async Reload(): Promise<void> {
     await this.h.reload();
   }
+  Rollback(): void {
+    const no = this.h.rollback();
+    if (no) throw new dbus.DBusError(`${INTERFACE}.Error.NotPossible`, `cannot roll back now: ${no}`);
+  }
 }
 
 for (const name of Object.keys(SIGNATURES) as PropName[]) {
@@ -45,7 +51,7 @@ SupervisorInterface.configureMembers({
   properties: Object.fromEntries(
     Object.entries(SIGNATURES).map(([k, signature]) => [k, { signature, access: 'read' as const }]),
   ),
-  methods: { Restart: {}, Reload: {} },
+  methods: { Restart: {}, Reload: {}, Rollback: {} },
 });
 
 export interface BusOptions {

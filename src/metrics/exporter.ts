@@ -49,6 +49,8 @@ function metricsOf(c: PromClient, register: InstanceType<PromClient['Registry']>
       'cause',
     ]),
     lastExit: g('last_exit_code', 'The model container last exit code, -1 when none is known.'),
+    rollbacks: n('rollbacks_total', 'Rollbacks to the last good spec, by the refused spec diagnosis code.', ['code']),
+    rolledBack: g('rolled_back', '1 while a rollback is in force (the config spec refused, the last good one runs).'),
     info: g('info', 'The image and model supervised (value 1).', ['image', 'model', 'served_model', 'container']),
     configValid: g('config_valid', '1 when the config on disk is valid, 0 while a rejected edit waits to be fixed.'),
     configErrors: n('config_errors_total', 'Config edits refused for an error.'),
@@ -187,6 +189,7 @@ export class MetricsExporter {
     const since = s.phase === 'serving' ? s.run.probes.servingSince : undefined;
     m.servingSince.set(since ? since / 1000 : 0);
     m.restartsInARow.set(s.history.restarts);
+    m.rolledBack.set(s.history.rollback ? 1 : 0);
     m.lastExit.set(s.history.lastExit?.code ?? -1);
     m.info.reset();
     m.info.set({ image: c.image, model: c.model, served_model: c.servedName, container: c.container }, 1);
@@ -217,6 +220,8 @@ export class MetricsExporter {
   event(ev: Event, before: State, after: State): void {
     const m = this.m;
     if (after.history.totalRestarts > before.history.totalRestarts) m.restarts.inc({ cause: restartCause(after) });
+    const rb = after.history.rollback;
+    if (rb && rb.at !== before.history.rollback?.at) m.rollbacks.inc({ code: rb.code });
     switch (ev.type) {
       case 'probed':
         if (ev.ms !== undefined) m.probe.observe({ kind: ev.kind, result: ev.ok ? 'ok' : 'failed' }, ev.ms / 1000);
