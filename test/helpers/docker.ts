@@ -1,7 +1,7 @@
 // Test fixtures for the real Docker engine: unique names, free ports, temp dirs, the stand-in image.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,4 +130,16 @@ export async function brief(name: string): Promise<Brief> {
 export async function countNamed(name: string): Promise<number> {
   const out = await docker(['ps', '-a', '--filter', `name=^/${name}$`, '--format', '{{.ID}}']);
   return out ? out.split('\n').length : 0;
+}
+
+/** The stand-in with environment of its own baked in (an image that fails its own way), tagged `tag`. */
+export async function derivedImage(tag: string, env: Record<string, string>, base = STANDIN): Promise<void> {
+  const ctx = await mkdtemp(join(tmpdir(), 'gptoss-img-'));
+  try {
+    const lines = Object.entries(env).map(([k, v]) => `ENV ${k}=${v}`);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\n${lines.join('\n')}\n`);
+    await docker(['build', '-q', '-t', tag, ctx], { ...process.env, DOCKER_BUILDKIT: '0' });
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
 }

@@ -292,7 +292,7 @@ test('the name held by another process: each retry closes its own connection (no
     });
     const svc = new BusService(
       log,
-      { restart: () => undefined, reload: () => Promise.resolve() },
+      { restart: () => undefined, reload: () => Promise.resolve(), rollback: () => undefined },
       { connect: () => dbus.sessionBus({ busAddress: bus.address }), retry: { first: 50, max: 50 } },
     );
     try {

@@ -2,12 +2,13 @@
 // exposition, webhook targets as local HTTP servers (one down, one slow), the restart budget.
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
 import { docker, freePort } from '../helpers/docker.js';
 import { startPrometheus } from '../helpers/prometheus.js';
+import { hook, said, type Hook } from '../helpers/webhook.js';
 import type { Record as Rec } from '../helpers/daemon.js';
 import { cleanup, setup, stopAll, track, type Setup } from '../helpers/scenario.js';
 
@@ -117,57 +118,6 @@ test('metrics.listen on a port in use: a clear warning, and supervision goes on'
     await cleanup(s);
   }
 });
-
-interface Body {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-interface Hook {
-  url: string;
-  bodies: Body[];
-  server: Server;
-  /** Resolves with the first message that matches, once it has come; the deadline says what came. */
-  waitFor(pred: (b: Body) => boolean, ms: number, what: string): Promise<Body>;
-}
-
-/** What a message says, whatever its format: the body and the headers (ntfy puts its title there). */
-const said = (b: Body) => b.body + JSON.stringify(b.headers);
-
-/** A webhook target: answers 200 (or never, `slow`) and keeps what it got. */
-async function hook(slow = false): Promise<Hook> {
-  const bodies: Body[] = [];
-  const waiters: Array<() => void> = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      bodies.push({ headers: req.headers, body });
-      for (const w of waiters.splice(0)) w();
-      if (!slow) res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  async function waitFor(pred: (b: Body) => boolean, ms: number, what: string): Promise<Body> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = bodies.find(pred);
-      if (hit) return hit;
-      const left = deadline - Date.now();
-      if (left <= 0)
-        throw new Error(`timed out after ${ms}ms waiting for ${what}; got:\n${bodies.map(said).join('\n')}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-  return { url: `http://127.0.0.1:${port}/hook`, bodies, server, waitFor };
-}
 
 test('a crash loop is one message and a "recovered"; a down or slow target delays nothing; no token', async (t) => {
   const [json, ntfy, slack, slow] = await Promise.all([hook(), hook(), hook(), hook(true)]);

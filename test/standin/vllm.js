@@ -289,6 +289,8 @@ function main({ opts, nonDefault }) {
   const freeGiB = num('STANDIN_FREE_GIB', 39.6);
   const controlFile = env.STANDIN_CONTROL_FILE || '/standin-control/mode.json';
   const fail = (env.STANDIN_FAIL || '').trim();
+  // Tokens the KV cache holds: a longer --max-model-len is refused as vLLM V1 refuses it.
+  const kvMaxLen = env.STANDIN_KV_MAX_LEN ? num('STANDIN_KV_MAX_LEN', 0) : undefined;
   const started = Date.now();
 
   let state = 'loading'; // loading | serving | stopping | dead
@@ -474,9 +476,17 @@ function main({ opts, nonDefault }) {
         '    raise NotImplementedError(',
         'NotImplementedError: MXFP4 grouped gemm is not supported on this device',
       ]),
-    // The KV cache cannot hold one request of max_model_len (vllm/v1/core/kv_cache_utils.py's words).
+    // FlashInfer's JIT for a GPU the image has no kernels for (vllm#31740, on a GB10: its core.py lines).
+    'cuda-arch': () =>
+      engineInitFailed([
+        `  File "${SITE}/flashinfer/compilation_context.py", line 62, in get_nvcc_flags_list`,
+        '    raise RuntimeError(',
+        'RuntimeError: No supported CUDA architectures found for major versions [10].',
+      ]),
+    // The KV cache cannot hold one request of max_model_len (vllm/v1/core/kv_cache_utils.py's words);
+    // with STANDIN_KV_MAX_LEN the estimate is that capacity.
     'kv-cache': () => {
-      const est = Math.floor(maxModelLen * 0.62);
+      const est = kvMaxLen ?? Math.floor(maxModelLen * 0.62);
       engineInitFailed([
         `  File "${SITE}/vllm/v1/core/kv_cache_utils.py", line 686, in check_enough_kv_cache_memory`,
         '    raise ValueError(',
@@ -538,13 +548,17 @@ function main({ opts, nonDefault }) {
       failAt = { at: fastFail ? 0 : loadSeconds / 2, fn: failures.harmony };
     } else if (fail === 'cuda-oom') {
       failAt = { at: fastFail ? 0 : loadSeconds * 0.75, fn: failures['cuda-oom'] };
-    } else if (['tiktoken-mismatch', 'unsupported-gpu', 'kv-cache', 'sampler-oom'].includes(fail)) {
+    } else if (['tiktoken-mismatch', 'unsupported-gpu', 'cuda-arch', 'kv-cache', 'sampler-oom'].includes(fail)) {
       failAt = { at: fastFail ? 0 : loadSeconds * 0.6, fn: failures[fail] };
     } else if (fail === 'oom-kill') {
       failAt = { at: fastFail ? 0 : loadSeconds * 0.3, fn: oomKill };
     } else {
       error('standin', `unknown STANDIN_FAIL value ${JSON.stringify(fail)}; ignoring it`);
     }
+  }
+  // Natural KV-cache refusal: a --max-model-len above what the cache holds (STANDIN_KV_MAX_LEN).
+  if (!failAt && kvMaxLen !== undefined && maxModelLen > kvMaxLen) {
+    failAt = { at: fastFail ? 0 : loadSeconds * 0.6, fn: failures['kv-cache'] };
   }
   // Natural free-memory failure when STANDIN_FREE_GIB is set explicitly.
   if (!failAt && env.STANDIN_FREE_GIB && gpuUtil * totalGiB > freeGiB) {
@@ -1055,6 +1069,8 @@ function main({ opts, nonDefault }) {
   // ------------------------------------------------------------ serving ---
   const stats = { prompt: 0, gen: 0, ok: 0, running: 0, waiting: 0, aborted: 0 };
   let servingSince = 0;
+  const chatFailAfter = env.STANDIN_CHAT_FAIL_AFTER ? num('STANDIN_CHAT_FAIL_AFTER', 0) : undefined;
+  let chats = 0;
   // Paced answers: a streamed chunk every STANDIN_TOKEN_MS, a whole answer after all of them.
   const tokenMs = num('STANDIN_TOKEN_MS', 0);
   // vLLM's /health is 200 before the server is warm (vllm#30700): completions wait this long after it.
@@ -1232,6 +1248,10 @@ function main({ opts, nonDefault }) {
           'InternalServerError',
           'EngineCore encountered an issue. See stack trace (above) for the root cause.',
         );
+      // A server that answers its first completions, then fails every one (STANDIN_CHAT_FAIL_AFTER).
+      if (chatFailAfter !== undefined && chats >= chatFailAfter)
+        return vllmError(res, 500, 'InternalServerError', `completion ${++chats} failed (STANDIN_CHAT_FAIL_AFTER)`);
+      if (chatFailAfter !== undefined) chats++;
       // gpt-oss's output parser failing on a reply (openai/harmony): the engine itself is fine.
       if (m.chat === 'harmony')
         return vllmError(res, 500, 'InternalServerError', 'Unexpected token 12606 while expecting start token 200006');

@@ -51,6 +51,11 @@ const DOCUMENTED: Array<[string, string]> = [
   ['RequestsInFlight', 'u'],
   ['RequestSuccessRate', 'd'],
   ['TimeToFirstTokenP95', 'd'],
+  ['RolledBackFrom', 's'],
+  ['RolledBackTo', 's'],
+  ['RolledBackBecause', 's'],
+  ['RolledBackAt', 't'],
+  ['KnownGood', 'a(ssssttts)'],
 ];
 
 test('every documented property has a value of its D-Bus type', (t) => {

@@ -1,0 +1,227 @@
+// Rollback against the real engine and the stand-in: from a serving spec A, one bad change at a time.
+// Each time A serves again by itself, the config file unchanged, the journal line and the alert naming
+// the cause; then a good edit applies as usual.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { stringify } from 'yaml';
+import { startDaemon } from '../helpers/daemon.js';
+import { derivedImage, docker, STANDIN } from '../helpers/docker.js';
+import { makeRegistry } from '../helpers/registry.js';
+import { cleanup, setup, stopAll, track, type Setup } from '../helpers/scenario.js';
+import { hook, said, type Hook } from '../helpers/webhook.js';
+
+test.afterEach.always(stopAll);
+
+interface Scenario {
+  s: Setup;
+  alerts: Hook;
+  /** The image A's container runs (its ID). */
+  imageA: string;
+}
+
+const container = (s: Setup) => s.raw['container'] as Record<string, unknown>;
+const env = (s: Setup) => container(s)['env'] as Record<string, string>;
+const model = (s: Setup) => s.raw['model'] as Record<string, unknown>;
+
+/** Spec A serving, through its canary window (2 s here): the last known good. */
+async function servingA(t: ExecutionContext, tag: string, image = STANDIN): Promise<Scenario> {
+  const alerts = await hook();
+  t.teardown(() => {
+    alerts.server.closeAllConnections();
+    return new Promise<void>((r) => alerts.server.close(() => r()));
+  });
+  const s = await setup(tag, {
+    container: { image, env: { STANDIN_LOAD_SECONDS: '1', STANDIN_KV_MAX_LEN: '40000' } },
+    model: { maxModelLen: 32768 },
+    rollback: { canaryWindow: '2s' },
+    alerts: { webhooks: [{ name: 'ops', url: alerts.url, events: ['rollback'] }] },
+  });
+  await s.daemon.waitFor((r) => /it is the last known good/.test(r.msg), 60_000, 0, 'A proven');
+  return { s, alerts, imageA: await docker(['inspect', '-f', '{{.Image}}', s.name]) };
+}
+
+/** An edit of the config file: the text written (the supervisor must never rewrite it). */
+async function edit(s: Setup, over: () => void): Promise<string> {
+  over();
+  const text = stringify(s.raw);
+  await writeFile(s.configFile, text);
+  return text;
+}
+
+/** Waits for the rollback's err line, then for A serving again, rolled back; returns the line. */
+async function rolledBack(sc: Scenario, from: number, code: string, cause: RegExp) {
+  const { s } = sc;
+  const line = await s.daemon.waitFor((r) => r.event === 'rollback' && r.level === 50, 90_000, from, 'the rollback');
+  if (!cause.test(line.msg)) throw new Error(`the rollback line does not say ${String(cause)}: ${line.msg}`);
+  await s.daemon.waitFor(
+    (r) => r.state === 'serving' && r.msg.startsWith('status: serving') && /\(rolled back: /.test(r.msg),
+    60_000,
+    s.daemon.after(line),
+    'A serving again, rolled back',
+  );
+  const alert = await sc.alerts.waitFor((b) => said(b).includes(`(${code})`), 30_000, `the ${code} rollback alert`);
+  return { line, alert: said(alert) };
+}
+
+/** What runs now: the image's ID and the reference it was created with. */
+async function running(s: Setup): Promise<{ id: string; ref: string; cmd: string }> {
+  const [id = '', ref = '', ...cmd] = (
+    await docker(['inspect', '-f', '{{.Image}} {{.Config.Image}} {{join .Config.Cmd " "}}', s.name])
+  ).split(' ');
+  return { id, ref, cmd: cmd.join(' ') };
+}
+
+/** A good edit after the rollback: it is tried, and serves, as any edit does. */
+async function goodEdit(sc: Scenario, change: () => void): Promise<void> {
+  const { s } = sc;
+  const mark = s.daemon.mark;
+  await edit(s, change);
+  await s.daemon.waitFor((r) => r.event === 'rollback' && /is over; trying the new spec/.test(r.msg), 30_000, mark);
+  await s.daemon.waitFor(
+    (r) => r.msg.startsWith('status: serving') && !/rolled back/.test(r.msg),
+    60_000,
+    mark,
+    'the good edit serving',
+  );
+}
+
+test('maxModelLen over the KV cache: back to A, the estimate in the line, the alert, the file kept', async (t) => {
+  const sc = await servingA(t, 'rb-kv');
+  const { s } = sc;
+  try {
+    const mark = s.daemon.mark;
+    const text = await edit(s, () => (model(s)['maxModelLen'] = 65536));
+    const { line, alert } = await rolledBack(sc, mark, 'kv-cache', /KV cache/);
+    t.is(line['diagnosis'], 'kv-cache');
+    t.regex(
+      line.msg,
+      new RegExp(
+        String.raw`the new spec \([0-9a-f]{12}\) cannot serve: the KV cache cannot hold one request of ` +
+          String.raw`model\.maxModelLen \(65536 tokens\); vLLM estimates 40000 tokens fit`,
+      ),
+    );
+    t.regex(line.msg, /config\.yaml is unchanged: edit it to try again$/);
+    t.regex(alert, /rolled back to the last spec that served \(kv-cache\)/);
+    t.regex(alert, /vLLM estimates 40000 tokens fit/);
+    const now = await running(s);
+    t.is(now.id, sc.imageA, 'A, by its image');
+    t.regex(now.cmd, /--max-model-len 32768/);
+    t.is(await readFile(s.configFile, 'utf8'), text, 'the config file as the operator left it');
+    await goodEdit(sc, () => (model(s)['maxModelLen'] = 36000));
+    t.regex((await running(s)).cmd, /--max-model-len 36000/);
+  } finally {
+    await cleanup(s);
+  }
+});
+
+test('an image without kernels for this GPU (No supported CUDA architectures found): back to A at once', async (t) => {
+  const bad = `gptoss-standin:rb-cuda-${process.pid}`;
+  await derivedImage(bad, { STANDIN_FAIL: 'cuda-arch' });
+  const sc = await servingA(t, 'rb-cuda');
+  const { s } = sc;
+  try {
+    const mark = s.daemon.mark;
+    const text = await edit(s, () => (container(s)['image'] = bad));
+    const { line, alert } = await rolledBack(sc, mark, 'unsupported-gpu', /kernels/);
+    t.regex(
+      line.msg,
+      new RegExp(
+        String.raw`cannot serve: the image gptoss-standin:rb-cuda-\d+ has no kernels for this GPU ` +
+          String.raw`\(No supported CUDA architectures found`,
+      ),
+    );
+    t.regex(alert, /has no kernels for this GPU/);
+    t.is(s.daemon.events('container-started', mark).length, 2, 'one start of the new image, then A: no restart loop');
+    t.is((await running(s)).id, sc.imageA);
+    t.is(await readFile(s.configFile, 'utf8'), text);
+    await goodEdit(sc, () => (container(s)['image'] = STANDIN));
+  } finally {
+    await cleanup(s);
+    await docker(['rmi', '-f', bad]).catch(() => undefined);
+  }
+});
+
+test('exit 1, unrecognised: back after rollback.after failed starts; killed mid-way, the next finishes', async (t) => {
+  const bad = `gptoss-standin:rb-exit-${process.pid}`;
+  await derivedImage(bad, { STANDIN_FAIL: 'exit:1' });
+  const sc = await servingA(t, 'rb-exit');
+  const { s } = sc;
+  try {
+    const mark = s.daemon.mark;
+    const text = await edit(s, () => (container(s)['image'] = bad));
+    const line = await s.daemon.waitFor((r) => r.event === 'rollback' && r.level === 50, 90_000, mark, 'the rollback');
+    t.regex(line.msg, /the new spec \([0-9a-f]{12}\) failed 2 starts: container exited \(exit 1\)/);
+    t.is(s.daemon.events('restart-scheduled', mark).length, 1, 'one restart of the new spec, then back');
+    // The supervisor dies once the rollback is on record, before A serves: the next one finishes it.
+    const state = join(s.stateDir, 'state.json');
+    let record = '';
+    const onRecord = () => /"rollback"/.test(record);
+    for (const deadline = Date.now() + 10_000; !onRecord() && Date.now() < deadline;)
+      record = await readFile(state, 'utf8').catch(() => '');
+    t.true(onRecord(), `the rollback on record within 10s; the record: ${record}`);
+    await s.daemon.stop('SIGKILL');
+    s.daemon = track(startDaemon(s.configFile, s.stateDir));
+    await s.daemon.waitFor(
+      (r) => r.msg.startsWith('status: serving') && /\(rolled back: container exited \(exit 1\); edit /.test(r.msg),
+      60_000,
+      0,
+      'A serving under the new supervisor',
+    );
+    t.is((await running(s)).id, sc.imageA);
+    t.is(s.daemon.events('rollback').length, 0, 'no second rollback, nor the new spec tried again');
+    await sc.alerts.waitFor((b) => said(b).includes('(unknown)'), 30_000, 'the alert');
+    t.is(await readFile(s.configFile, 'utf8'), text);
+    await goodEdit(sc, () => (container(s)['image'] = STANDIN));
+  } finally {
+    await cleanup(s);
+    await docker(['rmi', '-f', bad]).catch(() => undefined);
+  }
+});
+
+test('the tag moved to a broken image: the digest brings the old image back', async (t) => {
+  const reg = await makeRegistry();
+  await reg.start();
+  const ref = `${reg.host}/gptoss/rb:moving`;
+  await docker(['tag', STANDIN, ref]);
+  await docker(['push', '-q', ref]);
+  const sc = await servingA(t, 'rb-moved', ref);
+  const { s } = sc;
+  try {
+    // Someone pulls (here: builds) a broken image under the same tag; then an unrelated edit recreates.
+    await derivedImage(ref, { STANDIN_FAIL: 'exit:1' });
+    const mark = s.daemon.mark;
+    await edit(s, () => (env(s)['EXTRA_SETTING'] = '1'));
+    const { line } = await rolledBack(sc, mark, 'unknown', /exit 1/);
+    t.regex(line.msg, new RegExp(`image ${reg.host}/gptoss/rb@sha256:[0-9a-f]{64}`));
+    const now = await running(s);
+    t.is(now.id, sc.imageA, 'the image A ran, not the one the tag names now');
+    t.regex(now.ref, new RegExp(`^${reg.host}/gptoss/rb@sha256:`), 'created by digest');
+  } finally {
+    await cleanup(s);
+    await docker(['rmi', '-f', ref]).catch(() => undefined);
+    await reg.stop();
+  }
+});
+
+test('a canary that fails after serving: the first deep probe fails, back to A', async (t) => {
+  const sc = await servingA(t, 'rb-canary');
+  const { s } = sc;
+  try {
+    const mark = s.daemon.mark;
+    await edit(s, () => (env(s)['STANDIN_CHAT_FAIL_AFTER'] = '1'));
+    const served = await s.daemon.waitFor((r) => r.event === 'container-ready', 60_000, mark, 'the new spec serving');
+    const { line } = await rolledBack(sc, s.daemon.after(served), 'unknown', /canary/);
+    t.regex(line.msg, /failed its canary after serving: deep probe failed \(1 of 1\)/);
+    t.notRegex((await running(s)).cmd, /STANDIN_CHAT_FAIL_AFTER/);
+    t.is(
+      await docker(['inspect', '-f', '{{range .Config.Env}}{{println .}}{{end}}', s.name]).then((e) =>
+        e.includes('STANDIN_CHAT_FAIL_AFTER'),
+      ),
+      false,
+      "A's environment",
+    );
+  } finally {
+    await cleanup(s);
+  }
+});
