@@ -43,7 +43,7 @@ async function withBus<T>(fn: (bus: TestBus) => Promise<T>): Promise<T> {
   }
 }
 
-test('introspection: the documented interface, read-only properties, two methods', async (t) => {
+test('introspection: the documented interface, read-only properties, three methods', async (t) => {
   await withBus(async (bus) => {
     const s = await setup('dbus-intro', {}, { env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address } });
     try {
@@ -75,8 +75,9 @@ test('introspection: the documented interface, read-only properties, two methods
       t.deepEqual(
         [...xml.matchAll(/<method name=\\"(\w+)\\"/g)]
           .map((m) => m[1])
-          .filter((m) => m === 'Restart' || m === 'Reload'),
-        ['Restart', 'Reload'],
+          .filter((m) => m === 'Restart' || m === 'Reload' || m === 'Rollback')
+          .sort(),
+        ['Reload', 'Restart', 'Rollback'],
       );
       // The README documents the same interface, property by property.
       const readme = await readFile(README, 'utf8');
@@ -232,10 +233,14 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
         'engineLoad',
         'load',
         'lastLoad',
+        'rollback',
+        'knownGood',
         'gate',
         'requests',
       ]);
       t.is(j['state'], 'serving');
+      t.is(j['rollback'], null);
+      t.deepEqual(j['knownGood'], [], 'not yet through its canary window (10m)');
       t.regex(String(j['servingSince']), /^\d{4}-\d\d-\d\dT/);
       t.is(j['endpoint'], `http://127.0.0.1:${s.port}/v1`);
       const human = await cli(bus, 'status');

@@ -1,11 +1,13 @@
 // Rollback against the real engine and the stand-in: from a serving spec A, one bad change at a time.
 // Each time A serves again by itself, the config file unchanged, the journal line and the alert naming
 // the cause; then a good edit applies as usual.
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
-import { startDaemon } from '../helpers/daemon.js';
+import { makeBus } from '../helpers/bus.js';
+import { CLI, startDaemon } from '../helpers/daemon.js';
 import { derivedImage, docker, STANDIN } from '../helpers/docker.js';
 import { makeRegistry } from '../helpers/registry.js';
 import { cleanup, setup, stopAll, track, type Setup } from '../helpers/scenario.js';
@@ -24,19 +26,36 @@ const container = (s: Setup) => s.raw['container'] as Record<string, unknown>;
 const env = (s: Setup) => container(s)['env'] as Record<string, string>;
 const model = (s: Setup) => s.raw['model'] as Record<string, unknown>;
 
+/** A command's exit code and what it printed (stdout and stderr together). */
+const exec = (cmd: string, args: string[], env: NodeJS.ProcessEnv) =>
+  new Promise<{ code: number; out: string }>((resolve) =>
+    execFile(cmd, args, { env: { ...process.env, ...env } }, (err, out, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${out}${stderr}` }),
+    ),
+  );
+
 /** Spec A serving, through its canary window (2 s here): the last known good. */
-async function servingA(t: ExecutionContext, tag: string, image = STANDIN): Promise<Scenario> {
+async function servingA(
+  t: ExecutionContext,
+  tag: string,
+  image = STANDIN,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Scenario> {
   const alerts = await hook();
   t.teardown(() => {
     alerts.server.closeAllConnections();
     return new Promise<void>((r) => alerts.server.close(() => r()));
   });
-  const s = await setup(tag, {
-    container: { image, env: { STANDIN_LOAD_SECONDS: '1', STANDIN_KV_MAX_LEN: '40000' } },
-    model: { maxModelLen: 32768 },
-    rollback: { canaryWindow: '2s' },
-    alerts: { webhooks: [{ name: 'ops', url: alerts.url, events: ['rollback'] }] },
-  });
+  const s = await setup(
+    tag,
+    {
+      container: { image, env: { STANDIN_LOAD_SECONDS: '1', STANDIN_KV_MAX_LEN: '40000' } },
+      model: { maxModelLen: 32768 },
+      rollback: { canaryWindow: '2s' },
+      alerts: { webhooks: [{ name: 'ops', url: alerts.url, events: ['rollback'] }] },
+    },
+    { env },
+  );
   await s.daemon.waitFor((r) => /it is the last known good/.test(r.msg), 60_000, 0, 'A proven');
   return { s, alerts, imageA: await docker(['inspect', '-f', '{{.Image}}', s.name]) };
 }
@@ -221,6 +240,59 @@ test('a canary that fails after serving: the first deep probe fails, back to A',
       false,
       "A's environment",
     );
+  } finally {
+    await cleanup(s);
+  }
+});
+
+test('by hand over D-Bus: history lists the good specs; rollback goes to A, drained; again: why not', async (t) => {
+  const bus = await makeBus();
+  await bus.start();
+  t.teardown(() => bus.stop());
+  const cli = (...args: string[]) => exec(process.execPath, [CLI, ...args], { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
+  const sc = await servingA(t, 'rb-hand', STANDIN, { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
+  const { s } = sc;
+  try {
+    await s.daemon.waitFor((r) => r.msg === 'on the system bus as org.gptoss.Supervisor1', 15_000);
+    const none = await cli('rollback');
+    t.is(none.code, 5, 'only A is good, and it runs');
+    t.regex(none.out, /no other spec has served/);
+    // B, another spec that serves, proven in turn.
+    let mark = s.daemon.mark;
+    await edit(s, () => (model(s)['maxModelLen'] = 16384));
+    await s.daemon.waitFor((r) => /it is the last known good/.test(r.msg), 60_000, mark, 'B proven');
+    const hist = await cli('history', '--json');
+    t.is(hist.code, 0, hist.out);
+    const good = JSON.parse(hist.out) as Array<{ spec: string; imageId: string; ended: { how: string } | null }>;
+    t.is(good.length, 2, hist.out);
+    t.is(good[0]!.ended, null, 'B runs');
+    t.regex(good[1]!.ended?.how ?? '', /replaced|config/, 'how A ended');
+    t.is(good[1]!.imageId, sc.imageA);
+    t.regex((await cli('history')).out, /\(serving\)/);
+    mark = s.daemon.mark;
+    const nobody = await exec(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'rollback'],
+      { DBUS_SYSTEM_BUS_ADDRESS: bus.address },
+    );
+    t.is(nobody.code, 5, nobody.out);
+    t.regex(nobody.out, /only root may do this/);
+    const asked = await cli('rollback');
+    t.is(asked.code, 0, asked.out);
+    const line = await s.daemon.waitFor((r) => r.event === 'rollback', 30_000, mark, 'the rollback');
+    t.is(line.level, 40, 'an operator’s rollback is no failure: warning, not err');
+    t.regex(line.msg, /an operator asked: asked by D-Bus Rollback\(\)/);
+    await s.daemon.waitFor((r) => /drained: /.test(r.msg), 30_000, mark, 'the drain');
+    await s.daemon.waitFor(
+      (r) => r.msg.startsWith('status: serving') && /\(rolled back: asked by D-Bus Rollback\(\)/.test(r.msg),
+      60_000,
+      s.daemon.after(line),
+      'A serving, rolled back',
+    );
+    t.regex((await running(s)).cmd, /--max-model-len 32768/);
+    const again = await cli('rollback');
+    t.is(again.code, 5);
+    t.regex(again.out, /already rolled back/);
   } finally {
     await cleanup(s);
   }

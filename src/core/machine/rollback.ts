@@ -161,7 +161,9 @@ function goBack(
     `rolling ${t.name} back to the last spec that served (${short(good.hash)}, image ${image}, proven ` +
     `${fmt(now - good.provenAt)} ago): ${what}: ${because}; ${t.configFile} is unchanged: edit it to try again`;
   const fields = { diagnosis: code, rolledBackFrom: rollback.from, rolledBackTo: good.hash };
-  return { state: r.state, actions: [log('error', 'rollback', msg, fields), persist(r.state, t), ...r.actions] };
+  // An operator's rollback is no failure: said at warning, not err.
+  const said = log(planned ? 'warn' : 'error', 'rollback', msg, fields);
+  return { state: r.state, actions: [said, persist(r.state, t), ...r.actions] };
 }
 
 /** Why an operator's rollback cannot happen now; undefined: it can. */
