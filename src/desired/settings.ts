@@ -3,6 +3,7 @@ import { buildSpec } from '../container/spec.js';
 import { tokenFingerprint } from '../container/token-env.js';
 import type { Settings } from '../core/model/settings.js';
 import type { Config } from '../config/schema.js';
+import { PRESSURE_AUTO } from '../core/rules/memory-guard.js';
 
 export function settingsOf(c: Config, token?: string): Settings {
   const { health: h, restart: r } = c;
@@ -38,6 +39,9 @@ export function settingsOf(c: Config, token?: string): Settings {
     stallWindow: h.stall.enabled ? h.stall.window : 0,
     stallFailureThreshold: h.stall.failureThreshold,
     releaseTimeout: c.gpu.releaseTimeout,
+    telemetryPeriod: c.gpu.telemetryPeriod ?? 0,
+    throttleAlertAfter: c.gpu.throttleAlertAfter,
+    gpus: c.container.gpus,
     envNames: Object.keys(c.container.env),
     specHash: buildSpec(c, undefined).hash,
   };
@@ -47,6 +51,12 @@ export function settingsOf(c: Config, token?: string): Settings {
     t.gate = { listen, apiKeyFile, holdTimeout, maxHeld, drainTimeout, maxBodySize, upstreamPort };
   }
   if (h.startup.stallTimeout !== null) t.loadStallTimeout = h.startup.stallTimeout;
+  const g = c.memoryGuard;
+  if (g.enabled) {
+    const pressure = g.pressure === 'off' ? null : g.pressure === 'auto' ? PRESSURE_AUTO : g.pressure;
+    t.memoryGuard = { floor: g.floor, pressure, stuckThreshold: g.stuckThreshold };
+  }
+  if (h.slow.enabled) t.slow = { baseline: h.slow.baseline, window: h.slow.window, slower: h.slow.slower };
   if (r.budget) t.budget = { count: r.budget.count, window: r.budget.window };
   const fp = tokenFingerprint(token);
   if (fp) t.tokenFingerprint = fp;

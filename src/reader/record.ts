@@ -45,6 +45,16 @@ export const persistedSchema = z.object({
     .optional(),
   modelBytes: z.object({ model: text(L.name), bytes: z.number().min(0).max(1e15) }).optional(),
   container: z.object({ name: text(L.name), spec: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  guardKills: z.object({ spec: z.string().regex(/^[0-9a-f]{64}$/), count: count }).optional(),
+  decode: z
+    .object({
+      spec: z.string().regex(/^[0-9a-f]{64}$/),
+      servedMs: z.number().min(0).max(1e12),
+      samples: z.array(z.number().min(0).max(1e6)).max(L.decodeLooks),
+      secondsPerToken: z.number().min(0).max(1e6).optional(),
+      at: time.optional(),
+    })
+    .optional(),
 });
 
 export type CheckedRecord = { record: Persisted } | { problem: string };

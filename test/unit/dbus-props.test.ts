@@ -51,6 +51,9 @@ const DOCUMENTED: Array<[string, string]> = [
   ['RequestsInFlight', 'u'],
   ['RequestSuccessRate', 'd'],
   ['TimeToFirstTokenP95', 'd'],
+  ['GpuTelemetry', '(ta(uddddas))'],
+  ['GpuThrottledSince', 't'],
+  ['DecodeSpeed', '(dd)'],
 ];
 
 test('every documented property has a value of its D-Bus type', (t) => {

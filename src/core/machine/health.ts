@@ -187,7 +187,8 @@ export function runTick(s: RunningState, inp: Input): Step {
   // A model that served for resetAfter has earned a clean slate.
   const since = s.run.probes.servingSince;
   if (s.phase === 'serving' && s.history.restarts > 0 && since !== undefined && now - since >= t.resetAfter) {
-    next = { ...next, history: { ...next.history, restarts: 0 } };
+    const { guardKills: _g, ...history } = next.history;
+    next = { ...next, history: { ...history, restarts: 0 } };
     actions.push(persist(next, t));
   }
   const due = { ...next.run.probes.due };

@@ -2,6 +2,7 @@
 import type { WaitReason } from './diagnosis.js';
 import type { EngineSample, History, LoadPhase, Persisted, RunInputs, PeriodicProbe, ProbeKind } from './events.js';
 import type { DoorReport, Upstream } from './door.js';
+import type { DecodeWatch, GpuWatch } from './host.js';
 import { fitRecord } from './record.js';
 import type { Settings } from './settings.js';
 
@@ -106,6 +107,14 @@ export interface Run {
   load?: LoadTrack;
   /** A new spec being prepared while this run serves on (make before break). */
   prepare?: Prepare;
+  /** MemAvailable just before the run started (bytes): what its end should give back. */
+  memBefore?: number;
+  /** Memory samples in a row with the pressure over memoryGuard.pressure. */
+  pressureHigh?: number;
+  /** The GPUs' clocks, temperature and throttling, while it serves. */
+  gpu?: GpuWatch;
+  /** Decode speed over the last window, against the spec's baseline. */
+  decode?: DecodeWatch;
 }
 
 export interface Wait {
@@ -161,6 +170,8 @@ export interface Common {
 export interface Ended {
   at: number;
   container: string;
+  /** MemAvailable before that run started (bytes), when known. */
+  availableBefore?: number;
 }
 
 export type Starting = { phase: 'starting'; resync: boolean; owed?: Owed };
@@ -199,7 +210,10 @@ export function common(s: State): Common {
 export function enter(s: State, v: Variant, now: number): State {
   const c = common(s);
   // A run that ends here: remember when, for the next start's wait for its memory.
-  if (isRunning(s) && !RUNNING.has(v.phase)) c.ended = { at: now, container: s.run.containerId };
+  if (isRunning(s) && !RUNNING.has(v.phase)) {
+    const before = s.run.memBefore;
+    c.ended = { at: now, container: s.run.containerId, ...(before === undefined ? {} : { availableBefore: before }) };
+  }
   return { ...c, epoch: s.epoch + 1, since: s.phase === v.phase ? s.since : now, ...v };
 }
 

@@ -8,6 +8,7 @@ import { convergeContainer } from '../../docker/converge.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 import { EngineUnreachable, ImageMissing } from '../../docker/errors.js';
 import { probeHost } from '../../health/probe.js';
+import { memAvailableNow } from '../../gpu/host-memory.js';
 import type { Logger } from '../../log/logger.js';
 import { encodingsFingerprint, preflight } from '../../preflight/gather.js';
 import type { Desired } from '../../desired/desired.js';
@@ -91,6 +92,8 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
   const { spec, token, settings, config } = desired;
   const { stopFirst, release } = a;
   let encodings: string | undefined;
+  // MemAvailable right before the start: what the run's end should give back (the memory guard).
+  let memAvailable: number | undefined;
   try {
     if (stopFirst) await engine.stop(stopFirst, settings.stopTimeout);
     // The wait for the memory runs from the stop, when the supervisor stopped the last run itself.
@@ -119,6 +122,7 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
         for (const r of results)
           if (r.status === 'warn') warnOnce(ctx, `${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
         encodings = encodingsFingerprint(facts.encodings?.files ?? []);
+        if (!blocker) memAvailable = memAvailableNow();
         return blocker;
       },
     });
@@ -139,6 +143,7 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
       startedAt: ctx.now(),
       inputs,
       upstream,
+      ...(memAvailable === undefined || res.outcome === 'adopted' ? {} : { memAvailable }),
     };
   } catch (err) {
     const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
