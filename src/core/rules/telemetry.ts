@@ -33,7 +33,7 @@ export function reasonWords(reasons: readonly ThrottleReason[]): string {
 
 /** `GPU throttled (thermal): SM 850 of 2418 MHz` for each throttled GPU (its index when there are several). */
 export function throttleText(w: GpuWatch | undefined): string | undefined {
-  if (!w?.throttledSince) return undefined;
+  if (w?.throttledSince === undefined) return undefined;
   const many = w.gpus.length > 1;
   const parts = w.gpus
     .filter((g) => g.reasons.length)
