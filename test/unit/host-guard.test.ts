@@ -88,7 +88,7 @@ test('the fix has numbers: the gpuMemoryUtilization that leaves the floor of wha
   t.deepEqual(fittingUtilization(now), { value: 0.74, base: 99.5 * GiB });
 });
 
-test('the guard kills a load under the floor at once, diagnoses it, backs off; twice with the spec: wait for a change', (t) => {
+test('a load under the floor is killed at once, diagnosed, backed off; twice with the spec: wait for a change', (t) => {
   const d = new Driver({ ...S, memoryGuard: GUARD });
   d.looked();
   loading(d, 'c1');
@@ -208,7 +208,7 @@ test('memory that does not come back: waited for, then called stuck only with no
   );
 });
 
-test('stuck memory: the wait says so once at err, the stuck-memory alert once, and the reconcile carries the figures', (t) => {
+test('stuck memory: said once at err, the stuck-memory alert once; the reconcile carries the figures', (t) => {
   const d = new Driver({ ...S, memoryGuard: GUARD, releaseTimeout: 3 * MIN });
   d.looked();
   loading(d, 'c1', 100 * GiB);
@@ -313,7 +313,7 @@ test('decode spans: from the histogram, else generated tokens per running reques
   t.false(isSlow(0.039, 0.03, 0.25));
 });
 
-test('slower than itself: a baseline from the first hour of serving, persisted; 25% slower says so and alerts once', (t) => {
+test('slower than itself: a baseline from the first serving, persisted; 25% slower says so, alerts once', (t) => {
   const slow = { baseline: 2 * MIN, window: 1 * MIN, slower: 0.25 };
   const d = new Driver({ ...S, slow });
   d.looked();
@@ -369,7 +369,10 @@ test('slower than itself: a baseline from the first hour of serving, persisted; 
   t.is(warned.length, 1, 'said once');
   t.regex(
     warned[0]?.type === 'log' ? warned[0].msg : '',
-    /^decoding \d\d% slower than usual: \d+ tok\/s a request, usually 20 \(the last 1m, requests running\); the GPU is throttled \(thermal\)$/,
+    new RegExp(
+      '^decoding \\d\\d% slower than usual: \\d+ tok/s a request, usually 20 \\(the last 1m, requests running\\); ' +
+        'the GPU is throttled \\(thermal\\)$',
+    ),
   );
   t.is(slowAlerts.length, 1, 'one `slow` alert for the stretch');
   t.regex(
