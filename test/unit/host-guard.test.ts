@@ -216,6 +216,8 @@ test('stuck memory: said once at err, the stuck-memory alert once; the reconcile
   d.at(d.state.phase === 'backoff' ? d.state.restart.at : 0);
   const r = d.tick().find((a) => a.type === 'reconcile');
   t.like(r, { release: { container: 'c1', availableBefore: 100 * GiB, stuckBytes: 8 * GiB } });
+  // The wait for the release first (gpu.releaseTimeout), then the memory called stuck.
+  d.send({ type: 'prereqMissing', waitFor: 'gpu-release', message: '23.4 GiB not back (waiting up to 2s more)' });
   const before: State = d.state;
   const detail = '23.4 GiB held since the last run ended with no process holding it (the driver); a reboot frees it';
   const acts = d.send({ type: 'prereqMissing', waitFor: 'stuck-memory', message: detail, fix: 'reboot the host' });

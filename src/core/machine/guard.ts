@@ -1,6 +1,6 @@
 // The memory guard: a sample of the host's memory during a run, judged; under the floor (or under
 // pressure twice in a row) the container is killed at once and the failure diagnosed.
-import type { EventOf } from '../model/events.js';
+import type { Action, EventOf } from '../model/events.js';
 import type { MemorySample } from '../model/host.js';
 import { isRunning, type RunningState } from '../model/state.js';
 import { guardDiagnosis, judgeSample, type Verdict } from '../rules/memory-guard.js';
@@ -14,9 +14,25 @@ export const memorySampled: Handler<EventOf<'memorySampled'>> = (s, ev, inp) => 
   const was = s.run.pressureHigh ?? 0;
   const v = judgeSample(ev.sample, g, was);
   if (v.trip) return tripped(s, ev.sample, v, inp);
+  // While loading, the lowest MemAvailable (the headroom the load left, said when it is over).
+  const low = s.run.memLow;
+  const lower = s.phase === 'loading' && (low === undefined || ev.sample.available < low.available);
   // Most samples change nothing: the state stays the same object (nothing to publish).
-  return v.pressureHigh === was ? still(s) : still({ ...s, run: { ...s.run, pressureHigh: v.pressureHigh } });
+  if (v.pressureHigh === was && !lower) return still(s);
+  const memLow = lower ? { available: ev.sample.available, floor: v.floor } : low;
+  return still({ ...s, run: { ...s.run, pressureHigh: v.pressureHigh, ...(memLow ? { memLow } : {}) } });
 };
+
+/** When the load is over: how close it came to the floor. */
+export function headroomLine(s: RunningState): Action | undefined {
+  const low = s.run.memLow;
+  if (!low) return undefined;
+  const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+  const msg =
+    `memory guard: the load left MemAvailable at ${gib(low.available)} at its lowest, ` +
+    `${gib(low.available - low.floor)} over the floor of ${gib(low.floor)}`;
+  return log('info', 'memory-guard', msg, { lowestAvailableBytes: low.available, floorBytes: low.floor });
+}
 
 /** Where the run was: `loading (compiling (torch.compile))`, `serving`. */
 function phaseOf(s: RunningState): string {

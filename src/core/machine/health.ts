@@ -7,6 +7,7 @@ import { engineProbed } from './engine.js';
 import { deepProbed } from './jobs.js';
 import { diskSampled, downloadMs, loadRecord, stallAt, stallCheck } from './load.js';
 import { fail, persist } from './moves.js';
+import { headroomLine } from './guard.js';
 import { prepareTick } from './prepare.js';
 import { isRunning, withinRun, type Probes, type RunningState } from '../model/state.js';
 
@@ -173,7 +174,8 @@ function servedFirst(s: RunningState, probes: Probes, inp: Input): Step {
     containerId: s.run.containerId,
     ...(rec ? { loadMs: rec.took, phasesMs: rec.phases } : {}),
   });
-  return { state: next, actions: rec ? [ready, persist(next, t)] : [ready] };
+  const headroom = headroomLine(s);
+  return { state: next, actions: [ready, ...(headroom ? [headroom] : []), ...(rec ? [persist(next, t)] : [])] };
 }
 
 /** A running model's tick: a clean slate after resetAfter of serving, and the probes that are due. */

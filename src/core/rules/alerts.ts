@@ -104,7 +104,9 @@ export function alertsOf(ev: Event, before: State, after: State, name: string): 
 /** The host's trouble an event brought: memory no process holds, decoding slower than usual. */
 function hostAlerts(before: State, after: State, name: string): Alert[] {
   const out: Alert[] = [];
-  if (after.phase === 'waiting' && after.wait.reason === 'stuck-memory' && before.phase !== 'waiting')
+  const stuck = (x: State) => x.phase === 'waiting' && x.wait.reason === 'stuck-memory';
+  // Often after the wait for the memory to be released: a wait of another reason before it.
+  if (after.phase === 'waiting' && after.wait.reason === 'stuck-memory' && !stuck(before))
     out.push({
       event: 'stuck-memory',
       trouble: true,
