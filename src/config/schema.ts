@@ -244,7 +244,7 @@ const health = z
     slow: z
       .strictObject({
         enabled: z.boolean().default(true),
-        baseline: duration('1h', '10s', '7d'),
+        baseline: duration('1h', '1s', '7d'),
         window: duration('5m', '1s', '1d'),
         slower: z
           .number('expected a fraction such as 0.25')
