@@ -170,6 +170,25 @@ test('the guard off, or a sample of an older run: nothing', (t) => {
   t.is(on.state.phase, 'loading');
 });
 
+test('the end of a load says how close it came to the floor', (t) => {
+  const d = new Driver({ ...S, memoryGuard: GUARD });
+  d.looked();
+  loading(d, 'c1');
+  memory(d, sample(60 * GiB));
+  memory(d, sample(19.2 * GiB));
+  memory(d, sample(30 * GiB));
+  d.serving();
+  const said = d.actions.find((a) => a.type === 'log' && a.event === 'memory-guard');
+  t.like(said, {
+    level: 'info',
+    msg: 'memory guard: the load left MemAvailable at 19.2 GiB at its lowest, 15.2 GiB over the floor of 4.0 GiB',
+    fields: { lowestAvailableBytes: 19.2 * GiB, floorBytes: 4 * GiB },
+  });
+  const before = d.state;
+  memory(d, sample(10 * GiB));
+  t.is(d.state, before, 'serving: the lowest is no longer kept');
+});
+
 test('sampling follows the state: every 200 ms while loading, every second while serving, none otherwise', (t) => {
   const d = new Driver({ ...S, memoryGuard: GUARD, telemetryPeriod: 30 * SEC });
   const of = () => subscriptions(d.state, d.t).filter((s) => s.kind === 'memory-sampler' || s.kind === 'gpu-telemetry');
