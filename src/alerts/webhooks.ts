@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { CLEAR_TEXT, clearTextToken } from '../config/schema-monitoring.js';
-import { waitingAlert, type Alert } from '../core/rules/alerts.js';
+import { throttleAlert, waitingAlert, type Alert } from '../core/rules/alerts.js';
 import type { State } from '../core/model/state.js';
 import type { Logger } from '../log/logger.js';
 import { readCapped } from '../util/read-capped.js';
@@ -37,7 +37,16 @@ export interface Delivery {
   init: { method: 'POST'; headers: Record<string, string>; body: string };
 }
 
-const PRIORITY: Record<string, string> = { budget: '5', crashloop: '4', stalled: '4', diagnosis: '4', waiting: '3' };
+const PRIORITY: Record<string, string> = {
+  budget: '5',
+  crashloop: '4',
+  stalled: '4',
+  diagnosis: '4',
+  'stuck-memory': '4',
+  waiting: '3',
+  throttled: '3',
+  slow: '3',
+};
 
 /** The request a webhook gets, in its format; `scrub` takes any secret out of the texts first. */
 export async function requestFor(w: Webhook, a: Alert, scrub: (t: string) => string): Promise<Delivery> {
@@ -240,6 +249,12 @@ export class Alerts {
       const a = waitingAlert(s, now, t.w.waitingAfter, name, line);
       if (a) this.raise(a, now, t.w.name);
     }
+  }
+
+  /** A GPU throttle that has lasted gpu.throttleAlertAfter: one message per stretch. */
+  throttled(s: State, now: number, after: number, name: string): void {
+    const a = throttleAlert(s, now, after, name);
+    if (a) this.raise(a, now);
   }
 
   private async drain(t: Target): Promise<void> {

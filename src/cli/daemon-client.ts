@@ -91,6 +91,7 @@ export function humanStatus(p: Props): string {
     const extra = `${kvText}${rate >= 0 ? `, ${rate.toFixed(1)} tok/s` : ''}`;
     row('engine', `${running} running, ${waiting} waiting${extra} (${ago(engAt)} ago)`);
   }
+  for (const line of hostRows(p)) row(line[0], line[1]);
   if (p.LoadPhase) {
     const eta = p.LoadEta
       ? `, ready in about ${formatDuration(Math.max(0, Number(p.LoadEta / 1000n) - Date.now()))}`
@@ -114,6 +115,29 @@ export function humanStatus(p: Props): string {
   }
   row('config', `${p.ConfigPath}${p.ConfigError ? `: INVALID, running on the last good one: ${p.ConfigError}` : ''}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The GPUs (clocks, temperature, power, throttling) and the decode speed, when the daemon has them. */
+function hostRows(p: Props): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const [gpuAt, gpus] = p.GpuTelemetry ?? [0n, []];
+  const known = (x: number, unit: string) => (x >= 0 ? `${x}${unit}` : '?');
+  if (gpuAt !== 0n)
+    for (const [index, sm, max, temp, power, reasons] of gpus) {
+      const throttled = reasons.length
+        ? `; throttled (${reasons.join(', ')})${p.GpuThrottledSince ? ` for ${ago(p.GpuThrottledSince)}` : ''}`
+        : '';
+      const figures = `SM ${known(sm, '')} of ${known(max, ' MHz')}, ${known(temp, ' C')}, ${known(power, ' W')}`;
+      out.push([`gpu ${index}`, `${figures}${throttled} (${ago(gpuAt)} ago)`]);
+    }
+  const [recent, usual] = p.DecodeSpeed ?? [-1, -1];
+  if (recent >= 0 || usual >= 0)
+    out.push([
+      'decode',
+      `${recent >= 0 ? recent.toFixed(1) : '?'} tok/s a request, ` +
+        `usually ${usual >= 0 ? usual.toFixed(1) : 'not known yet'}`,
+    ]);
+  return out;
 }
 
 function failed(err: unknown, what: string): number {
@@ -143,8 +167,9 @@ stateSince, waitingFor, containerId, image, servedModel, endpoint, restartCount,
 lastExitCode, lastExitOomKilled, diagnosis, diagnosisSummary, diagnosisRemedy, servingSince,
 configPath, configError, lastDeepProbe, engineLoad {at, running, waiting, kvCacheUsage,
 tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}},
-rollback {from, to, because, at}, knownGood [...] (as \`history --json\`), gate, requests;
-times in ISO 8601, null when none).
+rollback {from, to, because, at}, knownGood [...] (as \`history --json\`), gate, requests, gpu {at,
+throttledSince, gpus [{index, smClockMhz, smClockMaxMhz, temperatureCelsius, powerWatts,
+throttleReasons}]}, decodeSpeed {tokensPerSecondPerRequest, usual}; times in ISO 8601, null when none).
 
 Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no daemon answers,
 5 failed (restart.budget spent: the supervisor has stopped restarting the model).

@@ -36,26 +36,33 @@ function durationIn(min: string, max: string) {
 }
 
 /** A size in bytes between `min` and `max`, written `8MiB`, `4GiB` or as a number of bytes. */
-export const size = (fallback: string, min: string, max: string) => {
+export const size = (fallback: string, min: string, max: string) => sizeIn(min, max).prefault(fallback);
+
+/** A size, or `auto` (the supervisor works it out from the host). */
+export const sizeOrAuto = (min: string, max: string) => sizeIn(min, max, true).prefault('auto');
+
+function sizeIn(min: string, max: string, auto: true): z.ZodType<number | 'auto', number | string>;
+function sizeIn(min: string, max: string): z.ZodType<number, number | string>;
+function sizeIn(min: string, max: string, auto = false): z.ZodType<number | 'auto', number | string> {
   const lo = parseSize(min) ?? 0;
   const hi = parseSize(max) ?? Number.MAX_SAFE_INTEGER;
-  return z
-    .union([z.int().min(0), z.string()], 'expected a size such as 8MiB, 4GiB or a number of bytes')
-    .transform((v, ctx) => {
-      const bytes = typeof v === 'number' ? v : parseSize(v);
-      if (bytes === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a size; write it like 512KiB, 8MiB or 4GiB` });
-        return z.NEVER;
-      }
-      if (bytes < lo || bytes > hi) {
-        const message = bytes < lo ? `must be at least ${formatSize(lo)}` : `must be at most ${formatSize(hi)}`;
-        ctx.addIssue({ code: 'custom', message });
-        return z.NEVER;
-      }
-      return bytes;
-    })
-    .prefault(fallback);
-};
+  const like = `${auto ? 'auto or ' : ''}a size such as 8MiB, 4GiB or a number of bytes`;
+  return z.union([z.int().min(0), z.string()], `expected ${like}`).transform((v, ctx) => {
+    if (auto && v === 'auto') return 'auto';
+    const bytes = typeof v === 'number' ? v : parseSize(v);
+    if (bytes === undefined) {
+      const hint = `write it like ${auto ? 'auto, ' : ''}512KiB, 8MiB or 4GiB`;
+      ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a size; ${hint}` });
+      return z.NEVER;
+    }
+    if (bytes < lo || bytes > hi) {
+      const message = bytes < lo ? `must be at least ${formatSize(lo)}` : `must be at most ${formatSize(hi)}`;
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
 
 /** The first control character in a value (C0, DEL, C1), as JSON writes it, or undefined. */
 export function controlIn(v: string): string | undefined {

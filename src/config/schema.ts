@@ -18,6 +18,8 @@ import {
   optionalDuration,
   optionalMountPath,
   positiveInt,
+  size,
+  sizeOrAuto,
 } from './schema-parts.js';
 
 import { gateSchema } from './schema-gate.js';
@@ -162,6 +164,31 @@ const gpu = z
       .default('auto'),
     // After a run ends, how long a start waits for its GPU memory to come back.
     releaseTimeout: duration('3m', '0s', '1h'),
+    // While the model serves: SM clock, temperature, power and throttle reasons, one nvidia-smi call; null: off.
+    telemetryPeriod: duration('30s', '1s', '1h').nullable(),
+    // A throttle that lasts this long raises the `throttled` alert.
+    throttleAlertAfter: duration('5m', '1s', '24h'),
+  })
+  .prefault({});
+
+// The host under a load: on unified memory (the GB10) the GPU's memory is the host's, and a load that
+// takes more than is there wedges the machine instead of failing.
+const memoryGuard = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    // MemAvailable under this while the container runs kills it (SIGKILL). auto: 4GiB on hosts over
+    // 64GiB, else a sixteenth of MemTotal.
+    floor: sizeOrAuto('64MiB', '1TiB'),
+    // PSI's `full avg10` (percent) over this for two samples in a row kills it too. auto: 40 where the
+    // kernel has /proc/pressure; off: not looked at.
+    pressure: z
+      .union([z.literal('auto'), z.literal('off'), z.number().min(1).max(100)], {
+        error: 'expected auto, off, or a percentage between 1 and 100 (PSI full avg10), e.g. 40',
+      })
+      .default('auto'),
+    // After a run ended and gpu.releaseTimeout passed, MemAvailable still this much under what it was
+    // before the run, with no process holding it: memory the driver kept (a reboot frees it).
+    stuckThreshold: size('8GiB', '256MiB', '1TiB'),
   })
   .prefault({});
 
@@ -209,6 +236,21 @@ const health = z
         enabled: z.boolean().default(true),
         window: duration('3m', '1s', '1h'),
         failureThreshold: positiveInt(2),
+      })
+      .prefault({}),
+    // Slower than itself: the decode speed of the spec's first `baseline` of serving (the median, kept in
+    // the state file) against the last `window` with requests running; `slower` (0.25: a quarter fewer
+    // tokens per second) says so in the status and raises the `slow` alert.
+    slow: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        baseline: duration('1h', '1s', '7d'),
+        window: duration('5m', '1s', '1d'),
+        slower: z
+          .number('expected a fraction such as 0.25')
+          .min(0.05, 'must be between 0.05 and 0.95 (a fraction of the usual speed)')
+          .max(0.95, 'must be between 0.05 and 0.95 (a fraction of the usual speed)')
+          .default(0.25),
       })
       .prefault({}),
   })
@@ -307,6 +349,7 @@ export const configSchema = z
     paths,
     encodings,
     gpu,
+    memoryGuard,
     hfToken,
     health,
     restart,

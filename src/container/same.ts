@@ -24,6 +24,8 @@ export interface Inspected {
     StartedAt: string;
     FinishedAt: string;
     Error?: string;
+    /** The main process's PID on the host (0 when not running). */
+    Pid?: number;
   };
   Config: { Image: string; Cmd: string[] | null; Env: string[] | null; Labels: Record<string, string> | null };
   /** What Docker actually published (a port it picked, where none was asked for), while it runs. */

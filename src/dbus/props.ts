@@ -44,6 +44,9 @@ export const SIGNATURES = {
   RolledBackBecause: 's',
   RolledBackAt: 't',
   KnownGood: 'a(ssssttts)',
+  GpuTelemetry: '(ta(uddddas))',
+  GpuThrottledSince: 't',
+  DecodeSpeed: '(dd)',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -108,6 +111,15 @@ export interface Props {
    * when its last run ended (0 while it serves) and how.
    */
   KnownGood: [string, string, string, string, bigint, bigint, bigint, string][];
+  /**
+   * The GPUs while the model serves: when sampled (usec, 0 never), and for each its index, SM clock and
+   * its maximum (MHz), temperature (C), power (W), each -1 when unknown, and the active throttle reasons.
+   */
+  GpuTelemetry: [bigint, Array<[number, number, number, number, number, string[]]>];
+  /** When the current throttle began (usec), 0 when the GPU is not throttled. */
+  GpuThrottledSince: bigint;
+  /** Tokens per second per request over health.slow.window, and the spec's baseline (-1 when unknown). */
+  DecodeSpeed: [number, number];
 }
 
 /** What clients experienced at the gate (the last hour). */
@@ -185,7 +197,27 @@ export function propsOf(s: State, statusText: string, c: Context, now = Date.now
       usec(g.ended?.at),
       g.ended?.how ?? '',
     ]),
+    GpuTelemetry: gpuTelemetry(s),
+    GpuThrottledSince: usec(isRunning(s) ? s.run.gpu?.throttledSince : undefined),
+    DecodeSpeed: decodeSpeed(s, c.specHash),
   };
+}
+
+function gpuTelemetry(s: State): Props['GpuTelemetry'] {
+  const w = isRunning(s) ? s.run.gpu : undefined;
+  if (!w) return [0n, []];
+  const n = (x: number | undefined) => x ?? -1;
+  return [
+    usec(w.at),
+    w.gpus.map((g) => [g.index, n(g.smMhz), n(g.smMaxMhz), n(g.temperature), n(g.powerW), [...g.reasons]]),
+  ];
+}
+
+function decodeSpeed(s: State, spec: string): Props['DecodeSpeed'] {
+  const recent = isRunning(s) ? s.run.decode?.recent : undefined;
+  const b = s.history.decode;
+  const base = b?.spec === spec ? b.secondsPerToken : undefined;
+  return [recent ? 1 / recent : -1, base ? 1 / base : -1];
 }
 
 function engineLoad(s: State): Props['EngineLoad'] {
@@ -267,12 +299,35 @@ export function jsonOf(p: Props): Record<string, unknown> {
       : null,
     knownGood: knownGoodJson(p.KnownGood, iso),
     gate: p.Gate || null,
+    gpu: gpuJson(p, iso),
+    decodeSpeed: {
+      tokensPerSecondPerRequest: p.DecodeSpeed[0] < 0 ? null : Math.round(p.DecodeSpeed[0] * 10) / 10,
+      usual: p.DecodeSpeed[1] < 0 ? null : Math.round(p.DecodeSpeed[1] * 10) / 10,
+    },
     requests: {
       held: p.RequestsHeld,
       inFlight: p.RequestsInFlight,
       successRateLastHour: p.RequestSuccessRate < 0 ? null : p.RequestSuccessRate,
       timeToFirstTokenP95Seconds: p.TimeToFirstTokenP95 < 0 ? null : p.TimeToFirstTokenP95,
     },
+  };
+}
+
+function gpuJson(p: Props, iso: (us: bigint) => string | null): Record<string, unknown> | null {
+  const [at, gpus] = p.GpuTelemetry;
+  if (at === 0n) return null;
+  const v = (x: number) => (x < 0 ? null : x);
+  return {
+    at: iso(at),
+    throttledSince: iso(p.GpuThrottledSince),
+    gpus: gpus.map(([index, sm, max, temp, power, reasons]) => ({
+      index,
+      smClockMhz: v(sm),
+      smClockMaxMhz: v(max),
+      temperatureCelsius: v(temp),
+      powerWatts: v(power),
+      throttleReasons: reasons,
+    })),
   };
 }
 

@@ -31,6 +31,8 @@ export interface ContainerEngine {
   start(id: string): Promise<void>;
   /** Graceful stop: SIGTERM, then SIGKILL after `timeoutMs`. Already stopped is fine. */
   stop(id: string, timeoutMs: number): Promise<void>;
+  /** Sends a signal now (`SIGKILL`: no grace, the memory guard's kill). Not running or gone is fine. */
+  kill(id: string, signal: string): Promise<void>;
   remove(id: string): Promise<void>;
   version(): Promise<string>;
   gpuSupport(): Promise<GpuSupport>;

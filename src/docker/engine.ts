@@ -155,6 +155,16 @@ export class Engine implements ContainerEngine {
     }
   }
 
+  async kill(id: string, signal: string): Promise<void> {
+    try {
+      await within(this.docker.getContainer(id).kill({ signal }), CALL_TIMEOUT_MS);
+    } catch (err) {
+      // Not running (409) or gone (404): there is nothing left to kill.
+      if ((err as HttpError).statusCode === 409 || (err as HttpError).statusCode === 404) return;
+      throw translate('kill', err);
+    }
+  }
+
   async remove(id: string): Promise<void> {
     try {
       await within(this.docker.getContainer(id).remove({ force: false }), CALL_TIMEOUT_MS);

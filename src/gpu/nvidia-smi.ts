@@ -9,7 +9,7 @@ export const GPU_QUERY = ['--query-gpu=index,uuid,name,memory.total,memory.used,
 export const APPS_QUERY = ['--query-compute-apps=gpu_uuid,pid,process_name,used_memory', '--format=csv'];
 
 /** `[N/A]`, `N/A`, `[Not Supported]`, `Not Supported`, empty: no value. */
-function missing(v: string): boolean {
+export function missing(v: string): boolean {
   return v === '' || /^\[?(N\/A|Not Supported|Unknown Error|Insufficient Permissions)\]?$/i.test(v);
 }
 
@@ -101,7 +101,7 @@ export function smiFailure(code: number | null, stdout: string, stderr: string):
   return { kind: 'failed', code, message };
 }
 
-function run(
+export function run(
   bin: string,
   args: string[],
   timeoutMs: number,

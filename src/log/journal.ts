@@ -31,6 +31,9 @@ export const MESSAGE_IDS: Record<string, string> = {
   'load-phase': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e44',
   'restart-budget': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e45',
   rollback: 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e46',
+  'memory-guard': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e47',
+  'gpu-telemetry': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e48',
+  'decode-speed': 'c2d4e6f8a0b24c6d8e0f2a4b6c8d0e49',
 };
 
 /** True when stderr is connected to the journal (systemd sets JOURNAL_STREAM=dev:inode). */

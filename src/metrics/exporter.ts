@@ -6,6 +6,7 @@ import { parseListen } from '../config/schema-monitoring.js';
 import { restartCause } from '../core/rules/alerts.js';
 import { type Event, LOAD_PHASES } from '../core/model/events.js';
 import { isRunning, PHASES, type State } from '../core/model/state.js';
+import { THROTTLE_REASONS } from '../core/model/host.js';
 import type { Logger } from '../log/logger.js';
 import type { RequestRecord } from '../core/model/door.js';
 
@@ -34,6 +35,22 @@ export interface MetricsContext {
   model: string;
   servedName: string;
   container: string;
+}
+
+/** The GPUs' telemetry and the decode speed. */
+function hostMetricsOf(g: (name: string, help: string, labelNames?: string[]) => InstanceType<PromClient['Gauge']>) {
+  return {
+    smClock: g('gpu_sm_clock_mhz', 'The GPU SM clock while the model serves (nvidia-smi clocks.sm).', ['gpu']),
+    smClockMax: g('gpu_sm_clock_max_mhz', 'The GPU SM clock maximum (nvidia-smi clocks.max.sm).', ['gpu']),
+    temperature: g('gpu_temperature_celsius', 'The GPU temperature (nvidia-smi temperature.gpu).', ['gpu']),
+    power: g('gpu_power_watts', 'The power the GPU draws (nvidia-smi power.draw).', ['gpu']),
+    throttled: g('gpu_throttled', "1 while a clock event (throttle) reason is active, by nvidia-smi's name for it.", [
+      'gpu',
+      'reason',
+    ]),
+    decode: g('decode_seconds_per_token', 'Decode time per token and request over health.slow.window.'),
+    decodeBaseline: g('decode_baseline_seconds_per_token', "The spec's decode-speed baseline (health.slow)."),
+  };
 }
 
 function metricsOf(c: PromClient, register: InstanceType<PromClient['Registry']>) {
@@ -74,6 +91,7 @@ function metricsOf(c: PromClient, register: InstanceType<PromClient['Registry']>
     kv: g('engine_kv_cache_usage_ratio', "vLLM's KV cache in use (0..1), as last sampled."),
     tokens: n('engine_generation_tokens_total', 'Tokens vLLM generated, as its counter grows (across its restarts).'),
     alerts: n('alerts_total', 'Alert deliveries by webhook and result.', ['webhook', 'result']),
+    ...hostMetricsOf(g),
     requests: n('requests_total', 'Requests through the gate by how they ended for the client.', ['outcome']),
     inFlight: g('requests_in_flight', 'Requests the gate is forwarding to the model now.'),
     held: g('requests_held', 'Requests the gate holds until the model serves.'),
@@ -208,12 +226,32 @@ export class MetricsExporter {
     }
     m.inFlight.set(s.door?.inFlight ?? 0);
     m.held.set(s.door?.held ?? 0);
+    this.host(s, t);
     const e = isRunning(s) ? s.run.engine?.last : undefined;
     if (e) {
       m.running.set(e.running);
       m.waiting.set(e.waiting);
       if (e.kvCache !== undefined) m.kv.set(e.kvCache);
     }
+  }
+
+  /** The GPUs' telemetry and the decode speed, while a run has them (absent otherwise). */
+  private host(s: State, t: Settings): void {
+    const m = this.m;
+    for (const x of [m.smClock, m.smClockMax, m.temperature, m.power, m.throttled, m.decode]) x.reset();
+    for (const gpu of (isRunning(s) && s.run.gpu?.gpus) || []) {
+      const label = { gpu: String(gpu.index) };
+      if (gpu.smMhz !== undefined) m.smClock.set(label, gpu.smMhz);
+      if (gpu.smMaxMhz !== undefined) m.smClockMax.set(label, gpu.smMaxMhz);
+      if (gpu.temperature !== undefined) m.temperature.set(label, gpu.temperature);
+      if (gpu.powerW !== undefined) m.power.set(label, gpu.powerW);
+      for (const reason of THROTTLE_REASONS)
+        m.throttled.set({ ...label, reason }, gpu.reasons.includes(reason) ? 1 : 0);
+    }
+    const recent = isRunning(s) ? s.run.decode?.recent : undefined;
+    if (recent !== undefined) m.decode.set(recent);
+    const base = s.history.decode;
+    if (base?.spec === t.specHash && base.secondsPerToken !== undefined) m.decodeBaseline.set(base.secondsPerToken);
   }
 
   /** The counters and histograms that follow events. */

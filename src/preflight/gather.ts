@@ -5,7 +5,9 @@ import { CACHE_MOUNTS } from '../container/spec.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/rules/checks.js';
 import type { Release } from '../core/model/events.js';
-import { querySmi } from '../gpu/nvidia-smi.js';
+import { querySmi, type AppRow, type SmiAnswer } from '../gpu/nvidia-smi.js';
+import { memAvailableNow } from '../gpu/host-memory.js';
+import { missingBytes, type ReleaseFact } from '../core/rules/release.js';
 import {
   encodingFacts,
   gpuMemoryFact,
@@ -66,8 +68,10 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
       : undefined;
   const now = (inp.now ?? Date.now)();
   const waiting = rel && now < rel.since + rel.timeout ? rel : undefined;
-  // One nvidia-smi answer for both the memory check and the last run's processes.
-  const smi = c.gpu.checkMemory || waiting ? await querySmi(c.gpu.nvidiaSmi) : undefined;
+  // Memory the last run did not give back is looked for while it is waited for, and after (memoryGuard).
+  const stuck = rel?.availableBefore !== undefined && rel.stuckBytes !== undefined ? rel : undefined;
+  // One nvidia-smi answer for the memory check, the last run's processes and who holds memory.
+  const smi = c.gpu.checkMemory || waiting || stuck ? await querySmi(c.gpu.nvidiaSmi) : undefined;
   const [files, hf, port, memory, symlinks, apps] = await Promise.all([
     inp.encodings
       ? inp.encodings.facts(c.paths.encodings, c.encodings.verify)
@@ -76,7 +80,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
     published ? portFact(engine, published.port, published.host, c.container.name) : Promise.resolve(undefined),
     c.gpu.checkMemory ? gpuMemoryFact(c, c.gpu.nvidiaSmi, inp.reclaim === true, smi) : Promise.resolve(undefined),
     symlinkFacts(mountedPaths(c)),
-    waiting && smi ? releaseApps(smi, waiting.container) : Promise.resolve(undefined),
+    (waiting || stuck) && smi ? releaseApps(smi, (waiting ?? stuck)!.container) : Promise.resolve(undefined),
   ]);
   const facts: Facts = {
     encodings: { dir: c.paths.encodings, verify: c.encodings.verify, files },
@@ -90,8 +94,33 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   if (published && port) facts.port = { port: published.port, fact: port, key: published.key };
   if (memory) facts.gpuMemory = memory;
   if (waiting && apps) facts.release = { apps, leftMs: waiting.since + waiting.timeout - now };
+  if (stuck) facts.release = await stuckFacts(engine, stuck, apps ?? [], smi, now);
   if (symlinks.length) facts.symlinks = symlinks;
   return facts;
+}
+
+/** What tells memory that did not come back: MemAvailable then and now, who holds GPU memory, the old container. */
+async function stuckFacts(
+  engine: ContainerEngine,
+  rel: Release,
+  apps: AppRow[],
+  smi: SmiAnswer | undefined,
+  now: number,
+): Promise<ReleaseFact> {
+  const leftMs = rel.since + rel.timeout - now;
+  const availableNow = memAvailableNow();
+  const fact: ReleaseFact = {
+    apps,
+    leftMs,
+    ...(rel.availableBefore === undefined ? {} : { availableBefore: rel.availableBefore }),
+    ...(availableNow === undefined ? {} : { availableNow }),
+    ...(rel.stuckBytes === undefined ? {} : { stuckBytes: rel.stuckBytes }),
+    noProcess: smi?.kind === 'ok' && smi.apps.length === 0,
+  };
+  // Only once the wait is over and memory is missing does it matter whether the old container still runs.
+  if (leftMs > 0 || !missingBytes(fact)) return fact;
+  const old = await engine.inspect(rel.container).catch(() => undefined);
+  return { ...fact, containerRunning: old?.State.Running === true };
 }
 
 /** The pre-start checks' results and facts, and the first result that blocks a start, if one does. */

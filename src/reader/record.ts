@@ -74,6 +74,16 @@ export const persistedSchema = z.object({
       failedToo: text(L.summary).optional(),
     })
     .optional(),
+  guardKills: z.object({ spec: hash, count: count }).optional(),
+  decode: z
+    .object({
+      spec: hash,
+      servedMs: z.number().min(0).max(1e12),
+      samples: z.array(z.number().min(0).max(1e6)).max(L.decodeLooks),
+      secondsPerToken: z.number().min(0).max(1e6).optional(),
+      at: time.optional(),
+    })
+    .optional(),
 });
 
 export type CheckedRecord = { record: Persisted } | { problem: string };

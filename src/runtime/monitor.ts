@@ -55,6 +55,7 @@ export class Monitor {
       container: c.container.name,
     });
     this.alerts?.waiting(s, now, c.model.servedName, line);
+    this.alerts?.throttled(s, now, c.gpu.throttleAlertAfter, c.model.servedName);
   }
 
   /** Requests that ended at the gate: metrics, the last hour's figures, and the `slo` alert. */

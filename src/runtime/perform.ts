@@ -58,6 +58,12 @@ export class Effects {
           });
           return { type: 'containerStopped' };
         });
+      case 'killContainer':
+        // At once, outside the queue: a reconcile or a stop under way must not hold it up.
+        void env.engine.kill(a.id, 'SIGKILL').catch((err: unknown) => {
+          env.log.log('error', `memory guard: killing ${env.desired().spec.name}: ${(err as Error).message}`);
+        });
+        return;
       case 'pull':
         return this.puller.start(a.image, env.desired().config.container.registryAuth);
       case 'abortPull':

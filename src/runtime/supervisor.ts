@@ -1,6 +1,6 @@
 // The shell: a loop that feeds events to the state machine and performs what it asks, one container
 // operation at a time, keeping the watchers it subscribes to running. It decides nothing.
-import { step, wakeAt } from '../core/machine/step.js';
+import { ROUTINE_EVENTS, step, wakeAt } from '../core/machine/step.js';
 import { statusLine } from '../core/machine/status-line.js';
 import { subscriptions } from '../core/machine/subscriptions.js';
 import { doorView } from '../core/machine/door.js';
@@ -184,7 +184,7 @@ export class Supervisor {
    * made of it. It proves the supervisor looked, where what it decided was to do nothing.
    */
   private note(ev: Event, was: State['phase'], next: State, actions: Action[]): void {
-    if (ev.type === 'tick' || ev.type === 'probed' || ev.type === 'pullProgress' || ev.type === 'doorReport') return;
+    if (ROUTINE_EVENTS.has(ev.type)) return;
     const did = actions.filter((a) => a.type !== 'log').map((a) => a.type);
     const msg = `${ev.type} handled: ${was} -> ${next.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
     this.deps.log.log('debug', msg, { event: 'handled', handled: ev.type, state: next.phase });

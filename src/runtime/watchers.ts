@@ -9,6 +9,7 @@ import { Jobs } from './cron.js';
 import { exitFromEvent, look, type EffectContext } from './effects/container.js';
 import { lookAtEncodings, watchEncodings } from './effects/encodings.js';
 import { LogWatch } from './effects/engine-log.js';
+import { memoryWatch, telemetryWatch } from './effects/host.js';
 import { ApiKeys } from './api-keys.js';
 import { GateLink } from './gate-link.js';
 
@@ -118,6 +119,10 @@ export function startWatcher(sub: Subscription, env: WatchEnv): Watcher {
       const keys = new ApiKeys(sub.file, env.keysChanged, (level, msg) => env.log.log(level, msg));
       return { keys: () => keys.hashes, ready: keys.start(), stop: () => keys.stop() };
     }
+    case 'memory-sampler':
+      return memoryWatch(sub, env.engine, env.dispatch);
+    case 'gpu-telemetry':
+      return telemetryWatch(sub, () => env.desired().config.gpu.nvidiaSmi, env.dispatch);
   }
 }
 

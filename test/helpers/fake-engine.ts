@@ -147,6 +147,21 @@ export class FakeEngine implements ContainerEngine {
     return Promise.resolve();
   }
 
+  /** Signals sent by kill(), in order: what the memory guard did. */
+  readonly kills: Array<{ id: string; signal: string }> = [];
+
+  kill(id: string, signal: string): Promise<void> {
+    this.check(`kill ${id.slice(0, 2)}`);
+    this.kills.push({ id, signal });
+    const b = this.byName(id);
+    if (b?.running) {
+      b.running = false;
+      this.emit(b, 'kill');
+      this.emit(b, 'die');
+    }
+    return Promise.resolve();
+  }
+
   remove(id: string): Promise<void> {
     this.check(`remove ${id.slice(0, 2)}`);
     const b = this.byName(id);

@@ -1019,6 +1019,41 @@ function main({ opts, nonDefault }) {
     // Nothing else keeps node's event loop alive during the hang (no server, no timer due).
     timers.add(setInterval(() => {}, 3600_000));
   }
+  // Host memory taken while loading (STANDIN_LOAD_MEMORY_MIB, over STANDIN_LOAD_MEMORY_SECONDS, default
+  // the whole load) and held until the process ends: a load that profiles memory as vLLM's does on
+  // unified memory. Each chunk is filled, so the pages are really taken (MemAvailable falls).
+  const loadMemMiB = Math.max(0, Math.floor(num('STANDIN_LOAD_MEMORY_MIB', 0)));
+  const held = [];
+  if (loadMemMiB > 0) {
+    const CHUNK = 64;
+    const steps = Math.ceil(loadMemMiB / CHUNK);
+    const every = num('STANDIN_LOAD_MEMORY_SECONDS', loadSeconds) / steps;
+    info('standin', `taking ${loadMemMiB} MiB of host memory while loading (STANDIN_LOAD_MEMORY_MIB)`, ENG);
+    const take = (k) => {
+      if (state === 'stopping' || state === 'dead') return;
+      const mib = Math.min(CHUNK, loadMemMiB - k * CHUNK);
+      held.push(Buffer.alloc(mib * 1024 * 1024, 1));
+      if (k + 1 < steps) later(every, () => take(k + 1));
+      else info('standin', `holding ${loadMemMiB} MiB of host memory until the process ends`, ENG);
+    };
+    later(0, () => take(0));
+  }
+  // Memory left behind after the process ends (STANDIN_SHM_MIB): a file in /dev/shm, which --ipc=host
+  // shares with the host, never removed by the stand-in (as memory the driver keeps after a failed load).
+  const shmMiB = Math.max(0, Math.floor(num('STANDIN_SHM_MIB', 0)));
+  if (shmMiB > 0) {
+    const file = env.STANDIN_SHM_FILE || `/dev/shm/gptoss-standin-${env.HOSTNAME || PID}`;
+    try {
+      const fd = fs.openSync(file, 'w', 0o600);
+      const block = Buffer.alloc(16 * 1024 * 1024, 1);
+      for (let done = 0; done < shmMiB; done += 16) fs.writeSync(fd, block, 0, Math.min(16, shmMiB - done) * 1024 * 1024);
+      fs.closeSync(fd);
+      info('standin', `left ${shmMiB} MiB in ${file} (STANDIN_SHM_MIB): it stays after the process ends`, ENG);
+    } catch (e) {
+      error('standin', `STANDIN_SHM_MIB: cannot write ${file}: ${e.message}`);
+    }
+  }
+
   const t0 = clock();
   let next = 0;
   function pump() {
@@ -1041,8 +1076,9 @@ function main({ opts, nonDefault }) {
     chat: /^(ok|hang|harmony|\d{3})$/,
     models: /^(ok|empty|hang|\d{3})$/,
     engine: /^(ok|stall|dead)$/,
+    tokenMs: /^\d{1,6}$/,
   };
-  const mode = { health: 'ok', chat: 'ok', models: 'ok', engine: 'ok' };
+  const mode = { health: 'ok', chat: 'ok', models: 'ok', engine: 'ok', tokenMs: String(num('STANDIN_TOKEN_MS', 0)) };
   for (const [k, e] of [
     ['health', 'STANDIN_HEALTH'],
     ['chat', 'STANDIN_CHAT'],
@@ -1071,8 +1107,15 @@ function main({ opts, nonDefault }) {
   let servingSince = 0;
   const chatFailAfter = env.STANDIN_CHAT_FAIL_AFTER ? num('STANDIN_CHAT_FAIL_AFTER', 0) : undefined;
   let chats = 0;
-  // Paced answers: a streamed chunk every STANDIN_TOKEN_MS, a whole answer after all of them.
-  const tokenMs = num('STANDIN_TOKEN_MS', 0);
+  // Paced answers: a streamed chunk every STANDIN_TOKEN_MS (the mode's tokenMs), a whole answer after all of them.
+  // vLLM's time-per-output-token histogram (0.10's name; 0.11 added vllm:inter_token_latency_seconds) counts each.
+  const TPOT_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+  const tpot = { counts: TPOT_BUCKETS.map(() => 0), sum: 0, count: 0 };
+  function observeTpot(seconds, n = 1) {
+    for (let i = 0; i < TPOT_BUCKETS.length; i++) if (seconds <= TPOT_BUCKETS[i]) tpot.counts[i] += n;
+    tpot.sum += seconds * n;
+    tpot.count += n;
+  }
   // vLLM's /health is 200 before the server is warm (vllm#30700): completions wait this long after it.
   const warmupSeconds = num('STANDIN_WARMUP_SECONDS', 0);
   // vLLM's stats line every STANDIN_STATS_SECONDS (10 s as vLLM's), as V1's loggers.py prints it; like
@@ -1219,6 +1262,14 @@ function main({ opts, nonDefault }) {
         '# HELP standin:requests_aborted_total Requests whose client went away before the answer was done.',
         '# TYPE standin:requests_aborted_total counter',
         `standin:requests_aborted_total ${stats.aborted.toFixed(1)}`,
+        '# HELP vllm:time_per_output_token_seconds Histogram of time per output token in seconds.',
+        '# TYPE vllm:time_per_output_token_seconds histogram',
+        ...TPOT_BUCKETS.map(
+          (b, i) => `vllm:time_per_output_token_seconds_bucket{${lbl},le="${b.toFixed(3).replace(/0+$/, '').replace(/\.$/, '.0')}"} ${tpot.counts[i].toFixed(1)}`,
+        ),
+        `vllm:time_per_output_token_seconds_bucket{${lbl},le="+Inf"} ${tpot.count.toFixed(1)}`,
+        `vllm:time_per_output_token_seconds_count{${lbl}} ${tpot.count.toFixed(1)}`,
+        `vllm:time_per_output_token_seconds_sum{${lbl}} ${tpot.sum}`,
         '',
       ].join('\n');
       res.writeHead(200, {
@@ -1310,6 +1361,7 @@ function main({ opts, nonDefault }) {
         }
       });
       const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+      const tokenMs = Number(m.tokenMs) || 0;
       try {
         if (warmLeft > 0) await pause(warmLeft);
         if (gone) return;
@@ -1321,17 +1373,23 @@ function main({ opts, nonDefault }) {
             );
           chunk({ role: 'assistant', content: '' });
           chunk({ reasoning_content: reasoning });
+          let last = performance.now();
           for (let i = 0; i < words.length; i++) {
             if (tokenMs) await pause(tokenMs);
             if (gone) return;
             chunk({ content: (i ? ' ' : '') + words[i] });
+            const t = performance.now();
+            observeTpot((t - last) / 1000);
+            last = t;
           }
           chunk({}, finish);
           res.write('data: [DONE]\n\n');
           return res.end();
         }
+        const began = performance.now();
         if (tokenMs) await pause(tokenMs * words.length);
         if (gone) return;
+        observeTpot((performance.now() - began) / 1000 / words.length, words.length);
       } finally {
         stats.running--;
       }
@@ -1383,7 +1441,7 @@ function main({ opts, nonDefault }) {
         if (!body || typeof body !== 'object') return sendJson(res, 400, { error: 'expected a JSON object' });
         for (const [k, v] of Object.entries(body)) {
           if (!(k in VALID))
-            return sendJson(res, 400, { error: `unknown key ${k}; expected health, chat, models, engine` });
+            return sendJson(res, 400, { error: `unknown key ${k}; expected health, chat, models, engine, tokenMs` });
           if (typeof v !== 'string' || !VALID[k].test(v))
             return sendJson(res, 400, { error: `invalid value for ${k}: ${JSON.stringify(v)}` });
         }

@@ -41,7 +41,10 @@ test('every default is the guide value', (t) => {
     liveness: { period: 10_000, timeout: 5_000, failureThreshold: 3 },
     readiness: { period: 10_000, timeout: 5_000 },
     stall: { enabled: true, window: 180_000, failureThreshold: 2 },
+    slow: { enabled: true, baseline: 3_600_000, window: 300_000, slower: 0.25 },
   });
+  t.like(c.gpu, { releaseTimeout: 180_000, telemetryPeriod: 30_000, throttleAlertAfter: 300_000 });
+  t.deepEqual(c.memoryGuard, { enabled: true, floor: 'auto', pressure: 'auto', stuckThreshold: 8 * 1024 ** 3 });
   t.deepEqual(c.restart, {
     initialDelay: 10_000,
     multiplier: 2,
@@ -332,8 +335,8 @@ test('an alias bomb is refused', (t) => {
 test('a few aliases are fine but unknown keys still fail', (t) => {
   const p = problems(parseConfig('x: &t 5s\nhealth:\n  startup:\n    period: *t\n', F));
   t.deepEqual(p, [
-    `${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, hfToken, ` +
-      `health, restart, waits, rollback, schedule, notify, gate, metrics, alerts`,
+    `${F}:1:1: x: unknown key at the top level; known keys here: model, container, paths, encodings, gpu, ` +
+      `memoryGuard, hfToken, health, restart, waits, rollback, schedule, notify, gate, metrics, alerts`,
   ]);
 });
 

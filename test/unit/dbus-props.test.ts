@@ -56,6 +56,9 @@ const DOCUMENTED: Array<[string, string]> = [
   ['RolledBackBecause', 's'],
   ['RolledBackAt', 't'],
   ['KnownGood', 'a(ssssttts)'],
+  ['GpuTelemetry', '(ta(uddddas))'],
+  ['GpuThrottledSince', 't'],
+  ['DecodeSpeed', '(dd)'],
 ];
 
 test('every documented property has a value of its D-Bus type', (t) => {

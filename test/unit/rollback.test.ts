@@ -302,3 +302,27 @@ test('a good spec that ended says how (history)', (t) => {
   const config = configSchema.parse({});
   t.truthy(config.rollback.enabled);
 });
+
+test('the memory guard kills the new spec twice in a row: back to A at the second, not the first', (t) => {
+  const GiB = 1024 ** 3;
+  const d = goodA();
+  d.t = { ...d.t, memoryGuard: { floor: 'auto', pressure: 40, stuckThreshold: 8 * GiB } };
+  changedToB(d);
+  const starved = () =>
+    d.send({ type: 'memorySampled', epoch: d.state.epoch, sample: { available: 3 * GiB, total: 128 * GiB } });
+  const first = starved();
+  t.true(
+    first.some((a) => a.type === 'killContainer'),
+    'killed',
+  );
+  t.is(d.state.phase, 'backoff', 'the first kill backs off, as any failure of a cause not surely the spec’s');
+  t.is(d.state.history.rollback, undefined);
+  t.is(d.state.history.trial?.failures, 1);
+  d.at(d.state.phase === 'backoff' ? d.state.restart.at : 0);
+  d.tick();
+  d.send({ type: 'reconciled', id: 'c3', outcome: 'started', reason: 'restart', startedAt: d.now, spec: ran(B) });
+  const second = starved();
+  t.true(second.some((a) => a.type === 'killContainer'));
+  t.like(d.state.history.rollback, { from: B, to: A, code: 'host-memory-pressure' });
+  t.regex(logs(second, 'rollback')[0]?.msg ?? '', /rolling .* back to the last spec that served/);
+});

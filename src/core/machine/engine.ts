@@ -5,7 +5,8 @@ import { formatDuration as fmt } from '../rules/duration.js';
 import { quoteLine } from '../rules/log-lines.js';
 import type { Diagnosis } from '../model/diagnosis.js';
 import { log, still, type Handler, type Input, type Step } from './handler.js';
-import { diagnoseWith, fail } from './moves.js';
+import { decodeSampled } from './decode.js';
+import { diagnoseWith, fail, persist } from './moves.js';
 
 const busy = (e: EngineSample) => e.running + e.waiting > 0;
 
@@ -49,14 +50,17 @@ export function engineProbed(s: RunningState, ev: EventOf<'probed'>, inp: Input)
     ...(rate !== undefined ? { tokensPerSec: rate } : {}),
   };
   const idleFor = now - watch.progressAt;
-  if (moved || t.stallWindow === 0 || idleFor < t.stallWindow) {
-    return still({ ...s, run: { ...s.run, engine: watch } });
-  }
+  // Decode speed against the spec's baseline (health.slow), from the same look.
+  const d = decodeSampled(s, e, inp);
+  const run = { ...s.run, engine: watch, ...(d ? { decode: d.decode } : {}) };
+  const looked: RunningState = { ...s, run, ...(d ? { history: d.history } : {}) };
+  const noted = d ? [...d.actions, ...(d.save ? [persist(looked, t)] : [])] : [];
+  if (moved || t.stallWindow === 0 || idleFor < t.stallWindow) return { state: looked, actions: noted };
   watch.stalls = (prev?.stalls ?? 0) + 1;
-  const next: RunningState = { ...s, run: { ...s.run, engine: watch } };
+  const next = looked;
   const what = `engine stalled (${watch.stalls} of ${t.stallFailureThreshold}): ${stallText(e, idleFor)}`;
   const said = log('warn', 'health-failed', what, { stalls: watch.stalls, running: e.running, waiting: e.waiting });
-  if (watch.stalls < t.stallFailureThreshold) return { state: next, actions: [said] };
+  if (watch.stalls < t.stallFailureThreshold) return { state: next, actions: [...noted, said] };
   const diagnosis: Diagnosis = {
     code: 'engine-stalled',
     summary: `vLLM's engine stopped producing tokens while /health said 200: ${stallText(e, idleFor)}`,

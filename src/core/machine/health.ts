@@ -7,6 +7,7 @@ import { engineProbed } from './engine.js';
 import { deepProbed } from './jobs.js';
 import { diskSampled, downloadMs, loadRecord, stallAt, stallCheck } from './load.js';
 import { fail, persist } from './moves.js';
+import { headroomLine } from './guard.js';
 import { prepareTick } from './prepare.js';
 import { onCanary } from './rollback.js';
 import { isRunning, withinRun, type Probes, type RunningState } from '../model/state.js';
@@ -174,7 +175,8 @@ function servedFirst(s: RunningState, probes: Probes, inp: Input): Step {
     containerId: s.run.containerId,
     ...(rec ? { loadMs: rec.took, phasesMs: rec.phases } : {}),
   });
-  const actions = rec ? [ready, persist(next, t)] : [ready];
+  const headroom = headroomLine(s);
+  const actions = [ready, ...(headroom ? [headroom] : []), ...(rec ? [persist(next, t)] : [])];
   if (!onCanary(next, t) || next.run.probes.inflight.deep) return { state: next, actions };
   // A new spec on trial: a deep probe at once, its canary (one failure sends the model back).
   const deep = { ...next.run.probes, inflight: { ...next.run.probes.inflight, deep: true } };
@@ -193,7 +195,8 @@ export function runTick(s: RunningState, inp: Input): Step {
   // A model that served for resetAfter has earned a clean slate.
   const since = s.run.probes.servingSince;
   if (s.phase === 'serving' && s.history.restarts > 0 && since !== undefined && now - since >= t.resetAfter) {
-    next = { ...next, history: { ...next.history, restarts: 0 } };
+    const { guardKills: _g, ...history } = next.history;
+    next = { ...next, history: { ...history, restarts: 0 } };
     actions.push(persist(next, t));
   }
   const due = { ...next.run.probes.due };

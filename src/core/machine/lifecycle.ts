@@ -146,6 +146,7 @@ export const reconciled: Handler<EventOf<'reconciled'>> = (s, ev, inp) => {
     ...(ev.inputs ? { inputs: ev.inputs } : {}),
     ...(ev.upstream ? { upstream: ev.upstream } : {}),
     ...(ev.spec ? { spec: ev.spec } : {}),
+    ...(ev.memAvailable === undefined ? {} : { memBefore: ev.memAvailable }),
   };
   const base = { ...s, lastContainer: ev.id, ...(s.pull ? { pull: { ...s.pull, failures: 0 } } : {}) };
   const next = enter(base, { phase: 'loading', run }, now);

@@ -5,7 +5,7 @@ import { backoffDelay } from '../rules/backoff.js';
 import { diagnose } from '../rules/diagnose.js';
 import type { Diagnosis, WaitReason } from '../model/diagnosis.js';
 import { log, type Input, type Step } from './handler.js';
-import type { Action, DiagnosisRecord, ExitInfo, RunInputs } from '../model/events.js';
+import type { Action, DiagnosisRecord, ExitInfo, History, RunInputs } from '../model/events.js';
 import { enter, isRunning, isWaiting, persisted, type Failure, type Phase, type State } from '../model/state.js';
 import { CREDENTIAL_WAITS, waitLabel } from '../rules/wait.js';
 
@@ -44,9 +44,17 @@ export function drainOf(s: State, t: Settings): number | undefined {
 export function withReconcile(s: State, inp: Input, stopFirst?: string, drain?: number): Step {
   const t = inp.settings;
   const e = s.ended;
+  const g = t.memoryGuard;
+  // With the guard on, memory the last run did not give back is looked for after the wait too.
+  const stuck =
+    g && e?.availableBefore !== undefined
+      ? { availableBefore: e.availableBefore, stuckBytes: g.stuckThreshold }
+      : undefined;
+  const window =
+    t.releaseTimeout > 0 && (stopFirst !== undefined || (e !== undefined && inp.now - e.at < t.releaseTimeout));
   const release =
-    e && t.releaseTimeout > 0 && (stopFirst !== undefined || inp.now - e.at < t.releaseTimeout)
-      ? { since: e.at, container: stopFirst ?? e.container, timeout: t.releaseTimeout }
+    e && (window || stuck)
+      ? { since: e.at, container: stopFirst ?? e.container, timeout: t.releaseTimeout, ...stuck }
       : undefined;
   const action: Action = {
     type: 'reconcile',
@@ -90,7 +98,7 @@ export function fail(s: State, inp: Input, reason: string, opts: FailOptions): S
   const phase = restarts >= t.crashLoopAfter ? 'crashloop' : 'backoff';
   const said = diagnosisLog(s, opts.diagnosis, now);
   const history = {
-    ...s.history,
+    ...guardKept(s.history, opts.diagnosis),
     restarts,
     totalRestarts: s.history.totalRestarts + 1,
     lastFailure: reason,
@@ -119,7 +127,7 @@ function budgetSpent(s: State, inp: Input, reason: string, opts: FailOptions, fa
   const { now, settings: t } = inp;
   const b = t.budget!;
   const said = diagnosisLog(s, opts.diagnosis, now);
-  const history = { ...s.history, lastFailure: reason, cause: opts.cause, failures };
+  const history = { ...guardKept(s.history, opts.diagnosis), lastFailure: reason, cause: opts.cause, failures };
   if (opts.exit) history.lastExit = opts.exit;
   if (said.record) history.diagnosis = said.record;
   // The next restart is allowed when the oldest failure in the window has left it.
@@ -156,6 +164,13 @@ function lastLines(exit: ExitInfo | undefined): string {
 }
 
 export const persist = (s: State, t: Settings): Action => ({ type: 'persist', record: persisted(s, t) });
+
+/** The memory guard's kills in a row: kept only through another of its kills (any other failure breaks the row). */
+function guardKept(h: History, d: Diagnosis | undefined): History {
+  if (d?.code === 'host-memory-pressure' || !h.guardKills) return h;
+  const { guardKills: _g, ...rest } = h;
+  return rest;
+}
 
 /**
  * The diagnosis of a failure, said once at priority err (journalctl -p err), and again only
@@ -216,7 +231,7 @@ export function blockOn(s: State, inp: Input, d: Diagnosis, exit: ExitInfo | und
   // The files looked right to the preflight, yet vLLM could not load them (a mount, a format):
   // only a change of the files or the config ends this wait, not a timer that would restart it.
   const every = what === 'encodings' ? undefined : recheckOf(what, t, blocked);
-  const history = { ...s.history, lastFailure: d.summary, cause: d.code };
+  const history = { ...guardKept(s.history, d), lastFailure: d.summary, cause: d.code };
   if (said.record) history.diagnosis = said.record;
   if (exit) history.lastExit = exit;
   const wait = {
@@ -261,7 +276,9 @@ export function waitFor(
     { phase: 'waiting', wait: { reason: what, detail, ...(every === undefined ? {} : { recheckAt: now + every }) } },
     now,
   );
-  const line = log('warn', 'waiting', `waiting for ${waitLabel(what)}: ${detail}${fix ? `; fix: ${fix}` : ''}`, {
+  // Memory no process holds needs a person (a reboot): said once at priority err.
+  const level = what === 'stuck-memory' ? 'error' : 'warn';
+  const line = log(level, 'waiting', `waiting for ${waitLabel(what)}: ${detail}${fix ? `; fix: ${fix}` : ''}`, {
     waitingFor: what,
   });
   return { state: next, actions: [line, ...extra] };

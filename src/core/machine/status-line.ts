@@ -7,6 +7,8 @@ import { prepareText } from './prepare.js';
 import { rollbackText } from './rollback.js';
 import { isRunning, type RunningState, type State } from '../model/state.js';
 import { waitLabel } from '../rules/wait.js';
+import { slowText } from '../rules/decode.js';
+import { throttleText } from '../rules/telemetry.js';
 
 /**
  * `loading gpt-oss-120b: compiling (torch.compile) for 1m10s; weights in 57s; 3m2s in, usually ready in 7m40s`
@@ -49,6 +51,15 @@ function doorText(s: State): string {
   return `${held}${deaf}`;
 }
 
+/** The GPU held back, and decoding slower than the spec's baseline, while they last. */
+function hostText(s: RunningState): string {
+  const gpu = throttleText(s.run.gpu);
+  const d = s.run.decode;
+  const base = s.history.decode?.secondsPerToken;
+  const slow = d?.slowSince !== undefined && d.recent !== undefined && base ? slowText(d.recent, base) : undefined;
+  return `${gpu ? `; ${gpu}` : ''}${slow ? `; ${slow}` : ''}`;
+}
+
 function phaseLine(s: State, now: number, t: Settings): string {
   const restarts = s.history.restarts;
   switch (s.phase) {
@@ -63,7 +74,8 @@ function phaseLine(s: State, now: number, t: Settings): string {
       const load = engineLoadText(s.run.engine);
       return (
         `serving ${t.servedName} on port ${t.port} for ` +
-        `${fmt(now - since)}${restarts ? ` (${restarts} recent restarts)` : ''}${load ? `; engine: ${load}` : ''}`
+        `${fmt(now - since)}${restarts ? ` (${restarts} recent restarts)` : ''}${load ? `; engine: ${load}` : ''}` +
+        hostText(s)
       );
     }
     case 'unhealthy': {

@@ -4,6 +4,8 @@ import { configApplied, configRejected, containerStopped, restartRequested, shut
 import { doorReport } from './door.js';
 import { encodingsChanged, settleTick } from './encodings.js';
 import { engineLog } from './engine.js';
+import { memorySampled } from './guard.js';
+import { gpuSampled } from './telemetry.js';
 import { still, type Handler, type Input, type Step } from './handler.js';
 import type { Event } from '../model/events.js';
 import { probed } from './health.js';
@@ -49,7 +51,19 @@ const HANDLERS: Table = {
   restartRequested,
   rollbackRequested,
   doorReport,
+  memorySampled,
+  gpuSampled,
 };
+
+/** Events that come on a clock and mostly change nothing: no debug line says they were handled. */
+export const ROUTINE_EVENTS: ReadonlySet<Event['type']> = new Set([
+  'tick',
+  'probed',
+  'pullProgress',
+  'doorReport',
+  'memorySampled',
+  'gpuSampled',
+]);
 
 export function step(s: State, ev: Event, inp: Input): Step {
   // Once stopping, only the container's stop matters.

@@ -2,6 +2,7 @@
 // against what runs, starting and stopping watchers; it never decides what to watch itself.
 import type { Settings } from '../model/settings.js';
 import { isRunning, type State } from '../model/state.js';
+import { SAMPLE_MS } from '../rules/memory-guard.js';
 
 export type Subscription =
   /** Docker's event stream for the container's name (it says when Docker goes away and comes back). */
@@ -18,7 +19,14 @@ export type Subscription =
   /** The gate, the model's front door: its control connection (and, outside systemd, its process). */
   | { kind: 'gate'; host: string; port: number }
   /** gate.apiKeyFile, watched: the keys the gate asks for. */
-  | { kind: 'api-keys'; file: string };
+  | { kind: 'api-keys'; file: string }
+  /**
+   * The memory guard's sampler: MemAvailable and PSI every `periodMs` (200 ms while the model loads, 1 s
+   * while it serves), with what the run's container cgroup holds.
+   */
+  | { kind: 'memory-sampler'; periodMs: number; id: string; epoch: number }
+  /** GPU telemetry while the model serves: one nvidia-smi query every `periodMs`. */
+  | { kind: 'gpu-telemetry'; periodMs: number; epoch: number };
 
 /** A watcher's identity: a subscription whose key is unchanged keeps its watcher as it is. */
 export function subscriptionKey(s: Subscription): string {
@@ -35,6 +43,10 @@ export function subscriptionKey(s: Subscription): string {
       return `gate ${s.host}:${s.port}`;
     case 'api-keys':
       return `api-keys ${s.file}`;
+    case 'memory-sampler':
+      return `memory-sampler ${s.periodMs} ${s.id} ${s.epoch}`;
+    case 'gpu-telemetry':
+      return `gpu-telemetry ${s.periodMs} ${s.epoch}`;
   }
 }
 
@@ -55,6 +67,12 @@ export function subscriptions(s: State, t: Settings): Subscription[] {
     // from when it began serving afterwards (the start-up lines were heard live). A second of slack.
     const from = live ? s.run.startedAt : (s.run.probes.servingSince ?? s.since);
     subs.push({ kind: 'container-log', id: s.run.containerId, epoch: s.epoch, live, since: from - 1000 });
+    if (t.memoryGuard) {
+      const periodMs = live ? SAMPLE_MS.loading : SAMPLE_MS.serving;
+      subs.push({ kind: 'memory-sampler', periodMs, id: s.run.containerId, epoch: s.epoch });
+    }
+    if (!live && t.telemetryPeriod > 0 && t.gpus !== 'none')
+      subs.push({ kind: 'gpu-telemetry', periodMs: t.telemetryPeriod, epoch: s.epoch });
   }
   return subs;
 }

@@ -12,6 +12,7 @@ export type WaitReason =
   | 'gpu-release'
   | 'gpu-runtime'
   | 'mounts'
+  | 'stuck-memory'
   | 'config';
 
 export type DiagnosisCode =
@@ -32,6 +33,7 @@ export type DiagnosisCode =
   | 'engine-dead'
   | 'engine-stalled'
   | 'load-stalled'
+  | 'host-memory-pressure'
   | 'unknown';
 
 export interface Diagnosis {

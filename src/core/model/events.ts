@@ -3,6 +3,7 @@
 import type { Diagnosis, WaitReason } from './diagnosis.js';
 import type { DoorReport, Upstream } from './door.js';
 import type { GoodSpec, RanSpec, Rollback, Trial } from './rollback.js';
+import type { DecodeBaseline, GpuReading, MemorySample } from './host.js';
 
 /** The phases of a load, in the order vLLM goes through them. */
 export const LOAD_PHASES = ['starting', 'download', 'weights', 'compile', 'kv-cache', 'graphs', 'api'] as const;
@@ -19,6 +20,8 @@ export interface EngineSample {
   generated?: number;
   /** tokens/s over vLLM's last interval (the log line only). */
   rate?: number;
+  /** vLLM's time-per-output-token histogram: its sum (seconds) and count (tokens), cumulative. */
+  tpot?: { sum: number; count: number };
 }
 
 /** What the model's folder in paths.huggingface holds now. */
@@ -97,6 +100,10 @@ export interface History {
   trial?: Trial;
   /** A rollback in force: the config's spec refused, the last good one serving. */
   rollback?: Rollback;
+  /** Runs in a row the memory guard killed, and the spec they ran (two with the same spec: wait for a change). */
+  guardKills?: { spec: string; count: number };
+  /** The decode-speed baseline of the spec (health.slow): collected over its first hour of serving. */
+  decode?: DecodeBaseline;
 }
 
 export interface LastLoad {
@@ -147,6 +154,8 @@ export type Event =
       upstream?: Upstream;
       /** What it runs: the spec, the image by ID (a rollback goes back to it). */
       spec?: RanSpec;
+      /** MemAvailable just before the start (bytes); undefined for an adopted container. */
+      memAvailable?: number;
     }
   | { type: 'reconcileFailed'; kind: 'engine' | 'image' | 'docker'; message: string }
   /** A preflight check failed before a start: nothing was started. */
@@ -212,12 +221,20 @@ export type Event =
   /** Back to the last good spec, asked for by an operator (D-Bus Rollback(), `gptoss-supervisor rollback`). */
   | { type: 'rollbackRequested'; by: string }
   /** The gate's account of itself: requests held and in flight, whether it listens. */
-  | { type: 'doorReport'; report: DoorReport };
+  | { type: 'doorReport'; report: DoorReport }
+  /** The memory sampler's look at the host (memoryGuard), during a run. */
+  | { type: 'memorySampled'; epoch: number; sample: MemorySample }
+  /** The GPU telemetry's look (gpu.telemetryPeriod), while serving; `error` when nvidia-smi did not answer. */
+  | { type: 'gpuSampled'; epoch: number; gpus: GpuReading[]; error?: string };
 
 export interface Release {
   since: number;
   container: string;
   timeout: number;
+  /** MemAvailable before the run started (bytes), when known: memory that does not come back is told by it. */
+  availableBefore?: number;
+  /** memoryGuard.stuckThreshold: more than this still missing after the wait is memory no process holds. */
+  stuckBytes?: number;
 }
 
 export type EventOf<K extends Event['type']> = Extract<Event, { type: K }>;
@@ -237,6 +254,9 @@ export type LogEvent =
   | 'diagnosis'
   | 'load-phase'
   | 'restart-budget'
+  | 'memory-guard'
+  | 'gpu-telemetry'
+  | 'decode-speed'
   | 'image-pulled'
   | 'encodings-changed'
   | 'docker-lost'
@@ -270,4 +290,6 @@ export type Action =
   | { type: 'log'; level: Level; event: LogEvent; msg: string; fields?: Record<string, unknown> }
   /** `drain`: the gate first lets the requests in flight finish, up to this long (a planned stop). */
   | { type: 'stopContainer'; id: string; timeout: number; drain?: number }
+  /** SIGKILL now, outside the queue of container operations: the host is at stake (the memory guard). */
+  | { type: 'killContainer'; id: string }
   | { type: 'exit'; code: number };

@@ -14,6 +14,8 @@ export const RECORD_LIMITS = {
   remedy: 4096,
   deepDetail: 4096,
   name: 256,
+  /** Looks of decode speed kept while a baseline is collected (an hour at a 10 s readiness period is 360). */
+  decodeLooks: 720,
 } as const;
 
 const cut = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 3)}...`);
@@ -48,5 +50,6 @@ export function fitRecord(p: Persisted): Persisted {
       ...(failedToo === undefined ? {} : { failedToo: cut(failedToo, L.summary) }),
     };
   }
+  if (p.decode) out.decode = { ...p.decode, samples: p.decode.samples.slice(-L.decodeLooks) };
   return out;
 }

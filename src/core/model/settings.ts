@@ -65,6 +65,22 @@ export interface Settings {
     maxBodySize: number;
     upstreamPort: number;
   };
+  /**
+   * The memory guard (memoryGuard.*), when it is on: the floor under MemAvailable (bytes, or `auto`: 4 GiB
+   * on hosts over 64 GiB, else MemTotal/16), PSI's `full avg10` limit (percent; null: not looked at), and
+   * what counts as memory that did not come back (bytes).
+   */
+  memoryGuard?: { floor: number | 'auto'; pressure: number | null; stuckThreshold: number };
+  /** GPU telemetry while serving (gpu.telemetryPeriod; 0: off), and how long a throttle lasts before an alert. */
+  telemetryPeriod: number;
+  throttleAlertAfter: number;
+  /** The GPUs the container gets (container.gpus): the telemetry shows only these. */
+  gpus: 'all' | 'none' | number | ReadonlyArray<number | string>;
+  /**
+   * Slower than itself (health.slow), when on: the baseline is the median over the first `baseline` of
+   * serving of a spec; the last `window` that is `slower` (a fraction, 0.25) slower than it says so.
+   */
+  slow?: { baseline: number; window: number; slower: number };
   /** The variables container.env sets: vLLM's "unknown variable" warning matters only for these. */
   envNames: string[];
   /** The hash of the spec the machine runs: the config's, or the good one a rollback brought back. */

@@ -2,6 +2,7 @@
 import type { WaitReason } from './diagnosis.js';
 import type { EngineSample, History, LoadPhase, Persisted, RunInputs, PeriodicProbe, ProbeKind } from './events.js';
 import type { DoorReport, Upstream } from './door.js';
+import type { DecodeWatch, GpuWatch } from './host.js';
 import { fitRecord } from './record.js';
 import type { RanSpec } from './rollback.js';
 import type { Settings } from './settings.js';
@@ -109,6 +110,16 @@ export interface Run {
   prepare?: Prepare;
   /** What it runs (from the reconcile that started or adopted it). */
   spec?: RanSpec;
+  /** MemAvailable just before the run started (bytes): what its end should give back. */
+  memBefore?: number;
+  /** The lowest MemAvailable the memory guard saw while the model loaded, and the floor (bytes). */
+  memLow?: { available: number; floor: number };
+  /** Memory samples in a row with the pressure over memoryGuard.pressure. */
+  pressureHigh?: number;
+  /** The GPUs' clocks, temperature and throttling, while it serves. */
+  gpu?: GpuWatch;
+  /** Decode speed over the last window, against the spec's baseline. */
+  decode?: DecodeWatch;
 }
 
 export interface Wait {
@@ -176,6 +187,8 @@ export interface Failure {
 export interface Ended {
   at: number;
   container: string;
+  /** MemAvailable before that run started (bytes), when known. */
+  availableBefore?: number;
 }
 
 export type Starting = { phase: 'starting'; resync: boolean; owed?: Owed };
@@ -214,7 +227,10 @@ export function common(s: State): Common {
 export function enter(s: State, v: Variant, now: number): State {
   const c = common(s);
   // A run that ends here: remember when, for the next start's wait for its memory.
-  if (isRunning(s) && !RUNNING.has(v.phase)) c.ended = { at: now, container: s.run.containerId };
+  if (isRunning(s) && !RUNNING.has(v.phase)) {
+    const before = s.run.memBefore;
+    c.ended = { at: now, container: s.run.containerId, ...(before === undefined ? {} : { availableBefore: before }) };
+  }
   return { ...c, epoch: s.epoch + 1, since: s.phase === v.phase ? s.since : now, ...v };
 }
 

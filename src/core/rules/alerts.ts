@@ -1,6 +1,9 @@
 // What deserves a message to the operator, decided from the state before and after an event: plain data.
 import type { Event, History } from '../model/events.js';
-import type { State } from '../model/state.js';
+import { isRunning, type State } from '../model/state.js';
+import { slowText } from './decode.js';
+import { formatDuration as fmt } from './duration.js';
+import { activeReasons, throttleText } from './telemetry.js';
 
 /** The events a webhook can ask for (README, "Monitoring"). */
 export const ALERT_EVENTS = [
@@ -13,6 +16,9 @@ export const ALERT_EVENTS = [
   'budget',
   'slo',
   'rollback',
+  'stuck-memory',
+  'throttled',
+  'slow',
 ] as const;
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
 
@@ -98,6 +104,7 @@ export function alertsOf(ev: Event, before: State, after: State, name: string): 
       key: 'budget',
     });
   out.push(...rollbackAlerts(before, after, name));
+  out.push(...hostAlerts(before, after, name));
   if (after.phase === 'serving' && before.phase !== 'serving')
     out.push({
       event: 'recovered',
@@ -119,6 +126,67 @@ export function alertsOf(ev: Event, before: State, after: State, name: string): 
       key: `maintenance-${after.history.lastMaintenance ?? 0}`,
     });
   return out;
+}
+
+/** The host's trouble an event brought: memory no process holds, decoding slower than usual. */
+function hostAlerts(before: State, after: State, name: string): Alert[] {
+  const out: Alert[] = [];
+  const stuck = (x: State) => x.phase === 'waiting' && x.wait.reason === 'stuck-memory';
+  // Often after the wait for the memory to be released: a wait of another reason before it.
+  if (after.phase === 'waiting' && after.wait.reason === 'stuck-memory' && !stuck(before))
+    out.push({
+      event: 'stuck-memory',
+      trouble: true,
+      title: `${name}: memory held with no process holding it`,
+      message: `${after.wait.detail}. Not restarting into it; the model starts once the memory is back.`,
+      key: `stuck-memory-${after.since}`,
+    });
+  const slow = slowAlert(before, after, name);
+  if (slow) out.push(slow);
+  return out;
+}
+
+/** Decoding became slower than the spec's baseline (health.slow): one alert per slow stretch, naming a throttle. */
+function slowAlert(before: State, after: State, name: string): Alert | undefined {
+  if (!isRunning(after)) return undefined;
+  const d = after.run.decode;
+  const was = isRunning(before) ? before.run.decode?.slowSince : undefined;
+  const base = after.history.decode?.secondsPerToken;
+  if (d?.slowSince === undefined || was !== undefined || d.recent === undefined || !base) return undefined;
+  const why = activeReasons(after.run.gpu);
+  return {
+    event: 'slow',
+    trouble: true,
+    title: `${name}: ${slowText(d.recent, base).split(':')[0]}`,
+    message:
+      `${slowText(d.recent, base)} (with requests running). ` +
+      (why ? `The GPU is throttled (${why}): ${throttleText(after.run.gpu) ?? ''}.` : 'The GPU reports no throttling.'),
+    key: `slow-${d.slowSince}`,
+  };
+}
+
+/** A throttle that has lasted `after` ms (gpu.throttleAlertAfter): one alert per stretch (keyed by its start). */
+export function throttleAlert(s: State, now: number, after: number, name: string): Alert | undefined {
+  const w = isRunning(s) ? s.run.gpu : undefined;
+  const since = w?.throttledSince;
+  if (since === undefined || now - since < after) return undefined;
+  const text = throttleText(w) ?? 'GPU throttled';
+  const figures = (w?.gpus ?? [])
+    .filter((g) => g.reasons.length)
+    .map((g) => [
+      g.temperature !== undefined ? `${g.temperature} C` : '',
+      g.powerW !== undefined ? `${g.powerW} W` : '',
+    ])
+    .flat()
+    .filter(Boolean)
+    .join(', ');
+  return {
+    event: 'throttled',
+    trouble: true,
+    title: `${name}: ${text}`,
+    message: `${text}, for ${fmt(now - since)}${figures ? ` (${figures})` : ''}: the model is slower while it lasts.`,
+    key: `throttled-${since}`,
+  };
 }
 
 /** A wait that has lasted `after` ms: one alert per wait (keyed by when it began). */

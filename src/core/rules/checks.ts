@@ -1,31 +1,11 @@
 // The deployment guide's checklist as plain functions: facts about the host in, pass/warn/fail out.
-import type { AppRow, MemoryVerdict } from './gpu-memory.js';
+import type { CheckResult } from './check-result.js';
+import type { MemoryVerdict } from './gpu-memory.js';
 import { MOUNT_FIX, refusedFolder } from './mounts.js';
-import type { WaitReason } from '../model/diagnosis.js';
+import { checkRelease, type ReleaseFact } from './release.js';
 
-export type CheckId =
-  | 'engine'
-  | 'image'
-  | 'gpu-runtime'
-  | 'encodings'
-  | 'huggingface'
-  | 'hf-token'
-  | 'port'
-  | 'gpu-release'
-  | 'gpu-memory'
-  | 'symlinks'
-  | 'last-good';
-
-export interface CheckResult {
-  id: CheckId;
-  status: 'pass' | 'warn' | 'fail';
-  /** One line: what was found. */
-  detail: string;
-  /** The command or edit that fixes a failure or warning. */
-  fix?: string;
-  /** What the daemon waits for when this fails before a start. */
-  waitFor?: WaitReason;
-}
+export type { CheckId, CheckResult } from './check-result.js';
+export { checkRelease, type ReleaseFact } from './release.js';
 
 export interface EncodingFact {
   file: string;
@@ -58,11 +38,8 @@ export interface Facts {
   /** The port the container publishes, and the config key that sets it. */
   port?: { port: number; fact: PortFact; key?: string };
   gpuMemory?: MemoryVerdict;
-  /**
-   * The last run ended lately: nvidia-smi's compute processes that were its (in its cgroup, or gone
-   * from the host while the driver still lists them), and how long the wait for them has left.
-   */
-  release?: { apps: AppRow[]; leftMs: number };
+  /** The last run ended lately, or its memory is still missing: what the wait for it looks at (release.ts). */
+  release?: ReleaseFact;
   /**
    * Mounted paths (paths.*, and the cache's subfolders) that lead elsewhere through a symlink (the path
    * itself or a folder above it), with where they lead ('?' when that cannot be read).
@@ -251,27 +228,6 @@ export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResul
     status: 'warn',
     detail: `${what}: Docker mounts where it leads`,
     fix: 'set the path to the folder itself, so the config says what is mounted',
-  };
-}
-
-/**
- * After a run ends its memory comes back over seconds (a minute or more on unified memory): until
- * its processes are gone and the memory check passes, a start would die like the last one did.
- */
-export function checkRelease(r: NonNullable<Facts['release']>, memory: MemoryVerdict | undefined): CheckResult {
-  const mib = (a: AppRow) => (a.usedMiB !== undefined ? `, ${(a.usedMiB / 1024).toFixed(1)} GiB` : '');
-  const held = r.apps.map((a) => `pid ${a.pid} (${a.name}${mib(a)})`).join(', ');
-  const parts = [
-    ...(held ? [`the last run's processes still hold GPU memory: ${held}`] : []),
-    ...(memory?.status === 'short' ? [memory.detail] : []),
-  ];
-  if (parts.length === 0) return { id: 'gpu-release', status: 'pass', detail: "the last run's memory is back" };
-  return {
-    id: 'gpu-release',
-    status: 'fail',
-    detail: `${parts.join('; ')} (waiting up to ${Math.ceil(r.leftMs / 1000)}s more)`,
-    fix: 'nothing: it comes back by itself; gpu.releaseTimeout bounds the wait',
-    waitFor: 'gpu-release',
   };
 }
 

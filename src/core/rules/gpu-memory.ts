@@ -73,12 +73,12 @@ export function tensorParallelOf(extraArgs: readonly string[]): number {
 }
 
 /** The GPUs the container gets, in the order CUDA numbers them inside it. */
-export function selectGpus(rows: readonly GpuRow[], gpus: Gpus): GpuRow[] | { missing: string[] } {
+export function selectGpus<T extends GpuRow>(rows: readonly T[], gpus: Gpus): T[] | { missing: string[] } {
   const sorted = [...rows].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
   if (gpus === 'all') return sorted;
   if (gpus === 'none') return [];
   if (typeof gpus === 'number') return sorted.slice(0, gpus);
-  const picked: GpuRow[] = [];
+  const picked: T[] = [];
   const missing: string[] = [];
   for (const id of gpus) {
     const s = String(id);

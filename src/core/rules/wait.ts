@@ -13,6 +13,7 @@ const LABELS: Record<WaitReason, string> = {
   'gpu-release': 'memory to be released',
   'gpu-runtime': 'a GPU runtime in Docker',
   mounts: 'mount paths that lead to folders of their own',
+  'stuck-memory': 'memory',
   config: 'a config change',
 };
 

@@ -6,10 +6,11 @@ import type { CheckResult } from '../../core/rules/checks.js';
 import { TAIL_READ } from '../../core/rules/exit-tail.js';
 import { kernelMessages, wantsKernel } from '../../systemd/kernel-log.js';
 import { tokenFingerprint } from '../../container/token-env.js';
-import { convergeContainer } from '../../docker/converge.js';
+import { convergeContainer, type ConvergeResult } from '../../docker/converge.js';
 import type { ContainerEngine } from '../../docker/engine-api.js';
 import { EngineUnreachable, ImageMissing } from '../../docker/errors.js';
 import { probeHost } from '../../health/probe.js';
+import { memAvailableNow } from '../../gpu/host-memory.js';
 import type { Logger } from '../../log/logger.js';
 import { encodingsFingerprint, preflight } from '../../preflight/gather.js';
 import type { Desired } from '../../desired/desired.js';
@@ -86,6 +87,39 @@ const blocked = (r: CheckResult): Event => ({
 /** A published address as a client on this host reaches it (all interfaces: through loopback). */
 const reachable = (p: { host: string; port: number }) => ({ host: probeHost(p.host), port: p.port });
 
+/** The event of a container that runs: what it runs with, where it answers, what it is. */
+async function reconciled(
+  ctx: EffectContext,
+  desired: Desired,
+  res: ConvergeResult,
+  fingerprint: string | undefined,
+  memAvailable: number | undefined,
+): Promise<Event> {
+  const { token, config } = desired;
+  let encodings = fingerprint;
+  // Adopted (nothing started): the files it runs with are, as far as anyone can tell, today's.
+  encodings ??= encodingsFingerprint(await ctx.encodings.facts(config.paths.encodings, config.encodings.verify));
+  const inputs: RunInputs = { model: config.model.id };
+  const fp = tokenFingerprint(token);
+  if (fp) inputs.token = fp;
+  if (encodings) inputs.encodings = encodings;
+  // Docker's StartedAt is a moment before start returns: now is as good, and saves an inspect.
+  const startedAt = ctx.now();
+  const upstream = reachable(res.published);
+  const ran = await ranSpec(ctx.engine, desired, res.id);
+  return {
+    type: 'reconciled',
+    id: res.id,
+    outcome: res.outcome,
+    reason: res.reason,
+    startedAt,
+    inputs,
+    upstream,
+    ...(ran ? { spec: ran } : {}),
+    ...(memAvailable === undefined || res.outcome === 'adopted' ? {} : { memAvailable }),
+  };
+}
+
 /** One reconcile pass (stopping `stopFirst` first), as the event that says how it went. */
 export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: 'reconcile' }>): Promise<Event> {
   const { engine, log } = ctx;
@@ -93,6 +127,8 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
   const { spec, token, settings, config } = desired;
   const { stopFirst, release } = a;
   let encodings: string | undefined;
+  // MemAvailable right before the start: what the run's end should give back (the memory guard).
+  let memAvailable: number | undefined;
   try {
     if (stopFirst) await engine.stop(stopFirst, settings.stopTimeout);
     // The wait for the memory runs from the stop, when the supervisor stopped the last run itself.
@@ -121,30 +157,12 @@ export async function reconcile(ctx: EffectContext, a: Extract<Action, { type: '
         for (const r of results)
           if (r.status === 'warn') warnOnce(ctx, `${r.id}: ${r.detail}${r.fix ? `; ${r.fix}` : ''}`);
         encodings = encodingsFingerprint(facts.encodings?.files ?? []);
+        if (!blocker) memAvailable = memAvailableNow();
         return blocker;
       },
     });
     if ('held' in res) return blocked(res.held);
-    // Adopted (nothing started): the files it runs with are, as far as anyone can tell, today's.
-    encodings ??= encodingsFingerprint(await ctx.encodings.facts(config.paths.encodings, config.encodings.verify));
-    const inputs: RunInputs = { model: config.model.id };
-    const fp = tokenFingerprint(token);
-    if (fp) inputs.token = fp;
-    if (encodings) inputs.encodings = encodings;
-    // Docker's StartedAt is a moment before start returns: now is as good, and saves an inspect.
-    const startedAt = ctx.now();
-    const upstream = reachable(res.published);
-    const ran = await ranSpec(engine, desired, res.id);
-    return {
-      type: 'reconciled',
-      id: res.id,
-      outcome: res.outcome,
-      reason: res.reason,
-      startedAt,
-      inputs,
-      upstream,
-      ...(ran ? { spec: ran } : {}),
-    };
+    return await reconciled(ctx, desired, res, encodings, memAvailable);
   } catch (err) {
     const kind = err instanceof EngineUnreachable ? 'engine' : err instanceof ImageMissing ? 'image' : 'docker';
     return { type: 'reconcileFailed', kind, message: (err as Error).message };
