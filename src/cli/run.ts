@@ -150,10 +150,10 @@ function signalsFor(log: Logger, bridge: SystemdBridge, sup: Supervisor, bus: Bu
 /** What the D-Bus methods do, and docker.service's state changes. */
 function busHandlers(sup: () => Supervisor, desired: DesiredConfig): ServiceHandlers {
   return {
-    restart: () => sup().requestRestart('D-Bus Restart()'),
+    restart: () => sup().request({ type: 'restartRequested', by: 'D-Bus Restart()' }),
     rollback: () => {
       const no = cannotRollback(sup().state, sup().desired.settings);
-      if (!no) sup().requestRollback('D-Bus Rollback()');
+      if (!no) sup().request({ type: 'rollbackRequested', by: 'D-Bus Rollback()' });
       return no;
     },
     reload: () => desired.reload('signal'),

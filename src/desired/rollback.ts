@@ -3,6 +3,7 @@
 import { checkSource, SECRET_MASK } from '../config/spec-source.js';
 import type { Config } from '../config/schema.js';
 import { isSecretFlag } from '../config/vllm-flags.js';
+import type { History } from '../core/model/events.js';
 import type { GoodSpec, Rollback } from '../core/model/rollback.js';
 import { desiredOf, type Desired } from './desired.js';
 
@@ -62,4 +63,26 @@ export function restoredDesired(current: Desired, good: GoodSpec): Desired | und
 /** The rollback in force for this config (the refused spec is still what it asks for), if any. */
 export function rollbackFor(h: { rollback?: Rollback }, configSpec: string): Rollback | undefined {
   return h.rollback?.from === configSpec ? h.rollback : undefined;
+}
+
+/**
+ * The desired config in force: the config file's, or, while a rollback of it is in force, the good
+ * spec's (built once per file and good spec).
+ */
+export class InForce {
+  private built: { from: Desired; to: string; d: Desired | undefined } | undefined;
+
+  constructor(private readonly said: (msg: string) => void) {}
+
+  of(file: Desired, h: Pick<History, 'rollback' | 'good'>): Desired {
+    const rb = rollbackFor(h, file.settings.specHash);
+    const good = rb && h.good?.find((g) => g.hash === rb.to);
+    if (!good) return file;
+    if (this.built?.from === file && this.built.to === good.hash) return this.built.d ?? file;
+    const d = restoredDesired(file, good);
+    // The reader keeps only sources the schema takes: this is a bug if it happens; said once.
+    if (!d) this.said(`the good spec ${good.hash.slice(0, 12)} cannot be rebuilt from its record`);
+    this.built = { from: file, to: good.hash, d };
+    return d ?? file;
+  }
 }

@@ -1,23 +1,19 @@
 // The shell: a loop that feeds events to the state machine and performs what it asks, one container
 // operation at a time, keeping the watchers it subscribes to running. It decides nothing.
-import { ROUTINE_EVENTS, step, wakeAt } from '../core/machine/step.js';
+import { handledLine, step, stopBudget, wakeAt } from '../core/machine/step.js';
 import { statusLine } from '../core/machine/status-line.js';
 import { subscriptions } from '../core/machine/subscriptions.js';
 import { doorView } from '../core/machine/door.js';
 import type { RequestRecord } from '../core/model/door.js';
-import type { Action, Event } from '../core/model/events.js';
+import type { Event } from '../core/model/events.js';
 import { initialState, isRunning, type State } from '../core/model/state.js';
 import type { Desired } from '../desired/desired.js';
-import { restoredDesired, rollbackFor } from '../desired/rollback.js';
-import type { History } from '../core/model/events.js';
+import { InForce } from '../desired/rollback.js';
 import type { SupervisorDeps } from './deps.js';
 import type { Change } from './desired.js';
 import { EncodingsCache } from './effects/encodings.js';
 import { Effects } from './perform.js';
 import { startWatcher, Watchers } from './watchers.js';
-
-/** Docker's own share of a stop, and a little for us. */
-const STOP_SLACK_MS = 30_000;
 
 export class Supervisor {
   state: State;
@@ -26,7 +22,7 @@ export class Supervisor {
   /** The config file's desired config, and the one in force (a rollback's, while one is). */
   private file: Desired;
   private d: Desired;
-  private restored: { from: Desired; to: string; d: Desired | undefined } | undefined;
+  private readonly inForce: InForce;
   private timer: NodeJS.Timeout | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   /** Container operations run one at a time, in order; looks at Docker queue here too. */
@@ -40,6 +36,7 @@ export class Supervisor {
 
   constructor(private readonly deps: SupervisorDeps) {
     this.file = deps.desired;
+    this.inForce = new InForce((msg) => deps.log.log('error', msg));
     this.d = deps.desired;
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
@@ -80,22 +77,9 @@ export class Supervisor {
     return this.d;
   }
 
-  /** An operator's rollback (D-Bus Rollback(), `gptoss-supervisor rollback`), after any operation under way. */
-  requestRollback(by: string): void {
-    void this.op(() => this.dispatch({ type: 'rollbackRequested', by }));
-  }
-
-  /** The config file's desired config, or the good spec's while a rollback of this config is in force. */
-  private effective(h: Pick<History, 'rollback' | 'good'>): Desired {
-    const rb = rollbackFor(h, this.file.settings.specHash);
-    const good = rb && h.good?.find((g) => g.hash === rb.to);
-    if (!good) return this.file;
-    if (this.restored?.from === this.file && this.restored.to === good.hash) return this.restored.d ?? this.file;
-    const d = restoredDesired(this.file, good);
-    // The reader keeps only sources the schema takes: this is a bug if it happens; said once.
-    if (!d) this.deps.log.log('error', `the good spec ${good.hash.slice(0, 12)} cannot be rebuilt from its record`);
-    this.restored = { from: this.file, to: good.hash, d };
-    return d ?? this.file;
+  /** An operator's request (D-Bus Restart(), Rollback()): handled after any container operation under way. */
+  request(ev: Extract<Event, { type: 'restartRequested' | 'rollbackRequested' }>): void {
+    void this.op(() => this.dispatch(ev));
   }
 
   async start(): Promise<void> {
@@ -104,7 +88,7 @@ export class Supervisor {
     const loaded = this.deps.store ? await this.deps.store.load() : {};
     if (loaded.problem) this.deps.log.log('warn', loaded.problem);
     // A rollback in force before this supervisor started stays in force (its desired config first).
-    if (loaded.record) this.d = this.effective(loaded.record);
+    if (loaded.record) this.d = this.inForce.of(this.file, loaded.record);
     // The watchers are in place before the first look: nothing that happens after it is missed.
     this.watchers.sync(subscriptions(this.state, this.d.settings));
     await this.watchers.ready();
@@ -125,16 +109,11 @@ export class Supervisor {
       if ('error' in change) return this.dispatch({ type: 'configRejected', error: change.error });
       const { name, specHash } = this.d.settings;
       this.file = change.desired;
-      this.d = this.effective(this.state.history);
+      this.d = this.inForce.of(this.file, this.state.history);
       const what = change.what ? { what: change.what } : {};
       this.dispatch({ type: 'configApplied', file: this.d.file, previous: { name, specHash }, ...what });
       await this.watchers.ready();
     });
-  }
-
-  /** An operator's restart (D-Bus Restart()): the graceful path of every restart, after any operation under way. */
-  requestRestart(by: string): void {
-    void this.op(() => this.dispatch({ type: 'restartRequested', by }));
   }
 
   /** systemd says docker.service is stopping or back (D-Bus): wait for it quietly, then resume with a look. */
@@ -148,8 +127,7 @@ export class Supervisor {
 
   /** How long a shutdown may take: any operation under way, then the container's graceful stop. */
   stopBudgetMs(): number {
-    const t = this.d.settings;
-    return t.stopOnExit ? (t.gate?.drainTimeout ?? 0) + 2 * t.stopTimeout + STOP_SLACK_MS : STOP_SLACK_MS;
+    return stopBudget(this.d.settings);
   }
 
   /** SIGTERM/SIGINT: handled after any container operation under way, so nothing is left half done. */
@@ -164,7 +142,7 @@ export class Supervisor {
     this.deps.onEvent?.(ev, before, r.state);
     this.state = r.state;
     // A rollback begun or ended: what the actions below do is done with the desired config now in force.
-    this.d = this.effective(r.state.history);
+    this.d = this.inForce.of(this.file, r.state.history);
     if (r.state.phase !== before.phase) {
       const fields = { state: r.state.phase, event: ev.type };
       this.deps.log.log('debug', `state ${before.phase} -> ${r.state.phase}`, fields);
@@ -172,22 +150,12 @@ export class Supervisor {
     for (const a of r.actions) this.effects.perform(a);
     if (!this.exited) this.watchers.sync(subscriptions(this.state, this.d.settings));
     // After the event's own log lines: what follows this line in the log came after the decision.
-    this.note(ev, before.phase, r.state, r.actions);
+    const handled = handledLine(ev, before.phase, r);
+    if (handled) this.deps.log.log('debug', handled, { event: 'handled', handled: ev.type, state: r.state.phase });
     // Nothing changed (pull progress between two status updates, a stale probe): nothing to publish.
     if (r.state !== before || r.actions.length) this.publishStatus();
     // A timer may fire a moment before its time by Date.now(): a tick always re-arms.
     this.arm();
-  }
-
-  /**
-   * One debug line per event that is not routine (ticks, probes, pull progress): what the machine
-   * made of it. It proves the supervisor looked, where what it decided was to do nothing.
-   */
-  private note(ev: Event, was: State['phase'], next: State, actions: Action[]): void {
-    if (ROUTINE_EVENTS.has(ev.type)) return;
-    const did = actions.filter((a) => a.type !== 'log').map((a) => a.type);
-    const msg = `${ev.type} handled: ${was} -> ${next.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
-    this.deps.log.log('debug', msg, { event: 'handled', handled: ev.type, state: next.phase });
   }
 
   private publishStatus(): void {

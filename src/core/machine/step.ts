@@ -56,7 +56,7 @@ const HANDLERS: Table = {
 };
 
 /** Events that come on a clock and mostly change nothing: no debug line says they were handled. */
-export const ROUTINE_EVENTS: ReadonlySet<Event['type']> = new Set([
+const ROUTINE_EVENTS: ReadonlySet<Event['type']> = new Set([
   'tick',
   'probed',
   'pullProgress',
@@ -64,6 +64,24 @@ export const ROUTINE_EVENTS: ReadonlySet<Event['type']> = new Set([
   'memorySampled',
   'gpuSampled',
 ]);
+
+/**
+ * The debug line of an event that is not routine (ticks, probes, samples): what the machine made of
+ * it. It proves the supervisor looked, where what it decided was to do nothing.
+ */
+export function handledLine(ev: Event, was: State['phase'], r: Step): string | undefined {
+  if (ROUTINE_EVENTS.has(ev.type)) return undefined;
+  const did = r.actions.filter((a) => a.type !== 'log').map((a) => a.type);
+  return `${ev.type} handled: ${was} -> ${r.state.phase}${did.length ? `; ${did.join(', ')}` : ''}`;
+}
+
+/** Docker's own share of a stop, and a little for us. */
+const STOP_SLACK_MS = 30_000;
+
+/** How long a shutdown may take: any operation under way, the drain, then the container's graceful stop. */
+export function stopBudget(t: Settings): number {
+  return t.stopOnExit ? (t.gate?.drainTimeout ?? 0) + 2 * t.stopTimeout + STOP_SLACK_MS : STOP_SLACK_MS;
+}
 
 export function step(s: State, ev: Event, inp: Input): Step {
   // Once stopping, only the container's stop matters.
