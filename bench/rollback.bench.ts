@@ -1,7 +1,7 @@
 // What a change that cannot serve costs, with rollback and without, side by side in one run: from the
 // edit to spec A serving again (with rollback), against the same window without it (still down, the
 // failed starts counted). The scenario's quick restart policy (200 ms doubling to 2 s), the stand-in
-// loading in 1 s; two causes: the KV cache refusing maxModelLen (back at once) and an image that
+// loading in 2 s; two causes: the KV cache refusing maxModelLen (back at once) and an image that
 // exits 1 with nothing recognisable (back after rollback.after = 2 failed starts).
 //   npm run bench   (BENCH_ROLLBACK_WINDOW_MS=45000 by default)
 import { writeFile } from 'node:fs/promises';
@@ -23,7 +23,7 @@ type Cause = { name: string; image?: string; edit: (raw: Record<string, Record<s
 
 async function trial(cause: Cause, enabled: boolean): Promise<Outcome> {
   const s: Setup = await setup(`bench-rb-${enabled ? 'on' : 'off'}`, {
-    container: { env: { STANDIN_LOAD_SECONDS: '1', STANDIN_KV_MAX_LEN: '40000' } },
+    container: { env: { STANDIN_LOAD_SECONDS: '2', STANDIN_KV_MAX_LEN: '40000' } },
     model: { maxModelLen: 32768 },
     rollback: { enabled, canaryWindow: '2s' },
   });
@@ -72,7 +72,7 @@ try {
     rows.push([
       `${c.name}: edit -> serving again, rollback on / off`,
       `${down(on)} / ${down(off)}`,
-      'stand-in load 1 s',
+      'stand-in load 2 s',
     ]);
     rows.push([
       `${c.name}: failed starts, on / off`,

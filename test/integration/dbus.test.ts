@@ -236,6 +236,8 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
         'rollback',
         'knownGood',
         'gate',
+        'gpu',
+        'decodeSpeed',
         'requests',
       ]);
       t.is(j['state'], 'serving');
