@@ -39,6 +39,7 @@ export const SIGNATURES = {
   RequestsInFlight: 'u',
   RequestSuccessRate: 'd',
   TimeToFirstTokenP95: 'd',
+  Exposure: 's',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -89,6 +90,8 @@ export interface Props {
   RequestSuccessRate: number;
   /** The last hour at the gate: the 95th percentile of time to first token, seconds, -1 without any. */
   TimeToFirstTokenP95: number;
+  /** '' when the model's API is on loopback only or asks for a key; else the warning that it is open. */
+  Exposure: string;
 }
 
 /** What clients experienced at the gate (the last hour). */
@@ -105,6 +108,8 @@ export interface Context {
   configPath: string;
   /** The container spec's hash: a load's ETA comes from the last load of the same spec. */
   specHash: string;
+  /** The model's API open beyond loopback with no key: the warning (src/core/rules/exposure.ts), else ''. */
+  exposure?: string;
 }
 
 /** Milliseconds as D-Bus time (µs); 0 for none, and for anything not a finite time. */
@@ -150,6 +155,7 @@ export function propsOf(s: State, statusText: string, c: Context, now = Date.now
     RequestsInFlight: s.door?.inFlight ?? 0,
     RequestSuccessRate: r.successRate ?? -1,
     TimeToFirstTokenP95: r.ttftP95 === undefined || !Number.isFinite(r.ttftP95) ? -1 : r.ttftP95 / 1000,
+    Exposure: c.exposure ?? '',
   };
 }
 
@@ -227,6 +233,7 @@ export function jsonOf(p: Props): Record<string, unknown> {
             ),
           },
     gate: p.Gate || null,
+    exposure: p.Exposure || null,
     requests: {
       held: p.RequestsHeld,
       inFlight: p.RequestsInFlight,

@@ -5,6 +5,7 @@ import { CACHE_MOUNTS } from '../container/spec.js';
 import type { ContainerEngine } from '../docker/engine-api.js';
 import { blocker, evaluate, type CheckResult, type EncodingFact, type Facts } from '../core/rules/checks.js';
 import type { Release } from '../core/model/events.js';
+import type { ExposureInput } from '../core/rules/exposure.js';
 import { querySmi } from '../gpu/nvidia-smi.js';
 import {
   encodingFacts,
@@ -54,6 +55,17 @@ export function mountedPaths(c: Config): Record<string, string | string[]> {
   };
 }
 
+/** Where the model's API listens, and whether it asks for a key there. */
+export function exposureOf(c: Config): ExposureInput {
+  return {
+    bindAddress: c.container.bindAddress,
+    port: c.container.port,
+    gate: c.gate.enabled,
+    apiKeyFile: c.gate.apiKeyFile !== null,
+    vllmApiKey: Object.hasOwn(c.container.env, 'VLLM_API_KEY') && c.container.env['VLLM_API_KEY'] !== '',
+  };
+}
+
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
@@ -91,6 +103,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   if (memory) facts.gpuMemory = memory;
   if (waiting && apps) facts.release = { apps, leftMs: waiting.since + waiting.timeout - now };
   if (symlinks.length) facts.symlinks = symlinks;
+  facts.exposure = exposureOf(c);
   return facts;
 }
 

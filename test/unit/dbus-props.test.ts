@@ -51,6 +51,7 @@ const DOCUMENTED: Array<[string, string]> = [
   ['RequestsInFlight', 'u'],
   ['RequestSuccessRate', 'd'],
   ['TimeToFirstTokenP95', 'd'],
+  ['Exposure', 's'],
 ];
 
 test('every documented property has a value of its D-Bus type', (t) => {

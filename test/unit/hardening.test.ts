@@ -9,7 +9,11 @@ import { checkExtraArgs } from '../../src/config/vllm-flags.js';
 import { renderDockerRun } from '../../src/container/docker-run.js';
 import { sameSpec } from '../../src/container/same.js';
 import { buildSpec } from '../../src/container/spec.js';
-import { propsOf, scrubProps } from '../../src/dbus/props.js';
+import { jsonOf, propsOf, scrubProps, type Context } from '../../src/dbus/props.js';
+import { humanStatus } from '../../src/cli/daemon-client.js';
+import { evaluate } from '../../src/core/rules/checks.js';
+import { exposureWarning } from '../../src/core/rules/exposure.js';
+import { exposureOf } from '../../src/preflight/gather.js';
 import { createLogger } from '../../src/log/logger.js';
 import { initialState } from '../../src/core/model/state.js';
 import { defaultConfig } from '../../src/config/schema.js';
@@ -17,6 +21,13 @@ import { tempDir } from '../helpers/temp.js';
 
 const F = '/etc/gptoss/config.yaml';
 const problems = (r: LoadResult) => (r.ok ? [] : r.problems.map(formatProblem));
+const ctx0: Context = {
+  image: 'img',
+  servedName: 'gpt-oss-120b',
+  endpoint: 'http://127.0.0.1:8000/v1',
+  configPath: F,
+  specHash: 'spec',
+};
 const TOKEN = 'hf_abcdefghijklmnopqrstuvwxyz0123456789AB';
 
 const flagRows: Array<[string[], RegExp]> = [
@@ -349,4 +360,47 @@ test('a state record with the last load by phase, no download among them (most l
   );
   const bad = await readStateIsolated(join(dir, 'bad.json'));
   t.true('problem' in bad && /lastLoad\.phases/.test(bad.problem), JSON.stringify(bad));
+});
+
+test('the model open beyond loopback with no API key: doctor warns, the start-up check warns, status says so', (t) => {
+  const cfg = (text: string) => {
+    const r = parseConfig(text, F);
+    if (!r.ok) throw new Error(problems(r).join('\n'));
+    return r.config;
+  };
+  const open = cfg('container:\n  bindAddress: ""\n');
+  const warning = exposureWarning(exposureOf(open));
+  t.is(
+    warning,
+    `the model's API (port 8000) is open on every interface (container.bindAddress "") with no API key: anyone ` +
+      'who reaches this host can use it; set gate.apiKeyFile, or container.bindAddress: 127.0.0.1 to keep it on ' +
+      'this machine',
+  );
+  // doctor and the pre-start checks (whose warnings the daemon logs once at start) say it as a warning.
+  const check = evaluate({ exposure: exposureOf(open) }).find((r) => r.id === 'exposure');
+  t.is(check?.status, 'warn');
+  t.regex(check?.fix ?? '', /^set gate\.apiKeyFile, or container\.bindAddress: 127\.0\.0\.1/);
+  // status (and D-Bus, and status --json) carry it.
+  const p = propsOf(initialState(0), 'serving', { ...ctx0, exposure: warning ?? '' });
+  t.is(p.Exposure, warning ?? 'none');
+  t.regex(humanStatus(p), /\n {2}WARNING: {4}the model's API \(port 8000\) is open on every interface/);
+  t.is(jsonOf(p)['exposure'], warning);
+  // Another address, the gate off: the key is vLLM's own.
+  t.regex(
+    exposureWarning(exposureOf(cfg('container:\n  bindAddress: 192.0.2.7\ngate:\n  enabled: false\n'))) ?? '',
+    /open on 192\.0\.2\.7 \(container\.bindAddress\) with no API key.*set VLLM_API_KEY in container\.env/,
+  );
+  // None: loopback; a key file at the gate; VLLM_API_KEY in the container.
+  for (const text of [
+    'container:\n  bindAddress: 127.0.0.1\n',
+    'container:\n  bindAddress: "::1"\n',
+    'container:\n  bindAddress: ""\ngate:\n  apiKeyFile: /etc/gptoss/api_keys\n',
+    'container:\n  bindAddress: 0.0.0.0\n  env:\n    VLLM_API_KEY: k-12345\n',
+  ]) {
+    const e = exposureOf(cfg(text));
+    t.is(exposureWarning(e), undefined, text);
+    t.is(evaluate({ exposure: e })[0]?.status, 'pass', text);
+    t.is(propsOf(initialState(0), 'serving', ctx0).Exposure, '');
+  }
+  t.notRegex(humanStatus(propsOf(initialState(0), 'serving', ctx0)), /WARNING/);
 });
