@@ -31,7 +31,8 @@ export function exposure(i: ExposureInput): { open: boolean; detail: string; fix
   const key = i.gate ? 'gate.apiKeyFile' : 'VLLM_API_KEY in container.env';
   return {
     open: true,
-    detail: `the model's API (port ${i.port}) is open ${where} with no API key: anyone who reaches this host can use it`,
+    detail:
+      `the model's API (port ${i.port}) is open ${where} with no API key: ` + 'anyone who reaches this host can use it',
     fix: `set ${key}, or container.bindAddress: 127.0.0.1 to keep it on this machine`,
   };
 }
