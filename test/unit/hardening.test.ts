@@ -13,6 +13,7 @@ import { jsonOf, propsOf, scrubProps, type Context } from '../../src/dbus/props.
 import { humanStatus } from '../../src/cli/daemon-client.js';
 import { evaluate } from '../../src/core/rules/checks.js';
 import { exposureWarning } from '../../src/core/rules/exposure.js';
+import { coversV4, ipAllow, PUBLIC } from '../../src/core/rules/ip-allow.js';
 import { exposureOf } from '../../src/preflight/gather.js';
 import { createLogger } from '../../src/log/logger.js';
 import { initialState } from '../../src/core/model/state.js';
@@ -403,4 +404,60 @@ test('the model open beyond loopback with no API key: doctor warns, the start-up
     t.is(propsOf(initialState(0), 'serving', ctx0).Exposure, '');
   }
   t.notRegex(humanStatus(propsOf(initialState(0), 'serving', ctx0)), /WARNING/);
+});
+
+test('a problem never quotes the value of a URL or a secret (config errors reach the journal, status, D-Bus)', (t) => {
+  const SECRET = 'T0123/B0456/xoxb-SECRET-part';
+  const rows: Array<[string, RegExp]> = [
+    // A Slack URL is a secret, an ntfy topic nearly one: wrong in each way the schema sees.
+    [`alerts:\n  webhooks:\n    - name: s\n      url: "ftp://hooks.example/${SECRET}"\n`, /alerts\.webhooks\.0\.url/],
+    [`alerts:\n  webhooks:\n    - name: s\n      url: "https://u:SECRETpw@ntfy.example/t"\n`, /user or password/],
+    [`alerts:\n  webhooks:\n    - name: s\n      url: "http://ntfy.example/${SECRET}"\n      tokenFile: /t\n`, /http:/],
+    [`alerts:\n  webhooks:\n    - name: s\n      urlFile: "${SECRET}"\n`, /absolute path/],
+    [`alerts:\n  webhooks:\n    - name: s\n      tokenFile: "${SECRET}"\n      url: https://x.example/\n`, /absolute/],
+    [`gate:\n  apiKeyFile: "${SECRET}"\n`, /absolute path/],
+    [`container:\n  env:\n    MY_VAR: ["${SECRET}"]\n`, /container\.env/],
+  ];
+  for (const [text, want] of rows) {
+    const p = problems(parseConfig(text, F));
+    t.true(p.length > 0, text);
+    t.regex(p.join('\n'), want, text);
+    t.notRegex(p.join('\n'), /SECRET/, `the value is quoted: ${p.join('\n')}`);
+  }
+  // A value that is no secret is still quoted, which helps.
+  t.regex(problems(parseConfig('container:\n  port: 99999\n', F)).join('\n'), /got 99999/);
+});
+
+test('the IP firewall allows only what the config names: never any, never metadata, the LAN or multicast', (t) => {
+  const never = ['169.254.169.254', '10.0.0.1', '172.17.0.1', '192.168.1.1', '100.64.0.1', '224.0.0.251', '0.0.0.1'];
+  const none = (allow: readonly string[]) => {
+    t.false(
+      allow.some((a) => a === 'any' || a === '0.0.0.0/0' || a === '::/0' || a === '::/1'),
+      allow.join(' '),
+    );
+    for (const ip of never) t.false(coversV4(allow, ip), `${ip} is allowed`);
+  };
+  // The internet, by blocks: the public addresses are in it, none of the others.
+  none(PUBLIC);
+  for (const ip of ['1.1.1.1', '8.8.8.8', '172.32.0.1', '100.128.0.1', '223.255.255.255'])
+    t.true(coversV4(PUBLIC, ip), ip);
+  // A scraper and a webhook at an address: those only.
+  t.deepEqual(
+    ipAllow({ allowFrom: ['192.0.2.2/32'], webhooks: [{ name: 'box', host: '192.0.2.9', addresses: ['192.0.2.9'] }] })
+      .allow,
+    ['192.0.2.2/32', '192.0.2.9'],
+  );
+  // A service by name (its addresses change): the internet, never a private range.
+  const ntfy = ipAllow({ allowFrom: [], webhooks: [{ name: 'n', host: 'ntfy.sh', addresses: ['159.203.148.75'] }] });
+  none(ntfy.allow);
+  t.true(coversV4(ntfy.allow, '159.203.148.75'));
+  // A LAN host by name: its address now (and a note), not its network; one that does not resolve: the internet.
+  const lan = ipAllow({ allowFrom: [], webhooks: [{ name: 'l', host: 'alerts.lan', addresses: ['10.0.0.7'] }] });
+  t.deepEqual(lan.allow, ['10.0.0.7']);
+  t.regex(lan.notes.join('\n'), /alerts\.lan is 10\.0\.0\.7 now/);
+  const gone = ipAllow({ allowFrom: [], webhooks: [{ name: 'g', host: 'gone.example', addresses: [] }] });
+  none(gone.allow);
+  t.regex(gone.notes.join('\n'), /does not resolve now/);
+  // Nothing named: nothing beyond loopback.
+  t.deepEqual(ipAllow({ allowFrom: [], webhooks: [] }).allow, []);
 });
