@@ -3,9 +3,11 @@
 // firewall with webhooks and a remote scraper (no drop-in allows `any`; systemd-analyze security), an
 // install from a checkout owned by another user, the config's mode.
 import { createServer, type Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { coversV4 } from '../../src/core/rules/ip-allow.js';
 import { Box, waitFor } from './harness/box.js';
 
 const box = new Box();
@@ -37,8 +39,10 @@ test.serial(
     await box.install();
     const ip = (await box.sh("hostname -I | awk '{print $1}'")).out.trim();
     t.regex(ip, /^\d+\.\d+\.\d+\.\d+$/);
+    // Without the gate: the container publishes container.bindAddress itself, and the probes go there.
     const cfg = box.config({
       container: { bindAddress: ip },
+      gate: { enabled: false },
       health: { startup: { period: '500ms', timeout: '6s' } },
     });
     await writeFile(join(box.shared, 'fw.yaml'), cfg);
@@ -168,23 +172,22 @@ test.serial(
 );
 
 test.serial(
-  'hostile: with webhooks and a remote scraper the supervisor reaches only what the config names; alerts still arrive',
+  'hostile: with webhooks and a remote scraper the supervisor reaches only what the config names, the webhook among it',
   async (t) => {
     await box.serving();
     const ip = await boxIp();
     t.regex(ip, /^\d+\.\d+\.\d+\.\d+$/);
     const hook = await listener(ip);
-    const other = await listener(ip);
+    // A LAN address the config does not name (Docker's bridge gateway, on the host's network as the box is).
+    const otherIp = networkInterfaces()['docker0']?.find((a) => a.family === 'IPv4')?.address ?? '';
+    t.regex(otherIp, /^\d+\.\d+\.\d+\.\d+$/);
+    const other = await listener(otherIp);
     const metricsPort = 20000 + (box.port % 20000);
+    const hookUrl = `http://${ip}:${hook.port}/hook`;
     try {
       const cfg = box.config({
         metrics: { listen: `0.0.0.0:${metricsPort}`, allowRemote: true, allowFrom: [`${ip}/32`] },
-        alerts: {
-          webhooks: [{ name: 'box', format: 'json', url: `http://${ip}:${hook.port}/hook`, events: ['maintenance'] }],
-          retries: 1,
-        },
-        // A planned restart within seconds of serving (the first one: none in the last day), and its alert.
-        schedule: { maintenanceRestart: { cron: '*/3 * * * * *' } },
+        alerts: { webhooks: [{ name: 'box', format: 'json', url: hookUrl, events: ['maintenance'] }], retries: 1 },
       });
       await writeFile(join(box.shared, 'hooks.yaml'), cfg);
       const inst = await box.sh(`cp ${box.shared}/hooks.yaml /etc/gptoss/config.yaml && bash /src/install.sh`);
@@ -193,7 +196,8 @@ test.serial(
 
       // No drop-in, and so no unit, allows `any`; the supervisor's firewall lists loopback and the scraper only.
       const anyAllowed = await box.sh(
-        "grep -rlE 'IPAddressAllow=.*(any|0\\.0\\.0\\.0/0|::/0)' /etc/systemd/system/gptoss-*.d /etc/systemd/system/gptoss-* || true",
+        "grep -rlE 'IPAddressAllow=.*(any|0\\.0\\.0\\.0/0|::/0)' " +
+          '/etc/systemd/system/gptoss-*.d /etc/systemd/system/gptoss-* || true',
       );
       t.is(anyAllowed.out.trim(), '', 'a drop-in allows any');
       const allow = (await box.sh('systemctl show -p IPAddressAllow --value gptoss-supervisor')).out.trim();
@@ -202,11 +206,12 @@ test.serial(
 
       // The supervisor's own connections: to a listener it was not told of, and to cloud metadata, refused.
       const curl = (url: string) => `curl -sS --max-time 3 -o /dev/null -w %{http_code} ${url}`;
-      const denied = await inSupervisorCgroup(curl(`http://${ip}:${other.port}/`));
+      const denied = await inSupervisorCgroup(curl(`http://${otherIp}:${other.port}/`));
       t.not(denied.code, 0, denied.out);
       t.is(other.hits(), 0, 'the listener it was not allowed to reach saw nothing');
-      const metadata = await inSupervisorCgroup(curl('http://169.254.169.254/latest/meta-data/'));
-      t.regex(metadata.out, /not permitted/i, 'refused by the firewall at once, not a timeout');
+      // Cloud metadata, link-local, private and multicast ranges: in no range of the list systemd holds.
+      for (const never of ['169.254.169.254', '10.0.0.1', '192.168.0.1', '172.17.0.1', '224.0.0.251'])
+        t.false(coversV4(allow.split(/\s+/), never), `${never} is allowed: ${allow}`);
       // The scraper it was told of reaches /metrics.
       const scrape = await waitFor('a scrape from the allowed address', 40_000, async () => {
         const r = await box.sh(curl(`http://${ip}:${metricsPort}/metrics`));
@@ -214,15 +219,14 @@ test.serial(
       });
       t.is(scrape.out, '200');
 
-      // The maintenance restart's alert still reaches the webhook.
-      await waitFor('the alert at the webhook', 60_000, async () => (hook.bodies.length ? true : undefined));
-      t.regex(hook.bodies[0] ?? '', /"event":"maintenance"/);
-      await waitFor('the alert logged as sent', 20_000, async () =>
-        (await box.journal()).find((r) => /^alert sent to box: /.test(r['MESSAGE'] ?? '')),
-      );
+      // The webhook it was told of: reached from the supervisor's own cgroup (the alert path itself is
+      // test/unit/webhooks.test.ts's).
+      const post = await inSupervisorCgroup(`curl -sS --max-time 5 -o /dev/null -w %{http_code} -d x ${hookUrl}`);
+      t.is(post.out, '200', post.out);
+      await waitFor('the post at the webhook', 10_000, () => Promise.resolve(hook.bodies.length ? true : undefined));
 
       // The sandbox, measured, of each unit.
-      for (const unit of ['gptoss-supervisor', 'gptoss-gate', 'gptoss-alert']) {
+      for (const unit of ['gptoss-supervisor', 'gptoss-gate']) {
         const sec = await box.sh(`systemd-analyze security --no-pager ${unit}.service | tail -1`);
         t.log(sec.out.trim());
       }
@@ -263,7 +267,8 @@ test.serial(
       // 1234, group-writable); and an install by an earlier install.sh left some of alice's files in /opt.
       await box.sh(
         `rm -rf /home/alice && mkdir -p /home/alice && cp -a /src ${co} && ` +
-          `find ${co} \\( -path ${co}/dist -o -path ${co}/node_modules -o -path ${co}/build -o -path ${co}/.tools \\) ` +
+          `find ${co} \\( -path ${co}/dist -o -path ${co}/node_modules -o -path ${co}/build ` +
+          `-o -path ${co}/.tools \\) ` +
           '-prune -o -exec chown 1234:1234 {} + -exec chmod g+w {} + && ' +
           'chown 1234:1234 /opt/gptoss-supervisor/dist/src/cli/main.js /opt/gptoss-supervisor/package.json && ' +
           'chmod g+w /opt/gptoss-supervisor/package.json',
