@@ -103,39 +103,91 @@ else
   source "$src/scripts/node24.sh"
   node_bin=$(command -v node) bundled_node=1
 fi
-# Build when never built, or when the sources are newer than the build (a `git pull` since).
-if [ ! -f "$src/dist/src/cli/main.js" ] || [ ! -f "$src/build/Release/unixdgram.node" ] || [ ! -d "$src/node_modules" ] \
-   || [ -n "$(find "$src/src" "$src/package-lock.json" "$src/binding.gyp" -newer "$src/dist/src/cli/main.js" -print -quit 2>/dev/null)" ]; then
-  say "building (npm ci without install scripts, the native addon, tsc)"
+need_build_tools() {
   command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
   command -v make >/dev/null && command -v g++ >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3 >/dev/null
+}
+# Build when never built, or when the sources are newer than the build (a `git pull` since): in
+# the checkout when it is root's (a checkout another user may change is built in a copy, below).
+checkout_owner=$(stat -c '%u' "$src")
+[ "$checkout_owner" = 0 ] && [ $((8#$(stat -c '%a' "$src") & 8#022)) = 0 ] && own_checkout=1 || own_checkout=0
+if [ ! -f "$src/dist/src/cli/main.js" ] || [ ! -f "$src/build/Release/unixdgram.node" ] || [ ! -d "$src/node_modules" ] \
+   || [ -n "$(find "$src/src" "$src/package-lock.json" "$src/binding.gyp" -newer "$src/dist/src/cli/main.js" -print -quit 2>/dev/null)" ]; then
+  stale=1
+else
+  stale=0
+fi
+if [ "$stale" = 1 ] && [ "$own_checkout" = 1 ]; then
+  say "building (npm ci without install scripts, the native addon, tsc)"
+  need_build_tools
   # A checkout may belong to someone else: nothing a dependency ships runs as root (--ignore-scripts).
   bash "$src/scripts/build.sh"
 fi
 
 # ---------------------------------------------------------------- stage the app
-stage=$PREFIX.new
-rm -rf "$stage"
-mkdir -p "$stage/dist" "$stage/build/Release"
-cp -a "$src/dist/src" "$stage/dist/src"
-cp "$src/build/Release/unixdgram.node" "$stage/build/Release/"
-cp "$src/package.json" "$src/package-lock.json" "$src/README.md" "$stage/"
-cp -a "$src/node_modules" "$stage/node_modules"
+# What root will run is copied first (a snapshot the checkout's owner cannot change any more), then
+# looked at: every file root's and writable by root only, or it is not used. A build that another
+# user owns or may change (their checkout, built by them) is thrown away, and a clean copy of the
+# sources is built in a folder of root's. What lands in $PREFIX is root:root, not group/other writable.
+stage=$PREFIX.new clean=
+# A stage or a clean build left by a failure is not left behind.
+trap 'rm -rf "$stage" ${clean:+"$clean"}' EXIT
+stage_from() {
+  rm -rf "$stage"
+  mkdir -p "$stage/dist" "$stage/build/Release"
+  cp -a "$1/dist/src" "$stage/dist/src"
+  cp -a "$1/build/Release/unixdgram.node" "$stage/build/Release/"
+  cp -a "$1/node_modules" "$stage/node_modules"
+  cp "$1/package.json" "$1/package-lock.json" "$1/README.md" "$stage/"
+}
+loose=
+if [ "$stale" = 1 ]; then
+  # Not built, or older than its sources, in a checkout of another user's.
+  why="is not built, or older than its sources, and the checkout belongs to uid $checkout_owner or is writable by others"
+else
+  stage_from "$src"
+  loose=$(find "$stage" \( ! -user 0 -o \( ! -type l -perm /022 \) \) -printf '%P (uid %U, mode %m)\n' -quit)
+  case "$loose" in
+    "") why= ;;
+    *"(uid 0,"*) why="(${loose%% *}) is writable by group or others" ;;
+    *) why="${loose##*(uid }"; why="(${loose%% *}) belongs to uid ${why%%,*}, not root" ;;
+  esac
+fi
+if [ -n "$why" ]; then
+  say "the build in $src $why: building a clean copy of its sources"
+  clean=$(mktemp -d /root/gptoss-build.XXXXXX 2>/dev/null || mktemp -d)
+  chmod 0700 "$clean"
+  for f in src test bench scripts package.json package-lock.json tsconfig.json binding.gyp README.md; do
+    [ -e "$src/$f" ] && cp -R --no-preserve=ownership,mode "$src/$f" "$clean/$f"
+  done
+  chown -R root:root "$clean"; chmod -R go-w "$clean"
+  need_build_tools || die "cannot install the build tools (npm, make, g++) for the clean build; nothing was installed"
+  (cd "$clean" && bash scripts/build.sh >&2) || die "the clean build failed (above); nothing was installed"
+  stage_from "$clean"
+  rm -rf "$clean"; clean=
+fi
+chown -R root:root "$stage"
+chmod -R go-w "$stage"
 if command -v npm >/dev/null; then
   (cd "$stage" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null 2>&1) \
     || warn "npm prune failed; development dependencies stay in $PREFIX/node_modules"
 fi
 if [ "$bundled_node" = 1 ]; then
   mkdir -p "$stage/node/bin"
-  cp "$node_bin" "$stage/node/bin/node"
+  install -m 0755 -o root -g root "$node_bin" "$stage/node/bin/node"
   run_node=$PREFIX/node/bin/node
 else
   run_node=$node_bin
 fi
-# The tree's fingerprint: unchanged means nothing to do (timestamps do not count).
-fingerprint() { (cd "$1" && find . -type f ! -name .fingerprint -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); }
+# The tree's fingerprint, of the contents and of who owns what with which mode: unchanged means
+# nothing to do (timestamps do not count). The installed tree is looked at itself, not a note of it:
+# a file changed there, or given to another user, is replaced.
+fingerprint() {
+  (cd "$1" && { find . -type f ! -name .fingerprint -print0 | sort -z | xargs -0 sha256sum
+               find . ! -name .fingerprint -printf '%p %U %G %m %y\n' | sort; } | sha256sum | cut -c1-64)
+}
 new_fp=$(fingerprint "$stage")
-old_fp=$(cat "$PREFIX/.fingerprint" 2>/dev/null || true)
+old_fp=$([ -d "$PREFIX" ] && fingerprint "$PREFIX" || true)
 app_changed=0
 if [ "$new_fp" != "$old_fp" ]; then
   echo "$new_fp" >"$stage/.fingerprint"
@@ -177,16 +229,26 @@ chmod 0755 "$ETC"
 shipped=${config_src:-$src/etc/gptoss/config.yaml}
 [ -f "$shipped" ] || die "config $shipped not found"
 if [ ! -f "$ETC/config.yaml" ]; then
-  install -m 0644 "$shipped" "$ETC/config.yaml"
+  install -m 0640 -o root -g root "$shipped" "$ETC/config.yaml"
   say "wrote $ETC/config.yaml"
 elif ! cmp -s "$shipped" "$ETC/config.yaml"; then
   # Never replace an operator's config: the other one goes beside it, and we say so.
   if ! { [ -f "$ETC/config.yaml.new" ] && cmp -s "$shipped" "$ETC/config.yaml.new"; }; then
-    install -m 0644 "$shipped" "$ETC/config.yaml.new"
+    install -m 0640 -o root -g root "$shipped" "$ETC/config.yaml.new"
   fi
   other="the shipped config"; [ -z "$config_src" ] || other="--config $config_src"
   say "kept your $ETC/config.yaml; $other differs and is in $ETC/config.yaml.new (compare: diff -u $ETC/config.yaml $ETC/config.yaml.new)"
 fi
+# The config may hold secrets (container.env, webhook URLs): root's, readable by root only (0640,
+# group root). One that another user owns or may read is made so, and we say what it was.
+for f in "$ETC/config.yaml" "$ETC/config.yaml.new"; do
+  [ -f "$f" ] && [ ! -L "$f" ] || continue
+  read -r f_mode f_uid f_gid < <(stat -c '%a %u %g' "$f")
+  if [ "$f_uid" != 0 ] || [ "$f_gid" != 0 ] || [ $((8#$f_mode & 8#137)) != 0 ]; then
+    chown root:root "$f"; chmod 0640 "$f"
+    say "made $f private: 0640, root:root (it was 0$f_mode, uid $f_uid)"
+  fi
+done
 # Its problems go to a private temporary file (they may quote what was pasted into the config).
 validate_err=$(umask 077 && mktemp)
 if ! "$BIN" validate --config "$ETC/config.yaml" >/dev/null 2>"$validate_err"; then
@@ -240,14 +302,16 @@ case "$bind" in
      [ "$dropin_changed" = 0 ] || unit_changed=1 ;;
 esac
 
-# Alert webhooks (ntfy.sh, Slack, ...) live at addresses that change, and a remote Prometheus scrapes
-# from wherever it runs: with either configured, the supervisor's IP traffic is allowed beyond
-# loopback, in a drop-in of our own (narrow it with your own drop-in, IPAddressAllow=ADDRESSES).
+# Alert webhooks and a remote Prometheus: the unit's IP firewall lets through only what the config
+# names (validate --ip-allow: metrics.allowFrom; a webhook's address, or for a host by name the
+# public internet, never a private, link-local or multicast range), in a drop-in of our own. Never
+# `any`: this process holds the Docker socket, and cloud metadata (169.254.169.254) and the LAN stay
+# out of its reach. Re-run install.sh when a webhook's LAN address changes.
 mon="$UNIT_DIR/$UNIT.d/monitoring.conf"
-hooks=$("$BIN" validate --config "$ETC/config.yaml" --get alerts.webhooks)
-remote=$("$BIN" validate --config "$ETC/config.yaml" --get metrics.allowRemote)
-if [ "$hooks" != "[]" ] || [ "$remote" = true ]; then
-  mon_changed=$(printf '# Written by install.sh: alerts.webhooks or metrics.allowRemote reach beyond loopback.\n[Service]\nIPAddressAllow=any\n' | install_text 0644 "$mon")
+allow=$("$BIN" validate --config "$ETC/config.yaml" --ip-allow 2> >(sed 's/^/install.sh: /' >&2))
+case " $allow " in *" any "*|*" 0.0.0.0/0 "*|*" ::/0 "*) die "refusing to write IPAddressAllow=$allow" ;; esac
+if [ -n "$allow" ]; then
+  mon_changed=$(printf '# Written by install.sh from metrics.allowFrom and alerts.webhooks (validate --ip-allow).\n[Service]\nIPAddressAllow=%s\n' "$allow" | install_text 0644 "$mon")
   [ "$mon_changed" = 0 ] || unit_changed=1
 elif [ -f "$mon" ]; then
   rm -f "$mon"; unit_changed=1

@@ -76,6 +76,7 @@ export function humanStatus(p: Props): string {
     `${p.State}${p.WaitingFor ? ` (for ${p.WaitingFor})` : ''} since ${at(p.StateSince)} (${ago(p.StateSince)})`,
   );
   row('model', `${p.ServedModel} at ${p.Endpoint}${p.ServingSince ? `, serving for ${ago(p.ServingSince)}` : ''}`);
+  if (p.Exposure) row('WARNING', p.Exposure);
   row('container', `${p.ContainerId ? p.ContainerId.slice(0, 12) : '(none)'}, image ${p.Image}`);
   row('restarts', `${p.RestartCount} in a row, ${p.TotalRestarts} in all`);
   if (p.LastExitCode !== -1) row('last exit', `${p.LastExitCode}${p.LastExitOomKilled ? ', OOM-killed' : ''}`);
@@ -165,8 +166,8 @@ endpoint, restarts, the last exit and its diagnosis, the last deep probe, config
 Anyone may read it. --json prints the same as one JSON object (keys: state, statusText,
 stateSince, waitingFor, containerId, image, servedModel, endpoint, restartCount, totalRestarts,
 lastExitCode, lastExitOomKilled, diagnosis, diagnosisSummary, diagnosisRemedy, servingSince,
-configPath, configError, lastDeepProbe, engineLoad {at, running, waiting, kvCacheUsage,
-tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}},
+configPath, configError, exposure, lastDeepProbe, engineLoad {at, running, waiting,
+kvCacheUsage, tokensPerSecond}, load {phase, since, progress, eta}, lastLoad {seconds, phases {PHASE: seconds}},
 rollback {from, to, because, at}, knownGood [...] (as \`history --json\`), gate, requests, gpu {at,
 throttledSince, gpus [{index, smClockMhz, smClockMaxMhz, temperatureCelsius, powerWatts,
 throttleReasons}]}, decodeSpeed {tokensPerSecondPerRequest, usual}; times in ISO 8601, null when none).

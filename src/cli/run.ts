@@ -8,6 +8,8 @@ import { DesiredConfig } from '../runtime/desired.js';
 import type { Desired } from '../desired/desired.js';
 import { extendFor } from '../core/machine/ready.js';
 import { cannotRollback } from '../core/machine/rollback.js';
+import { exposureWarning } from '../core/rules/exposure.js';
+import { exposureOf } from '../preflight/gather.js';
 import { Monitor } from '../runtime/monitor.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { resolveStateDir, StateStore } from '../state/store.js';
@@ -32,6 +34,7 @@ function contextOf(d: Desired): Context {
     endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${d.config.container.port}/v1`,
     configPath: d.file,
     specHash: d.settings.specHash,
+    exposure: exposureWarning(exposureOf(d.config)) ?? '',
   };
 }
 

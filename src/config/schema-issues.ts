@@ -7,8 +7,19 @@ import { nearest } from './suggest.js';
 
 export type At = (offset: number | undefined) => { line: number; col: number };
 
-/** Keys whose values are secrets: a problem there never quotes the value. */
-const SECRET_KEYS = new Set(['hfToken']);
+/**
+ * Where values may be secrets, so that a problem there never quotes the value (a message reaches the
+ * journal, `status` and D-Bus, which every user reads): the token's section, the environment, the extra
+ * arguments, and any key that names a URL or a secret (a Slack URL or an ntfy topic is one).
+ */
+const SECRET_SECTIONS = new Set(['hfToken']);
+const SECRET_KEY = /url|token|secret|passw|key|auth|credential|cookie/i;
+export function secretPath(path: readonly (string | number)[]): boolean {
+  if (SECRET_SECTIONS.has(String(path[0]))) return true;
+  if (path[0] === 'container' && path[1] === 'env') return true;
+  if (path[0] === 'model' && path[1] === 'extraArgs') return true;
+  return path.some((p) => typeof p === 'string' && SECRET_KEY.test(p));
+}
 
 /** Every schema issue, located in the document, sorted by place. */
 export function issueProblems(issues: readonly z.core.$ZodIssue[], doc: Document, file: string, at: At): Problem[] {
@@ -26,7 +37,7 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], doc: Document
       }
       continue;
     }
-    const secret = SECRET_KEYS.has(String(path[0]));
+    const secret = secretPath(path);
     problems.push({ file, ...at(valueOffset(doc, path)), key: path.join('.'), message: describeIssue(issue, secret) });
   }
   return problems.sort((a, b) => a.line - b.line || a.col - b.col);

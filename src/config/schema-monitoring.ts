@@ -13,6 +13,14 @@ export function parseListen(s: string): { host: string; port: number } | undefin
   return { host, port };
 }
 
+/** An IP address, or a network as ADDRESS/BITS. */
+const cidr = z.string('expected an IP address or a network such as 10.0.0.0/24').refine((s) => {
+  const [ip, bits, more] = s.split('/');
+  if (more !== undefined || !ip || isIP(ip) === 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(ip) === 4 ? 32 : 128);
+}, 'expected an IP address or a network such as 10.0.0.0/24');
+
 const loopback = (host: string) => host === '::1' || host.startsWith('127.');
 
 const metrics = z
@@ -25,6 +33,9 @@ const metrics = z
       .default('127.0.0.1:8479'),
     // Another address than loopback shows the state to anyone who reaches it: say so on purpose.
     allowRemote: z.boolean().default(false),
+    // The scrapers' addresses (1.2.3.4, 10.0.0.0/24, fd00::/64): install.sh lets only them through the
+    // unit's IP firewall.
+    allowFrom: z.array(cidr).max(32, 'at most 32 addresses').default([]),
   })
   .prefault({})
   .superRefine((m, ctx) => {
@@ -35,7 +46,15 @@ const metrics = z
         path: ['listen'],
         message:
           `${m.listen} is not a loopback address: anyone who reaches it reads the supervisor's state; if that is ` +
-          'what you mean, set metrics.allowRemote: true (and allow the scraper in the unit: README, Monitoring)',
+          "what you mean, set metrics.allowRemote: true and metrics.allowFrom: [the scraper's address]",
+      });
+    if (l && !loopback(l.host) && m.allowRemote && m.allowFrom.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowRemote'],
+        message:
+          "needs metrics.allowFrom, the scrapers' addresses (e.g. [192.168.1.20] or [10.0.0.0/24]): the unit's IP " +
+          'firewall lets only them in (run install.sh again after changing it)',
       });
   });
 

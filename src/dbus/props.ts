@@ -47,6 +47,7 @@ export const SIGNATURES = {
   GpuTelemetry: '(ta(uddddas))',
   GpuThrottledSince: 't',
   DecodeSpeed: '(dd)',
+  Exposure: 's',
 } as const;
 
 export type PropName = keyof typeof SIGNATURES;
@@ -120,6 +121,8 @@ export interface Props {
   GpuThrottledSince: bigint;
   /** Tokens per second per request over health.slow.window, and the spec's baseline (-1 when unknown). */
   DecodeSpeed: [number, number];
+  /** '' when the model's API is on loopback only or asks for a key; else the warning that it is open. */
+  Exposure: string;
 }
 
 /** What clients experienced at the gate (the last hour). */
@@ -136,6 +139,8 @@ export interface Context {
   configPath: string;
   /** The container spec's hash: a load's ETA comes from the last load of the same spec. */
   specHash: string;
+  /** The model's API open beyond loopback with no key: the warning (src/core/rules/exposure.ts), else ''. */
+  exposure?: string;
 }
 
 /** Milliseconds as D-Bus time (µs); 0 for none, and for anything not a finite time. */
@@ -200,6 +205,7 @@ export function propsOf(s: State, statusText: string, c: Context, now = Date.now
     GpuTelemetry: gpuTelemetry(s),
     GpuThrottledSince: usec(isRunning(s) ? s.run.gpu?.throttledSince : undefined),
     DecodeSpeed: decodeSpeed(s, c.specHash),
+    Exposure: c.exposure ?? '',
   };
 }
 
@@ -280,6 +286,7 @@ export function jsonOf(p: Props): Record<string, unknown> {
     servingSince: iso(p.ServingSince),
     configPath: p.ConfigPath,
     configError: p.ConfigError || null,
+    exposure: p.Exposure || null,
     lastDeepProbe: deepAt === 0n ? null : { at: iso(deepAt), ok: deepOk, detail: deepDetail },
     engineLoad: engineJson(p.EngineLoad, iso),
     load: p.LoadPhase

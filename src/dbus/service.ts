@@ -10,6 +10,7 @@ import { BUS_NAME, changedProps, INTERFACE, OBJECT_PATH, SIGNATURES, type PropNa
 const { Interface } = dbus.interface;
 const SYSTEMD = 'org.freedesktop.systemd1';
 const PROPS = 'org.freedesktop.DBus.Properties';
+const BUS_DRIVER = 'org.freedesktop.DBus';
 
 export interface ServiceHandlers {
   restart(): void;
@@ -213,12 +214,24 @@ export class BusService {
     this.timer.unref();
   }
 
-  /** systemd's view of docker.service: a stop or restart is known before the engine is gone. */
+  /**
+   * systemd's view of docker.service: a stop or restart is known before the engine is gone. Only
+   * systemd's own signals count: any user of the system bus may send a signal (the bus's default
+   * policy allows it, to any destination), and the bus stamps each with its sender's unique name, so
+   * a `PropertiesChanged` is believed only from the connection that owns org.freedesktop.systemd1
+   * (asked with GetNameOwner, asked again when NameOwnerChanged says systemd's owner changed).
+   */
   private async followDocker(bus: dbus.MessageBus): Promise<void> {
-    // Plain messages, not proxy objects: a proxy introspects its peer, which costs an XML parser.
-    const call = async (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
-      (await bus.call(new dbus.Message({ destination: SYSTEMD, path, interface: iface, member, signature, body })))
-        ?.body as unknown[];
+    const call = (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
+      ask(bus, SYSTEMD, path, iface, member, signature, body);
+    const driver = (member: string, signature: string, body: unknown[]) =>
+      ask(bus, BUS_DRIVER, '/org/freedesktop/DBus', BUS_DRIVER, member, signature, body);
+    // Told first, so that no change of owner falls between the question and the answer.
+    await driver('AddMatch', 's', [
+      `type='signal',sender='${BUS_DRIVER}',path='/org/freedesktop/DBus',interface='${BUS_DRIVER}',` +
+        `member='NameOwnerChanged',arg0='${SYSTEMD}'`,
+    ]);
+    let owner = String(((await driver('GetNameOwner', 's', [SYSTEMD])) as [string])[0]);
     // Unit property signals are only sent while some client has subscribed.
     await call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'Subscribe');
     const [path] = (await call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'LoadUnit', 's', [
@@ -229,31 +242,62 @@ export class BusService {
       return v.value;
     };
     const rule = `type='signal',sender='${SYSTEMD}',path='${path}',interface='${PROPS}',member='PropertiesChanged'`;
-    await bus.call(
-      new dbus.Message({
-        destination: 'org.freedesktop.DBus',
-        path: '/org/freedesktop/DBus',
-        interface: 'org.freedesktop.DBus',
-        member: 'AddMatch',
-        signature: 's',
-        body: [rule],
-      }),
-    );
+    await driver('AddMatch', 's', [rule]);
     this.dockerActive = activeState;
     let last = await activeState();
-    bus.on('message', (msg: dbus.Message) => {
-      if (msg.type !== dbus.MessageType.SIGNAL || msg.path !== path || msg.member !== 'PropertiesChanged') return;
-      const [iface, changed] = msg.body as [string, Record<string, dbus.Variant>];
-      if (iface !== `${SYSTEMD}.Unit` || !changed['ActiveState']) return;
-      const now = String(changed['ActiveState'].value);
+    const seen = (now: string) => {
       if (now === last) return;
       const was = last;
       last = now;
       // Only a change says something: a Docker started outside systemd leaves the unit inactive.
       if (was === 'active' && now !== 'active') this.handlers.dockerUnit?.('down', now);
       else if (now === 'active') this.handlers.dockerUnit?.('up', now);
+    };
+    let forged = 0;
+    bus.on('message', (msg: dbus.Message) => {
+      if (msg.type !== dbus.MessageType.SIGNAL) return;
+      if (msg.sender === BUS_DRIVER && msg.member === 'NameOwnerChanged' && msg.interface === BUS_DRIVER) {
+        const [name, , next] = msg.body as [string, string, string];
+        if (name !== SYSTEMD || next === owner) return;
+        this.log.log('debug', `systemd's connection to the bus is now ${next || '(none)'} (was ${owner})`);
+        owner = next;
+        // A systemd that came back (daemon-reexec) has forgotten the subscription, and what happened meanwhile.
+        if (next)
+          void call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'Subscribe')
+            .then(activeState)
+            .then(seen)
+            .catch((err: Error) => this.log.log('debug', `docker.service after systemd came back: ${err.message}`));
+        return;
+      }
+      if (msg.path !== path || msg.member !== 'PropertiesChanged' || msg.interface !== PROPS) return;
+      if (!owner || msg.sender !== owner) {
+        // Someone else's word for systemd's: one warning, then quietly (a flood must not fill the journal).
+        this.log.log(
+          forged++ ? 'debug' : 'warn',
+          `ignored a signal about docker.service from ${msg.sender ?? 'an unknown sender'}, which is not systemd ` +
+            `(${owner || 'not on the bus'}): only systemd's own signals are believed`,
+        );
+        return;
+      }
+      const [iface, changed] = msg.body as [string, Record<string, dbus.Variant>];
+      if (iface !== `${SYSTEMD}.Unit` || !changed['ActiveState']) return;
+      seen(String(changed['ActiveState'].value));
     });
   }
+}
+
+/** A method call's reply body. Plain messages, not proxy objects: a proxy introspects its peer (an XML parser). */
+async function ask(
+  bus: dbus.MessageBus,
+  destination: string,
+  path: string,
+  iface: string,
+  member: string,
+  signature: string,
+  body: unknown[],
+): Promise<unknown[]> {
+  const reply = await bus.call(new dbus.Message({ destination, path, interface: iface, member, signature, body }));
+  return reply?.body as unknown[];
 }
 
 /** Closes a connection for good: no listener of ours stays on it, and a late error is swallowed. */

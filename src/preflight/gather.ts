@@ -8,6 +8,7 @@ import type { Release } from '../core/model/events.js';
 import { querySmi, type AppRow, type SmiAnswer } from '../gpu/nvidia-smi.js';
 import { memAvailableNow } from '../gpu/host-memory.js';
 import { missingBytes, type ReleaseFact } from '../core/rules/release.js';
+import type { ExposureInput } from '../core/rules/exposure.js';
 import {
   encodingFacts,
   gpuMemoryFact,
@@ -56,6 +57,17 @@ export function mountedPaths(c: Config): Record<string, string | string[]> {
   };
 }
 
+/** Where the model's API listens, and whether it asks for a key there. */
+export function exposureOf(c: Config): ExposureInput {
+  return {
+    bindAddress: c.container.bindAddress,
+    port: c.container.port,
+    gate: c.gate.enabled,
+    apiKeyFile: c.gate.apiKeyFile !== null,
+    vllmApiKey: Object.hasOwn(c.container.env, 'VLLM_API_KEY') && c.container.env['VLLM_API_KEY'] !== '',
+  };
+}
+
 /** What must hold before the model container is started: files, token, port, memory. */
 export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   const { config: c, engine } = inp;
@@ -96,6 +108,7 @@ export async function prestartFacts(inp: PreflightInput): Promise<Facts> {
   if (waiting && apps) facts.release = { apps, leftMs: waiting.since + waiting.timeout - now };
   if (stuck) facts.release = await stuckFacts(engine, stuck, apps ?? [], smi, now);
   if (symlinks.length) facts.symlinks = symlinks;
+  facts.exposure = exposureOf(c);
   return facts;
 }
 

@@ -13,8 +13,11 @@ export interface TestBus {
   stop(): Promise<void>;
 }
 
-/** A system-type bus on a socket of its own: deny by default, as /usr/share/dbus-1/system.conf. */
-export async function makeBus(): Promise<TestBus> {
+/**
+ * A system-type bus on a socket of its own: deny by default, as /usr/share/dbus-1/system.conf.
+ * `rootOwns`: names root may own and be called at besides ours (a stand-in systemd's).
+ */
+export async function makeBus(opts: { rootOwns?: readonly string[] } = {}): Promise<TestBus> {
   const dir = await mkdtemp(join(tmpdir(), 'gptoss-bus-'));
   // Other users (the policy test) must reach the socket.
   await chmod(dir, 0o755);
@@ -45,6 +48,9 @@ export async function makeBus(): Promise<TestBus> {
           send_member="UpdateActivationEnvironment"/>
   </policy>
   <include>${POLICY}</include>
+  <policy user="root">
+${(opts.rootOwns ?? []).map((n) => `    <allow own="${n}"/>\n    <allow send_destination="${n}"/>`).join('\n')}
+  </policy>
 </busconfig>
 `,
   );

@@ -9,6 +9,7 @@ import { BUS_NAME, SIGNATURES } from '../../src/dbus/props.js';
 import { BusService } from '../../src/dbus/service.js';
 import { createLogger } from '../../src/log/logger.js';
 import { makeBus, type TestBus } from '../helpers/bus.js';
+import { DOCKER_UNIT_PATH, FakeSystemd } from '../helpers/fake-systemd.js';
 import { CLI, startDaemon } from '../helpers/daemon.js';
 import { brief, docker, removeContainer } from '../helpers/docker.js';
 import { cleanup, setup, stopAll, track } from '../helpers/scenario.js';
@@ -33,8 +34,8 @@ const cliAsNobody = (bus: TestBus, ...args: string[]) =>
     DBUS_SYSTEM_BUS_ADDRESS: bus.address,
   });
 
-async function withBus<T>(fn: (bus: TestBus) => Promise<T>): Promise<T> {
-  const bus = await makeBus();
+async function withBus<T>(fn: (bus: TestBus) => Promise<T>, opts?: Parameters<typeof makeBus>[0]): Promise<T> {
+  const bus = await makeBus(opts);
   await bus.start();
   try {
     return await fn(bus);
@@ -229,6 +230,7 @@ test('status --json and exit codes: 0 serving, 3 not serving, 4 no daemon; anyon
         'servingSince',
         'configPath',
         'configError',
+        'exposure',
         'lastDeepProbe',
         'engineLoad',
         'load',
@@ -348,4 +350,103 @@ test('a state file with wrong types: set aside, supervision starts clean, D-Bus 
       await removeContainer(s.name);
     }
   });
+});
+
+/** docker.service's ActiveState said in a PropertiesChanged signal, sent by `busctl emit` as `nobody`. */
+const forgeAsNobody = (bus: TestBus, state: string, destination?: string) =>
+  run(
+    'setpriv',
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'busctl',
+      '--address',
+      bus.address,
+      'emit',
+      ...(destination ? [`--destination=${destination}`] : []),
+      DOCKER_UNIT_PATH,
+      'org.freedesktop.DBus.Properties',
+      'PropertiesChanged',
+      'sa{sv}as',
+      'org.freedesktop.systemd1.Unit',
+      '1',
+      'ActiveState',
+      's',
+      state,
+      '0',
+    ],
+    {},
+  );
+
+test('docker.service: only systemd signals count; one forged by another user is ignored', async (t) => {
+  await withBus(
+    async (bus) => {
+      let systemd = await FakeSystemd.start(bus.address);
+      const msgs: string[] = [];
+      const log = createLogger({
+        format: 'json',
+        level: 'debug',
+        write: (l) => void msgs.push((JSON.parse(l) as { msg: string }).msg),
+      });
+      const seen: string[] = [];
+      const svc = new BusService(
+        log,
+        {
+          restart: () => undefined,
+          rollback: () => undefined,
+          reload: () => Promise.resolve(),
+          dockerUnit: (state, active) => void seen.push(`${state} ${active}`),
+        },
+        { connect: () => dbus.sessionBus({ busAddress: bus.address }) },
+      );
+      const until = async (what: string, ok: () => boolean | Promise<boolean>) => {
+        const end = Date.now() + 10_000;
+        while (!(await ok())) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${what}; saw ${JSON.stringify(msgs.slice(-5))}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      const ignored = () => msgs.filter((m) => /^ignored a signal about docker\.service from :/.test(m)).length;
+      try {
+        svc.start();
+        await until('docker.service followed', async () => (await svc.dockerState()) === 'active');
+        // Broadcast (no match rule of ours takes it), to the supervisor's name, to its unique name.
+        const self = (await run('busctl', ['--address', bus.address, 'status', BUS_NAME, '--no-pager'], {})).out.match(
+          /^UniqueName=(\S+)$/m,
+        )?.[1];
+        t.truthy(self);
+        for (const dest of [undefined, BUS_NAME, self]) {
+          const r = await forgeAsNobody(bus, 'failed', dest);
+          t.is(r.code, 0, r.err);
+        }
+        // Then systemd's own word, which the bus delivers after them: it is the one believed.
+        systemd.set('deactivating');
+        await until('the real stop', () => seen.length > 0);
+        t.deepEqual(seen, ['down deactivating'], 'the forged "failed" was not believed');
+        t.is(ignored(), 2, 'both forged signals that reached it were ignored');
+        t.regex(
+          msgs.find((m) => m.startsWith('ignored a signal')) ?? '',
+          new RegExp(`, which is not systemd \\(${systemd.uniqueName.replace('.', '\\.')}\\)`),
+        );
+
+        // systemd comes back on another connection (daemon-reexec): its signals are believed, others' still not.
+        systemd.stop();
+        systemd = await FakeSystemd.start(bus.address);
+        await until('the new owner known', () => msgs.some((m) => m.includes(`bus is now ${systemd.uniqueName}`)));
+        await until('its state read again', () => seen.length === 2);
+        t.deepEqual(seen, ['down deactivating', 'up active']);
+        await forgeAsNobody(bus, 'failed', BUS_NAME);
+        await until('the forged one ignored', () => ignored() === 3);
+        systemd.set('deactivating');
+        await until('the real stop', () => seen.length === 3);
+        t.deepEqual(seen, ['down deactivating', 'up active', 'down deactivating']);
+        t.is(msgs.filter((m) => m.startsWith('ignored a signal')).length, 3);
+      } finally {
+        svc.stop();
+        systemd.stop();
+      }
+    },
+    { rootOwns: ['org.freedesktop.systemd1'] },
+  );
 });

@@ -59,6 +59,7 @@ const DOCUMENTED: Array<[string, string]> = [
   ['GpuTelemetry', '(ta(uddddas))'],
   ['GpuThrottledSince', 't'],
   ['DecodeSpeed', '(dd)'],
+  ['Exposure', 's'],
 ];
 
 test('every documented property has a value of its D-Bus type', (t) => {

@@ -9,7 +9,12 @@ import { checkExtraArgs } from '../../src/config/vllm-flags.js';
 import { renderDockerRun } from '../../src/container/docker-run.js';
 import { sameSpec } from '../../src/container/same.js';
 import { buildSpec } from '../../src/container/spec.js';
-import { propsOf, scrubProps } from '../../src/dbus/props.js';
+import { jsonOf, propsOf, scrubProps, type Context } from '../../src/dbus/props.js';
+import { humanStatus } from '../../src/cli/daemon-client.js';
+import { evaluate } from '../../src/core/rules/checks.js';
+import { exposureWarning } from '../../src/core/rules/exposure.js';
+import { coversV4, ipAllow, PUBLIC } from '../../src/core/rules/ip-allow.js';
+import { exposureOf } from '../../src/preflight/gather.js';
 import { createLogger } from '../../src/log/logger.js';
 import { initialState } from '../../src/core/model/state.js';
 import { defaultConfig } from '../../src/config/schema.js';
@@ -17,6 +22,13 @@ import { tempDir } from '../helpers/temp.js';
 
 const F = '/etc/gptoss/config.yaml';
 const problems = (r: LoadResult) => (r.ok ? [] : r.problems.map(formatProblem));
+const ctx0: Context = {
+  image: 'img',
+  servedName: 'gpt-oss-120b',
+  endpoint: 'http://127.0.0.1:8000/v1',
+  configPath: F,
+  specHash: 'spec',
+};
 const TOKEN = 'hf_abcdefghijklmnopqrstuvwxyz0123456789AB';
 
 const flagRows: Array<[string[], RegExp]> = [
@@ -349,4 +361,103 @@ test('a state record with the last load by phase, no download among them (most l
   );
   const bad = await readStateIsolated(join(dir, 'bad.json'));
   t.true('problem' in bad && /lastLoad\.phases/.test(bad.problem), JSON.stringify(bad));
+});
+
+test('the model open beyond loopback with no API key: doctor warns, the start-up check warns, status says so', (t) => {
+  const cfg = (text: string) => {
+    const r = parseConfig(text, F);
+    if (!r.ok) throw new Error(problems(r).join('\n'));
+    return r.config;
+  };
+  const open = cfg('container:\n  bindAddress: ""\n');
+  const warning = exposureWarning(exposureOf(open));
+  t.is(
+    warning,
+    `the model's API (port 8000) is open on every interface (container.bindAddress "") with no API key: anyone ` +
+      'who reaches this host can use it; set gate.apiKeyFile, or container.bindAddress: 127.0.0.1 to keep it on ' +
+      'this machine',
+  );
+  // doctor and the pre-start checks (whose warnings the daemon logs once at start) say it as a warning.
+  const check = evaluate({ exposure: exposureOf(open) }).find((r) => r.id === 'exposure');
+  t.is(check?.status, 'warn');
+  t.regex(check?.fix ?? '', /^set gate\.apiKeyFile, or container\.bindAddress: 127\.0\.0\.1/);
+  // status (and D-Bus, and status --json) carry it.
+  const p = propsOf(initialState(0), 'serving', { ...ctx0, exposure: warning ?? '' });
+  t.is(p.Exposure, warning ?? 'none');
+  t.regex(humanStatus(p), /\n {2}WARNING: {4}the model's API \(port 8000\) is open on every interface/);
+  t.is(jsonOf(p)['exposure'], warning);
+  // Another address, the gate off: the key is vLLM's own.
+  t.regex(
+    exposureWarning(exposureOf(cfg('container:\n  bindAddress: 192.0.2.7\ngate:\n  enabled: false\n'))) ?? '',
+    /open on 192\.0\.2\.7 \(container\.bindAddress\) with no API key.*set VLLM_API_KEY in container\.env/,
+  );
+  // None: loopback; a key file at the gate; VLLM_API_KEY in the container.
+  for (const text of [
+    'container:\n  bindAddress: 127.0.0.1\n',
+    'container:\n  bindAddress: "::1"\n',
+    'container:\n  bindAddress: ""\ngate:\n  apiKeyFile: /etc/gptoss/api_keys\n',
+    'container:\n  bindAddress: 0.0.0.0\n  env:\n    VLLM_API_KEY: k-12345\n',
+  ]) {
+    const e = exposureOf(cfg(text));
+    t.is(exposureWarning(e), undefined, text);
+    t.is(evaluate({ exposure: e })[0]?.status, 'pass', text);
+    t.is(propsOf(initialState(0), 'serving', ctx0).Exposure, '');
+  }
+  t.notRegex(humanStatus(propsOf(initialState(0), 'serving', ctx0)), /WARNING/);
+});
+
+test('a problem never quotes the value of a URL or a secret (config errors reach the journal, status, D-Bus)', (t) => {
+  const SECRET = 'T0123/B0456/xoxb-SECRET-part';
+  const rows: Array<[string, RegExp]> = [
+    // A Slack URL is a secret, an ntfy topic nearly one: wrong in each way the schema sees.
+    [`alerts:\n  webhooks:\n    - name: s\n      url: "ftp://hooks.example/${SECRET}"\n`, /alerts\.webhooks\.0\.url/],
+    [`alerts:\n  webhooks:\n    - name: s\n      url: "https://u:SECRETpw@ntfy.example/t"\n`, /user or password/],
+    [`alerts:\n  webhooks:\n    - name: s\n      url: "http://ntfy.example/${SECRET}"\n      tokenFile: /t\n`, /http:/],
+    [`alerts:\n  webhooks:\n    - name: s\n      urlFile: "${SECRET}"\n`, /absolute path/],
+    [`alerts:\n  webhooks:\n    - name: s\n      tokenFile: "${SECRET}"\n      url: https://x.example/\n`, /absolute/],
+    [`gate:\n  apiKeyFile: "${SECRET}"\n`, /absolute path/],
+    [`container:\n  env:\n    MY_VAR: ["${SECRET}"]\n`, /container\.env/],
+  ];
+  for (const [text, want] of rows) {
+    const p = problems(parseConfig(text, F));
+    t.true(p.length > 0, text);
+    t.regex(p.join('\n'), want, text);
+    t.notRegex(p.join('\n'), /SECRET/, `the value is quoted: ${p.join('\n')}`);
+  }
+  // A value that is no secret is still quoted, which helps.
+  t.regex(problems(parseConfig('container:\n  port: 99999\n', F)).join('\n'), /got 99999/);
+});
+
+test('the IP firewall allows only what the config names: never any, never metadata, the LAN or multicast', (t) => {
+  const never = ['169.254.169.254', '10.0.0.1', '172.17.0.1', '192.168.1.1', '100.64.0.1', '224.0.0.251', '0.0.0.1'];
+  const none = (allow: readonly string[]) => {
+    t.false(
+      allow.some((a) => a === 'any' || a === '0.0.0.0/0' || a === '::/0' || a === '::/1'),
+      allow.join(' '),
+    );
+    for (const ip of never) t.false(coversV4(allow, ip), `${ip} is allowed`);
+  };
+  // The internet, by blocks: the public addresses are in it, none of the others.
+  none(PUBLIC);
+  for (const ip of ['1.1.1.1', '8.8.8.8', '172.32.0.1', '100.128.0.1', '223.255.255.255'])
+    t.true(coversV4(PUBLIC, ip), ip);
+  // A scraper and a webhook at an address: those only.
+  t.deepEqual(
+    ipAllow({ allowFrom: ['192.0.2.2/32'], webhooks: [{ name: 'box', host: '192.0.2.9', addresses: ['192.0.2.9'] }] })
+      .allow,
+    ['192.0.2.2/32', '192.0.2.9'],
+  );
+  // A service by name (its addresses change): the internet, never a private range.
+  const ntfy = ipAllow({ allowFrom: [], webhooks: [{ name: 'n', host: 'ntfy.sh', addresses: ['159.203.148.75'] }] });
+  none(ntfy.allow);
+  t.true(coversV4(ntfy.allow, '159.203.148.75'));
+  // A LAN host by name: its address now (and a note), not its network; one that does not resolve: the internet.
+  const lan = ipAllow({ allowFrom: [], webhooks: [{ name: 'l', host: 'alerts.lan', addresses: ['10.0.0.7'] }] });
+  t.deepEqual(lan.allow, ['10.0.0.7']);
+  t.regex(lan.notes.join('\n'), /alerts\.lan is 10\.0\.0\.7 now/);
+  const gone = ipAllow({ allowFrom: [], webhooks: [{ name: 'g', host: 'gone.example', addresses: [] }] });
+  none(gone.allow);
+  t.regex(gone.notes.join('\n'), /does not resolve now/);
+  // Nothing named: nothing beyond loopback.
+  t.deepEqual(ipAllow({ allowFrom: [], webhooks: [] }).allow, []);
 });

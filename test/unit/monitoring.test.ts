@@ -16,7 +16,12 @@ test('metrics.listen: HOST:PORT with an IP; another address than loopback only w
   t.is(configSchema.parse({}).metrics.listen, '127.0.0.1:8479');
   t.is(configSchema.parse({ metrics: { listen: null } }).metrics.listen, null);
   t.false(configSchema.safeParse({ metrics: { listen: '0.0.0.0:8479' } }).success);
-  t.true(configSchema.safeParse({ metrics: { listen: '0.0.0.0:8479', allowRemote: true } }).success);
+  t.true(
+    configSchema.safeParse({ metrics: { listen: '0.0.0.0:8479', allowRemote: true, allowFrom: ['10.0.0.0/24'] } })
+      .success,
+  );
+  // allowRemote names who may scrape: no `any` in the firewall.
+  t.false(configSchema.safeParse({ metrics: { listen: '0.0.0.0:8479', allowRemote: true } }).success);
 });
 
 test('bad monitoring input gets located errors', (t) => {

@@ -12,7 +12,8 @@ export type CheckId =
   | 'gpu-release'
   | 'gpu-memory'
   | 'symlinks'
-  | 'last-good';
+  | 'last-good'
+  | 'exposure';
 
 export interface CheckResult {
   id: CheckId;

@@ -1,6 +1,7 @@
 // The deployment guide's checklist as plain functions: facts about the host in, pass/warn/fail out.
 import type { CheckResult } from './check-result.js';
 import type { MemoryVerdict } from './gpu-memory.js';
+import { exposure, type ExposureInput } from './exposure.js';
 import { MOUNT_FIX, refusedFolder } from './mounts.js';
 import { checkRelease, type ReleaseFact } from './release.js';
 
@@ -45,6 +46,8 @@ export interface Facts {
    * itself or a folder above it), with where they lead ('?' when that cannot be read).
    */
   symlinks?: Array<{ key: string; path: string; target: string }>;
+  /** Where the model's API listens and whether it asks for a key. */
+  exposure?: ExposureInput;
 }
 
 export function checkEncodings(
@@ -231,6 +234,14 @@ export function checkSymlinks(links: NonNullable<Facts['symlinks']>): CheckResul
   };
 }
 
+/** The model's API beyond loopback with no key: a warning (the guide's default; not a reason to stop). */
+export function checkExposure(i: ExposureInput): CheckResult {
+  const e = exposure(i);
+  return e.open
+    ? { id: 'exposure', status: 'warn', detail: e.detail, ...(e.fix ? { fix: e.fix } : {}) }
+    : { id: 'exposure', status: 'pass', detail: e.detail };
+}
+
 /** Every check the facts allow, in the order an operator fixes things. */
 export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   const out: CheckResult[] = [];
@@ -245,6 +256,7 @@ export function evaluate(f: Facts, fetchCommand?: string): CheckResult[] {
   if (f.port) out.push(checkPort(f.port));
   if (f.release) out.push(checkRelease(f.release, f.gpuMemory));
   if (f.gpuMemory) out.push(checkMemory(f.gpuMemory));
+  if (f.exposure) out.push(checkExposure(f.exposure));
   return out;
 }
 
