@@ -15,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Outcome {
   /** From the edit to A serving again; undefined: not serving at the window's end. */
   recoverMs?: number;
-  /** Starts of the new spec that failed. */
+  /** Starts of the new spec (each failed). */
   failedStarts: number;
 }
 
@@ -49,7 +49,12 @@ async function trial(cause: Cause, enabled: boolean): Promise<Outcome> {
     } catch {
       recoverMs = undefined;
     }
-    const failedStarts = s.daemon.events('container-exited', mark).length;
+    // The new spec's starts: every start after the edit, before the rollback (if any) brought A back.
+    const after = s.daemon.records.slice(mark);
+    const back = after.findIndex((r) => r.event === 'rollback');
+    const failedStarts = (back < 0 ? after : after.slice(0, back)).filter(
+      (r) => r.event === 'container-started',
+    ).length;
     return { ...(recoverMs === undefined ? {} : { recoverMs }), failedStarts };
   } finally {
     await cleanup(s);
