@@ -141,6 +141,15 @@ function hostRows(p: Props): Array<[string, string]> {
   return out;
 }
 
+/** The daemon's properties, or the exit code of not reading them (said on stderr as `failed` says). */
+async function propsOr(what: string): Promise<Props | number> {
+  try {
+    return await readProps();
+  } catch (err) {
+    return failed(err, what);
+  }
+}
+
 function failed(err: unknown, what: string): number {
   if (err instanceof NoDaemon) {
     process.stderr.write(
@@ -177,12 +186,8 @@ Exit codes (as systemctl is-active): 0 serving, 3 running but not serving, 4 no 
 `,
   options: { json: { type: 'boolean' } },
   async run(values) {
-    let p: Props;
-    try {
-      p = await readProps();
-    } catch (err) {
-      return failed(err, 'status');
-    }
+    const p = await propsOr('status');
+    if (typeof p === 'number') return p;
     process.stdout.write(values['json'] ? `${JSON.stringify(jsonOf(p), null, 2)}\n` : humanStatus(p));
     if (p.State === 'failed') return EXIT.failed;
     return p.State === 'serving' ? EXIT.ok : EXIT.notServing;
@@ -254,12 +259,8 @@ runs), when it first served and was proven, and how its last run ended. Anyone m
 `,
   options: { json: { type: 'boolean' } },
   async run(values) {
-    let p: Props;
-    try {
-      p = await readProps();
-    } catch (err) {
-      return failed(err, 'history');
-    }
+    const p = await propsOr('history');
+    if (typeof p === 'number') return p;
     const iso = (us: bigint) => (us === 0n ? null : new Date(Number(us / 1000n)).toISOString());
     if (values['json']) {
       process.stdout.write(`${JSON.stringify(knownGoodJson(p.KnownGood, iso), null, 2)}\n`);

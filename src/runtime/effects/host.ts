@@ -9,6 +9,19 @@ export interface HostWatch {
   stop(): void;
 }
 
+/** Runs `look` every `periodMs`, the first at once, until stopped; `closed` runs at the stop. */
+function every(periodMs: number, look: () => void, closed: () => void): HostWatch {
+  const timer = setInterval(look, periodMs);
+  const first = setImmediate(look);
+  return {
+    stop() {
+      closed();
+      clearInterval(timer);
+      clearImmediate(first);
+    },
+  };
+}
+
 /** Finds the container's cgroup file: the usual layouts first, then through its main process. */
 async function cgroupFile(engine: ContainerEngine, id: string): Promise<string | undefined> {
   const known = firstReadable(cgroupCandidates(id));
@@ -33,16 +46,10 @@ export function memoryWatch(
   void cgroupFile(engine, sub.id).then((f) => {
     if (f && !stopped) sampler.watchCgroup(f);
   });
-  const timer = setInterval(look, sub.periodMs);
-  const first = setImmediate(look);
-  return {
-    stop() {
-      stopped = true;
-      clearInterval(timer);
-      clearImmediate(first);
-      sampler.close();
-    },
-  };
+  return every(sub.periodMs, look, () => {
+    stopped = true;
+    sampler.close();
+  });
 }
 
 /** The names of the throttle reasons the driver takes, learnt once for the daemon's life. */
@@ -70,13 +77,5 @@ export function telemetryWatch(
       });
     });
   };
-  const timer = setInterval(look, sub.periodMs);
-  const first = setImmediate(look);
-  return {
-    stop() {
-      stopped = true;
-      clearInterval(timer);
-      clearImmediate(first);
-    },
-  };
+  return every(sub.periodMs, look, () => (stopped = true));
 }
