@@ -108,8 +108,9 @@ test.serial('an upgrade by install.sh under traffic: nothing refused or cut, the
   const before = await brief(box.model);
   const gate = await pidOf('gptoss-gate');
   const sup = await pidOf('gptoss-supervisor');
-  // An older version installed (its recorded fingerprint differs): this run is an upgrade.
-  await box.sh('echo 0000-older-version > /opt/gptoss-supervisor/.fingerprint');
+  // An older version installed (a tree that differs from the build: install.sh looks at the tree
+  // itself, not at a note of it): this run is an upgrade.
+  await box.sh('echo older > /opt/gptoss-supervisor/OLDER-VERSION');
   const answers = await underTraffic(async () => {
     const up = await box.sh(`bash /src/install.sh --config ${box.shared}/config.yaml`, 300_000);
     t.is(up.code, 0, up.out);

@@ -249,8 +249,9 @@ test.serial('install.sh again: nothing changed, no restart; an upgrade hands the
   t.is((await box.sh(sums)).out, filesBefore, 'not one installed file changed');
   t.is(await mainPid(), pid, 'the supervisor was not restarted');
 
-  // An older version installed (its recorded fingerprint differs): this run is an upgrade.
-  await box.sh('echo 0000-older-version > /opt/gptoss-supervisor/.fingerprint');
+  // An older version installed (a tree that differs from the build: install.sh looks at the tree
+  // itself, not at a note of it): this run is an upgrade.
+  await box.sh('echo older > /opt/gptoss-supervisor/OLDER-VERSION');
   const up = await box.sh(`bash /src/install.sh --config ${box.shared}/config.yaml`);
   t.regex(up.out, /upgrading the running supervisor; the model container keeps serving/);
   await waitFor('the new supervisor', 30_000, async () => {
