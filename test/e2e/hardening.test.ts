@@ -102,6 +102,23 @@ test.serial(
 const boxIp = async () => (await box.sh("hostname -I | awk '{print $1}'")).out.trim();
 
 /** An HTTP listener on `host` that counts what reaches it. */
+/**
+ * A port free on every address now and below the ephemeral range (32768 up), where Docker picks the
+ * ports it publishes and the kernel those of outgoing connections: nothing takes it meanwhile.
+ */
+async function stablePort(): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port between 20000 and 32000');
+}
+
 async function listener(host: string): Promise<{ server: Server; port: number; bodies: string[]; hits: () => number }> {
   let hits = 0;
   const bodies: string[] = [];
@@ -182,7 +199,9 @@ test.serial(
     const otherIp = networkInterfaces()['docker0']?.find((a) => a.family === 'IPv4')?.address ?? '';
     t.regex(otherIp, /^\d+\.\d+\.\d+\.\d+$/);
     const other = await listener(otherIp);
-    const metricsPort = 20000 + (box.port % 20000);
+    // Not derived from the box's (ephemeral) port: such a port could be one Docker publishes, and the
+    // daemon's /metrics could then not listen (it was so once in CI).
+    const metricsPort = await stablePort();
     const hookUrl = `http://${ip}:${hook.port}/hook`;
     try {
       const cfg = box.config({
@@ -213,10 +232,19 @@ test.serial(
       for (const never of ['169.254.169.254', '10.0.0.1', '192.168.0.1', '172.17.0.1', '224.0.0.251'])
         t.false(coversV4(allow.split(/\s+/), never), `${never} is allowed: ${allow}`);
       // The scraper it was told of reaches /metrics.
-      const scrape = await waitFor('a scrape from the allowed address', 40_000, async () => {
-        const r = await box.sh(curl(`http://${ip}:${metricsPort}/metrics`));
-        return r.out === '200' ? r : undefined;
-      });
+      const scrape = await waitFor(
+        'a scrape from the allowed address',
+        40_000,
+        async () => {
+          const r = await box.sh(curl(`http://${ip}:${metricsPort}/metrics`));
+          return r.out === '200' ? r : undefined;
+        },
+        async () =>
+          (await box.journal('-n 200'))
+            .map((r) => r['MESSAGE'] ?? '')
+            .filter((m) => /metrics/.test(m))
+            .join(' | '),
+      );
       t.is(scrape.out, '200');
 
       // The webhook it was told of: reached from the supervisor's own cgroup (the alert path itself is
