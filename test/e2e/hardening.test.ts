@@ -234,7 +234,9 @@ test.serial(
       // The scraper it was told of reaches /metrics.
       const scrape = await waitFor(
         'a scrape from the allowed address',
-        40_000,
+        // install.sh hands the running supervisor over (SIGUSR2, RestartSec=5s): the new one, with
+        // the new firewall, then listens. A busy box takes a while for that.
+        90_000,
         async () => {
           const r = await box.sh(curl(`http://${ip}:${metricsPort}/metrics`));
           return r.out === '200' ? r : undefined;
