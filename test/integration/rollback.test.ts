@@ -219,6 +219,17 @@ test('the tag moved to a broken image: the digest brings the old image back', as
   } finally {
     await cleanup(s);
     await docker(['rmi', '-f', ref]).catch(() => undefined);
+    // The container was made by digest: that reference stays on A's image (the stand-in's) until
+    // removed by name; the image itself is the suite's.
+    const digests = await docker([
+      'image',
+      'inspect',
+      '-f',
+      '{{range .RepoDigests}}{{println .}}{{end}}',
+      STANDIN,
+    ]).catch(() => '');
+    for (const d of digests.split('\n').filter((x) => x.startsWith(`${reg.host}/`)))
+      await docker(['rmi', d]).catch(() => undefined);
     await reg.stop();
   }
 });
