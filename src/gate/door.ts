@@ -132,6 +132,10 @@ export class Door {
   /** The supervisor's orders. */
   update(view: DoorView): void {
     const runChanged = view.run !== this.view?.run;
+    // Said when the keys in force change (how many, never which): the moment an edit of
+    // gate.apiKeyFile takes effect at the door.
+    if (this.view && view.keys.join() !== this.view.keys.join())
+      this.o.log('info', `gate: ${view.keys.length} API key(s) in force`);
     this.view = view;
     if (view.open && view.run !== this.agentRun) {
       // A new run is a new server: pooled connections to the old one are dead. What is still in flight

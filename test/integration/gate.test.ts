@@ -210,11 +210,14 @@ test('API keys: none or a wrong one is 401, the right one passes, /health is ope
     await chmod(file, 0o644);
     await writeFile(file, 'sk-first\n');
     await t2.daemon.waitFor((r) => /may be read by other users/.test(r.msg), 10_000, mark);
+    // The gate's own word that the change is in force at the door (the key that matches nothing).
+    await t2.daemon.waitFor((r) => r.msg === 'gate: 1 API key(s) in force', 10_000, mark, 'the door refusing');
     t.is((await chat(t2.port, { key: 'sk-first' })).status, 401);
     mark = t2.daemon.mark;
     await writeFile(file, 'sk-second\n');
     await chmod(file, 0o600);
     await t2.daemon.waitFor((r) => /gate: 1 API key\(s\) from/.test(r.msg), 10_000, mark);
+    await t2.daemon.waitFor((r) => r.msg === 'gate: 1 API key(s) in force', 10_000, mark, 'the new key at the door');
     t.is((await chat(t2.port, { key: 'sk-first' })).status, 401, 'the old key is gone');
     t.deepEqual(failures([await chat(t2.port, { key: 'sk-second' })]), []);
     t.false(
