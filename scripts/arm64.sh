@@ -28,7 +28,7 @@ binfmt=/proc/sys/fs/binfmt_misc
 chroot_path=/opt/node24/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Unit tests that fail under qemu-user for a reason that is qemu's, with the re-run that proves the
 # same thing another way (see unit_tests).
-known_qemu_failures='^memory › .*measured by fincore'
+known_qemu_failures='^memory › .*measured by fincore|^hostile › page-cache eviction keeps to the model'
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "arm64: $*"; exit 1; }
@@ -92,7 +92,7 @@ trap 'exit 129' HUP
 in_root() {
   unshare --mount --propagation private -- sh -c \
     'mount -t proc proc "$0/proc" && mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"' \
-    "$root" /usr/bin/env -i PATH="$chroot_path" HOME=/root LANG=C.UTF-8 TERM=dumb CI=1 "$@"
+    "$root" /usr/bin/env -i PATH="$chroot_path" HOME=/root LANG=C.UTF-8 TERM=dumb CI=1 GPTOSS_CPU_SCALE=10 "$@"
 }
 
 # ---- 0. what the host needs ---------------------------------------------------------------------
