@@ -3,7 +3,7 @@
 // streams, the gate's RSS idle and with 64 streams open; each with and without the daemon's V8 flags.
 //   npm run bench   (BENCH_GATE_REQUESTS=400, BENCH_GATE_STREAM_SECONDS=8 by default)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import {
   TEST_MEMLOCK,
   uniqueName,
 } from '../test/helpers/docker.js';
+import { writeResult } from './report.js';
 
 const REQUESTS = Number(process.env['BENCH_GATE_REQUESTS'] ?? 400);
 const STREAM_S = Number(process.env['BENCH_GATE_STREAM_SECONDS'] ?? 8);
@@ -260,9 +261,7 @@ try {
         `(${(100 * r.ratio).toFixed(1)}%); RSS idle ${f(r.rssIdleMiB)} MiB, 64 streams ${f(r.rss64StreamsMiB)} MiB\n`,
     );
   }
-  const dir = new URL('../../bench/results/', import.meta.url).pathname;
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'gate.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeResult('gate', result);
 } finally {
   for (const s of [fast, streamy]) {
     await removeContainer(s.name);

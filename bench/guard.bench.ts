@@ -5,12 +5,13 @@
 // - a load that takes 3 GiB against a floor 1.5 GiB under MemAvailable: from the moment this process
 //   sees MemAvailable under the floor (it samples every 20 ms) to the guard's kill line, and how far
 //   under the floor MemAvailable went.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, writeConfig, type Daemon } from '../test/helpers/daemon.js';
 import { docker, freePort, makeDirs, removeContainer, testConfigRaw, uniqueName } from '../test/helpers/docker.js';
 import { MemorySampler } from '../src/gpu/host-memory.js';
+import { printTable, writeResult, type Row } from './report.js';
 
 const IDLE_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 60);
 const KILLS = Number(process.env['BENCH_GUARD_KILLS'] ?? 3);
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   const kills: Array<{ latencyMs: number; underFloorMiB: number }> = [];
   for (let i = 0; i < KILLS; i++) kills.push(await killTrial());
   const pp = (cpu: number) => r2((cpu / IDLE_S) * 100);
-  const rows: Array<[string, string, string]> = [
+  const rows: Row[] = [
     ['one memory sample (meminfo, PSI)', `${sample.microseconds} us`, `mean of ${sample.n}, in this process`],
     [`supervisor CPU over ${IDLE_S}s serving, guard off`, `${off} s`, `${pp(off)}% of a core`],
     [`supervisor CPU over ${IDLE_S}s serving, guard on`, `${on} s`, `${pp(on)}% of a core; a sample a second`],
@@ -121,13 +122,7 @@ async function main(): Promise<void> {
     ],
     ['MemAvailable under the floor at worst', kills.map((k) => `${k.underFloorMiB} MiB`).join(', '), 'the same trials'],
   ];
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  process.stdout.write(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  note\n`);
-  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
-  const dir = new URL('../../bench/results/', import.meta.url).pathname;
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, 'guard.json');
+  printTable(rows, true);
   const result = {
     date: new Date().toISOString(),
     engine,
@@ -136,8 +131,7 @@ async function main(): Promise<void> {
     cpu: { off, on, seconds: IDLE_S },
     kills,
   };
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`written: ${file}\n`);
+  process.stdout.write(`written: ${await writeResult('guard', result)}\n`);
 }
 
 await main();

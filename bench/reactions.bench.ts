@@ -9,6 +9,7 @@ import { readConfigIsolated } from '../src/reader/isolated.js';
 import { cleanup, setup } from '../test/helpers/scenario.js';
 import { genuineEncoding } from '../test/helpers/tiktoken.js';
 import { tmpdir } from 'node:os';
+import { printTable, type Row } from './report.js';
 
 const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 5);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,7 +97,7 @@ async function hostileConfigs(): Promise<Array<{ what: string; inProcessMs: numb
 const enc = await encodingsToStart();
 const b = await burst();
 const cfg = await hostileConfigs();
-const rows: Array<[string, string, string]> = [
+const rows: Row[] = [
   [
     'tiktoken files in place -> start decided (median / max)',
     `${median(enc)} / ${Math.max(...enc)} ms`,
@@ -113,6 +114,4 @@ const rows: Array<[string, string, string]> = [
     'the daemon uses the reader process',
   ]),
 ];
-const w0 = Math.max(...rows.map((r) => r[0].length));
-const w1 = Math.max(...rows.map((r) => r[1].length));
-for (const [a, v, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${v.padEnd(w1)}  ${c}\n`);
+printTable(rows);

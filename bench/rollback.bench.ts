@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { derivedImage, docker } from '../test/helpers/docker.js';
 import { cleanup, setup, type Setup } from '../test/helpers/scenario.js';
+import { printTable, type Row } from './report.js';
 
 const WINDOW_MS = Number(process.env['BENCH_ROLLBACK_WINDOW_MS'] ?? 45_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,7 +68,7 @@ const causes: Cause[] = [
   { name: 'maxModelLen over the KV cache (kv-cache)', edit: (c) => void (c['model']!['maxModelLen'] = 65536) },
   { name: 'an image that exits 1 (unknown)', edit: (c) => void (c['container']!['image'] = bad) },
 ];
-const rows: Array<[string, string, string]> = [];
+const rows: Row[] = [];
 try {
   for (const c of causes) {
     const on = await trial(c, true);
@@ -88,6 +89,4 @@ try {
 } finally {
   await docker(['rmi', '-f', bad]).catch(() => undefined);
 }
-const w0 = Math.max(...rows.map((r) => r[0].length));
-const w1 = Math.max(...rows.map((r) => r[1].length));
-for (const [a, v, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${v.padEnd(w1)}  ${c}\n`);
+printTable(rows);

@@ -1,7 +1,7 @@
 // Benchmarks of supervision on the real engine with the stand-in image: figures, not pass/fail.
 //   npm run bench            (BENCH_KILLS=20, BENCH_IDLE_SECONDS=60 by default)
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientRequest } from 'node:http';
@@ -19,6 +19,7 @@ import {
 } from '../test/helpers/docker.js';
 import { PHASE_STALL_MS } from '../src/core/machine/load.js';
 import { httpGet } from '../src/health/probe.js';
+import { printTable, writeResult, type Row } from './report.js';
 
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 20);
 const HANGS = Number(process.env['BENCH_HANGS'] ?? 10);
@@ -440,7 +441,6 @@ async function hangByPhase(): Promise<Record<string, number>> {
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-type Row = [string, string, string];
 interface Section {
   name: string;
   run(): Promise<{ result: unknown; rows: Row[] }>;
@@ -620,14 +620,8 @@ async function main(): Promise<void> {
     result[section.name] = r.result;
     rows.push(...r.rows);
   }
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  process.stdout.write(`${'figure'.padEnd(w0)}  ${'value'.padEnd(w1)}  note\n`);
-  for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}\n`);
-  const dir = new URL('../../bench/results/', import.meta.url).pathname;
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, only ? `supervise-${only.join('-')}.json` : 'supervise.json');
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  printTable(rows, true);
+  const file = await writeResult(only ? `supervise-${only.join('-')}` : 'supervise', result);
   process.stdout.write(`written: ${file}\n`);
 }
 
