@@ -85,3 +85,6 @@ ${(opts.rootOwns ?? []).map((n) => `    <allow own="${n}"/>\n    <allow send_des
     },
   };
 }
+
+/** `setpriv` arguments that run what follows as the unprivileged user nobody (65534). */
+export const AS_NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'] as const;

@@ -8,7 +8,7 @@ import dbus from 'dbus-next';
 import { BUS_NAME, SIGNATURES } from '../../src/dbus/props.js';
 import { BusService } from '../../src/dbus/service.js';
 import { createLogger } from '../../src/log/logger.js';
-import { makeBus, type TestBus } from '../helpers/bus.js';
+import { AS_NOBODY, makeBus, type TestBus } from '../helpers/bus.js';
 import { DOCKER_UNIT_PATH, FakeSystemd } from '../helpers/fake-systemd.js';
 import { CLI, startDaemon } from '../helpers/daemon.js';
 import { brief, docker, removeContainer } from '../helpers/docker.js';
@@ -30,7 +30,7 @@ const cli = (bus: TestBus, ...args: string[]) =>
   run(process.execPath, [CLI, ...args], { DBUS_SYSTEM_BUS_ADDRESS: bus.address });
 /** The same, as the unprivileged user nobody. */
 const cliAsNobody = (bus: TestBus, ...args: string[]) =>
-  run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args], {
+  run('setpriv', [...AS_NOBODY, process.execPath, CLI, ...args], {
     DBUS_SYSTEM_BUS_ADDRESS: bus.address,
   });
 
@@ -154,9 +154,7 @@ test('Restart(): root restarts the container gracefully; another user is refused
       const raw = await run(
         'setpriv',
         [
-          '--reuid=65534',
-          '--regid=65534',
-          '--clear-groups',
+          ...AS_NOBODY,
           'busctl',
           '--address',
           bus.address,
@@ -357,9 +355,7 @@ const forgeAsNobody = (bus: TestBus, state: string, destination?: string) =>
   run(
     'setpriv',
     [
-      '--reuid=65534',
-      '--regid=65534',
-      '--clear-groups',
+      ...AS_NOBODY,
       'busctl',
       '--address',
       bus.address,

@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
-import { makeBus } from '../helpers/bus.js';
+import { AS_NOBODY, makeBus } from '../helpers/bus.js';
 import { CLI, startDaemon } from '../helpers/daemon.js';
 import { derivedImage, docker, STANDIN } from '../helpers/docker.js';
 import { makeRegistry } from '../helpers/registry.js';
@@ -281,11 +281,9 @@ test('by hand over D-Bus: history lists the good specs; rollback goes to A, drai
     t.is(good[1]!.imageId, sc.imageA);
     t.regex((await cli('history')).out, /\(serving\)/);
     mark = s.daemon.mark;
-    const nobody = await exec(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'rollback'],
-      { DBUS_SYSTEM_BUS_ADDRESS: bus.address },
-    );
+    const nobody = await exec('setpriv', [...AS_NOBODY, process.execPath, CLI, 'rollback'], {
+      DBUS_SYSTEM_BUS_ADDRESS: bus.address,
+    });
     t.is(nobody.code, 5, nobody.out);
     t.regex(nobody.out, /only root may do this/);
     const asked = await cli('rollback');
