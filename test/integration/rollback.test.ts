@@ -60,6 +60,19 @@ async function servingA(
   return { s, alerts, imageA: await docker(['inspect', '-f', '{{.Image}}', s.name]) };
 }
 
+/** A stand-in image that fails as `env` says, removed when the test ends (whatever happens first). */
+async function badImage(t: ExecutionContext, name: string, env: Record<string, string>): Promise<string> {
+  const tag = `gptoss-standin:${name}-${process.pid}`;
+  await derivedImage(tag, env);
+  t.teardown(() =>
+    docker(['rmi', '-f', tag]).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+  return tag;
+}
+
 /** An edit of the config file: the text written (the supervisor must never rewrite it). */
 async function edit(s: Setup, over: () => void): Promise<string> {
   over();
@@ -135,8 +148,7 @@ test('maxModelLen over the KV cache: back to A, the estimate in the line, the al
 });
 
 test('an image without kernels for this GPU (No supported CUDA architectures found): back to A at once', async (t) => {
-  const bad = `gptoss-standin:rb-cuda-${process.pid}`;
-  await derivedImage(bad, { STANDIN_FAIL: 'cuda-arch' });
+  const bad = await badImage(t, 'rb-cuda', { STANDIN_FAIL: 'cuda-arch' });
   const sc = await servingA(t, 'rb-cuda');
   const { s } = sc;
   try {
@@ -157,13 +169,11 @@ test('an image without kernels for this GPU (No supported CUDA architectures fou
     await goodEdit(sc, () => (container(s)['image'] = STANDIN));
   } finally {
     await cleanup(s);
-    await docker(['rmi', '-f', bad]).catch(() => undefined);
   }
 });
 
 test('exit 1, unrecognised: back after rollback.after failed starts; killed mid-way, the next finishes', async (t) => {
-  const bad = `gptoss-standin:rb-exit-${process.pid}`;
-  await derivedImage(bad, { STANDIN_FAIL: 'exit:1' });
+  const bad = await badImage(t, 'rb-exit', { STANDIN_FAIL: 'exit:1' });
   const sc = await servingA(t, 'rb-exit');
   const { s } = sc;
   try {
@@ -194,7 +204,6 @@ test('exit 1, unrecognised: back after rollback.after failed starts; killed mid-
     await goodEdit(sc, () => (container(s)['image'] = STANDIN));
   } finally {
     await cleanup(s);
-    await docker(['rmi', '-f', bad]).catch(() => undefined);
   }
 });
 
