@@ -8,7 +8,7 @@ import type { Command } from './command.js';
 import { EXIT } from './exit.js';
 import { loadForCommand } from './config-arg.js';
 import { join } from 'node:path';
-import { imageRef } from '../desired/rollback.js';
+import { goodImage } from '../core/model/rollback.js';
 import { readStateIsolated } from '../reader/isolated.js';
 import { resolveStateDir } from '../state/store.js';
 
@@ -26,7 +26,7 @@ async function lastGoodCheck(engine: Engine, stateDir: string): Promise<CheckRes
   const good = 'record' in r ? r.record.good?.[0] : undefined;
   if (!good)
     return { id, status: 'pass', detail: 'no spec has served through its canary window yet (nothing to go back to)' };
-  const ref = imageRef(good);
+  const ref = goodImage(good);
   const here = await engine.imageInfo(good.imageId).catch(() => undefined);
   const what = `the last known good spec ${good.hash.slice(0, 12)} runs ${ref}`;
   if (here) return { id, status: 'pass', detail: `${what} (present)` };

@@ -4,7 +4,7 @@ import { checkSource, SECRET_MASK } from '../config/spec-source.js';
 import type { Config } from '../config/schema.js';
 import { isSecretFlag } from '../config/vllm-flags.js';
 import type { History } from '../core/model/events.js';
-import type { GoodSpec, Rollback } from '../core/model/rollback.js';
+import { goodImage, type GoodSpec, type Rollback } from '../core/model/rollback.js';
 import { desiredOf, type Desired } from './desired.js';
 
 /** The value a secret flag has in `args` (`--api-key X` or `--api-key=X`). */
@@ -35,9 +35,6 @@ export function unmaskArgs(kept: readonly string[], current: readonly string[]):
   return out;
 }
 
-/** The image a rollback runs: the registry's digest (it can be pulled again), else the local ID. */
-export const imageRef = (g: Pick<GoodSpec, 'digest' | 'imageId'>): string => g.digest ?? g.imageId;
-
 /** The desired config that brings `good` back, or undefined when its kept source no longer fits the schema. */
 export function restoredDesired(current: Desired, good: GoodSpec): Desired | undefined {
   const src = checkSource(good.source);
@@ -52,7 +49,7 @@ export function restoredDesired(current: Desired, good: GoodSpec): Desired | und
   const config: Config = {
     ...cur,
     model: { ...src.model, extraArgs: unmaskArgs(src.model.extraArgs, cur.model.extraArgs) },
-    container: { ...cur.container, ...container, env, image: imageRef(good) },
+    container: { ...cur.container, ...container, env, image: goodImage(good) },
     paths: src.paths,
   };
   const token = current.token === undefined ? undefined : { value: current.token, source: current.tokenSource ?? '' };

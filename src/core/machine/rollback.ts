@@ -3,7 +3,7 @@
 // touched: the refused spec is remembered (its hash) until the config changes again.
 import type { EventOf, History } from '../model/events.js';
 import type { GoodSpec, RanSpec, Rollback, Trial } from '../model/rollback.js';
-import { GOOD_KEPT } from '../model/rollback.js';
+import { GOOD_KEPT, goodImage } from '../model/rollback.js';
 import type { Settings } from '../model/settings.js';
 import type { WaitReason } from '../model/diagnosis.js';
 import { containerOf, isRunning, isWaiting, type Failure, type RunningState, type State } from '../model/state.js';
@@ -156,9 +156,8 @@ function goBack(
   const { trial: _t, ...rest } = s.history;
   const history = { ...rest, rollback, restarts: 0 };
   const r = reconcileNow({ ...s, history }, inp, containerOf(s), planned);
-  const image = good.digest ?? good.imageId;
   const msg =
-    `rolling ${t.name} back to the last spec that served (${short(good.hash)}, image ${image}, proven ` +
+    `rolling ${t.name} back to the last spec that served (${short(good.hash)}, image ${goodImage(good)}, proven ` +
     `${fmt(now - good.provenAt)} ago): ${what}: ${because}; ${t.configFile} is unchanged: edit it to try again`;
   const fields = { diagnosis: code, rolledBackFrom: rollback.from, rolledBackTo: good.hash };
   // An operator's rollback is no failure: said at warning, not err.

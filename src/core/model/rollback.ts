@@ -58,3 +58,6 @@ export interface Rollback {
 
 /** How many good specs are kept, newest first. */
 export const GOOD_KEPT = 5;
+
+/** The image a rollback runs: by registry digest, or by ID for an image built on this host. */
+export const goodImage = (g: Pick<GoodSpec, 'digest' | 'imageId'>): string => g.digest ?? g.imageId;
