@@ -13,6 +13,8 @@ export interface ConvergeResult {
   reason: string;
   /** Where the container answers on the host (an adopted one keeps its own port). */
   published: Upstream;
+  /** The ID of the image it runs; undefined when Docker could not say. */
+  imageId?: string;
 }
 
 export interface ConvergeOptions<B> {
@@ -52,6 +54,7 @@ export async function observe(
     running: c.State.Running,
     comparison,
     tokenSame: sameToken(c, token),
+    imageId: c.Image,
     ...(published ? { published } : {}),
   };
 }
@@ -75,20 +78,24 @@ export async function convergeContainer<B = never>(
       const id = obs.kind === 'present' ? obs.id : '';
       const reason = lost ? `another process started it first (${plan.reason})` : plan.reason;
       const published = (obs.kind === 'present' && obs.published) || spec.published;
-      return { outcome: plan.outcome, reason, id, published } as Converged<B>;
+      const imageId = obs.kind === 'present' ? obs.imageId : undefined;
+      return { outcome: plan.outcome, reason, id, published, ...(imageId ? { imageId } : {}) } as Converged<B>;
     }
     opts.onPlan?.(plan.outcome, plan.reason);
     try {
       const id = await run(engine, spec, plan.steps, opts);
       if (typeof id !== 'string') return id as Converged<B>;
-      // A port left to Docker is known only once it runs.
-      const started = spec.published.port === 0 ? await engine.inspect(id) : undefined;
-      const published = (started && publishedOf(started)) || spec.published;
+      // One look at what runs: the image it runs, and a port left to Docker (known only once it runs).
+      // Without the port nothing can reach it (an error is the reconcile's); the image ID is a bonus.
+      const look = engine.inspect(id);
+      const started = spec.published.port === 0 ? await look : await look.catch(() => undefined);
+      const published = (spec.published.port === 0 && started && publishedOf(started)) || spec.published;
       return {
         outcome: plan.outcome,
         reason: lost ? `${plan.reason}, after a race with another process` : plan.reason,
         id,
         published,
+        ...(started ? { imageId: started.Image } : {}),
       } as Converged<B>;
     } catch (err) {
       if (!(err instanceof Raced)) throw err;

@@ -110,13 +110,7 @@ export class Engine implements ContainerEngine {
   }
 
   async imageExists(image: string): Promise<boolean> {
-    try {
-      await within(this.docker.getImage(image).inspect(), CALL_TIMEOUT_MS);
-      return true;
-    } catch (err) {
-      if ((err as HttpError).statusCode === 404) return false;
-      throw translate('image inspect', err);
-    }
+    return (await this.imageInfo(image)) !== undefined;
   }
 
   /** Creates the container; a name already taken is `Raced`, a missing image `ImageMissing`. */

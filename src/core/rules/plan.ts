@@ -22,6 +22,8 @@ export type Observation =
       running: boolean;
       comparison: Comparison;
       tokenSame: boolean;
+      /** The ID of the image it runs. */
+      imageId?: string;
       /** Where it answers on the host, as it is published. */
       published?: Upstream;
     };

@@ -106,7 +106,7 @@ async function reconciled(
   // Docker's StartedAt is a moment before start returns: now is as good, and saves an inspect.
   const startedAt = ctx.now();
   const upstream = reachable(res.published);
-  const ran = await ranSpec(ctx.engine, desired, res.id);
+  const ran = res.imageId ? await ranSpec(ctx.engine, desired, res.imageId) : undefined;
   return {
     type: 'reconciled',
     id: res.id,
@@ -179,18 +179,16 @@ export function repoOf(image: string): string {
 
 /**
  * What the container runs, for a rollback to bring back: its image by ID (a tag moved since does
- * not change it) and by the registry's digest where it was pulled. Undefined when Docker cannot say.
+ * not change it) and by the registry's digest where it was pulled.
  */
-async function ranSpec(engine: ContainerEngine, desired: Desired, id: string): Promise<RanSpec | undefined> {
-  const c = await engine.inspect(id).catch(() => undefined);
-  if (!c) return undefined;
-  const info = await engine.imageInfo(c.Image).catch(() => undefined);
+async function ranSpec(engine: ContainerEngine, desired: Desired, imageId: string): Promise<RanSpec> {
+  const info = await engine.imageInfo(imageId).catch(() => undefined);
   const image = desired.config.container.image;
   const digest = image.includes('@sha256:') ? image : info?.repoDigests.find((d) => d.startsWith(`${repoOf(image)}@`));
   return {
     hash: desired.spec.hash,
     image,
-    imageId: c.Image,
+    imageId,
     ...(digest ? { digest } : {}),
     source: specSourceOf(desired.config),
     ...(desired.restores ? { restores: desired.restores } : {}),
