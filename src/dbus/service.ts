@@ -116,10 +116,8 @@ export class BusService {
   async ownJob(): Promise<string | undefined> {
     const bus = this.bus;
     if (!bus) return undefined;
-    const call = async (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
-      (await bus.call(new dbus.Message({ destination: SYSTEMD, path, interface: iface, member, signature, body })))
-        ?.body as unknown[];
-    const ask = async () => {
+    const call = toSystemd(bus);
+    const lookUp = async () => {
       const [unit] = (await call('/org/freedesktop/systemd1', `${SYSTEMD}.Manager`, 'GetUnitByPID', 'u', [
         process.pid,
       ])) as [string];
@@ -131,7 +129,7 @@ export class BusService {
       const [type] = (await call(jobPath, PROPS, 'Get', 'ss', [`${SYSTEMD}.Job`, 'JobType'])) as [dbus.Variant<string>];
       return type.value;
     };
-    return withDeadline(ask(), 2000, () => new Error('no answer')).catch(() => undefined);
+    return withDeadline(lookUp(), 2000, () => new Error('no answer')).catch(() => undefined);
   }
 
   stop(): void {
@@ -222,8 +220,7 @@ export class BusService {
    * (asked with GetNameOwner, asked again when NameOwnerChanged says systemd's owner changed).
    */
   private async followDocker(bus: dbus.MessageBus): Promise<void> {
-    const call = (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
-      ask(bus, SYSTEMD, path, iface, member, signature, body);
+    const call = toSystemd(bus);
     const driver = (member: string, signature: string, body: unknown[]) =>
       ask(bus, BUS_DRIVER, '/org/freedesktop/DBus', BUS_DRIVER, member, signature, body);
     // Told first, so that no change of owner falls between the question and the answer.
@@ -299,6 +296,12 @@ async function ask(
   const reply = await bus.call(new dbus.Message({ destination, path, interface: iface, member, signature, body }));
   return reply?.body as unknown[];
 }
+
+/** Method calls to systemd's manager and units over `bus`. */
+const toSystemd =
+  (bus: dbus.MessageBus) =>
+  (path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
+    ask(bus, SYSTEMD, path, iface, member, signature, body);
 
 /** Closes a connection for good: no listener of ours stays on it, and a late error is swallowed. */
 function close(bus: dbus.MessageBus): void {
