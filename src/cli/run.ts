@@ -177,15 +177,14 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateCont
       bridge.reloading();
       if (!('error' in change)) {
         bridge.readyMode = change.desired.config.notify.ready;
-        [shownFor, shown] = [change.desired, contextOf(change.desired)];
         monitor.apply(change.desired);
       }
       await sup.reload(change);
       bridge.reloaded();
     },
   });
-  let shown = contextOf(desired.current);
-  let shownFor = desired.current;
+  // What D-Bus shows of the desired config in force (a rollback's shows the image it runs, by digest).
+  let shown = { for: desired.current, context: contextOf(desired.current) };
   const monitor = new Monitor(log, desired.current);
   const bus = new BusService(
     log,
@@ -199,9 +198,8 @@ async function supervise(loaded: Loaded, log: Logger, stateDir: string, gateCont
     onStatus: (line, state) => bridge.status(line, state.phase),
     onState: (state, line, now) => {
       const figures = monitor.requests.summary(now);
-      // A rollback in force shows the image it runs (by digest).
-      if (sup.desired !== shownFor) [shownFor, shown] = [sup.desired, contextOf(sup.desired)];
-      bus.update(scrubProps(propsOf(state, line, shown, now, figures), (text) => log.scrub(text)));
+      if (sup.desired !== shown.for) shown = { for: sup.desired, context: contextOf(sup.desired) };
+      bus.update(scrubProps(propsOf(state, line, shown.context, now, figures), (text) => log.scrub(text)));
       monitor.state(state, line, now);
     },
     onEvent: (ev, before, after) => monitor.event(ev, before, after),
