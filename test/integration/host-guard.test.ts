@@ -136,7 +136,9 @@ test('the guard: a 3 GiB load killed within 2 s of a floor 1.5 GiB under MemAvai
 });
 
 test('a load that leaves room above the floor trips nothing: serving, and the headroom said', async (t) => {
-  const floor = Math.floor(availableNow() - 1.5 * GiB);
+  // 4 GiB of room: what other programs on a busy host take or give back meanwhile moves MemAvailable
+  // by more than the load's 768 MiB, so the load itself is seen in its container's memory, not the host's.
+  const floor = Math.floor(availableNow() - 4 * GiB);
   const s = removeAfter(
     t,
     await setup('hd-noguard', {
@@ -155,8 +157,9 @@ test('a load that leaves room above the floor trips nothing: serving, and the he
     );
     t.log(room.msg);
     t.true((room['lowestAvailableBytes'] as number) > floor);
-    // 768 MiB taken: seen, with 512 MiB left for what other programs on the host do meanwhile.
-    t.true((room['lowestAvailableBytes'] as number) < floor + 1.5 * GiB - 256 * MiB, 'the samples saw the load');
+    // 768 MiB taken while the samples ran (in 64 MiB steps): the container's own memory says the
+    // samples saw most of it (before, the host's MemAvailable had to fall by 256 MiB).
+    t.true((room['peakContainerBytes'] as number) >= 512 * MiB, 'the samples saw the load');
     await s.daemon.waitState('serving', 30_000);
     t.deepEqual(s.daemon.records.filter(isGuardKill), [], 'no kill');
   } finally {

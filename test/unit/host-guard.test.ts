@@ -189,6 +189,25 @@ test('the end of a load says how close it came to the floor', (t) => {
   t.is(d.state, before, 'serving: the lowest is no longer kept');
 });
 
+test('the end of a load says the most the container held, whatever the host did meanwhile', (t) => {
+  const d = new Driver({ ...S, memoryGuard: GUARD });
+  d.looked();
+  loading(d, 'c1');
+  memory(d, sample(60 * GiB, { cgroup: 1 * GiB }));
+  memory(d, sample(50 * GiB, { cgroup: 3 * GiB }));
+  // Another program freed memory meanwhile: MemAvailable rises while the container holds more.
+  memory(d, sample(70 * GiB, { cgroup: 5 * GiB }));
+  memory(d, sample(70 * GiB, { cgroup: 4 * GiB }));
+  d.serving();
+  const said = d.actions.find((a) => a.type === 'log' && a.event === 'memory-guard');
+  t.like(said, {
+    msg:
+      'memory guard: the load left MemAvailable at 50.0 GiB at its lowest, 46.0 GiB over the floor of 4.0 GiB; ' +
+      'the container held 5.0 GiB at most',
+    fields: { lowestAvailableBytes: 50 * GiB, floorBytes: 4 * GiB, peakContainerBytes: 5 * GiB },
+  });
+});
+
 test('sampling follows the state: every 200 ms while loading, every second while serving, none otherwise', (t) => {
   const d = new Driver({ ...S, memoryGuard: GUARD, telemetryPeriod: 30 * SEC });
   const of = () => subscriptions(d.state, d.t).filter((s) => s.kind === 'memory-sampler' || s.kind === 'gpu-telemetry');

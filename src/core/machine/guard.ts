@@ -14,24 +14,40 @@ export const memorySampled: Handler<EventOf<'memorySampled'>> = (s, ev, inp) => 
   const was = s.run.pressureHigh ?? 0;
   const v = judgeSample(ev.sample, g, was);
   if (v.trip) return tripped(s, ev.sample, v, inp);
-  // While loading, the lowest MemAvailable (the headroom the load left, said when it is over).
+  // While loading, the lowest MemAvailable (the headroom the load left, said when it is over) and the
+  // most the container held (what the load itself took, whatever else the host did meanwhile).
   const low = s.run.memLow;
-  const lower = s.phase === 'loading' && (low === undefined || ev.sample.available < low.available);
+  const next = s.phase === 'loading' ? extremes(low, ev.sample, v.floor) : low;
+  const changed = next !== undefined && (next.available !== low?.available || next.container !== low.container);
   // Most samples change nothing: the state stays the same object (nothing to publish).
-  if (v.pressureHigh === was && !lower) return still(s);
-  const memLow = lower ? { available: ev.sample.available, floor: v.floor } : low;
-  return still({ ...s, run: { ...s.run, pressureHigh: v.pressureHigh, ...(memLow ? { memLow } : {}) } });
+  if (v.pressureHigh === was && !changed) return still(s);
+  return still({ ...s, run: { ...s.run, pressureHigh: v.pressureHigh, ...(changed ? { memLow: next } : {}) } });
 };
+
+type MemLow = NonNullable<RunningState['run']['memLow']>;
+
+/** The load's extremes after a sample: the lowest MemAvailable, the most the container held. */
+function extremes(low: MemLow | undefined, sample: MemorySample, floor: number): MemLow {
+  const available = Math.min(sample.available, low?.available ?? Infinity);
+  const container = Math.max(sample.cgroup ?? -1, low?.container ?? -1);
+  return { available, floor, ...(container >= 0 ? { container } : {}) };
+}
 
 /** When the load is over: how close it came to the floor. */
 export function headroomLine(s: RunningState): Action | undefined {
   const low = s.run.memLow;
   if (!low) return undefined;
   const gib = (b: number) => `${(b / 1024 ** 3).toFixed(1)} GiB`;
+  const took = low.container !== undefined ? `; the container held ${gib(low.container)} at most` : '';
   const msg =
     `memory guard: the load left MemAvailable at ${gib(low.available)} at its lowest, ` +
-    `${gib(low.available - low.floor)} over the floor of ${gib(low.floor)}`;
-  return log('info', 'memory-guard', msg, { lowestAvailableBytes: low.available, floorBytes: low.floor });
+    `${gib(low.available - low.floor)} over the floor of ${gib(low.floor)}${took}`;
+  const fields = {
+    lowestAvailableBytes: low.available,
+    floorBytes: low.floor,
+    ...(low.container !== undefined ? { peakContainerBytes: low.container } : {}),
+  };
+  return log('info', 'memory-guard', msg, fields);
 }
 
 /** Where the run was: `loading (compiling (torch.compile))`, `serving`. */

@@ -113,7 +113,7 @@ export interface Run {
   /** MemAvailable just before the run started (bytes): what its end should give back. */
   memBefore?: number;
   /** The lowest MemAvailable the memory guard saw while the model loaded, and the floor (bytes). */
-  memLow?: { available: number; floor: number };
+  memLow?: { available: number; floor: number; container?: number };
   /** Memory samples in a row with the pressure over memoryGuard.pressure. */
   pressureHigh?: number;
   /** The GPUs' clocks, temperature and throttling, while it serves. */
