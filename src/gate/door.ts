@@ -1,25 +1,12 @@
 // The model's front door: an HTTP proxy that forwards while the model serves, holds requests while it
 // does not, drains before a planned stop and replays what was never answered. What to do with each
 // request is the core's (core/rules/door.ts); this file only does it.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { DoorReport, DoorView, RequestOutcome, RequestRecord } from '../core/model/door.js';
 import { admit, apiError, holdExpired, unauthorized, type Admission } from '../core/rules/door.js';
+import { authorized, endToEnd, goingAway, readBody, type Pending } from './request.js';
 import { Server as NetServer } from 'node:net';
-
-/** Headers that belong to one connection, never forwarded (RFC 9110 7.6.1). */
-const HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /** Before the supervisor has said anything, a request waits this long for it. */
 const UNTOLD_HOLD_MS = 30_000;
@@ -28,32 +15,6 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 2000;
 /** A drain whose stop never came ends this long after its deadline. */
 const RESUME_AFTER_MS = 60_000;
-
-/** One request the door owns until its answer ends. */
-interface Pending {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  arrived: number;
-  /** The body, when it was read whole (up to maxBodySize): the request can be sent again. */
-  body: Buffer[];
-  /** Read past maxBodySize: the rest is piped from the client once, and it is never sent again. */
-  overflow: boolean;
-  until?: number;
-  timer?: NodeJS.Timeout;
-  upstream?: http.ClientRequest;
-  /** The connection pool it was sent through. */
-  agent?: http.Agent;
-  /** Bytes of the answer went to the client: it can no longer be sent again. */
-  sent: boolean;
-  sse: boolean;
-  replayed: boolean;
-  /** Taken back from the model at the drain deadline, to be sent again. */
-  detached: boolean;
-  /** Held before the supervisor said anything: its hold is set again when it does. */
-  untold?: boolean;
-  firstByteAt?: number;
-  done: boolean;
-}
 
 export interface DoorOptions {
   now?: () => number;
@@ -68,28 +29,6 @@ export interface DrainResult {
   finished: number;
   replayed: number;
   cut: number;
-}
-
-/** The gate is going away and the model is not open: the next gate will hold it. */
-const goingAway = (): Admission => ({
-  kind: 'answer',
-  status: 503,
-  retryAfter: 1,
-  body: apiError('the gate is restarting; send it again', 'service_unavailable', 'gate_restarting'),
-});
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest();
-
-/** The Authorization header's bearer key matches one of the key hashes (each compared in constant time). */
-function authorized(header: string | undefined, keys: readonly string[]): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  const presented = sha256(m?.[1] ?? '');
-  let ok = false;
-  for (const k of keys) {
-    const want = Buffer.from(k, 'hex');
-    if (want.length === presented.length && timingSafeEqual(want, presented)) ok = true;
-  }
-  return ok && m !== null;
 }
 
 export class Door {
@@ -273,34 +212,13 @@ export class Door {
       req.resume();
       return this.answer(p, unauthorized(), 'client_error');
     }
-    await this.readBody(p, v?.maxBodySize ?? 8 * 1024 * 1024);
+    await readBody(p, v?.maxBodySize ?? 8 * 1024 * 1024);
     if (p.done) return;
     if (health && !v?.open) {
       const a = v ? admit({ ...v, holdable: false }, this.now(), 0) : holdExpired(undefined, this.now());
       return this.answer(p, a, 'refused');
     }
     this.admit(p);
-  }
-
-  /** The body, up to `max` bytes; past that, the rest waits in the client's connection to be piped. */
-  private readBody(p: Pending, max: number): Promise<void> {
-    return new Promise((resolve) => {
-      let size = 0;
-      const onData = (c: Buffer) => {
-        size += c.length;
-        p.body.push(c);
-        if (size > max) {
-          p.overflow = true;
-          p.req.pause();
-          p.req.off('data', onData);
-          resolve();
-        }
-      };
-      p.req.on('data', onData);
-      p.req.on('end', () => resolve());
-      p.req.on('error', () => resolve());
-      p.req.on('close', () => resolve());
-    });
   }
 
   private admit(p: Pending): void {
@@ -365,8 +283,7 @@ export class Door {
   private forward(p: Pending): void {
     const v = this.view as DoorView;
     const up = v.upstream ?? { host: '127.0.0.1', port: 0 };
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [k, val] of Object.entries(p.req.headers)) if (!HOP.has(k) && val !== undefined) headers[k] = val;
+    const headers = endToEnd(p.req.headers);
     const r = http.request({
       host: up.host,
       port: up.port,
@@ -399,8 +316,7 @@ export class Door {
       p.sent = true;
       p.firstByteAt = this.now();
       p.sse = /text\/event-stream/i.test(String(ur.headers['content-type'] ?? ''));
-      const headers: http.OutgoingHttpHeaders = {};
-      for (const [k, val] of Object.entries(ur.headers)) if (!HOP.has(k) && val !== undefined) headers[k] = val;
+      const headers = endToEnd(ur.headers);
       const heldMs = (p.firstByteAt ?? 0) - p.arrived;
       if (p.replayed) headers['x-gptoss-replayed'] = '1';
       if (heldMs >= 1000) headers['x-gptoss-waited-ms'] = String(heldMs);
