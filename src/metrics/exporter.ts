@@ -1,6 +1,7 @@
 // /metrics for Prometheus (prom-client): the supervisor's state, restarts, probes, loads and the engine's load.
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
+import { BlockList, isIP, type Socket } from 'node:net';
 import type { Settings } from '../core/model/settings.js';
 import { parseListen } from '../config/schema-monitoring.js';
 import { restartCause } from '../core/rules/alerts.js';
@@ -28,6 +29,30 @@ export interface ServeLimits {
 }
 const LIMITS: ServeLimits = { maxConnections: 16, idleTimeoutMs: 5_000 };
 const HEADERS_TIMEOUT_MS = 5_000;
+/** Addresses whose refusal was said at warning (the rest at debug): a scanner cannot fill the journal. */
+const REFUSALS_SAID = 16;
+
+/** Who may connect: loopback, and the scrapers the config names (metrics.allowFrom: an IP or ADDRESS/BITS). */
+export function allowList(allowFrom: readonly string[]): BlockList {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  for (const a of allowFrom) {
+    const [ip = '', bits] = a.split('/');
+    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip, type);
+    else list.addSubnet(ip, Number(bits), type);
+  }
+  return list;
+}
+
+/** A peer's address as the list knows it: an IPv4 client of an IPv6 socket arrives as ::ffff:a.b.c.d. */
+export function peer(address: string | undefined): { ip: string; type: 'ipv4' | 'ipv6' } | undefined {
+  if (!address) return undefined;
+  const ip = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  const v = isIP(ip);
+  return v === 0 ? undefined : { ip, type: v === 4 ? 'ipv4' : 'ipv6' };
+}
 const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface MetricsContext {
@@ -115,6 +140,8 @@ export class MetricsExporter {
   private server: Server | undefined;
   private retry: NodeJS.Timeout | undefined;
   private listen: string | null = null;
+  private allowed = allowList([]);
+  private readonly refused = new Set<string>();
   private lastTokens: number | undefined;
   private readonly register;
   private readonly m;
@@ -140,8 +167,13 @@ export class MetricsExporter {
     return new MetricsExporter(client, log, limits);
   }
 
-  /** Serves on `listen` (HOST:PORT), moving when it changes; null stops serving. */
-  serve(listen: string | null): void {
+  /**
+   * Serves on `listen` (HOST:PORT), moving when it changes; null stops serving. Connections from
+   * anywhere but loopback and `allowFrom` are closed unanswered (the unit's firewall says the same under
+   * systemd; this holds wherever the daemon runs).
+   */
+  serve(listen: string | null, allowFrom: readonly string[] = []): void {
+    this.allowed = allowList(allowFrom);
     if (listen === this.listen) return;
     this.close();
     this.listen = listen;
@@ -172,6 +204,7 @@ export class MetricsExporter {
       },
     );
     server.maxConnections = this.limits.maxConnections;
+    server.on('connection', (s: Socket) => this.screen(s));
     // No 'timeout' listener: Node destroys a socket idle this long.
     server.setTimeout(this.limits.idleTimeoutMs);
     server.keepAliveTimeout = Math.min(server.keepAliveTimeout, this.limits.idleTimeoutMs);
@@ -191,6 +224,21 @@ export class MetricsExporter {
     });
     server.listen(at.port, at.host, () => this.log.log('info', `/metrics on http://${listen}/metrics`));
     this.server = server;
+  }
+
+  /** A connection from an address the config does not name: closed before a byte is read. */
+  private screen(s: Socket): void {
+    const p = peer(s.remoteAddress);
+    if (p && this.allowed.check(p.ip, p.type)) return;
+    s.destroy();
+    const who = p?.ip ?? 'an unknown address';
+    const first = !this.refused.has(who) && this.refused.size < REFUSALS_SAID;
+    if (first) this.refused.add(who);
+    this.log.log(
+      first ? 'warn' : 'debug',
+      `/metrics: refused a connection from ${who}: not loopback and not in metrics.allowFrom ` +
+        '(add the scraper there to let it in)',
+    );
   }
 
   close(): void {

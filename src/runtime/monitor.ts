@@ -30,7 +30,7 @@ export class Monitor {
     this.d = d;
     const c: Config = d.config;
     if (c.metrics.listen) this.metrics ??= MetricsExporter.create(this.log);
-    this.metrics?.serve(c.metrics.listen);
+    this.metrics?.serve(c.metrics.listen, c.metrics.allowRemote ? c.metrics.allowFrom : []);
     const a = c.alerts;
     if (a.webhooks.length && !this.alerts)
       this.alerts = new Alerts(
