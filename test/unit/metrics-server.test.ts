@@ -40,17 +40,25 @@ const scrape = (port: number) =>
     req.on('error', reject);
   });
 
-test('a flood of idle connections: past the cap refused at once, the rest timed out, a scrape answered', async (t) => {
-  const port = await freePort();
+/** A logger that keeps its lines; `up` resolves when the exporter says it listens. */
+function logged() {
+  const lines: string[] = [];
   let listening: () => void = () => undefined;
   const up = new Promise<void>((r) => (listening = r));
   const log = createLogger({
     format: 'text',
     level: 'info',
     write: (l) => {
+      lines.push(l);
       if (l.includes('/metrics on http://')) listening();
     },
   });
+  return { log, up, lines };
+}
+
+test('a flood of idle connections: past the cap refused at once, the rest timed out, a scrape answered', async (t) => {
+  const port = await freePort();
+  const { log, up } = logged();
   const cap = 4;
   const m = MetricsExporter.create(log, { maxConnections: cap, idleTimeoutMs: 300 });
   m.serve(`127.0.0.1:${port}`);
@@ -96,17 +104,7 @@ test('metrics.allowFrom: the scraper it names answered, another address closed u
   const from = hostAddress();
   if (!from) return t.fail('this host has no IPv4 address but loopback: the allow list cannot be tried');
   const port = await freePort();
-  const lines: string[] = [];
-  let listening: () => void = () => undefined;
-  const up = new Promise<void>((r) => (listening = r));
-  const log = createLogger({
-    format: 'text',
-    level: 'info',
-    write: (l) => {
-      lines.push(l);
-      if (l.includes('/metrics on http://')) listening();
-    },
-  });
+  const { log, up, lines } = logged();
   const m = MetricsExporter.create(log);
   try {
     m.serve(`0.0.0.0:${port}`, [`${from}/32`]);
