@@ -92,6 +92,22 @@ test.serial('docker kill of the model container -> restarted, with a warning in 
   t.true((await box.journal('-p warning')).every((x) => Number(x['PRIORITY']) <= 4));
 });
 
+test.serial(
+  'the memory guard samples inside the sandbox: a load says its headroom and what its container held',
+  async (t) => {
+    await box.serving();
+    // Every start above loaded the model: the last load's line, read by the unit with its sandbox
+    // (ProtectProc=invisible, ProtectControlGroups, ProcSubset=all for /proc/meminfo and /proc/pressure).
+    const said = (await box.journal())
+      .filter((r) => r['GPTOSS_EVENT'] === 'memory-guard' && /^memory guard: the load left/.test(r['MESSAGE'] ?? ''))
+      .at(-1);
+    t.truthy(said, 'no headroom line after a load: the sampler read nothing under the unit');
+    t.true(Number(said?.['LOWEST_AVAILABLE_BYTES']) > Number(said?.['FLOOR_BYTES']), said?.['MESSAGE']);
+    t.true(Number(said?.['PEAK_CONTAINER_BYTES']) > 0, `the container's cgroup was not read: ${said?.['MESSAGE']}`);
+    t.is(said?.['PRIORITY'], '6');
+  },
+);
+
 test.serial('the model killed with an Xid in the kernel journal -> gpu-xid, the kernel line quoted', async (t) => {
   await box.serving();
   const since = await box.now();
