@@ -55,7 +55,7 @@ export type StateRead =
   | { problem: string }
   | { record: import('../core/model/events.js').Persisted };
 
-export async function readStateIsolated(file: string): Promise<StateRead> {
-  const a = await ask(['state', file], READ_TIMEOUT_MS);
+export async function readStateIsolated(file: string, timeoutMs = READ_TIMEOUT_MS): Promise<StateRead> {
+  const a = await ask(['state', file], timeoutMs);
   return a.ok ? (a.value as StateRead) : { unreadable: a.why };
 }

@@ -1,6 +1,6 @@
 // The supervisor's memory across its own restarts: state.json in the state directory, written atomically.
 import { mkdir, open, rename } from 'node:fs/promises';
-import { readStateIsolated } from '../reader/isolated.js';
+import { READ_TIMEOUT_MS, readStateIsolated } from '../reader/isolated.js';
 import { join } from 'node:path';
 import type { Persisted } from '../core/model/events.js';
 
@@ -13,7 +13,10 @@ export function resolveStateDir(flag: string | undefined, env: NodeJS.ProcessEnv
 
 export class StateStore {
   readonly file: string;
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly readTimeoutMs = READ_TIMEOUT_MS,
+  ) {
     this.file = join(dir, 'state.json');
   }
 
@@ -23,7 +26,7 @@ export class StateStore {
    * supervision starts clean. Never fatal.
    */
   async load(): Promise<{ record?: Persisted; problem?: string }> {
-    const r = await readStateIsolated(this.file);
+    const r = await readStateIsolated(this.file, this.readTimeoutMs);
     if ('absent' in r) return {};
     if ('record' in r) return { record: r.record };
     if ('unreadable' in r)

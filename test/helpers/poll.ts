@@ -1,5 +1,11 @@
 // A poll for the unit tests: a deadline, and a failure that says what it saw.
 
+/**
+ * How much slower than this machine the CPU runs the tests: scripts/arm64.sh sets GPTOSS_CPU_SCALE=10
+ * (qemu-user emulates ARM64 ~10x slower); 1 elsewhere. Deadlines and CPU limits are multiplied by it.
+ */
+export const CPU_SCALE = Number(process.env['GPTOSS_CPU_SCALE'] ?? 1);
+
 /** Checks `done` every `every` ms until it holds; throws after `ms`, naming `what` and what `seen` says. */
 export async function until(
   what: string,

@@ -19,6 +19,8 @@ import { sha256File } from '../../src/encodings/fetch.js';
 import { encodingFacts, evictModelFiles, huggingfaceFact } from '../../src/preflight/facts.js';
 import { modelDisk } from '../../src/preflight/model-disk.js';
 import { StateStore } from '../../src/state/store.js';
+import { READ_TIMEOUT_MS } from '../../src/reader/isolated.js';
+import { CPU_SCALE } from '../helpers/poll.js';
 import { Driver } from '../helpers/driver.js';
 import { tempDir } from '../helpers/temp.js';
 import { attacksFor, timeSubjects, type Timing } from '../helpers/redos.js';
@@ -41,7 +43,7 @@ const show = (ts: Timing[]) =>
   ts.map((x) => `${x.ms.toFixed(1)} ms on ${x.size / 1024} KiB: ${x.name}\n    input ${x.attack}`).join('\n');
 
 /** 50 ms; scaled where the CPU is emulated (scripts/arm64.sh runs these under qemu-user, ~10x slower). */
-const LIMIT_MS = 50 * Number(process.env['GPTOSS_CPU_SCALE'] ?? 1);
+const LIMIT_MS = 50 * CPU_SCALE;
 
 test(
   'every pattern that reads container output, the kernel log, a registry error or /metrics: under 50 ms of CPU ' +
@@ -167,7 +169,8 @@ for (const [size, chars] of [
       const record = lastRecord(fail(d, `RuntimeError: ${'x'.repeat(chars)}`));
       t.is(record.restarts, 1);
       const dir = await tempDir(t, 'gptoss-record-');
-      const store = new StateStore(dir);
+      // The reader's time to start, scaled: a node under qemu-user on a busy box took over 20 s once.
+      const store = new StateStore(dir, READ_TIMEOUT_MS * CPU_SCALE);
       await store.save(record);
       const back = await store.load();
       t.is(back.problem, undefined);

@@ -6,6 +6,7 @@ import { buildSpec } from '../../src/container/spec.js';
 import { convergeContainer } from '../../src/docker/converge.js';
 import { createLogger } from '../../src/log/logger.js';
 import { planRuns } from '../../src/reader/isolated.js';
+import { CPU_SCALE } from '../helpers/poll.js';
 import { Jobs } from '../../src/runtime/cron.js';
 import { desiredOf } from '../../src/desired/desired.js';
 import { settingsOf } from '../../src/desired/settings.js';
@@ -177,7 +178,8 @@ test('scheduled jobs: node-cron plans the run times in the reader process; the d
   const jobs = new Jobs((job) => fired.push(job));
   t.teardown(() => jobs.stop());
   jobs.set(settingsOf(configSchema.parse({ schedule: { deepProbe: { cron: '* * * * * *' } } })).jobs);
-  const end = Date.now() + 10_000;
+  // The plan comes from the reader process: its start is scaled where the CPU is emulated.
+  const end = Date.now() + 10_000 * CPU_SCALE;
   while (fired.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   t.deepEqual(fired.slice(0, 2), ['deepProbe', 'deepProbe'], 'fired each second');
 });
