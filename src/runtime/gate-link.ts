@@ -13,6 +13,12 @@ export interface GateLinkOptions {
   log: Logger;
   /** The gate's control socket (systemd's gptoss-gate); undefined: run the gate as a child process. */
   control?: string;
+  /**
+   * The child gate's control socket goes in this folder (the state directory): a supervisor killed
+   * outright leaves one socket file there, taken over by the next, not a folder in /tmp per run.
+   * Undefined, or a path too long for a socket: a folder of its own in the temp directory.
+   */
+  childDir?: string;
   /** Where the child gate listens for clients. */
   listen: { host: string; port: number };
   onReport(r: DoorReport): void;
@@ -23,6 +29,8 @@ export interface GateLinkOptions {
 const RECONNECT_MS = [100, 250, 500, 1000, 2000];
 /** A drain is answered within its timeout; past this much more, the stop goes on without the answer. */
 const DRAIN_SLACK_MS = 5000;
+/** A Unix socket's path is at most 107 bytes (sun_path). */
+const SOCKET_PATH_MAX = 107;
 
 export class GateLink {
   private socket: Socket | undefined;
@@ -46,8 +54,12 @@ export class GateLink {
   private async begin(): Promise<void> {
     if (this.o.control) this.path = this.o.control;
     else {
-      this.dir = await mkdtemp(join(tmpdir(), 'gptoss-gate-'));
-      this.path = join(this.dir, 'control.sock');
+      const inState = this.o.childDir && join(this.o.childDir, 'gate-control.sock');
+      if (inState && Buffer.byteLength(inState) <= SOCKET_PATH_MAX) this.path = inState;
+      else {
+        this.dir = await mkdtemp(join(tmpdir(), 'gptoss-gate-'));
+        this.path = join(this.dir, 'control.sock');
+      }
       this.spawnChild();
     }
     this.connect();

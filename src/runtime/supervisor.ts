@@ -56,6 +56,7 @@ export class Supervisor {
       ...env,
       ...(deps.dockerUnitState ? { dockerUnitState: deps.dockerUnitState } : {}),
       ...(deps.gateControl ? { gateControl: deps.gateControl } : {}),
+      ...(deps.store ? { stateDir: deps.store.dir } : {}),
       followLogs: deps.followLogs !== false,
       onDoorRecords: (r: RequestRecord[]) => deps.onDoorRecords?.(r),
       keysChanged: () => this.publishStatus(),

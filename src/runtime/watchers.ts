@@ -35,6 +35,8 @@ export interface WatchEnv extends EffectContext {
   followLogs: boolean;
   /** The gate's control socket under systemd; undefined: the gate runs as a child process. */
   gateControl?: string;
+  /** The state directory (the child gate's control socket goes there). */
+  stateDir?: string;
   onDoorRecords: (r: RequestRecord[]) => void;
   /** The API keys changed: tell the gate. */
   keysChanged: () => void;
@@ -55,6 +57,7 @@ function gateWatcher(sub: Extract<Subscription, { kind: 'gate' }>, env: WatchEnv
   const link = new GateLink({
     log: env.log,
     ...(env.gateControl ? { control: env.gateControl } : {}),
+    ...(env.stateDir ? { childDir: env.stateDir } : {}),
     listen: { host: sub.host, port: sub.port },
     onReport: (report) => env.dispatch({ type: 'doorReport', report }),
     onRecords: env.onDoorRecords,
