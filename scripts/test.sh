@@ -17,21 +17,28 @@ bash scripts/build.sh
 step "lint and format (eslint with type-aware rules, prettier)"
 npm run --silent lint
 
+# A suite in a TMPDIR of its own. Each test removes what it makes (t.teardown, the helpers' stops,
+# stopAll after each integration test). os.tmpdir() honours TMPDIR, so the tests' folders, and those
+# of the processes they start, land in a fresh folder that must be empty at the end; other processes
+# writing to /tmp meanwhile do not count. ava runs without npx: npm keeps its own compile cache in TMPDIR.
+in_own_tmp() {
+  local what=$1 dir rc=0
+  shift
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/gptoss-$what.XXXXXX")
+  # Others may pass through, as through /tmp: the D-Bus tests reach a bus's socket as nobody.
+  chmod 755 "$dir"
+  TMPDIR=$dir "$@" || rc=$?
+  if [ -n "$(ls -A "$dir")" ]; then
+    { echo "the $what tests left these in their TMPDIR ($dir):"; ls -A "$dir" | sed 's/^/  /'; } >&2
+    rm -rf "$dir"
+    exit 1
+  fi
+  rm -rf "$dir"
+  [ "$rc" = 0 ] || exit "$rc"
+}
+
 step "unit tests (in a TMPDIR of their own: whatever a test leaves there fails the run)"
-# Each test removes what it makes (t.teardown). os.tmpdir() honours TMPDIR, so the tests' folders,
-# and those of the processes they start, land in a fresh folder that must be empty at the end; other
-# processes writing to /tmp meanwhile do not count. ava runs without npx: npm keeps its own compile
-# cache in TMPDIR.
-unit_tmp=$(mktemp -d "${TMPDIR:-/tmp}/gptoss-unit.XXXXXX")
-unit_rc=0
-TMPDIR=$unit_tmp node_modules/.bin/ava 'dist/test/unit/**/*.test.js' || unit_rc=$?
-if [ -n "$(ls -A "$unit_tmp")" ]; then
-  { echo "the unit tests left these in their TMPDIR ($unit_tmp):"; ls -A "$unit_tmp" | sed 's/^/  /'; } >&2
-  rm -rf "$unit_tmp"
-  exit 1
-fi
-rm -rf "$unit_tmp"
-[ "$unit_rc" = 0 ] || exit "$unit_rc"
+in_own_tmp unit node_modules/.bin/ava 'dist/test/unit/**/*.test.js'
 [ "$what" = unit ] && exit 0
 
 step "Docker engine"
@@ -45,7 +52,7 @@ fi
 NODE_BIN=$(command -v node) bash test/standin/build.sh gptoss-standin:test
 export GPTOSS_STANDIN_IMAGE=gptoss-standin:test
 
-step "integration tests (real Docker engine)"
+step "integration tests (real Docker engine; in a TMPDIR of their own, as the unit tests)"
 # The pull tests run a real registry on loopback (Debian's docker-registry, htpasswd for auth).
 if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "install docker-registry and apache2-utils and run again" >&2; exit 1; }
@@ -63,7 +70,7 @@ if ! command -v docker-compose >/dev/null; then
   [ "$(id -u)" = 0 ] || { echo "install docker-compose and run again" >&2; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
 fi
-npx ava --serial 'dist/test/integration/**/*.test.js'
+in_own_tmp integration node_modules/.bin/ava --serial 'dist/test/integration/**/*.test.js'
 
 step "the demo (scripts/demo.sh --auto), then nothing of it left"
 # Its own container name and temp folder (TMPDIR), so what it leaves is found exactly: a container

@@ -1,8 +1,8 @@
 // A real dbus-daemon for the tests: the system bus's own policy rules, our policy file installed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { scratchDir } from './temp.js';
 
 const POLICY = new URL('../../../etc/dbus-1/system.d/org.gptoss.Supervisor1.conf', import.meta.url).pathname;
 
@@ -18,7 +18,7 @@ export interface TestBus {
  * `rootOwns`: names root may own and be called at besides ours (a stand-in systemd's).
  */
 export async function makeBus(opts: { rootOwns?: readonly string[] } = {}): Promise<TestBus> {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-bus-'));
+  const dir = await scratchDir('gptoss-bus-');
   // Other users (the policy test) must reach the socket.
   await chmod(dir, 0o755);
   const socket = join(dir, 'system_bus_socket');
@@ -77,11 +77,11 @@ ${(opts.rootOwns ?? []).map((n) => `    <allow own="${n}"/>\n    <allow send_des
     },
     async stop() {
       const c = child;
-      if (!c || c.exitCode !== null) return;
-      await new Promise<void>((r) => {
-        c.once('exit', () => r());
-        c.kill('SIGTERM');
-      });
+      if (c && c.exitCode === null)
+        await new Promise<void>((r) => {
+          c.once('exit', () => r());
+          c.kill('SIGTERM');
+        });
     },
   };
 }

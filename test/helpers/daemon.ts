@@ -1,11 +1,11 @@
 // Runs `gptoss-supervisor run` as a child process and reads its JSON log, as an operator's tools would.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type ClientRequest } from 'node:http';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { DAEMON_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { scratchDir } from './temp.js';
 
 export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
@@ -109,7 +109,7 @@ export class Daemon {
 }
 
 export async function writeConfig(config: unknown): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-cfg-'));
+  const dir = await scratchDir('gptoss-cfg-');
   const file = join(dir, 'config.yaml');
   await writeFile(file, stringify(config));
   return file;

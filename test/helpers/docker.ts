@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { writeGenuineEncodings } from './tiktoken.js';
+import { scratchDir } from './temp.js';
 
 export const STANDIN = process.env['GPTOSS_STANDIN_IMAGE'] ?? 'gptoss-standin:test';
 /** This machine refuses memlock above 8 MiB (no CAP_SYS_RESOURCE); the one ulimit tests override. */
@@ -47,7 +48,7 @@ export interface Dirs {
  * `encodings: false`, and a model cache that holds gpt-oss-120b (so no HF token is needed).
  */
 export async function makeDirs(opts: { encodings?: boolean } = {}): Promise<Dirs> {
-  const root = await mkdtemp(join(tmpdir(), 'gptoss-it-'));
+  const root = await scratchDir('gptoss-it-');
   const encodings = join(root, 'encodings');
   const huggingface = join(root, 'huggingface');
   await mkdir(encodings);

@@ -1,10 +1,10 @@
 // A real Prometheus (Debian's package) scraping one target every second, in a folder of its own.
 import { spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from './docker.js';
+import { scratchDir } from './temp.js';
 
 export interface Prometheus {
   /** The port of its HTTP API. */
@@ -15,7 +15,7 @@ export interface Prometheus {
 }
 
 export async function startPrometheus(target: string): Promise<Prometheus> {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-prom-'));
+  const dir = await scratchDir('gptoss-prom-');
   const port = await freePort();
   await writeFile(
     join(dir, 'prometheus.yml'),

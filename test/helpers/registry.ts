@@ -1,10 +1,11 @@
 // A real image registry on loopback (Debian's docker-registry), optionally behind htpasswd auth.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker, freePort } from './docker.js';
+import { scratchDir } from './temp.js';
 
 export interface Registry {
   /** host:port, as image references name it. */
@@ -23,7 +24,7 @@ function run(cmd: string, args: string[]): Promise<string> {
 
 /** A registry storing into its own folder; `auth` protects it with a bcrypt htpasswd entry. */
 export async function makeRegistry(auth?: { user: string; password: string }): Promise<Registry> {
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-registry-'));
+  const dir = await scratchDir('gptoss-registry-');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   let authBlock = '';
@@ -54,12 +55,12 @@ export async function makeRegistry(auth?: { user: string; password: string }): P
       throw new Error(`docker-registry on ${host} did not answer`);
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
       const c = child;
-      await new Promise<void>((r) => {
-        c.once('exit', () => r());
-        c.kill('SIGTERM');
-      });
+      if (c && c.exitCode === null)
+        await new Promise<void>((r) => {
+          c.once('exit', () => r());
+          c.kill('SIGTERM');
+        });
     },
   };
 }
@@ -75,14 +76,18 @@ export async function pushFreshImage(
   login?: { user: string; password: string },
 ): Promise<void> {
   const ctx = await mkdtemp(join(tmpdir(), 'gptoss-img-'));
-  await writeFile(join(ctx, 'blob'), randomBytes(mb * 1024 * 1024));
-  await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY blob /blob\n`);
-  await docker(['build', '-q', '-t', ref, ctx], { ...process.env, DOCKER_BUILDKIT: '0' });
   const cfgDir = await mkdtemp(join(tmpdir(), 'gptoss-dockercfg-'));
-  const env = { ...process.env, DOCKER_CONFIG: cfgDir };
-  if (login) await docker(['login', '-u', login.user, '-p', login.password, ref.split('/')[0] ?? ''], env);
-  await docker(['push', '-q', ref], env);
-  await docker(['rmi', ref]);
+  try {
+    await writeFile(join(ctx, 'blob'), randomBytes(mb * 1024 * 1024));
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nCOPY blob /blob\n`);
+    await docker(['build', '-q', '-t', ref, ctx], { ...process.env, DOCKER_BUILDKIT: '0' });
+    const env = { ...process.env, DOCKER_CONFIG: cfgDir };
+    if (login) await docker(['login', '-u', login.user, '-p', login.password, ref.split('/')[0] ?? ''], env);
+    await docker(['push', '-q', ref], env);
+    await docker(['rmi', ref]);
+  } finally {
+    for (const d of [ctx, cfgDir]) await rm(d, { recursive: true, force: true });
+  }
 }
 
 /** A docker config.json holding credentials for `host`, as `docker login` writes it. */

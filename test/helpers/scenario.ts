@@ -1,9 +1,7 @@
 // One supervised scenario for an integration test: its own container name, port, dirs, state and config.
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startDaemon, writeConfig, type Daemon } from './daemon.js';
 import { freePort, makeDirs, removeContainer, testConfigRaw, uniqueName, type Dirs } from './docker.js';
+import { removeScratch, scratchDir } from './temp.js';
 
 /** Quick timings: the same machine, minutes turned into fractions of a second. */
 export const QUICK = {
@@ -37,7 +35,7 @@ export async function setup(
   const name = uniqueName(tag);
   const port = await freePort();
   const dirs = await makeDirs(opts.encodings === false ? { encodings: false } : {});
-  const stateDir = await mkdtemp(join(tmpdir(), 'gptoss-state-'));
+  const stateDir = await scratchDir('gptoss-state-');
   const raw = testConfigRaw(name, port, dirs, {
     ...QUICK,
     ...over,
@@ -54,6 +52,7 @@ export async function setup(
 /** Kills every daemon a test started (for test.afterEach.always). */
 export async function stopAll(): Promise<void> {
   for (const d of running.splice(0)) await d.stop('SIGKILL');
+  await removeScratch();
 }
 
 /** Remembers a daemon started outside `setup`, for `stopAll`. */

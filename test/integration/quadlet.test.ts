@@ -1,13 +1,13 @@
 // `export --format quadlet` read by Podman's own Quadlet generator (trixie's podman 5.4, scripts/quadlet.sh):
 // the unit it generates runs the guide's container with the health checks and Notify=healthy.
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { CLI } from '../helpers/daemon.js';
 import { GUIDE_IMAGE, GUIDE_NAME, guideOption, VLLM_SERVE } from '../fixtures/guide.js';
+import { tempDir } from '../helpers/temp.js';
 import { unitWords } from '../helpers/unit-words.js';
 
 const run = promisify(execFile);
@@ -16,7 +16,7 @@ const literally = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\/]/g, '\
 
 test("Podman's Quadlet generator accepts the export and generates the guide's container", async (t) => {
   const quadlet = (await run('bash', [join(ROOT, 'scripts/quadlet.sh')], { timeout: 300_000 })).stdout.trim();
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-quadlet-'));
+  const dir = await tempDir(t, 'gptoss-quadlet-');
   const config = join(dir, 'config.yaml');
   await writeFile(config, 'container:\n  bindAddress: 127.0.0.1\n');
   const { stdout } = await run(process.execPath, [CLI, 'export', '--format', 'quadlet', '--config', config]);
@@ -50,7 +50,7 @@ test("Podman's Quadlet generator accepts the export and generates the guide's co
 
 test('Quadlet reads "%", "$", quotes and spaces back as written: one ExecStart, nothing injected', async (t) => {
   const quadlet = (await run('bash', [join(ROOT, 'scripts/quadlet.sh')], { timeout: 300_000 })).stdout.trim();
-  const dir = await mkdtemp(join(tmpdir(), 'gptoss-quadlet-'));
+  const dir = await tempDir(t, 'gptoss-quadlet-');
   const config = join(dir, 'config.yaml');
   const served = 'gpt 100%n $HOME';
   const template = `{{ '%s' }} "q" \\ end`;
