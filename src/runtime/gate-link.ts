@@ -1,7 +1,7 @@
 // The supervisor's end of the gate's control socket: the door's orders out, its reports and records in.
 // Under systemd the gate is its own unit (gptoss-gate.service); elsewhere it is a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,8 +54,8 @@ export class GateLink {
   private async begin(): Promise<void> {
     if (this.o.control) this.path = this.o.control;
     else {
-      const inState = this.o.childDir && join(this.o.childDir, 'gate-control.sock');
-      if (inState && Buffer.byteLength(inState) <= SOCKET_PATH_MAX) this.path = inState;
+      const inState = await this.stateSocket();
+      if (inState) this.path = inState;
       else {
         this.dir = await mkdtemp(join(tmpdir(), 'gptoss-gate-'));
         this.path = join(this.dir, 'control.sock');
@@ -63,6 +63,17 @@ export class GateLink {
       this.spawnChild();
     }
     this.connect();
+  }
+
+  /** The child gate's control socket in the state directory (made if it is not there yet), if it can be. */
+  private async stateSocket(): Promise<string | undefined> {
+    const dir = this.o.childDir;
+    const path = dir && join(dir, 'gate-control.sock');
+    if (!dir || !path || Buffer.byteLength(path) > SOCKET_PATH_MAX) return undefined;
+    return mkdir(dir, { recursive: true, mode: 0o755 }).then(
+      () => path,
+      () => undefined,
+    );
   }
 
   /** The door's orders; sent when they change (and again after every reconnect). */
