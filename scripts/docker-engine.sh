@@ -42,7 +42,9 @@ fi
 # A dockerd that died uncleanly leaves its pid file, and the next one refuses to start.
 if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
 mkdir -p "$root/.tools"
-PATH="$extra_path$PATH" setsid dockerd >"$root/.tools/dockerd.log" 2>&1 </dev/null &
+# Not the caller's TMPDIR either: a test suite's is removed when it ends (the integration test that
+# restarts dockerd runs in one), and runc's exec files (docker exec, healthchecks) then cannot be made.
+PATH="$extra_path$PATH" setsid env -u TMPDIR dockerd >"$root/.tools/dockerd.log" 2>&1 </dev/null &
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then log "dockerd started (log: .tools/dockerd.log)"; exit 0; fi
   sleep 0.5

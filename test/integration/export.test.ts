@@ -74,5 +74,6 @@ test('compose: the container docker-compose makes is the one the daemon makes, f
     status = await docker(['inspect', '--format', '{{.State.Health.Status}}', theirs]);
     if (status !== 'healthy') await new Promise((r) => setTimeout(r, 500));
   }
-  t.is(status, 'healthy', 'the healthcheck passes');
+  const state = status === 'healthy' ? '' : await docker(['inspect', '--format', '{{json .State}}', theirs]);
+  t.is(status, 'healthy', `the healthcheck passes; the container's state: ${state}`);
 });

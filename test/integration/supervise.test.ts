@@ -286,6 +286,12 @@ async function restartDockerd(): Promise<void> {
       err ? reject(new Error(e || err.message)) : resolve(),
     ),
   );
+  // This suite runs in a TMPDIR of its own, removed when it ends: a dockerd that kept it could make no
+  // runc exec file after that (every later healthcheck and docker exec failed so once).
+  const pid = (await readFile('/var/run/docker.pid', 'utf8')).trim();
+  const env = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+  const kept = env.find((v) => v.startsWith('TMPDIR='));
+  if (kept) throw new Error(`dockerd was started with the suite's ${kept}`);
 }
 
 test('SIGTERM while a config edit is on its way: not applied after the stop; the process exits clean', async (t) => {
