@@ -29,6 +29,7 @@ export interface ServeLimits {
 }
 const LIMITS: ServeLimits = { maxConnections: 16, idleTimeoutMs: 5_000 };
 const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 /** Addresses whose refusal was said at warning (the rest at debug): a scanner cannot fill the journal. */
 const REFUSALS_SAID = 16;
 
@@ -53,7 +54,6 @@ export function peer(address: string | undefined): { ip: string; type: 'ipv4' | 
   const v = isIP(ip);
   return v === 0 ? undefined : { ip, type: v === 4 ? 'ipv4' : 'ipv6' };
 }
-const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface MetricsContext {
   image: string;
