@@ -77,11 +77,11 @@ ${(opts.rootOwns ?? []).map((n) => `    <allow own="${n}"/>\n    <allow send_des
     },
     async stop() {
       const c = child;
-      if (c && c.exitCode === null)
-        await new Promise<void>((r) => {
-          c.once('exit', () => r());
-          c.kill('SIGTERM');
-        });
+      if (!c || c.exitCode !== null) return;
+      await new Promise<void>((r) => {
+        c.once('exit', () => r());
+        c.kill('SIGTERM');
+      });
     },
   };
 }

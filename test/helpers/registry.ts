@@ -55,12 +55,12 @@ export async function makeRegistry(auth?: { user: string; password: string }): P
       throw new Error(`docker-registry on ${host} did not answer`);
     },
     async stop() {
+      if (!child || child.exitCode !== null) return;
       const c = child;
-      if (c && c.exitCode === null)
-        await new Promise<void>((r) => {
-          c.once('exit', () => r());
-          c.kill('SIGTERM');
-        });
+      await new Promise<void>((r) => {
+        c.once('exit', () => r());
+        c.kill('SIGTERM');
+      });
     },
   };
 }
